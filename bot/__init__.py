@@ -1,0 +1,1 @@
+"""fraud-loss-prevention: a Webex bot that watches the checkout for fraud."""

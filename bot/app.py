@@ -1,0 +1,92 @@
+"""The composition root: ``build_services`` creates every collaborator; ``create_app`` the Flask app.
+
+Handlers never import this module: they get what they need passed in by name.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from flask import Flask, g, request
+
+from bot.clock import Clock, system_clock
+from bot.config import Config
+from bot.injection import call_with
+from bot.metrics import Metrics
+from storage.db import Database
+from storage.evidence import EvidenceStore
+from storage.uow import UnitOfWork
+
+
+@dataclass
+class Services:
+    config: Config
+    db: Database
+    clock: Clock
+    evidence: EvidenceStore
+    metrics: Metrics
+    wake_runner: Callable[[], None] = lambda: None
+    component_state: dict[str, str] = field(default_factory=dict)
+
+    def dependencies(self) -> dict[str, Any]:
+        """What handlers and steps may ask for by name."""
+        return {"config": self.config, "clock": self.clock, "evidence": self.evidence}
+
+    def handle(self, handler: Callable[..., Any], event: Any, *, write: bool) -> Any:
+        with UnitOfWork(self.db, write=write) as uow:
+            return call_with(handler, event, {**self.dependencies(), "uow": uow})
+
+    def queue_counts(self) -> dict[str, int]:
+        with UnitOfWork(self.db) as uow:
+            return uow.work.counts()
+
+
+def build_services(config: Config, **overrides: Any) -> Services:
+    """Real collaborators from the configuration; tests pass fakes by name (``clock=…``, ``db=…``)."""
+    db = overrides.pop("db", None) or Database(config.env.database_url)
+    services = Services(
+        config=config,
+        db=db,
+        clock=overrides.pop("clock", system_clock),
+        evidence=overrides.pop("evidence", None) or EvidenceStore(config.env.data_dir),
+        metrics=overrides.pop("metrics", None) or Metrics(),
+    )
+    for name, value in overrides.items():
+        if not hasattr(services, name):
+            raise TypeError(f"build_services: unknown collaborator {name!r}")
+        setattr(services, name, value)
+    services.component_state.update(
+        camera="configured" if config.env.meraki_dashboard_api_key else "off",
+        webex="configured" if config.env.webex_access_token else "off",
+        broker="configured" if config.env.mqtt_url else "off",
+        runner="not running in this process",
+    )
+    services.metrics.watch_queue(services.queue_counts)
+    return services
+
+
+def create_app(services: Services) -> Flask:
+    from bot.http import intake, ops, problems, read_api
+
+    if services.config.env.pos_webhook_secret is None:
+        raise ValueError("POS_WEBHOOK_SECRET is required to serve the POS intake")
+    app = Flask("fraud_loss_prevention")
+    app.config["MAX_CONTENT_LENGTH"] = intake.MAX_BODY_BYTES
+    app.json.sort_keys = False
+    app.extensions["flp"] = services
+    problems.install(app)
+    for module in (intake, read_api, ops):
+        app.register_blueprint(module.blueprint)
+
+    @app.before_request
+    def _start_timer() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _observe(response):  # type: ignore[no-untyped-def]
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        services.metrics.http_latency.labels(endpoint).observe(time.perf_counter() - g.get("started", time.perf_counter()))
+        return response
+
+    return app

@@ -1,0 +1,416 @@
+"""The one validated configuration: business shape from YAML, secrets and endpoints from the environment.
+
+Only this module reads ``os.environ``. Everything is frozen after loading; an invalid
+configuration raises ``ConfigError`` carrying every problem with its key path and YAML line.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Literal, Mapping
+
+import yaml
+from pydantic import (
+    AnyUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+Role = Literal["staff", "manager", "security"]
+ROLE_RANK: dict[str, int] = {"staff": 1, "manager": 2, "security": 3}
+Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+Box = tuple[float, float, float, float]
+DEFAULT_CONFIG_PATH = "config/flp.yaml"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RegisterConfig(_Model):
+    id: Identifier = Field(description="Register id as the POS sends it in register_id.")
+    camera_serial: str = Field(description="Serial of the Meraki MV camera over this register, e.g. Q2XX-AAAA-0001.")
+    customer_zone: Box = Field(
+        default=(0.0, 0.0, 1.0, 1.0),
+        description="Normalised [x0, y0, x1, y1] box of the customer's side; faces outside (the cashier) are ignored.",
+    )
+
+    @field_validator("camera_serial")
+    @classmethod
+    def _check_serial(cls, serial: str) -> str:
+        return _camera_serial(serial)
+
+    @field_validator("customer_zone")
+    @classmethod
+    def _check_box(cls, box: Box) -> Box:
+        x0, y0, x1, y1 = box
+        if not all(0.0 <= v <= 1.0 for v in box):
+            raise ValueError("every coordinate must be between 0 and 1")
+        if not (x0 < x1 and y0 < y1):
+            raise ValueError("must be [x0, y0, x1, y1] with x0 < x1 and y0 < y1")
+        return box
+
+
+class StoreConfig(_Model):
+    id: Identifier = Field(description="Store id as the POS sends it in store_id.")
+    name: str = Field(min_length=1, max_length=100)
+    timezone: str = Field(description="IANA time zone of the store, e.g. America/Sao_Paulo.")
+    region: Identifier | None = Field(default=None, description="Region id from regions[].")
+    webex_room_id: str | None = Field(default=None, description="Webex space for this store's alerts.")
+    meraki_org_id: str = Field(default="default", min_length=1, description="Meraki organisation: the rate budget is per organisation.")
+    registers: tuple[RegisterConfig, ...] = Field(default=(), description="Registers and their cameras.")
+    entrance_cameras: tuple[str, ...] = Field(default=(), description="Serials of entrance cameras (MV Sense).")
+
+    @field_validator("entrance_cameras")
+    @classmethod
+    def _check_serials(cls, serials: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_camera_serial(s) for s in serials)
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, name: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {name!r}") from None
+        return name
+
+    def register(self, register_id: str) -> RegisterConfig | None:
+        return next((r for r in self.registers if r.id == register_id), None)
+
+
+class RegionConfig(_Model):
+    id: Identifier
+    webex_room_id: str | None = Field(default=None, description="Regional security space.")
+    share_watchlist: bool = Field(default=True, description="A person enrolled in one store is recognised in the region's other stores.")
+
+
+class PersonConfig(_Model):
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    role: Role
+    stores: tuple[str, ...] = Field(min_length=1, description='Store ids, or ["*"] for all stores.')
+    console_token_sha256: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{64}$", description="SHA-256 (hex) of this person's console token."
+    )
+
+    @field_validator("email")
+    @classmethod
+    def _lower(cls, email: str) -> str:
+        return email.lower()
+
+
+class TriageConfig(_Model):
+    """Which transactions get a picture; any one matching condition is enough."""
+
+    methods: tuple[Literal["card", "cash", "wallet", "other"], ...] = Field(
+        default=("card",), description="Payment methods considered at all."
+    )
+    capture_all: bool = Field(default=False, description="Picture every considered transaction.")
+    min_risk_score: int | None = Field(default=60, ge=0, le=100, description="Capture at or above this risk score.")
+    entry_modes: tuple[Literal["chip", "contactless", "swipe", "manual", "online"], ...] = Field(
+        default=("manual", "swipe"), description="Capture these card entry modes."
+    )
+    min_amount: Decimal | None = Field(default=Decimal("500"), ge=0, description="Capture at or above this total.")
+    repeat_fingerprint: bool = Field(default=True, description="Capture when the card fingerprint was in a confirmed fraud.")
+    when_watchlist_active: bool = Field(default=True, description="Capture all when the store's watchlist has entries.")
+
+
+class CameraConfig(_Model):
+    rate_limit_per_org: float = Field(default=10, gt=0, le=100, description="Meraki requests/s per organisation.")
+    burst: int = Field(default=10, ge=1, le=100, description="Token-bucket burst size per organisation.")
+    live_max_age_s: int = Field(default=20, ge=0, le=600, description="Live snapshot only while the payment is this fresh.")
+    exact_delay_s: int = Field(default=180, ge=0, le=3600, description="Wait before asking for footage at the exact time.")
+    poll_initial_s: float = Field(default=2, gt=0, le=30, description="First wait before fetching the image URL.")
+    poll_total_s: float = Field(default=30, gt=0, le=300, description="Give up polling the image URL after this long.")
+    timeout_s: float = Field(default=10, gt=0, le=120, description="Timeout of every Meraki HTTP call.")
+
+
+class RecognitionConfig(_Model):
+    match_threshold: float = Field(default=90, ge=0, le=100, description="Similarity at which a face is a match.")
+    review_threshold: float = Field(default=80, ge=0, le=100, description="Below this a face is never shown as a match.")
+    min_face_px: int = Field(default=40, ge=20, le=1000, description="Smaller faces are not searched.")
+
+    @model_validator(mode="after")
+    def _check_thresholds(self) -> "RecognitionConfig":
+        if self.review_threshold > self.match_threshold:
+            raise ValueError("review_threshold must not be above match_threshold")
+        return self
+
+
+class CatalogItem(_Model):
+    sku: str = Field(min_length=1, max_length=64)
+    label: str = Field(min_length=1, max_length=64, description="Visual label the camera counts for this SKU.")
+
+
+Duration = Annotated[str, Field(pattern=r"^\d+[smhd]$", description="e.g. 30s, 10m, 2h, 7d")]
+
+
+class RuleConfig(_Model):
+    name: Identifier
+    when: str = Field(min_length=1, max_length=2000, description="Condition in the rule language over facts.")
+    severity: Literal["low", "medium", "high", "critical"] = "medium"
+    message: str = Field(min_length=1, max_length=500)
+    cooldown: Duration | None = None
+
+
+class RetentionConfig(_Model):
+    snapshots_days: int = Field(default=30, ge=1, le=3650, description="Pictures and crops without a match (chargebacks arrive within this).")
+    transactions_days: int = Field(default=90, ge=1, le=3650)
+    alerts_days: int = Field(default=365, ge=1, le=3650)
+    audit_days: int = Field(default=730, ge=1, le=3650)
+    events_days: int = Field(default=7, ge=1, le=365, description="Inbound events kept for deduplication.")
+
+
+class EnrollmentConfig(_Model):
+    default_expiry_days: int = Field(default=180, ge=1, le=3650)
+    max_expiry_days: int = Field(default=365, ge=1, le=3650)
+    two_person_rule: bool = Field(default=False, description="A second approver (security) is needed to enroll.")
+    min_face_px: int = Field(default=80, ge=40, le=2000, description="Smallest face side for an enrollment crop.")
+    min_sharpness: float = Field(default=0.3, ge=0, le=1)
+    lookback_days: int = Field(default=30, ge=0, le=365)
+
+    @model_validator(mode="after")
+    def _check_expiry(self) -> "EnrollmentConfig":
+        if self.default_expiry_days > self.max_expiry_days:
+            raise ValueError("default_expiry_days must not exceed max_expiry_days")
+        return self
+
+
+class DigestConfig(_Model):
+    enabled: bool = True
+    local_time: str = Field(default="21:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Store-local HH:MM.")
+
+
+class PatternsConfig(_Model):
+    baseline_days: int = Field(default=28, ge=1, le=365)
+    report_weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+
+
+class BusinessConfig(_Model):
+    """The shape of the business, as in the YAML file."""
+
+    stores: tuple[StoreConfig, ...] = Field(min_length=1)
+    regions: tuple[RegionConfig, ...] = ()
+    people: tuple[PersonConfig, ...] = ()
+    triage: TriageConfig = TriageConfig()
+    camera: CameraConfig = CameraConfig()
+    recognition: RecognitionConfig = RecognitionConfig()
+    catalog: tuple[CatalogItem, ...] = ()
+    rules: tuple[RuleConfig, ...] = ()
+    retention: RetentionConfig = RetentionConfig()
+    enrollment: EnrollmentConfig = EnrollmentConfig()
+    digest: DigestConfig = DigestConfig()
+    patterns: PatternsConfig = PatternsConfig()
+
+    @model_validator(mode="after")
+    def _check_references(self) -> "BusinessConfig":
+        problems = [
+            *_duplicates("stores", [s.id for s in self.stores]),
+            *_duplicates("regions", [r.id for r in self.regions]),
+            *_duplicates("people", [p.email for p in self.people]),
+            *_duplicates("rules", [r.name for r in self.rules]),
+            *_duplicates("catalog", [c.sku for c in self.catalog]),
+            *_duplicates(
+                "camera serials",
+                [r.camera_serial for s in self.stores for r in s.registers] + [c for s in self.stores for c in s.entrance_cameras],
+            ),
+        ]
+        for store in self.stores:
+            problems += _duplicates(f"registers of store {store.id}", [r.id for r in store.registers])
+            if store.region is not None and store.region not in {r.id for r in self.regions}:
+                problems.append(f"store {store.id}: region {store.region!r} is not in regions")
+        store_ids = {s.id for s in self.stores}
+        for person in self.people:
+            unknown = [s for s in person.stores if s != "*" and s not in store_ids]
+            if unknown:
+                problems.append(f"person {person.email}: unknown stores {', '.join(unknown)}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def store(self, store_id: str) -> StoreConfig | None:
+        return next((s for s in self.stores if s.id == store_id), None)
+
+    def role_of(self, email: str, store_id: str) -> Role | None:
+        person = next((p for p in self.people if p.email == email.lower()), None)
+        if person is None or not ({"*", store_id} & set(person.stores)):
+            return None
+        return person.role
+
+
+def _camera_serial(serial: str) -> str:
+    if not re.fullmatch(r"[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}", serial):
+        raise ValueError(f"{serial!r} is not a Meraki serial (like Q2XX-AAAA-0001)")
+    return serial
+
+
+def _duplicates(what: str, values: list[str]) -> list[str]:
+    seen, dups = set(), []
+    for value in values:
+        if value in seen and value not in dups:
+            dups.append(value)
+        seen.add(value)
+    return [f"{what}: {v!r} appears more than once" for v in dups]
+
+
+class EnvSettings(BaseSettings):
+    """Secrets and endpoints (12-factor). Field aliases are the environment variable names."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=False)
+
+    database_url: str = Field(default="sqlite:///data/flp.db", alias="DATABASE_URL")
+    data_dir: Path = Field(default=Path("data"), alias="DATA_DIR")
+    pos_webhook_secret: SecretStr | None = Field(default=None, alias="POS_WEBHOOK_SECRET")
+    api_token: SecretStr | None = Field(default=None, alias="API_TOKEN")
+    webex_access_token: SecretStr | None = Field(default=None, alias="WEBEX_ACCESS_TOKEN")
+    webex_base_url: AnyUrl = Field(default=AnyUrl("https://webexapis.com/v1"), alias="WEBEX_BASE_URL")
+    webex_transport: Literal["websocket", "webhook"] = Field(default="websocket", alias="WEBEX_TRANSPORT")
+    webex_webhook_secret: SecretStr | None = Field(default=None, alias="WEBEX_WEBHOOK_SECRET")
+    public_url: AnyUrl | None = Field(default=None, alias="PUBLIC_URL")
+    meraki_dashboard_api_key: SecretStr | None = Field(default=None, alias="MERAKI_DASHBOARD_API_KEY")
+    meraki_base_url: AnyUrl = Field(default=AnyUrl("https://api.meraki.com/api/v1"), alias="MERAKI_BASE_URL")
+    recognition_backend: Literal["local", "rekognition"] = Field(default="local", alias="RECOGNITION_BACKEND")
+    aws_region: str | None = Field(default=None, alias="AWS_REGION")
+    aws_endpoint_url: AnyUrl | None = Field(default=None, alias="AWS_ENDPOINT_URL")
+    rekognition_collection_id: str = Field(default="flp-watchlist", pattern=r"^[a-zA-Z0-9_.\-]{1,255}$", alias="REKOGNITION_COLLECTION_ID")
+    mqtt_url: AnyUrl | None = Field(default=None, alias="MQTT_URL")
+    stripe_webhook_secret: SecretStr | None = Field(default=None, alias="STRIPE_WEBHOOK_SECRET")
+    square_signature_key: SecretStr | None = Field(default=None, alias="SQUARE_SIGNATURE_KEY")
+    square_notification_url: AnyUrl | None = Field(default=None, alias="SQUARE_NOTIFICATION_URL")
+    host: str = Field(default="127.0.0.1", alias="HOST")
+    port: int = Field(default=8080, ge=1, le=65535, alias="PORT")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="LOG_LEVEL")
+    log_format: Literal["text", "json"] = Field(default="text", alias="LOG_FORMAT")
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource, **_others: PydanticBaseSettingsSource
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment is passed in explicitly (load_config), so tests never depend on os.environ.
+        return (init_settings,)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper() if isinstance(value, str) else value
+
+    def secrets(self) -> list[str]:
+        """Every secret value set, for the log redactor."""
+        fields = (self.pos_webhook_secret, self.api_token, self.webex_access_token, self.webex_webhook_secret,
+                  self.meraki_dashboard_api_key, self.stripe_webhook_secret, self.square_signature_key)
+        return [f.get_secret_value() for f in fields if f is not None and f.get_secret_value()]
+
+
+@dataclass(frozen=True)
+class Config:
+    env: EnvSettings
+    business: BusinessConfig
+    mode: str = "serve"
+
+    def require_for(self, mode: str) -> None:
+        """Mode-specific requirements: intake needs its HMAC key except in the demo (and db upgrade)."""
+        problems = []
+        if mode in {"serve", "web", "worker"} and self.env.pos_webhook_secret is None:
+            problems.append("POS_WEBHOOK_SECRET: required (HMAC key of the POS and fraud-report webhooks)")
+        if self.env.webex_transport == "webhook" and self.env.webex_access_token and not self.env.webex_webhook_secret:
+            problems.append("WEBEX_WEBHOOK_SECRET: required when WEBEX_TRANSPORT is webhook")
+        if mode in {"web", "worker"} and self.env.database_url.startswith("sqlite"):
+            problems.append("DATABASE_URL: a split web/worker deployment needs PostgreSQL, not SQLite")
+        if problems:
+            raise ConfigError(problems)
+
+
+class ConfigError(Exception):
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def load_config(environ: Mapping[str, str], yaml_text: str, *, source: str = DEFAULT_CONFIG_PATH) -> Config:
+    """Validate the YAML business shape and the environment together, collecting every error."""
+    problems: list[str] = []
+    try:
+        env = EnvSettings(**{k: v for k, v in environ.items() if k in _ENV_NAMES})
+    except ValidationError as exc:
+        env = None
+        problems += [f"{'.'.join(str(p) for p in e['loc'])}: {_plain(e)}" for e in exc.errors()]
+    try:
+        document = yaml.compose(yaml_text)
+        data = yaml.safe_load(yaml_text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(problems + [f"{source}: not valid YAML: {exc}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(problems + [f"{source}: must be a mapping with stores, people, rules, …"])
+    try:
+        business = BusinessConfig.model_validate(data)
+    except ValidationError as exc:
+        business = None
+        errors = exc.errors()
+        # A list whose items failed is also reported as too short: noise beside the real errors.
+        failing = {e["loc"][:1] for e in errors if len(e["loc"]) > 1}
+        for error in errors:
+            if error["type"] == "too_short" and error["loc"][:1] in failing:
+                continue
+            path = [p for p in error["loc"] if p not in _SECTION_NOISE]
+            key = ".".join(str(p) for p in path) or "(top level)"
+            line = _line_of(document, path)
+            where = f" ({source}, line {line})" if line else ""
+            problems.append(f"{key}: {_plain(error)}{where}")
+    if problems or env is None or business is None:
+        raise ConfigError(problems)
+    return Config(env=env, business=business)
+
+
+def load_config_from_environment(mode: str = "serve") -> Config:
+    """The entry points' loader: reads FLP_CONFIG (or the default path) and os.environ."""
+    path = Path(os.environ.get("FLP_CONFIG", DEFAULT_CONFIG_PATH))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"FLP_CONFIG: cannot read {path}: {exc.strerror}"]) from None
+    config = load_config(os.environ, text, source=str(path))
+    config.require_for(mode)
+    return Config(env=config.env, business=config.business, mode=mode)
+
+
+_ENV_NAMES = {f.alias for f in EnvSettings.model_fields.values() if f.alias}
+_SECTION_NOISE = {"function-after[_check_box(), tuple[float, float, float, float]]"}
+
+
+def _plain(error: dict) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key (not part of the configuration; check the spelling)"
+    if error["type"] == "missing":
+        return "required"
+    if error["type"] == "string_pattern_mismatch":
+        return f"has the wrong form (expected to match {error['ctx']['pattern']})"
+    message = error["msg"]
+    return re.sub(r"^Value error, ", "", message)
+
+
+def _line_of(node: yaml.Node | None, path: list) -> int | None:
+    """1-based line of the deepest YAML node on the path that exists (the key's line for mapping keys)."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            pair = next(((k, v) for k, v in node.value if k.value == str(part)), None)
+            if pair is None:
+                return line
+            line, node = pair[0].start_mark.line + 1, pair[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line

@@ -1,0 +1,62 @@
+"""Stored rows as the read API shows them (CONTRACT.md shapes)."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from storage.models import Alert, Transaction, WatchlistPerson
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def transaction_view(transaction: Transaction, alert_ids: list[str]) -> dict[str, Any]:
+    reports = transaction.fraud_reports
+    posted = json.loads(transaction.body)
+    posted["fraud"] = None if not reports else {
+        "source": reports[0].source,
+        "reason": reports[0].reason,
+        "reported_at": iso(reports[0].reported_at),
+        "reports": [{"source": r.source, "reason": r.reason, "reported_at": iso(r.reported_at)} for r in reports],
+    }
+    snapshots = transaction.snapshots
+    return {
+        "transaction": posted,
+        "correlation": {
+            "status": transaction.status,
+            "reason": transaction.status_reason,
+            "triage": None if transaction.triage_decision is None else {
+                "decision": transaction.triage_decision, "reason": transaction.triage_reason},
+            "snapshots": [{"id": s.id, "kind": s.kind, "status": s.status, "reason": s.reason} for s in snapshots],
+            "faces": [
+                {"id": f.id, "snapshot_id": s.id, "box": f.box, "quality": f.quality,
+                 "matches": [{"person_id": m.person_id, "similarity": m.similarity} for m in f.matches]}
+                for s in snapshots for f in s.faces
+            ],
+            "reconciliation": transaction.reconciliation or {"lines": [], "not_checked": []},
+            "rule_results": transaction.rule_results or [],
+            "alert_ids": alert_ids,
+        },
+    }
+
+
+def alert_view(alert: Alert) -> dict[str, Any]:
+    return {
+        "id": alert.public_id, "status": alert.status, "rule": alert.rule, "severity": alert.severity,
+        "message": alert.message, "store_id": alert.store_id, "register_id": alert.register_id,
+        "transaction_id": alert.transaction_id, "person_id": alert.person_id, "similarity": alert.similarity,
+        "created_at": iso(alert.created_at), "decided_by": alert.decided_by, "decided_at": iso(alert.decided_at),
+        "reason": alert.reason,
+    }
+
+
+def watchlist_view(person: WatchlistPerson) -> dict[str, Any]:
+    return {
+        "id": person.id, "status": person.status, "store_id": person.store_id, "region_id": person.region_id,
+        "reason": person.reason, "source_transaction_id": person.source_transaction_id,
+        "enrolled_by": person.enrolled_by, "approved_by": person.approved_by,
+        "enrolled_at": iso(person.enrolled_at), "expires_at": iso(person.expires_at),
+        "faces": len(person.faces), "wrong_match_count": person.wrong_match_count,
+    }

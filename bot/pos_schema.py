@@ -1,0 +1,86 @@
+"""The POS webhook bodies (CONTRACT.md) as pydantic models; errors name each failing field.
+
+Unknown extra fields are accepted and kept in the stored raw body: a POS vendor adding a field
+must not stop fraud monitoring of a whole chain. Everything we read is strictly typed.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
+ShortId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+Money = Annotated[str, Field(pattern=r"^\d{1,12}(\.\d{1,4})?$", description="Decimal string, e.g. 149.90")]
+TransactionType = Literal["sale", "refund", "void", "no_sale", "price_override", "discount"]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True, strict=False)
+
+
+class Total(_Body):
+    amount: Money
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+
+
+class Payment(_Body):
+    method: Literal["card", "cash", "wallet", "other"]
+    entry_mode: Literal["chip", "contactless", "swipe", "manual", "online"] | None = None
+    card_fingerprint: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    status: Annotated[str, Field(pattern=r"^[a-z_]{1,32}$")] = "approved"
+    risk_score: Annotated[int, Field(ge=0, le=100, strict=True)] | None = None
+
+
+class Item(_Body):
+    sku: Annotated[str, Field(min_length=1, max_length=64)]
+    name: Annotated[str, Field(max_length=200)] = ""
+    quantity: Annotated[Decimal, Field(gt=0, le=100_000, max_digits=12, decimal_places=4, allow_inf_nan=False)]
+    unit_price: Money
+
+
+class PosTransaction(_Body):
+    transaction_id: Id
+    store_id: ShortId
+    register_id: ShortId
+    occurred_at: AwareDatetime
+    total: Total
+    payment: Payment
+    items: Annotated[list[Item], Field(max_length=1000)] = []
+    cashier_id: ShortId | None = None
+    type: TransactionType = "sale"
+    original_transaction_id: Id | None = None
+    approver_id: ShortId | None = None
+
+    @model_validator(mode="after")
+    def _check_type_fields(self) -> "PosTransaction":
+        if self.type in ("refund", "void") and self.original_transaction_id is None:
+            raise ValueError(f"original_transaction_id: required for type {self.type}")
+        if self.type in ("price_override", "discount") and self.approver_id is None:
+            raise ValueError(f"approver_id: required for type {self.type}")
+        return self
+
+
+class FraudReportBody(_Body):
+    transaction_id: Id
+    reason: Annotated[str, Field(max_length=500)] | None = None
+    source: Literal["chargeback", "processor", "manual"]
+    reported_at: AwareDatetime
+
+
+def field_errors(exc: ValidationError) -> list[dict[str, str]]:
+    """pydantic errors as ``[{"field": "payment.risk_score", "message": …}]`` for problem+json."""
+    errors = []
+    for error in exc.errors(include_url=False, include_input=False):
+        field = ".".join(str(p) for p in error["loc"]) or "(body)"
+        message = error["msg"].removeprefix("Value error, ")
+        if ": " in message and field == "(body)":
+            field, message = message.split(": ", 1)
+        errors.append({"field": field, "message": "required" if error["type"] == "missing" else message})
+    return errors
+
+
+def occurred_utc(transaction: PosTransaction) -> datetime:
+    return transaction.occurred_at.astimezone(timezone.utc)

@@ -1,0 +1,120 @@
+"""Process wiring: ``serve`` (all in one), ``web`` (gunicorn, HTTP only) and ``worker`` (background only).
+
+Stopping (Ctrl-C / SIGTERM): stop accepting, let in-flight requests finish, stop claiming work,
+finish the step in hand and give back the claimed rest. Anything unfinished is still a row.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from bot.app import Services, build_services, create_app
+from bot.config import Config
+from bot.runner import Runner
+from bot.steps import STEPS
+from storage import migrate
+
+log = logging.getLogger(__name__)
+
+
+def prepare(config: Config, **overrides: Any) -> Services:
+    migrate.upgrade(config.env.database_url)
+    return build_services(config, **overrides)
+
+
+class Background:
+    """The runner thread plus APScheduler, which only fires periodic sweeps and wakes the runner."""
+
+    def __init__(self, services: Services):
+        self.services = services
+        self.runner = Runner(
+            db=services.db, steps=STEPS, dependencies=services.dependencies(), clock=services.clock,
+            on_step=lambda kind, outcome: services.metrics.steps.labels(kind, outcome).inc(),
+        )
+        self.scheduler = BackgroundScheduler(timezone="UTC")
+        self.scheduler.add_job(self.runner.wake, "interval", seconds=5, id="wake_runner", max_instances=1, coalesce=True)
+        self._thread = threading.Thread(target=self.runner.run_forever, name="runner", daemon=True)
+        services.wake_runner = self.runner.wake
+
+    def start(self) -> None:
+        self._thread.start()
+        self.scheduler.start()
+        self.services.component_state["runner"] = "running"
+
+    def stop(self, timeout_s: float = 30) -> None:
+        self.services.component_state["runner"] = "stopping"
+        self.scheduler.shutdown(wait=False)
+        self.runner.stop()
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            log.warning("runner still busy after %.0f s; its lease will expire and the step will run again", timeout_s)
+        self.services.component_state["runner"] = "stopped"
+
+
+def serve(config: Config) -> None:
+    """One process: waitress on HOST:PORT, the background runner and (later) the Webex transport."""
+    from waitress import create_server
+
+    services = prepare(config)
+    background = Background(services)
+    app = create_app(services)
+    server = create_server(app, host=config.env.host, port=config.env.port, threads=8, connection_limit=200,
+                           ident="fraud-loss-prevention")
+    _raise_on_sigterm()
+    background.start()
+    log.info("serving on http://%s:%s (runner in this process)", config.env.host, server.effective_port)
+    try:
+        server.run()  # returns after SystemExit/KeyboardInterrupt, with in-flight requests finished
+    finally:
+        background.stop()
+        services.db.dispose()
+        log.info("stopped cleanly")
+
+
+def worker(config: Config) -> None:
+    services = prepare(config)
+    background = Background(services)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    background.start()
+    log.info("worker running")
+    stop.wait()
+    background.stop()
+    services.db.dispose()
+    log.info("worker stopped cleanly")
+
+
+def web(config: Config) -> None:
+    """HTTP only, under gunicorn: stores what arrives; the worker process does the rest."""
+    from gunicorn.app.base import BaseApplication
+
+    migrate.upgrade(config.env.database_url)
+
+    class _Gunicorn(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{config.env.host}:{config.env.port}")
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("workers", 2)
+            self.cfg.set("threads", 8)
+            self.cfg.set("graceful_timeout", 20)
+
+        def load(self):  # type: ignore[no-untyped-def]
+            # Built in each worker after the fork: database connections must not cross a fork.
+            services = build_services(config)
+            services.component_state["runner"] = "in the worker process"
+            return create_app(services)
+
+    _Gunicorn().run()
+
+
+def _raise_on_sigterm() -> None:
+    def _exit(signum: int, _frame: Any) -> None:
+        log.info("signal %d: stopping", signum)
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, _exit)

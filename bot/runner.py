@@ -1,0 +1,158 @@
+"""The background runner: claims due work items with a lease and runs their steps.
+
+A step's effects and the completion of its row commit in one database transaction (the step
+commits through ``StepUnitOfWork``), so a process killed at any moment either did the step or
+will do it again after the lease runs out — never half, never twice.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Callable, Mapping
+
+from bot.clock import Clock
+from bot.injection import call_with
+from storage.db import Database
+from storage.uow import UnitOfWork
+from storage.work_queue import ClaimedItem
+
+log = logging.getLogger(__name__)
+Step = Callable[..., None]
+
+
+class LeaseLost(Exception):
+    """Another runner took this step over (our lease ran out); our effects are rolled back."""
+
+
+class RetryLater(Exception):
+    """A step asks to run again after ``delay_s`` (e.g. camera footage not yet indexed); not a failure."""
+
+    def __init__(self, reason: str, delay_s: float):
+        super().__init__(reason)
+        self.delay_s = delay_s
+
+
+class StepUnitOfWork(UnitOfWork):
+    def __init__(self, db: Database, item: ClaimedItem, clock: Clock, on_complete: Callable[[], None]):
+        super().__init__(db, write=True)
+        self._item, self._clock, self._on_complete = item, clock, on_complete
+
+    def commit(self) -> None:
+        if not self.work.complete(self._item, now=self._clock()):
+            raise LeaseLost(f"work item {self._item.id} ({self._item.kind})")
+        super().commit()
+        self._on_complete()
+
+
+@dataclass
+class RunnerSettings:
+    lease_s: float = 120.0
+    batch: int = 20
+    max_attempts: int = 8
+    backoff_base_s: float = 5.0
+    backoff_cap_s: float = 900.0
+    idle_wait_s: float = 1.0
+
+
+@dataclass
+class Runner:
+    db: Database
+    steps: Mapping[str, Step]
+    dependencies: Mapping[str, Any]
+    clock: Clock
+    settings: RunnerSettings = field(default_factory=RunnerSettings)
+    on_step: Callable[[str, str], None] = lambda kind, outcome: None
+
+    def __post_init__(self) -> None:
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run_due(self) -> int:
+        """Claim and run one batch of due steps; returns how many were claimed."""
+        with UnitOfWork(self.db, write=True) as work:
+            claimed = work.work.claim_due(kinds=set(self.steps), now=self.clock(),
+                                          lease_s=self.settings.lease_s, limit=self.settings.batch)
+            work.commit()
+        for index, item in enumerate(claimed):
+            if self._stop.is_set():
+                self._release(claimed[index:])
+                break
+            self.run_step(item)
+        return len(claimed)
+
+    def run_until_idle(self, max_rounds: int = 1000) -> None:
+        """Run every due step, including those the steps enqueue (tests, the demo)."""
+        for _ in range(max_rounds):
+            if self.run_due() == 0:
+                return
+
+    def run_forever(self) -> None:
+        log.info("runner started: steps %s", ", ".join(sorted(self.steps)))
+        while not self._stop.is_set():
+            try:
+                claimed = self.run_due()
+            except Exception:
+                # Database unreachable: wait and try again; the queue is the database, nothing is lost.
+                log.exception("runner could not claim work; retrying")
+                claimed = 0
+            if claimed == 0:
+                self._wake.wait(self.settings.idle_wait_s)
+                self._wake.clear()
+        log.info("runner stopped")
+
+    def run_step(self, item: ClaimedItem) -> None:
+        done = threading.Event()
+        deps = {**self.dependencies, "uow": lambda: StepUnitOfWork(self.db, item, self.clock, done.set)}
+        try:
+            call_with(self.steps[item.kind], item, deps)
+            if not done.is_set():
+                self._finish(item, lambda w: w.work.complete(item, now=self.clock()))
+            self.on_step(item.kind, "done")
+        except RetryLater as later:
+            log.info("step %s #%s of %s waits %.0f s: %s", item.kind, item.id, item.transaction_id, later.delay_s, later)
+            self._retry(item, str(later), later.delay_s, counts_as_failure=False)
+        except LeaseLost:
+            log.warning("step %s #%s lost its lease; another runner has it", item.kind, item.id)
+            self.on_step(item.kind, "lease_lost")
+        except Exception as exc:  # one failing step must not stop the runner
+            log.exception("step %s #%s of transaction %s failed (attempt %d)", item.kind, item.id, item.transaction_id, item.attempts)
+            self._retry(item, f"{type(exc).__name__}: {exc}", self._backoff(item.attempts), counts_as_failure=True)
+
+    def _retry(self, item: ClaimedItem, error: str, delay_s: float, *, counts_as_failure: bool) -> None:
+        if item.attempts >= self.settings.max_attempts:
+            self._finish(item, lambda w: w.work.bury(item, now=self.clock(), error=error))
+            log.error("step %s #%s dead-lettered after %d attempts: %s", item.kind, item.id, item.attempts, error)
+            self.on_step(item.kind, "dead")
+            return
+        run_at = self.clock() + timedelta(seconds=delay_s)
+        self._finish(item, lambda w: w.work.reschedule(item, run_at=run_at, error=error))
+        self.on_step(item.kind, "retry" if counts_as_failure else "waiting")
+
+    def _backoff(self, attempts: int) -> float:
+        ceiling = min(self.settings.backoff_cap_s, self.settings.backoff_base_s * 2 ** (attempts - 1))
+        return random.uniform(ceiling / 2, ceiling)  # jitter: retries of one outage spread out
+
+    def _release(self, items: list[ClaimedItem]) -> None:
+        for item in items:
+            self._finish(item, lambda w, i=item: w.work.release(i))
+
+    def _finish(self, item: ClaimedItem, change: Callable[[UnitOfWork], bool]) -> None:
+        with UnitOfWork(self.db, write=True) as work:
+            if change(work):
+                work.commit()
+            else:
+                log.warning("work item %s: lease lost before it could be updated", item.id)

@@ -1,0 +1,101 @@
+"""Store what the POS sends, durably and once; everything else happens in background steps."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy.exc import IntegrityError
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.pos_schema import occurred_utc
+from handlers.events import FraudReported, TransactionReceived
+from storage.models import FraudReport, Transaction
+from storage.uow import UnitOfWork
+
+Outcome = Literal["accepted", "duplicate", "conflict", "unknown_transaction"]
+TRIAGE = "triage"
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    outcome: Outcome
+    skipped_reason: str | None = None
+
+
+def accept_transaction(event: TransactionReceived, *, uow: UnitOfWork, config: Config, clock: Clock) -> IntakeResult:
+    """Store the transaction and its first step in one database transaction (202 only after commit)."""
+    posted = event.transaction
+    existing = uow.transactions.get(posted.transaction_id)
+    if existing is not None:
+        return _repeat(existing.body_sha256, event.body_sha256)
+    now = clock()
+    skipped_reason = _unknown_place(config, posted.store_id, posted.register_id)
+    transaction = Transaction(
+        transaction_id=posted.transaction_id,
+        store_id=posted.store_id,
+        register_id=posted.register_id,
+        type=posted.type,
+        occurred_at=occurred_utc(posted),
+        received_at=now,
+        total_amount=posted.total.amount,
+        currency=posted.total.currency,
+        payment_method=posted.payment.method,
+        entry_mode=posted.payment.entry_mode,
+        card_fingerprint=posted.payment.card_fingerprint,
+        risk_score=posted.payment.risk_score,
+        cashier_id=posted.cashier_id,
+        body=event.raw_body,
+        body_sha256=event.body_sha256,
+        status="skipped" if skipped_reason else "pending",
+        status_reason=skipped_reason,
+    )
+    try:
+        uow.transactions.add(transaction)
+    except IntegrityError:
+        # A concurrent post of the same id won the race (PostgreSQL); answer as for a repeat.
+        uow.session.rollback()
+        existing = uow.transactions.get(posted.transaction_id)
+        return _repeat(existing.body_sha256 if existing else "", event.body_sha256)
+    if skipped_reason is None:
+        uow.work.enqueue(kind=TRIAGE, key=posted.transaction_id, transaction_id=posted.transaction_id, run_at=now, now=now)
+    uow.commit()
+    return IntakeResult("accepted", skipped_reason)
+
+
+def accept_fraud_report(event: FraudReported, *, uow: UnitOfWork, clock: Clock) -> IntakeResult:
+    """Record a fraud report once per transaction and source. It never changes an alert's status."""
+    report = event.report
+    if uow.transactions.get(report.transaction_id) is None:
+        return IntakeResult("unknown_transaction")
+    if uow.transactions.fraud_report(report.transaction_id, report.source) is not None:
+        return IntakeResult("duplicate")
+    now = clock()
+    try:
+        uow.transactions.add_fraud_report(FraudReport(
+            transaction_id=report.transaction_id, source=report.source, reason=report.reason,
+            reported_at=report.reported_at, received_at=now, reported_by=event.reported_by,
+            body_sha256=event.body_sha256,
+        ))
+    except IntegrityError:
+        uow.session.rollback()
+        return IntakeResult("duplicate")
+    uow.work.enqueue(kind="fraud_report", key=f"{report.transaction_id}:{report.source}",
+                     transaction_id=report.transaction_id, ref_id=report.source, run_at=now, now=now)
+    uow.audit.record(at=now, actor=event.reported_by or report.source, action="fraud_report",
+                     subject_type="transaction", subject_id=report.transaction_id, reason_code=report.source)
+    uow.commit()
+    return IntakeResult("accepted")
+
+
+def _repeat(stored_sha256: str, posted_sha256: str) -> IntakeResult:
+    return IntakeResult("duplicate" if stored_sha256 == posted_sha256 else "conflict")
+
+
+def _unknown_place(config: Config, store_id: str, register_id: str) -> str | None:
+    store = config.business.store(store_id)
+    if store is None:
+        return f"unknown store {store_id!r}: not in the configuration"
+    if store.register(register_id) is None:
+        return f"unknown register {register_id!r} in store {store_id!r}: not in the configuration"
+    return None

@@ -1,0 +1,1 @@
+"""Decisions over facts: the triage policy now, the rule language with the pipeline."""

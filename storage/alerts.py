@@ -1,0 +1,40 @@
+"""Alerts and the watchlist as the read API and handlers see them."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.models import Alert, WatchlistPerson
+
+
+class AlertRepository:
+    def __init__(self, session: Session):
+        self._session = session
+
+    def get(self, public_id: str) -> Alert | None:
+        number = parse_alert_id(public_id)
+        return self._session.get(Alert, number) if number is not None else None
+
+    def list(self, *, status: str | None = None, store_ids: set[str] | None = None, limit: int = 200) -> list[Alert]:
+        query = select(Alert).order_by(Alert.id.desc()).limit(limit)
+        if status is not None:
+            query = query.where(Alert.status == status)
+        if store_ids is not None:
+            query = query.where(Alert.store_id.in_(store_ids))
+        return list(self._session.scalars(query))
+
+    def ids_for_transaction(self, transaction_id: str) -> list[str]:
+        query = select(Alert.id).where(Alert.transaction_id == transaction_id).order_by(Alert.id)
+        return [f"A-{n}" for n in self._session.scalars(query)]
+
+    def watchlist(self, *, include_inactive: bool = False) -> list[WatchlistPerson]:
+        query = select(WatchlistPerson).order_by(WatchlistPerson.enrolled_at)
+        if not include_inactive:
+            query = query.where(WatchlistPerson.status.in_(("active", "pending_approval")))
+        return list(self._session.scalars(query))
+
+
+def parse_alert_id(public_id: str) -> int | None:
+    """'A-1042', 'a-1042' and '1042' all name alert 1042: people type these on phones."""
+    text = public_id.strip().upper().removeprefix("A-")
+    return int(text) if text.isdigit() and len(text) <= 12 else None

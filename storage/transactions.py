@@ -1,0 +1,58 @@
+"""Transactions, their fraud reports and snapshots/faces as stored."""
+from __future__ import annotations
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session, selectinload
+
+from storage.models import Face, FraudReport, Snapshot, Transaction, WatchlistPerson
+
+
+class TransactionRepository:
+    def __init__(self, session: Session):
+        self._session = session
+
+    def get(self, transaction_id: str) -> Transaction | None:
+        return self._session.get(Transaction, transaction_id)
+
+    def add(self, transaction: Transaction) -> None:
+        self._session.add(transaction)
+        # Flush now so a concurrent duplicate fails here (IntegrityError) and not at commit.
+        self._session.flush()
+
+    def with_evidence(self, transaction_id: str) -> Transaction | None:
+        """The transaction with its reports, snapshots, faces and matches loaded (read API, show)."""
+        query = (
+            select(Transaction)
+            .where(Transaction.transaction_id == transaction_id)
+            .options(
+                selectinload(Transaction.fraud_reports),
+                selectinload(Transaction.snapshots).selectinload(Snapshot.faces).selectinload(Face.matches),
+            )
+        )
+        return self._session.scalar(query)
+
+    def fraud_report(self, transaction_id: str, source: str) -> FraudReport | None:
+        query = select(FraudReport).where(FraudReport.transaction_id == transaction_id, FraudReport.source == source)
+        return self._session.scalar(query)
+
+    def add_fraud_report(self, report: FraudReport) -> None:
+        self._session.add(report)
+        self._session.flush()
+
+    def fingerprint_in_fraud(self, card_fingerprint: str) -> bool:
+        """Was this card fingerprint on a transaction reported as fraud?"""
+        query = select(
+            exists().where(
+                FraudReport.transaction_id == Transaction.transaction_id,
+                Transaction.card_fingerprint == card_fingerprint,
+            )
+        )
+        return bool(self._session.scalar(query))
+
+    def watchlist_active(self, store_id: str, region_id: str | None, *, regional: bool) -> bool:
+        """Does any active watchlist entry apply to this store?"""
+        scope = WatchlistPerson.store_id == store_id
+        if regional and region_id is not None:
+            scope = scope | (WatchlistPerson.region_id == region_id)
+        query = select(exists().where(WatchlistPerson.status == "active", scope))
+        return bool(self._session.scalar(query))

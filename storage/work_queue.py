@@ -1,0 +1,100 @@
+"""The durable queue of background steps (``work_items``): enqueue, claim with a lease, finish.
+
+Claiming increments ``attempts``, so a step that crashes its process every time is still
+dead-lettered after ``max_attempts`` instead of looping forever. Each claim writes a fresh
+lease token; finishing checks it, so a worker whose lease expired cannot complete a step that
+another worker has since taken over.
+"""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from storage.models import WorkItem
+
+
+@dataclass(frozen=True)
+class ClaimedItem:
+    id: int
+    kind: str
+    transaction_id: str | None
+    ref_id: str | None
+    attempts: int
+    lease_token: str
+
+
+class WorkQueue:
+    def __init__(self, session: Session, *, skip_locked: bool):
+        self._session = session
+        self._skip_locked = skip_locked
+
+    def enqueue(self, *, kind: str, key: str, run_at: datetime, now: datetime,
+                transaction_id: str | None = None, ref_id: str | None = None) -> None:
+        """Add a step unless the same ``kind:key`` was ever enqueued (a no-op then, even if done)."""
+        dialect = self._session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = insert(WorkItem).values(
+            kind=kind, dedupe_key=f"{kind}:{key}", transaction_id=transaction_id, ref_id=ref_id,
+            status="pending", next_run_at=run_at, attempts=0, created_at=now,
+        ).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        self._session.execute(statement)
+
+    def claim_due(self, *, kinds: set[str], now: datetime, lease_s: float, limit: int) -> list[ClaimedItem]:
+        """Take up to ``limit`` due steps (or ones whose lease ran out) of the kinds this process can run."""
+        if not kinds:
+            return []
+        due = or_(
+            and_(WorkItem.status == "pending", WorkItem.next_run_at <= now),
+            and_(WorkItem.status == "running", WorkItem.lease_until < now),
+        )
+        query = select(WorkItem).where(WorkItem.kind.in_(kinds), due).order_by(WorkItem.next_run_at, WorkItem.id).limit(limit)
+        if self._skip_locked:
+            query = query.with_for_update(skip_locked=True)
+        claimed = []
+        for item in self._session.scalars(query):
+            item.status = "running"
+            item.attempts += 1
+            item.lease_token = secrets.token_hex(8)
+            item.lease_until = now + timedelta(seconds=lease_s)
+            claimed.append(ClaimedItem(item.id, item.kind, item.transaction_id, item.ref_id, item.attempts, item.lease_token))
+        return claimed
+
+    def complete(self, item: ClaimedItem, *, now: datetime) -> bool:
+        """Mark done; False when the lease was lost (the caller must then roll back its effects)."""
+        return self._finish(item, status="done", completed_at=now, last_error=None)
+
+    def reschedule(self, item: ClaimedItem, *, run_at: datetime, error: str) -> bool:
+        return self._finish(item, status="pending", next_run_at=run_at, last_error=error[:1000])
+
+    def bury(self, item: ClaimedItem, *, now: datetime, error: str) -> bool:
+        """Dead-letter: kept for an operator, never run again by itself."""
+        return self._finish(item, status="dead", completed_at=now, last_error=error[:1000])
+
+    def release(self, item: ClaimedItem) -> bool:
+        """Give a claimed step back unrun (shutdown): the attempt it took is returned too."""
+        return self._finish(item, status="pending", attempts=WorkItem.attempts - 1)
+
+    def counts(self) -> dict[str, int]:
+        rows = self._session.execute(select(WorkItem.status, func.count()).group_by(WorkItem.status))
+        return {status: n for status, n in rows}
+
+    def oldest_due(self, *, now: datetime) -> datetime | None:
+        query = select(func.min(WorkItem.next_run_at)).where(WorkItem.status == "pending", WorkItem.next_run_at <= now)
+        return self._session.scalar(query)
+
+    def for_transaction(self, transaction_id: str) -> list[WorkItem]:
+        query = select(WorkItem).where(WorkItem.transaction_id == transaction_id).order_by(WorkItem.id)
+        return list(self._session.scalars(query))
+
+    def _finish(self, item: ClaimedItem, **values: object) -> bool:
+        result = self._session.execute(
+            update(WorkItem)
+            .where(WorkItem.id == item.id, WorkItem.status == "running", WorkItem.lease_token == item.lease_token)
+            .values(lease_token=None, lease_until=None, **values)
+        )
+        return result.rowcount == 1

@@ -1,0 +1,175 @@
+"""Fixtures: a fresh database per test (SQLite, and PostgreSQL where available), config, services, app, client.
+
+Tests that use ``services`` run once per database backend. PostgreSQL comes from
+``FLP_TEST_POSTGRES_URL`` (``./run test`` starts one when it can); without it the PostgreSQL
+variants skip, except under ``CI=true``, where they fail.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import yaml
+from sqlalchemy import text
+
+from bot import signatures
+from bot.app import Services, build_services, create_app
+from bot.config import Config, load_config
+from storage import migrate
+from storage.db import Database
+from storage.models import Base
+
+POS_SECRET = "test-pos-secret-0123456789"
+API_TOKEN = "test-api-token-abcdef"
+REPO = Path(__file__).resolve().parent.parent
+CI = os.environ.get("CI", "").lower() == "true"
+
+
+def minimal_business() -> dict[str, Any]:
+    """The smallest valid business config; tests vary it."""
+    return {
+        "stores": [{
+            "id": "store-001", "name": "Centro", "timezone": "America/Sao_Paulo", "meraki_org_id": "1",
+            "registers": [{"id": "reg-1", "camera_serial": "Q2XX-AAAA-0001", "customer_zone": [0, 0, 0.6, 1]},
+                          {"id": "reg-2", "camera_serial": "Q2XX-AAAA-0002"}],
+        }],
+        "people": [{"email": "ana@example.com", "role": "manager", "stores": ["store-001"]}],
+    }
+
+
+def base_environ(tmp_path: Path, database_url: str) -> dict[str, str]:
+    return {"DATABASE_URL": database_url, "DATA_DIR": str(tmp_path / "data"),
+            "POS_WEBHOOK_SECRET": POS_SECRET, "API_TOKEN": API_TOKEN}
+
+
+class FixedClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        from datetime import timedelta
+
+        self.now += timedelta(seconds=seconds)
+
+
+def require_or_skip(reason: str) -> None:
+    if CI:
+        pytest.fail(f"{reason} (CI=true: a missing real part fails, it never skips)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Migrate once; each test copies the file (migrations are tested on their own)."""
+    path = tmp_path_factory.mktemp("template") / "flp.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    url = os.environ.get("FLP_TEST_POSTGRES_URL")
+    if not url:
+        require_or_skip("PostgreSQL not available: set FLP_TEST_POSTGRES_URL (./run test starts one as root)")
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "flp.db"
+        shutil.copy(sqlite_template, path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("postgres_url")
+    database = Database(url)
+    with database.engine.begin() as conn:
+        tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    database.dispose()
+    return url
+
+
+@pytest.fixture
+def business() -> dict[str, Any]:
+    return minimal_business()
+
+
+@pytest.fixture
+def environ(tmp_path: Path, database_url: str) -> dict[str, str]:
+    return base_environ(tmp_path, database_url)
+
+
+@pytest.fixture
+def config(environ: dict[str, str], business: dict[str, Any]) -> Config:
+    return load_config(environ, yaml.safe_dump(business))
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(datetime(2026, 11, 24, 20, 3, 20, tzinfo=timezone.utc))
+
+
+@pytest.fixture
+def services(config: Config, clock: FixedClock) -> Services:
+    built = build_services(config, clock=clock)
+    yield built
+    built.db.dispose()
+
+
+@pytest.fixture
+def app(services: Services):  # type: ignore[no-untyped-def]
+    return create_app(services)
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    return app.test_client()
+
+
+def transaction_body(**changes: Any) -> dict[str, Any]:
+    body = {
+        "transaction_id": "T-2026-000123",
+        "store_id": "store-001",
+        "register_id": "reg-1",
+        "occurred_at": "2026-11-24T17:03:12-03:00",
+        "total": {"amount": "149.90", "currency": "BRL"},
+        "payment": {"method": "card", "entry_mode": "contactless", "card_fingerprint": "fp_8d1c",
+                    "status": "approved", "risk_score": 72},
+        "items": [{"sku": "7891000100103", "name": "Whisky 1L", "quantity": 2, "unit_price": "74.95"}],
+        "cashier_id": "c-17",
+    }
+    body.update(changes)
+    return body
+
+
+def signed_headers(raw: bytes, *, secret: str = POS_SECRET, at: float | None = None) -> dict[str, str]:
+    timestamp = int(at if at is not None else time.time())
+    return {"Content-Type": "application/json", "X-Signature": signatures.sign(raw, secret, timestamp)}
+
+
+@pytest.fixture
+def post_signed(client, clock: FixedClock) -> Callable[..., Any]:  # type: ignore[no-untyped-def]
+    """POST a JSON body (dict or raw bytes), signed at the test clock's time."""
+
+    def post(path: str, body: dict[str, Any] | bytes, **headers: str):  # type: ignore[no-untyped-def]
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        return client.post(path, data=raw, headers={**signed_headers(raw, at=clock().timestamp()), **headers})
+
+    return post
+
+
+@pytest.fixture
+def auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {API_TOKEN}"}
