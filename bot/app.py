@@ -31,7 +31,8 @@ class Services:
 
     def dependencies(self) -> dict[str, Any]:
         """What handlers and steps may ask for by name."""
-        return {"config": self.config, "clock": self.clock, "evidence": self.evidence}
+        return {"config": self.config, "clock": self.clock, "evidence": self.evidence,
+                "read_uow": lambda: UnitOfWork(self.db)}
 
     def handle(self, handler: Callable[..., Any], event: Any, *, write: bool) -> Any:
         with UnitOfWork(self.db, write=write) as uow:

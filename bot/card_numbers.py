@@ -60,7 +60,8 @@ def _strings(node: Any, path: str) -> Iterator[tuple[str, str]]:
         for key, value in node.items():
             child = f"{path}.{key}" if path else str(key)
             yield child, str(key)
-            if not _is_exempt(child, str(key)):
+            # Only an id itself is exempt: an object or list under an id key is still searched.
+            if isinstance(value, (dict, list)) or not _is_exempt(child, str(key)):
                 yield from _strings(value, child)
     elif isinstance(node, list):
         for index, value in enumerate(node):
@@ -70,3 +71,6 @@ def _strings(node: Any, path: str) -> Iterator[tuple[str, str]]:
     elif isinstance(node, int) and not isinstance(node, bool):
         # A PAN sent as a JSON number is still a PAN.
         yield path, str(node)
+    elif isinstance(node, float) and node.is_integer() and abs(node) < 1e20:
+        # ... and so is one sent as 4111111111111111.0 (exact up to 2**53, which covers 16-digit PANs).
+        yield path, str(int(node))

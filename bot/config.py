@@ -23,6 +23,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 Role = Literal["staff", "manager", "security"]
@@ -144,7 +145,7 @@ class RecognitionConfig(_Model):
     @model_validator(mode="after")
     def _check_thresholds(self) -> "RecognitionConfig":
         if self.review_threshold > self.match_threshold:
-            raise ValueError("review_threshold must not be above match_threshold")
+            _raise_located([(("review_threshold",), "must not be above match_threshold")])
         return self
 
 
@@ -183,7 +184,7 @@ class EnrollmentConfig(_Model):
     @model_validator(mode="after")
     def _check_expiry(self) -> "EnrollmentConfig":
         if self.default_expiry_days > self.max_expiry_days:
-            raise ValueError("default_expiry_days must not exceed max_expiry_days")
+            _raise_located([(("default_expiry_days",), "must not exceed max_expiry_days")])
         return self
 
 
@@ -195,6 +196,15 @@ class DigestConfig(_Model):
 class PatternsConfig(_Model):
     baseline_days: int = Field(default=28, ge=1, le=365)
     report_weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+
+
+class RunnerConfig(_Model):
+    """The background runner's queue handling (rarely changed; tests shorten the lease)."""
+
+    lease_s: float = Field(default=120, ge=1, le=3600, description="A claimed step not finished within this is taken over by another runner.")
+    batch: int = Field(default=20, ge=1, le=1000, description="Steps claimed at once.")
+    max_attempts: int = Field(default=8, ge=1, le=100, description="Attempts before a step is dead-lettered.")
+    idle_wait_s: float = Field(default=1.0, gt=0, le=60, description="Longest wait between polls of an idle queue.")
 
 
 class BusinessConfig(_Model):
@@ -212,31 +222,33 @@ class BusinessConfig(_Model):
     enrollment: EnrollmentConfig = EnrollmentConfig()
     digest: DigestConfig = DigestConfig()
     patterns: PatternsConfig = PatternsConfig()
+    runner: RunnerConfig = RunnerConfig()
 
     @model_validator(mode="after")
     def _check_references(self) -> "BusinessConfig":
         problems = [
-            *_duplicates("stores", [s.id for s in self.stores]),
-            *_duplicates("regions", [r.id for r in self.regions]),
-            *_duplicates("people", [p.email for p in self.people]),
-            *_duplicates("rules", [r.name for r in self.rules]),
-            *_duplicates("catalog", [c.sku for c in self.catalog]),
+            *_duplicates([(("stores", i, "id"), s.id) for i, s in enumerate(self.stores)]),
+            *_duplicates([(("regions", i, "id"), r.id) for i, r in enumerate(self.regions)]),
+            *_duplicates([(("people", i, "email"), p.email) for i, p in enumerate(self.people)]),
+            *_duplicates([(("rules", i, "name"), r.name) for i, r in enumerate(self.rules)]),
+            *_duplicates([(("catalog", i, "sku"), c.sku) for i, c in enumerate(self.catalog)]),
             *_duplicates(
-                "camera serials",
-                [r.camera_serial for s in self.stores for r in s.registers] + [c for s in self.stores for c in s.entrance_cameras],
+                [(("stores", i, "registers", j, "camera_serial"), r.camera_serial)
+                 for i, s in enumerate(self.stores) for j, r in enumerate(s.registers)]
+                + [(("stores", i, "entrance_cameras", j), c)
+                   for i, s in enumerate(self.stores) for j, c in enumerate(s.entrance_cameras)],
             ),
         ]
-        for store in self.stores:
-            problems += _duplicates(f"registers of store {store.id}", [r.id for r in store.registers])
-            if store.region is not None and store.region not in {r.id for r in self.regions}:
-                problems.append(f"store {store.id}: region {store.region!r} is not in regions")
+        region_ids = {r.id for r in self.regions}
+        for i, store in enumerate(self.stores):
+            problems += _duplicates([(("stores", i, "registers", j, "id"), r.id) for j, r in enumerate(store.registers)])
+            if store.region is not None and store.region not in region_ids:
+                problems.append((("stores", i, "region"), f"{store.region!r} is not in regions"))
         store_ids = {s.id for s in self.stores}
-        for person in self.people:
-            unknown = [s for s in person.stores if s != "*" and s not in store_ids]
-            if unknown:
-                problems.append(f"person {person.email}: unknown stores {', '.join(unknown)}")
-        if problems:
-            raise ValueError("; ".join(problems))
+        for i, person in enumerate(self.people):
+            problems += [(("people", i, "stores", j), f"unknown store {s!r} (not in stores)")
+                         for j, s in enumerate(person.stores) if s != "*" and s not in store_ids]
+        _raise_located(problems)
         return self
 
     def store(self, store_id: str) -> StoreConfig | None:
@@ -255,13 +267,32 @@ def _camera_serial(serial: str) -> str:
     return serial
 
 
-def _duplicates(what: str, values: list[str]) -> list[str]:
-    seen, dups = set(), []
-    for value in values:
-        if value in seen and value not in dups:
-            dups.append(value)
-        seen.add(value)
-    return [f"{what}: {v!r} appears more than once" for v in dups]
+Located = list[tuple[tuple[str | int, ...], str]]
+_LOCATED = "flp_located"
+
+
+def _duplicates(values: list[tuple[tuple[str | int, ...], str]]) -> Located:
+    """Every repeat of a value, at its own key path, naming where it first appeared."""
+    first: dict[str, tuple[str | int, ...]] = {}
+    problems: Located = []
+    for path, value in values:
+        if value in first:
+            problems.append((path, f"{value!r} appears more than once (first at {_dotted(first[value])})"))
+        else:
+            first[value] = path
+    return problems
+
+
+def _raise_located(problems: Located) -> None:
+    """Raise cross-field problems each at its own key path (relative to the model), so check-config
+    can name the key and its YAML line instead of the model's."""
+    if problems:
+        summary = "; ".join(f"{_dotted(path)}: {message}" for path, message in problems)
+        raise PydanticCustomError(_LOCATED, "{summary}", {"summary": summary, "problems": problems})
+
+
+def _dotted(path: tuple[str | int, ...] | list[str | int]) -> str:
+    return ".".join(str(p) for p in path)
 
 
 class EnvSettings(BaseSettings):
@@ -320,15 +351,20 @@ class Config:
 
     def require_for(self, mode: str) -> None:
         """Mode-specific requirements: intake needs its HMAC key except in the demo (and db upgrade)."""
-        problems = []
-        if mode in {"serve", "web", "worker"} and self.env.pos_webhook_secret is None:
-            problems.append("POS_WEBHOOK_SECRET: required (HMAC key of the POS and fraud-report webhooks)")
-        if self.env.webex_transport == "webhook" and self.env.webex_access_token and not self.env.webex_webhook_secret:
-            problems.append("WEBEX_WEBHOOK_SECRET: required when WEBEX_TRANSPORT is webhook")
-        if mode in {"web", "worker"} and self.env.database_url.startswith("sqlite"):
-            problems.append("DATABASE_URL: a split web/worker deployment needs PostgreSQL, not SQLite")
+        problems = _mode_problems(self.env, mode)
         if problems:
             raise ConfigError(problems)
+
+
+def _mode_problems(env: EnvSettings, mode: str) -> list[str]:
+    problems = []
+    if mode in {"serve", "web", "worker"} and env.pos_webhook_secret is None:
+        problems.append("POS_WEBHOOK_SECRET: required (HMAC key of the POS and fraud-report webhooks)")
+    if env.webex_transport == "webhook" and env.webex_access_token and not env.webex_webhook_secret:
+        problems.append("WEBEX_WEBHOOK_SECRET: required when WEBEX_TRANSPORT is webhook")
+    if mode in {"web", "worker"} and env.database_url.startswith("sqlite"):
+        problems.append("DATABASE_URL: a split web/worker deployment needs PostgreSQL, not SQLite")
+    return problems
 
 
 class ConfigError(Exception):
@@ -339,19 +375,16 @@ class ConfigError(Exception):
 
 def load_config(environ: Mapping[str, str], yaml_text: str, *, source: str = DEFAULT_CONFIG_PATH) -> Config:
     """Validate the YAML business shape and the environment together, collecting every error."""
-    problems: list[str] = []
-    try:
-        env = EnvSettings(**{k: v for k, v in environ.items() if k in _ENV_NAMES})
-    except ValidationError as exc:
-        env = None
-        problems += [f"{'.'.join(str(p) for p in e['loc'])}: {_plain(e)}" for e in exc.errors()]
+    env, problems = _parse_env(environ)
     try:
         document = yaml.compose(yaml_text)
         data = yaml.safe_load(yaml_text)
     except yaml.YAMLError as exc:
-        raise ConfigError(problems + [f"{source}: not valid YAML: {exc}"]) from None
+        raise ConfigError(problems + [_yaml_problem(exc, source)]) from None
     if not isinstance(data, dict):
         raise ConfigError(problems + [f"{source}: must be a mapping with stores, people, rules, …"])
+    problems += [f"{_dotted(path)}: appears more than once; only the last one would count ({source}, line {line})"
+                 for path, line in _repeated_keys(document, [])]
     try:
         business = BusinessConfig.model_validate(data)
     except ValidationError as exc:
@@ -362,11 +395,14 @@ def load_config(environ: Mapping[str, str], yaml_text: str, *, source: str = DEF
         for error in errors:
             if error["type"] == "too_short" and error["loc"][:1] in failing:
                 continue
-            path = [p for p in error["loc"] if p not in _SECTION_NOISE]
-            key = ".".join(str(p) for p in path) or "(top level)"
-            line = _line_of(document, path)
-            where = f" ({source}, line {line})" if line else ""
-            problems.append(f"{key}: {_plain(error)}{where}")
+            base = [p for p in error["loc"] if p not in _SECTION_NOISE]
+            # Cross-field checks report each problem at its own key (see _raise_located).
+            located = error["ctx"]["problems"] if error["type"] == _LOCATED else [((), _plain(error))]
+            for sub_path, message in located:
+                path = base + list(sub_path)
+                line = _line_of(document, path)
+                where = f" ({source}, line {line})" if line else ""
+                problems.append(f"{_dotted(path) or '(top level)'}: {message}{where}")
     if problems or env is None or business is None:
         raise ConfigError(problems)
     return Config(env=env, business=business)
@@ -379,9 +415,49 @@ def load_config_from_environment(mode: str = "serve") -> Config:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([f"FLP_CONFIG: cannot read {path}: {exc.strerror}"]) from None
-    config = load_config(os.environ, text, source=str(path))
+    try:
+        config = load_config(os.environ, text, source=str(path))
+    except ConfigError as exc:
+        # Say everything at once, including what this command needs from the environment.
+        env, _ = _parse_env(os.environ)
+        raise ConfigError(exc.problems + (_mode_problems(env, mode) if env else [])) from None
     config.require_for(mode)
     return Config(env=config.env, business=config.business, mode=mode)
+
+
+def _parse_env(environ: Mapping[str, str]) -> tuple[EnvSettings | None, list[str]]:
+    # An empty variable counts as unset: `API_TOKEN=` must not become an empty (guessable) secret.
+    values = {k: v for k, v in environ.items() if k in _ENV_NAMES and v != ""}
+    try:
+        return EnvSettings(**values), []
+    except ValidationError as exc:
+        return None, [f"{_dotted(e['loc'])}: {_plain(e)}" for e in exc.errors()]
+
+
+def _yaml_problem(exc: yaml.YAMLError, source: str) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    what = ", ".join(p for p in (getattr(exc, "context", None), getattr(exc, "problem", None)) if p) or str(exc)
+    return f"not valid YAML: {what} ({source}, line {mark.line + 1})" if mark else f"{source}: not valid YAML: {what}"
+
+
+def _repeated_keys(node: yaml.Node | None, path: list, visited: set[int] | None = None) -> list[tuple[list, int]]:
+    """Keys given twice in one mapping: YAML keeps the last silently, which hides a mistake."""
+    visited = set() if visited is None else visited
+    if node is None or id(node) in visited:  # an alias is walked once (and may refer to itself)
+        return []
+    visited.add(id(node))
+    found: list[tuple[list, int]] = []
+    if isinstance(node, yaml.MappingNode):
+        seen = set()
+        for key, value in node.value:
+            if key.value in seen:
+                found.append((path + [key.value], key.start_mark.line + 1))
+            seen.add(key.value)
+            found += _repeated_keys(value, path + [key.value], visited)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, value in enumerate(node.value):
+            found += _repeated_keys(value, path + [index], visited)
+    return found
 
 
 _ENV_NAMES = {f.alias for f in EnvSettings.model_fields.values() if f.alias}

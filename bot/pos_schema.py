@@ -9,11 +9,33 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+# A bounded range: far from datetime's limits, so converting to UTC or adding a delay never overflows.
+_EARLIEST, _LATEST = datetime(1970, 1, 1, tzinfo=timezone.utc), datetime(9000, 1, 1, tzinfo=timezone.utc)
+
+
+def _in_range(value: datetime) -> datetime:
+    try:
+        utc = value.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+05:00 is before year 1 in UTC
+        utc = None
+    if utc is None or not _EARLIEST <= utc < _LATEST:
+        raise ValueError("must be between 1970-01-01 and 9000-01-01 (UTC)")
+    return value
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:  # PostgreSQL text cannot hold it
+        raise ValueError("must not contain a NUL character")
+    return value
+
 
 Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
 ShortId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
-Money = Annotated[str, Field(pattern=r"^\d{1,12}(\.\d{1,4})?$", description="Decimal string, e.g. 149.90")]
+# [0-9], not \d: the regex engine's \d also matches other scripts' digits ("١٢").
+Money = Annotated[str, Field(pattern=r"^[0-9]{1,12}(\.[0-9]{1,4})?$", description="Decimal string, e.g. 149.90")]
+Instant = Annotated[AwareDatetime, AfterValidator(_in_range)]
 TransactionType = Literal["sale", "refund", "void", "no_sale", "price_override", "discount"]
 
 
@@ -29,7 +51,7 @@ class Total(_Body):
 class Payment(_Body):
     method: Literal["card", "cash", "wallet", "other"]
     entry_mode: Literal["chip", "contactless", "swipe", "manual", "online"] | None = None
-    card_fingerprint: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    card_fingerprint: Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_no_nul)] | None = None
     status: Annotated[str, Field(pattern=r"^[a-z_]{1,32}$")] = "approved"
     risk_score: Annotated[int, Field(ge=0, le=100, strict=True)] | None = None
 
@@ -45,7 +67,7 @@ class PosTransaction(_Body):
     transaction_id: Id
     store_id: ShortId
     register_id: ShortId
-    occurred_at: AwareDatetime
+    occurred_at: Instant
     total: Total
     payment: Payment
     items: Annotated[list[Item], Field(max_length=1000)] = []
@@ -65,9 +87,9 @@ class PosTransaction(_Body):
 
 class FraudReportBody(_Body):
     transaction_id: Id
-    reason: Annotated[str, Field(max_length=500)] | None = None
+    reason: Annotated[str, Field(max_length=500), AfterValidator(_no_nul)] | None = None
     source: Literal["chargeback", "processor", "manual"]
-    reported_at: AwareDatetime
+    reported_at: Instant
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:

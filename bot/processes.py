@@ -8,13 +8,14 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.app import Services, build_services, create_app
 from bot.config import Config
-from bot.runner import Runner
+from bot.runner import Runner, RunnerSettings
 from bot.steps import STEPS
 from storage import migrate
 
@@ -31,8 +32,11 @@ class Background:
 
     def __init__(self, services: Services):
         self.services = services
+        tuning = services.config.business.runner
         self.runner = Runner(
             db=services.db, steps=STEPS, dependencies=services.dependencies(), clock=services.clock,
+            settings=RunnerSettings(lease_s=tuning.lease_s, batch=tuning.batch, max_attempts=tuning.max_attempts,
+                                    idle_wait_s=tuning.idle_wait_s),
             on_step=lambda kind, outcome: services.metrics.steps.labels(kind, outcome).inc(),
         )
         self.scheduler = BackgroundScheduler(timezone="UTC")
@@ -62,17 +66,54 @@ def serve(config: Config) -> None:
     services = prepare(config)
     background = Background(services)
     app = create_app(services)
-    server = create_server(app, host=config.env.host, port=config.env.port, threads=8, connection_limit=200,
-                           ident="fraud-loss-prevention")
-    _raise_on_sigterm()
+    import os, sys  # EXPERIMENT
+    if os.environ.get("X_SWITCH"): sys.setswitchinterval(float(os.environ["X_SWITCH"]))
+    if os.environ.get("X_QUIET"): logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    if os.environ.get("X_SQLQUIET"): logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
+    sockets: dict[int, Any] = {}
+    server = create_server(app, map=sockets, host=config.env.host, port=config.env.port, threads=int(os.environ.get("X_THREADS", 8)),
+                           connection_limit=200, ident="fraud-loss-prevention")
+    stop = _stop_on_signals()
     background.start()
-    log.info("serving on http://%s:%s (runner in this process)", config.env.host, server.effective_port)
+    log.info("serving on http://%s:%s (runner in this process)", config.env.host, config.env.port)
     try:
-        server.run()  # returns after SystemExit/KeyboardInterrupt, with in-flight requests finished
+        _serve_until(stop, server, sockets)
     finally:
         background.stop()
         services.db.dispose()
         log.info("stopped cleanly")
+
+
+def _serve_until(stop: threading.Event, server: Any, sockets: dict[int, Any], grace_s: float = 20) -> None:
+    """waitress's loop, run by us so a signal can stop it gracefully: its own ``run()`` ends on
+    SystemExit without flushing the answers of requests still in flight, which a POS would then resend."""
+    from waitress import wasyncore
+    from waitress.channel import HTTPChannel
+    from waitress.server import BaseWSGIServer
+
+    def turn(timeout_s: float) -> None:
+        wasyncore.loop(timeout=timeout_s, use_poll=server.adj.asyncore_use_poll, map=sockets, count=1)
+
+    while not stop.is_set():
+        turn(server.adj.asyncore_loop_timeout)
+    listeners = [d for d in list(sockets.values()) if isinstance(d, BaseWSGIServer)]
+    for listener in listeners:  # stop accepting; the listeners' wake-up pipes stay open for the drain
+        listener.accepting = False
+        listener.del_channel()
+        listener.socket.close()
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        channels = [d for d in list(sockets.values()) if isinstance(d, HTTPChannel)]
+        busy = [c for c in channels if c.requests or c.request is not None or c.total_outbufs_len]
+        for idle in set(channels) - set(busy):
+            idle.will_close = True  # keep-alive connections with nothing in flight
+        if not channels:
+            break
+        turn(0.05)
+    else:
+        log.warning("stopping with requests still in flight after %.0f s; their senders will retry", grace_s)
+    server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+    wasyncore.close_all(sockets)
 
 
 def worker(config: Config) -> None:
@@ -112,9 +153,14 @@ def web(config: Config) -> None:
     _Gunicorn().run()
 
 
-def _raise_on_sigterm() -> None:
-    def _exit(signum: int, _frame: Any) -> None:
-        log.info("signal %d: stopping", signum)
-        raise SystemExit(0)
+def _stop_on_signals() -> threading.Event:
+    """SIGTERM and Ctrl-C set an event; nothing is raised into whatever the main thread was doing."""
+    stop = threading.Event()
 
-    signal.signal(signal.SIGTERM, _exit)
+    def _stop(signum: int, _frame: Any) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _stop)
+    return stop

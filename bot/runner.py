@@ -115,12 +115,22 @@ class Runner:
         log.info("runner stopped")
 
     def run_step(self, item: ClaimedItem) -> None:
+        if item.attempts > self.settings.max_attempts:
+            # Every counted failure below the limit was rescheduled, so only a step that crashed its process
+            # or outlived its lease gets here: it must not run, and crash, forever.
+            self._retry(item, f"attempt {item.attempts - 1} never finished (the process stopped, or the step "
+                              f"outlived its {self.settings.lease_s:.0f} s lease)", 0, counts_as_failure=True)
+            return
+        if not self._lease_fresh(item):
+            log.warning("step %s #%s: lease lost before it started; another runner has it", item.kind, item.id)
+            self.on_step(item.kind, "lease_lost")
+            return
         done = threading.Event()
         deps = {**self.dependencies, "uow": lambda: StepUnitOfWork(self.db, item, self.clock, done.set)}
         try:
             call_with(self.steps[item.kind], item, deps)
-            if not done.is_set():
-                self._finish(item, lambda w: w.work.complete(item, now=self.clock()))
+            if not done.is_set() and not self._finish(item, lambda w: w.work.complete(item, now=self.clock())):
+                raise LeaseLost(f"work item {item.id} ({item.kind})")
             self.on_step(item.kind, "done")
         except RetryLater as later:
             log.info("step %s #%s of %s waits %.0f s: %s", item.kind, item.id, item.transaction_id, later.delay_s, later)
@@ -129,8 +139,20 @@ class Runner:
             log.warning("step %s #%s lost its lease; another runner has it", item.kind, item.id)
             self.on_step(item.kind, "lease_lost")
         except Exception as exc:  # one failing step must not stop the runner
+            if done.is_set():
+                # Its work and the completion are already committed: retrying would only find it done.
+                log.exception("step %s #%s of transaction %s failed after committing", item.kind, item.id, item.transaction_id)
+                self.on_step(item.kind, "done")
+                return
             log.exception("step %s #%s of transaction %s failed (attempt %d)", item.kind, item.id, item.transaction_id, item.attempts)
             self._retry(item, f"{type(exc).__name__}: {exc}", self._backoff(item.attempts), counts_as_failure=True)
+
+    def _lease_fresh(self, item: ClaimedItem) -> bool:
+        """A step late in a batch would start on a lease nearly run out (another runner could take it
+        mid-step and repeat its calls to the camera or Webex): renew it first, or skip a lost one."""
+        if item.lease_until is None or self.clock() < item.lease_until - timedelta(seconds=self.settings.lease_s / 2):
+            return True
+        return self._finish(item, lambda w: w.work.renew(item, now=self.clock(), lease_s=self.settings.lease_s))
 
     def _retry(self, item: ClaimedItem, error: str, delay_s: float, *, counts_as_failure: bool) -> None:
         if item.attempts >= self.settings.max_attempts:
@@ -143,16 +165,18 @@ class Runner:
         self.on_step(item.kind, "retry" if counts_as_failure else "waiting")
 
     def _backoff(self, attempts: int) -> float:
-        ceiling = min(self.settings.backoff_cap_s, self.settings.backoff_base_s * 2 ** (attempts - 1))
+        # The exponent is capped so a large max_attempts cannot overflow the float.
+        ceiling = min(self.settings.backoff_cap_s, self.settings.backoff_base_s * 2 ** min(attempts - 1, 64))
         return random.uniform(ceiling / 2, ceiling)  # jitter: retries of one outage spread out
 
     def _release(self, items: list[ClaimedItem]) -> None:
         for item in items:
             self._finish(item, lambda w, i=item: w.work.release(i))
 
-    def _finish(self, item: ClaimedItem, change: Callable[[UnitOfWork], bool]) -> None:
+    def _finish(self, item: ClaimedItem, change: Callable[[UnitOfWork], bool]) -> bool:
         with UnitOfWork(self.db, write=True) as work:
             if change(work):
                 work.commit()
-            else:
-                log.warning("work item %s: lease lost before it could be updated", item.id)
+                return True
+        log.warning("work item %s: lease lost before it could be updated", item.id)
+        return False

@@ -1,7 +1,9 @@
 """Alerts and the watchlist as the read API and handlers see them."""
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import datetime
+
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from storage.models import Alert, WatchlistPerson
@@ -23,6 +25,23 @@ class AlertRepository:
             query = query.where(Alert.store_id.in_(store_ids))
         return list(self._session.scalars(query))
 
+    def add(self, alert: Alert) -> None:
+        self._session.add(alert)
+        self._session.flush()  # the id names the alert in the notify step enqueued beside it
+
+    def by_dedupe_key(self, key: str) -> Alert | None:
+        return self._session.scalar(select(Alert).where(Alert.dedupe_key == key))
+
+    def recent(self, *, rule: str, store_id: str, person_id: str | None, register_id: str | None,
+               since: datetime) -> bool:
+        """Is there an alert of this rule, for this person (or else this register), since then (cool-down)?"""
+        query = exists().where(Alert.rule == rule, Alert.store_id == store_id, Alert.created_at >= since)
+        if person_id is not None:
+            query = query.where(Alert.person_id == person_id)
+        elif register_id is not None:
+            query = query.where(Alert.register_id == register_id)
+        return bool(self._session.scalar(select(query)))
+
     def ids_for_transaction(self, transaction_id: str) -> list[str]:
         query = select(Alert.id).where(Alert.transaction_id == transaction_id).order_by(Alert.id)
         return [f"A-{n}" for n in self._session.scalars(query)]
@@ -37,4 +56,9 @@ class AlertRepository:
 def parse_alert_id(public_id: str) -> int | None:
     """'A-1042', 'a-1042' and '1042' all name alert 1042: people type these on phones."""
     text = public_id.strip().upper().removeprefix("A-")
-    return int(text) if text.isdigit() and len(text) <= 12 else None
+    # isdigit() alone also admits superscripts such as "²", which int() refuses; ids beyond the
+    # 32-bit key column make PostgreSQL raise instead of finding nothing.
+    return int(text) if text.isdecimal() and len(text) <= 12 and int(text) <= MAX_ALERT_ID else None
+
+
+MAX_ALERT_ID = 2**31 - 1

@@ -23,7 +23,10 @@ class EvidenceStore:
         path = self.path(digest, content_type)
         if path.exists():
             return digest
+        created = [d for d in (self.root, path.parent) if not d.is_dir()]
         path.parent.mkdir(parents=True, exist_ok=True)
+        for directory in created:
+            _fsync_dir(directory.parent)  # a new directory's own entry must survive a power loss too
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
         try:
             with os.fdopen(fd, "wb") as handle:

@@ -155,6 +155,8 @@ class Snapshot(Base):
     evidence_sha256: Mapped[str | None] = mapped_column(ForeignKey("evidence_files.sha256"))
     created_at: Mapped[datetime]
     ready_at: Mapped[datetime | None]
+    analyzed_at: Mapped[datetime | None]
+    reconciliation: Mapped[dict[str, Any] | None] = mapped_column(doc="Receipt against what this picture shows")
 
     transaction: Mapped[Transaction | None] = relationship(back_populates="snapshots")
     faces: Mapped[list[Face]] = relationship(back_populates="snapshot", order_by="Face.id", cascade="all, delete-orphan")

@@ -1,7 +1,9 @@
 """Transactions, their fraud reports and snapshots/faces as stored."""
 from __future__ import annotations
 
-from sqlalchemy import exists, select
+from datetime import datetime
+
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from storage.models import Face, FraudReport, Snapshot, Transaction, WatchlistPerson
@@ -48,6 +50,15 @@ class TransactionRepository:
             )
         )
         return bool(self._session.scalar(query))
+
+    def fingerprint_count_before(self, card_fingerprint: str, transaction_id: str, *, since: datetime,
+                                 until: datetime) -> int:
+        """Other transactions with this card fingerprint in [since, until], in any store (indexed column)."""
+        query = select(func.count()).select_from(Transaction).where(
+            Transaction.card_fingerprint == card_fingerprint, Transaction.transaction_id != transaction_id,
+            Transaction.occurred_at >= since, Transaction.occurred_at <= until,
+        )
+        return int(self._session.scalar(query) or 0)
 
     def watchlist_active(self, store_id: str, region_id: str | None, *, regional: bool) -> bool:
         """Does any active watchlist entry apply to this store?"""

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from storage.alerts import AlertRepository
 from storage.audit import AuditLog
 from storage.db import Database
+from storage.snapshots import SnapshotRepository
 from storage.transactions import TransactionRepository
 from storage.work_queue import WorkQueue
 
@@ -36,6 +37,7 @@ class UnitOfWork:
         self.transactions = TransactionRepository(self.session)
         self.work = WorkQueue(self.session, skip_locked=not self._db.is_sqlite)
         self.alerts = AlertRepository(self.session)
+        self.snapshots = SnapshotRepository(self.session)
         self.audit = AuditLog(self.session)
         return self
 

@@ -26,6 +26,7 @@ class ClaimedItem:
     ref_id: str | None
     attempts: int
     lease_token: str
+    lease_until: datetime | None = None
 
 
 class WorkQueue:
@@ -61,8 +62,17 @@ class WorkQueue:
             item.attempts += 1
             item.lease_token = secrets.token_hex(8)
             item.lease_until = now + timedelta(seconds=lease_s)
-            claimed.append(ClaimedItem(item.id, item.kind, item.transaction_id, item.ref_id, item.attempts, item.lease_token))
+            claimed.append(ClaimedItem(item.id, item.kind, item.transaction_id, item.ref_id, item.attempts,
+                                       item.lease_token, item.lease_until))
         return claimed
+
+    def renew(self, item: ClaimedItem, *, now: datetime, lease_s: float) -> bool:
+        """Extend a lease still held (a step late in a batch starts with a full lease); False if lost."""
+        return self._session.execute(
+            update(WorkItem)
+            .where(WorkItem.id == item.id, WorkItem.status == "running", WorkItem.lease_token == item.lease_token)
+            .values(lease_until=now + timedelta(seconds=lease_s))
+        ).rowcount == 1
 
     def complete(self, item: ClaimedItem, *, now: datetime) -> bool:
         """Mark done; False when the lease was lost (the caller must then roll back its effects)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import time
 from datetime import datetime, timezone
@@ -16,7 +17,8 @@ from typing import Any, Callable
 
 import pytest
 import yaml
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from bot import signatures
 from bot.app import Services, build_services, create_app
@@ -79,11 +81,21 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
-    url = os.environ.get("FLP_TEST_POSTGRES_URL")
-    if not url:
+    """A database of this test session's own on the server of FLP_TEST_POSTGRES_URL, dropped at the end,
+    so test runs side by side never empty each other's tables."""
+    server_url = os.environ.get("FLP_TEST_POSTGRES_URL")
+    if not server_url:
         require_or_skip("PostgreSQL not available: set FLP_TEST_POSTGRES_URL (./run test starts one as root)")
+    name = f"flp_test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
     migrate.upgrade(url)
-    return url
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from typing import Any, Callable
+import re
+from typing import Any, Callable, Iterator
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import BaseModel, ValidationError
@@ -23,6 +24,8 @@ from handlers.intake import IntakeResult, accept_fraud_report, accept_transactio
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 256 * 1024
+MAX_DEPTH = 32  # a transaction is 4 levels deep; vendors' extra fields get room, recursion does not
+_SURROGATE = re.compile("[\ud800-\udfff]")
 blueprint = Blueprint("intake", __name__)
 
 
@@ -68,7 +71,7 @@ def _intake(endpoint: str, schema: type[BaseModel], store: Callable[[Any, str, s
     metrics = current_app.extensions["flp"].metrics
     try:
         raw = _checked_body()
-        document = _parsed(raw)
+        document, digest = _parsed(raw)
         try:
             body = schema.model_validate(document)
         except ValidationError as exc:
@@ -76,7 +79,7 @@ def _intake(endpoint: str, schema: type[BaseModel], store: Callable[[Any, str, s
     except Refused as refused:
         metrics.intake.labels(endpoint, refused.outcome).inc()
         return refused.response
-    response = store(body, raw.decode("utf-8"), _canonical_sha256(document))
+    response = store(body, raw.decode("utf-8"), digest)
     metrics.intake.labels(endpoint, _outcome_label(response.status_code)).inc()
     return response
 
@@ -97,23 +100,73 @@ def _checked_body() -> bytes:
     return raw
 
 
-def _parsed(raw: bytes) -> dict[str, Any]:
+def _parsed(raw: bytes) -> tuple[dict[str, Any], str]:
+    """The JSON object and its canonical SHA-256, or a 422 naming what is wrong."""
     try:
-        document = json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
+        document = json.loads(raw.decode("utf-8"), parse_constant=_no_constants, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        # Refused rather than "last one wins": the value we checked must be the only one we store.
+        raise Refused(_unprocessable("The body repeats a key", [{"field": exc.key, "message": "duplicate key"}]), "invalid") from None
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         reason = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else "not valid JSON"
         raise Refused(_unprocessable("The body is not valid JSON", [{"field": "(body)", "message": reason}]), "invalid") from None
     if not isinstance(document, dict):
         raise Refused(_unprocessable("The body must be a JSON object", [{"field": "(body)", "message": "must be an object"}]), "invalid")
+    if _depth(document) > MAX_DEPTH:
+        errors = [{"field": "(body)", "message": f"nested deeper than {MAX_DEPTH} levels"}]
+        raise Refused(_unprocessable("The body is nested too deeply", errors), "invalid")
+    paths = _unpaired_surrogate_paths(document)
+    if paths:
+        # A \ud800-style escape without its pair is no character: it cannot be stored or shown.
+        errors = [{"field": p, "message": "contains an unpaired UTF-16 surrogate escape"} for p in paths]
+        raise Refused(_unprocessable("The body is not valid Unicode", errors), "invalid")
     paths = card_number_paths(document)
     if paths:
         errors = [{"field": p, "message": "looks like a payment card number; send card_fingerprint, never the number"} for p in paths]
         raise Refused(_unprocessable("The body carries a card number and was not stored", errors), "card_number")
+    return document, _canonical_sha256(document)
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise _DuplicateKey(key)
+        document[key] = value
     return document
 
 
 def _no_constants(name: str) -> None:
     raise ValueError(f"{name} is not a number in JSON")
+
+
+def _walk(document: Any) -> Iterator[tuple[str, Any, int]]:
+    """Every key and value as ``(dotted path, value, depth)``, without recursion."""
+    stack: list[tuple[str, Any, int]] = [("", document, 1)]
+    while stack:
+        path, node, depth = stack.pop()
+        yield path, node, depth
+        children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in children:
+            child = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str):
+                yield child, key, depth
+            stack.append((child, value, depth + 1))
+
+
+def _depth(document: Any) -> int:
+    return max(depth for _, _, depth in _walk(document))
+
+
+def _unpaired_surrogate_paths(document: Any) -> list[str]:
+    return sorted({path or "(body)" for path, value, _ in _walk(document)
+                   if isinstance(value, str) and _SURROGATE.search(value)})
 
 
 def _canonical_sha256(document: dict[str, Any]) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 from functools import wraps
 from typing import Any, Callable
 
@@ -13,6 +14,7 @@ from storage.uow import UnitOfWork
 
 blueprint = Blueprint("read_api", __name__)
 ALERT_STATUSES = ("open", "confirmed", "dismissed")
+TRANSACTION_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")  # CONTRACT.md, as bot/pos_schema.py accepts it
 
 
 def bearer_required(view: Callable[..., Response]) -> Callable[..., Response]:
@@ -20,13 +22,14 @@ def bearer_required(view: Callable[..., Response]) -> Callable[..., Response]:
     def guarded(*args: Any, **kwargs: Any) -> Response:
         token = current_app.extensions["flp"].config.env.api_token
         scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-        if token is None:
-            return problem(401, "Unauthorized", "the read API is off: API_TOKEN is not set")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(presented.encode(), token.get_secret_value().encode()):
+        if token is None or not token.get_secret_value():
+            response = problem(401, "Unauthorized", "the read API is off: API_TOKEN is not set")
+        elif scheme.lower() != "bearer" or not hmac.compare_digest(presented.encode(), token.get_secret_value().encode()):
             response = problem(401, "Unauthorized", "send Authorization: Bearer <API_TOKEN>")
-            response.headers["WWW-Authenticate"] = "Bearer"
-            return response
-        return view(*args, **kwargs)
+        else:
+            return view(*args, **kwargs)
+        response.headers["WWW-Authenticate"] = "Bearer"  # every 401 names its scheme (RFC 9110)
+        return response
 
     return guarded
 
@@ -38,6 +41,9 @@ def _uow() -> UnitOfWork:
 @blueprint.get("/api/v1/transactions/<transaction_id>")
 @bearer_required
 def get_transaction(transaction_id: str) -> Response:
+    if not TRANSACTION_ID.fullmatch(transaction_id):
+        # Could never have been accepted; and PostgreSQL refuses some strings (NUL) with an error, not "no rows".
+        return problem(404, "Not Found", f"no transaction {transaction_id!r} (never received, or purged)")
     with _uow() as uow:
         transaction = uow.transactions.with_evidence(transaction_id)
         if transaction is None:

@@ -1,0 +1,103 @@
+"""Decide step: facts from an analysed picture, the store's rules over them, alerts for what fired.
+
+Alerts are unique per transaction and rule (the dedupe key), so the exact-time picture firing
+the same rule as the live one adds nothing; a rule's cool-down also keeps one person or one
+register from raising the same alert again and again. Every evaluation is stored with the facts
+it saw, fired or not, so any alert (and any silence) can be explained.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+from bot.clock import Clock
+from bot.config import Config
+from rules.engine import CompiledRule, RuleResult, evaluate
+from rules.facts import WEEKDAYS, Facts
+from storage.models import Alert, Snapshot, Transaction
+from storage.uow import UnitOfWork
+from storage.work_queue import ClaimedItem
+
+log = logging.getLogger(__name__)
+NOTIFY_ALERT = "notify_alert"
+
+
+def job_decide(item: ClaimedItem, *, uow: Callable[[], UnitOfWork], rules: list[CompiledRule],
+               config: Config, clock: Clock) -> None:
+    with uow() as work:
+        snapshot = work.snapshots.get(item.ref_id or "")
+        transaction = snapshot.transaction if snapshot else None
+        if snapshot is None or transaction is None or _decided(transaction, snapshot.id):
+            work.commit()
+            return
+        facts = _facts(work, transaction, snapshot, config)
+        results = evaluate(rules, facts)
+        now = clock()
+        created = [alert for result in results if result.fired
+                   for alert in [_raise_alert(work, result, transaction, snapshot, facts, now)] if alert is not None]
+        transaction.rule_results = [
+            *[r for r in (transaction.rule_results or []) if r.get("snapshot_id") != snapshot.id],
+            *[{**r.to_dict(), "snapshot_id": snapshot.id, "snapshot_kind": snapshot.kind} for r in results],
+        ]
+        if transaction.status in ("pending", "capturing", "analyzing"):
+            transaction.status, transaction.status_reason = "done", None
+        work.commit()
+    for alert in created:
+        log.info("alert A-%s (%s, %s) for transaction %s", alert.id, alert.rule, alert.severity, transaction.transaction_id)
+
+
+def _decided(transaction: Transaction, snapshot_id: str) -> bool:
+    return any(r.get("snapshot_id") == snapshot_id for r in (transaction.rule_results or []))
+
+
+def _facts(work: UnitOfWork, transaction: Transaction, snapshot: Snapshot, config: Config) -> Facts:
+    store = config.business.store(transaction.store_id)
+    local = transaction.occurred_at.astimezone(ZoneInfo(store.timezone if store else "UTC"))
+    best = max((m for f in snapshot.faces for m in f.matches), key=lambda m: m.similarity, default=None)
+    recognition = config.business.recognition
+    reconciliation = snapshot.reconciliation or {}
+    fingerprint = transaction.card_fingerprint
+    return Facts(
+        store_id=transaction.store_id, register_id=transaction.register_id, snapshot_kind=snapshot.kind,
+        hour=local.hour, weekday=WEEKDAYS[local.weekday()],
+        amount=float(transaction.total_amount), currency=transaction.currency,
+        payment_method=transaction.payment_method, transaction_type=transaction.type,
+        entry_mode=transaction.entry_mode, risk_score=transaction.risk_score,
+        card_fingerprint_in_fraud=bool(fingerprint) and work.transactions.fingerprint_in_fraud(fingerprint),
+        card_fingerprint_seen_before=work.transactions.fingerprint_count_before(
+            fingerprint, transaction.transaction_id, since=transaction.occurred_at - timedelta(hours=24),
+            until=transaction.occurred_at) if fingerprint else 0,
+        faces_count=len(snapshot.faces),
+        matched=best is not None and best.similarity >= recognition.match_threshold,
+        match_similarity=best.similarity if best is not None and best.similarity >= recognition.review_threshold else None,
+        match_person_id=best.person_id if best is not None and best.similarity >= recognition.review_threshold else None,
+        surplus_count=int(reconciliation.get("surplus_count", 0)),
+        surplus_value=float(reconciliation.get("surplus_value", 0) or 0),
+        unchecked_count=len(reconciliation.get("not_checked", [])),
+    )
+
+
+def _raise_alert(work: UnitOfWork, result: RuleResult, transaction: Transaction, snapshot: Snapshot,
+                 facts: Facts, now) -> Alert | None:  # type: ignore[no-untyped-def]
+    key = f"tx:{transaction.transaction_id}:{result.rule}"
+    if work.alerts.by_dedupe_key(key) is not None:
+        return None
+    if result.cooldown_s and work.alerts.recent(
+        rule=result.rule, store_id=transaction.store_id, person_id=facts.match_person_id,
+        register_id=None if facts.match_person_id else transaction.register_id,
+        since=now - timedelta(seconds=result.cooldown_s),
+    ):
+        log.info("rule %s for transaction %s within its cool-down: no new alert", result.rule, transaction.transaction_id)
+        return None
+    alert = Alert(
+        dedupe_key=key, transaction_id=transaction.transaction_id, store_id=transaction.store_id,
+        register_id=transaction.register_id, camera_serial=snapshot.camera_serial, snapshot_id=snapshot.id,
+        rule=result.rule, severity=result.severity, message=result.message or result.rule, facts=result.facts_seen,
+        person_id=facts.match_person_id, similarity=facts.match_similarity, status="open", created_at=now,
+    )
+    work.alerts.add(alert)
+    work.work.enqueue(kind=NOTIFY_ALERT, key=str(alert.id), transaction_id=transaction.transaction_id,
+                      ref_id=str(alert.id), run_at=now, now=now)
+    return alert

@@ -1,0 +1,262 @@
+"""The Meraki MV camera client (Dashboard API v1) behind the ``Camera`` protocol.
+
+A snapshot is two steps: ``generateSnapshot`` answers with a short-lived, unauthenticated
+image URL, which returns 404 for a few seconds before the image is there. That URL is a
+capability: it lives in one local variable while polling and is never logged (urllib3 logs
+request paths at DEBUG, so its records from the polling thread are scrubbed), stored, raised
+or returned. Every Dashboard request first takes a token from the organisation's budget.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable
+from urllib.parse import quote, urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from vision.types import CameraError, Picture
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "FraudLossPrevention/1.0 FLP"  # Meraki asks integrations for "Application/version Vendor"
+MAX_IMAGE_BYTES = 25 * 1024 * 1024
+MAX_REDIRECTS = 3
+DEFAULT_RETRY_AFTER_S = 1.0
+_REDIRECTS = {301, 302, 303, 307, 308}
+_JPEG, _PNG = b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n"
+# Loggers that may name the image URL's path while it is being fetched.
+_URL_LOGGERS = ("urllib3.connectionpool", "urllib3.connection", "urllib3.util.retry", "urllib3.response",
+                "urllib3.poolmanager", "requests")
+
+
+class _ImageFetchFilter(logging.Filter):
+    """Withholds what HTTP libraries log from a thread while it fetches a camera image (the path is the secret)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[int] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.thread in self.threads:
+            record.msg, record.args = "camera image HTTP traffic (details withheld: the URL is a secret)", ()
+        return True
+
+
+_image_filter = _ImageFetchFilter()
+for _name in _URL_LOGGERS:
+    logging.getLogger(_name).addFilter(_image_filter)
+
+
+def default_session() -> requests.Session:
+    """A session that retries only connection failures (the request never reached Meraki) and no statuses."""
+    session = requests.Session()
+    retry = Retry(total=2, connect=2, read=0, status=0, redirect=0, other=0, backoff_factor=0.5,
+                  raise_on_status=False, respect_retry_after_header=False)
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+def iso_utc(at: datetime) -> str:
+    """Meraki's timestamp form: ISO 8601 in UTC with a 'Z'."""
+    if at.tzinfo is None:
+        raise ValueError("a naive datetime cannot name a moment of footage; use an aware one")
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def picture_type(content: bytes) -> str | None:
+    """The picture's type from its magic bytes (headers from a CDN are not to be trusted)."""
+    if content.startswith(_JPEG):
+        return "image/jpeg"
+    if content.startswith(_PNG):
+        return "image/png"
+    return None
+
+
+class MerakiCamera:
+    """``Camera`` over the Meraki Dashboard API with ``requests``; every call has a timeout."""
+
+    def __init__(self, *, base_url: str, api_key: str, budget: Callable[[str], None],
+                 on_rate_limited: Callable[[str, float], None], timeout_s: float = 10.0,
+                 poll_initial_s: float = 2.0, poll_total_s: float = 30.0, session: requests.Session | None = None,
+                 sleep: Callable[[float], None] = time.sleep, monotonic: Callable[[], float] = time.monotonic):
+        self._base = base_url.rstrip("/")
+        # Per request, never on the session: the image host must not receive the key.
+        self._auth = {"Authorization": f"Bearer {api_key}", "Accept": "application/json", "User-Agent": USER_AGENT}
+        self._budget, self._on_rate_limited = budget, on_rate_limited
+        self._timeout_s, self._poll_initial_s, self._poll_total_s = timeout_s, poll_initial_s, poll_total_s
+        self._session = session or default_session()
+        self._sleep, self._monotonic = sleep, monotonic
+
+    def snapshot(self, serial: str, *, org_id: str, at: datetime | None) -> Picture:
+        """Ask for a snapshot (live when ``at`` is None), poll its image URL, download and check it."""
+        # fullframe is never sent: Meraki refuses it together with a timestamp.
+        body = {} if at is None else {"timestamp": iso_utc(at)}
+        kind = "live" if at is None else "exact"
+        log.info("Meraki snapshot requested serial=%s org=%s kind=%s", serial, org_id, kind)
+        response = self._dashboard("POST", f"/devices/{quote(serial, safe='')}/camera/generateSnapshot",
+                                   org_id=org_id, json=body)
+        if response.status_code not in (200, 202):
+            raise self._snapshot_error(response, serial=serial, org_id=org_id)
+        image_url = _json(response).get("url")
+        if not isinstance(image_url, str) or not image_url:
+            raise CameraError("camera API answered without an image link", retry=True)
+        picture = self._download(image_url, serial=serial)
+        log.info("Meraki snapshot ready serial=%s org=%s kind=%s bytes=%d", serial, org_id, kind, len(picture.content))
+        return picture
+
+    def video_link(self, serial: str, *, org_id: str, at: datetime) -> str | None:
+        """Dashboard link to the footage (needs a login); None when Meraki refuses (4xx)."""
+        response = self._dashboard("GET", f"/devices/{quote(serial, safe='')}/camera/videoLink",
+                                   org_id=org_id, params={"timestamp": iso_utc(at)})
+        if response.status_code == 429:
+            self._on_rate_limited(org_id, _retry_after_s(response))
+        if 400 <= response.status_code < 500:
+            log.info("Meraki video link refused serial=%s org=%s status=%d", serial, org_id, response.status_code)
+            return None
+        if response.status_code != 200:
+            raise CameraError("Meraki API unavailable", retry=True)
+        data = _json(response)
+        link = data.get("url") or data.get("visionUrl")
+        return link if isinstance(link, str) and link else None
+
+    def _dashboard(self, method: str, path: str, *, org_id: str, **kwargs: Any) -> requests.Response:
+        """One budgeted Dashboard call; redirects are followed by hand so the key only goes to Meraki's hosts."""
+        url = self._base + path
+        for _ in range(MAX_REDIRECTS + 1):
+            self._budget(org_id)
+            failure = None
+            try:
+                response = self._session.request(method, url, headers=self._auth, timeout=self._timeout_s,
+                                                 allow_redirects=False, **kwargs)
+            except requests.Timeout:
+                failure = "Meraki API did not answer in time"
+            except requests.RequestException:
+                failure = "Meraki API unreachable"
+            if failure:
+                log.warning("Meraki request failed org=%s path=%s reason=%s", org_id, path, failure)
+                raise CameraError(failure, retry=True)
+            if response.status_code not in _REDIRECTS:
+                return response
+            url = self._redirect_target(url, response.headers.get("Location", ""))
+        raise CameraError("Meraki API redirected too many times", retry=True)
+
+    def _redirect_target(self, current: str, location: str) -> str:
+        """Where a redirect may go: within the base URL's parent domain (api.meraki.com -> n123.meraki.com)."""
+        target = urljoin(current, location)
+        base, new = urlsplit(self._base), urlsplit(target)
+        labels = (base.hostname or "").split(".")
+        # Only a named host of 3+ labels has a parent domain to share (not 127.0.0.1, not "localhost").
+        parent = ".".join(labels[1:]) if len(labels) >= 3 and not labels[-1].isdigit() else None
+        host = new.hostname or ""
+        if new.scheme != base.scheme or not (host == base.hostname or (parent and host.endswith("." + parent))):
+            raise CameraError("Meraki API redirected to an unexpected host", retry=False)
+        return target
+
+    def _snapshot_error(self, response: requests.Response, *, serial: str, org_id: str) -> CameraError:
+        """Plain words and the right retry flag for a refused generateSnapshot."""
+        status = response.status_code
+        if status == 429:
+            retry_after = _retry_after_s(response)
+            self._on_rate_limited(org_id, retry_after)
+            error = CameraError("Meraki rate limit reached", retry=True, retry_after_s=retry_after)
+        elif status == 400:
+            # Footage of the last ~2-3 minutes is not indexed yet; any other 400 is an offline camera.
+            text = " ".join(_errors(response)).lower()
+            if "no video" in text or "footage" in text:
+                error = CameraError("no footage for that moment yet", retry=True)
+            else:
+                error = CameraError("camera offline or unreachable", retry=True)
+        elif status == 404:
+            error = CameraError("unknown camera serial", retry=False)
+        elif status in (401, 403):
+            error = CameraError("Meraki API key refused", retry=False)
+        elif status >= 500:
+            error = CameraError("Meraki API unavailable", retry=True)
+        else:
+            error = CameraError(f"Meraki API refused the snapshot (HTTP {status})", retry=False)
+        log.warning("Meraki snapshot refused serial=%s org=%s status=%d reason=%s", serial, org_id, status, error.reason)
+        return error
+
+    def _download(self, image_url: str, *, serial: str) -> Picture:
+        """Poll the image URL with doubling waits until it gives a picture or the time is up."""
+        deadline = self._monotonic() + self._poll_total_s
+        wait, attempts, last = self._poll_initial_s, 0, "snapshot image was not ready in time"
+        while (remaining := deadline - self._monotonic()) > 0:
+            self._sleep(min(wait, remaining))
+            wait *= 2
+            attempts += 1
+            status, content = self._fetch(image_url)
+            if content is not None:
+                content_type = picture_type(content)
+                if content_type is None:
+                    raise CameraError("camera returned something that is not a picture", retry=True)
+                return Picture(content=content, content_type=content_type)
+            log.debug("Meraki snapshot not ready serial=%s attempt=%d status=%s", serial, attempts, status)
+            if status is not None and status != 404 and status < 500:
+                # Expired or refused: only a new snapshot can help.
+                raise CameraError("snapshot image could not be downloaded", retry=True)
+            # The reason names what the last attempt saw: not there yet, or no answer at all.
+            last = "snapshot image could not be downloaded" if status is None else "snapshot image was not ready in time"
+        raise CameraError(last, retry=True)
+
+    def _fetch(self, image_url: str) -> tuple[int | None, bytes | None]:
+        """One GET of the image URL: (status, body of a 200 or None); status None on a network error."""
+        thread = threading.get_ident()
+        _image_filter.threads.add(thread)
+        try:
+            # No API key here: the URL is its own credential and another host.
+            with self._session.get(image_url, timeout=self._timeout_s, stream=True,
+                                   headers={"User-Agent": USER_AGENT}) as response:
+                if response.status_code != 200:
+                    return response.status_code, None
+                return 200, _read_capped(response)
+        except requests.RequestException:
+            # The exception names the URL: keep it here, and keep polling.
+            return None, None
+        finally:
+            _image_filter.threads.discard(thread)
+
+
+def _read_capped(response: requests.Response) -> bytes:
+    """The body, refused past MAX_IMAGE_BYTES (no camera picture is that large)."""
+    chunks, size = [], 0
+    for chunk in response.iter_content(64 * 1024):
+        size += len(chunk)
+        if size > MAX_IMAGE_BYTES:
+            raise CameraError("snapshot image is too large", retry=False)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json(response: requests.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise CameraError("camera API gave an unexpected answer", retry=True)
+    return data
+
+
+def _errors(response: requests.Response) -> list[str]:
+    """Meraki's ``{"errors": [...]}`` messages, or the raw text when it is not that shape."""
+    try:
+        errors = response.json().get("errors", [])
+        return [str(e) for e in errors] if isinstance(errors, list) else [str(errors)]
+    except (ValueError, AttributeError):
+        return [response.text[:500]]
+
+
+def _retry_after_s(response: requests.Response) -> float:
+    """Retry-After in seconds (Meraki sends an integer); a short default when absent or unreadable."""
+    try:
+        return max(float(response.headers.get("Retry-After", "")), 0.0)
+    except ValueError:
+        return DEFAULT_RETRY_AFTER_S
