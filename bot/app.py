@@ -13,10 +13,13 @@ from flask import Flask, g, request
 from bot.clock import Clock, system_clock
 from bot.config import Config
 from bot.injection import call_with
+from bot import adapters
 from bot.metrics import Metrics
+from rules.engine import CompiledRule, compile_rules
 from storage.db import Database
 from storage.evidence import EvidenceStore
 from storage.uow import UnitOfWork
+from vision.types import Camera, FaceBackend, ProductCounter
 
 
 @dataclass
@@ -26,13 +29,18 @@ class Services:
     clock: Clock
     evidence: EvidenceStore
     metrics: Metrics
+    camera: Camera | None
+    faces: FaceBackend
+    products: ProductCounter | None
+    rules: list[CompiledRule]
     wake_runner: Callable[[], None] = lambda: None
     component_state: dict[str, str] = field(default_factory=dict)
 
     def dependencies(self) -> dict[str, Any]:
         """What handlers and steps may ask for by name."""
         return {"config": self.config, "clock": self.clock, "evidence": self.evidence,
-                "read_uow": lambda: UnitOfWork(self.db)}
+                "read_uow": lambda: UnitOfWork(self.db), "camera": self.camera, "faces": self.faces,
+                "products": self.products, "rules": self.rules}
 
     def handle(self, handler: Callable[..., Any], event: Any, *, write: bool) -> Any:
         with UnitOfWork(self.db, write=write) as uow:
@@ -46,12 +54,17 @@ class Services:
 def build_services(config: Config, **overrides: Any) -> Services:
     """Real collaborators from the configuration; tests pass fakes by name (``clock=…``, ``db=…``)."""
     db = overrides.pop("db", None) or Database(config.env.database_url)
+    clock = overrides.pop("clock", system_clock)
     services = Services(
         config=config,
         db=db,
-        clock=overrides.pop("clock", system_clock),
+        clock=clock,
         evidence=overrides.pop("evidence", None) or EvidenceStore(config.env.data_dir),
         metrics=overrides.pop("metrics", None) or Metrics(),
+        camera=overrides.pop("camera") if "camera" in overrides else adapters.make_camera(config, db, clock),
+        faces=overrides.pop("faces", None) or adapters.make_face_backend(config, db),
+        products=overrides.pop("products") if "products" in overrides else adapters.make_product_counter(config),
+        rules=compile_rules(config.business.rules),
     )
     for name, value in overrides.items():
         if not hasattr(services, name):

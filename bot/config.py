@@ -5,6 +5,7 @@ configuration raises ``ConfigError`` carrying every problem with its key path an
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from rules.engine import check_condition, check_template, parse_cooldown
 
 Role = Literal["staff", "manager", "security"]
 ROLE_RANK: dict[str, int] = {"staff": 1, "manager": 2, "security": 3}
@@ -152,17 +155,39 @@ class RecognitionConfig(_Model):
 class CatalogItem(_Model):
     sku: str = Field(min_length=1, max_length=64)
     label: str = Field(min_length=1, max_length=64, description="Visual label the camera counts for this SKU.")
+    reference_images: tuple[str, ...] = Field(
+        default=(), description="Photos of this SKU's packaging (PNG/JPEG), relative to the config file's folder; "
+        "the local backend counts only labels that have one.")
+    unit_price: Decimal | None = Field(
+        default=None, ge=0, description="Reference price, to value a surplus of this label when the receipt does not bill it.")
 
-
-Duration = Annotated[str, Field(pattern=r"^\d+[smhd]$", description="e.g. 30s, 10m, 2h, 7d")]
 
 
 class RuleConfig(_Model):
     name: Identifier
     when: str = Field(min_length=1, max_length=2000, description="Condition in the rule language over facts.")
     severity: Literal["low", "medium", "high", "critical"] = "medium"
-    message: str = Field(min_length=1, max_length=500)
-    cooldown: Duration | None = None
+    message: str = Field(min_length=1, max_length=500, description="Alert text; {fact} placeholders, see docs/rules.md.")
+    cooldown: str | None = Field(default=None, description="e.g. 30s, 10m, 2h, 7d")
+
+    # Each check compiles with rule-engine, so check-config reports `rules.N.when: <cause> (file, line N)`.
+    @field_validator("when")
+    @classmethod
+    def _check_when(cls, when: str) -> str:
+        check_condition(when)
+        return when
+
+    @field_validator("message")
+    @classmethod
+    def _check_message(cls, message: str) -> str:
+        check_template(message)
+        return message
+
+    @field_validator("cooldown")
+    @classmethod
+    def _check_cooldown(cls, cooldown: str | None) -> str | None:
+        parse_cooldown(cooldown)
+        return cooldown
 
 
 class RetentionConfig(_Model):
@@ -348,6 +373,7 @@ class Config:
     env: EnvSettings
     business: BusinessConfig
     mode: str = "serve"
+    config_dir: Path = Path("config")  # catalog reference_images are relative to it
 
     def require_for(self, mode: str) -> None:
         """Mode-specific requirements: intake needs its HMAC key except in the demo (and db upgrade)."""
@@ -403,9 +429,11 @@ def load_config(environ: Mapping[str, str], yaml_text: str, *, source: str = DEF
                 line = _line_of(document, path)
                 where = f" ({source}, line {line})" if line else ""
                 problems.append(f"{_dotted(path) or '(top level)'}: {message}{where}")
+    if business is not None:
+        problems += _reference_image_problems(business, document, source)
     if problems or env is None or business is None:
         raise ConfigError(problems)
-    return Config(env=env, business=business)
+    return Config(env=env, business=business, config_dir=Path(source).parent)
 
 
 def load_config_from_environment(mode: str = "serve") -> Config:
@@ -422,7 +450,18 @@ def load_config_from_environment(mode: str = "serve") -> Config:
         env, _ = _parse_env(os.environ)
         raise ConfigError(exc.problems + (_mode_problems(env, mode) if env else [])) from None
     config.require_for(mode)
-    return Config(env=config.env, business=config.business, mode=mode)
+    return dataclasses.replace(config, mode=mode)
+
+
+def _reference_image_problems(business: BusinessConfig, document: yaml.Node | None, source: str) -> list[str]:
+    """Catalog photos must exist: a missing one would quietly leave its label "not checked"."""
+    base, problems = Path(source).parent, []
+    for i, item in enumerate(business.catalog):
+        for j, name in enumerate(item.reference_images):
+            if not (base / name).is_file():
+                path = ["catalog", i, "reference_images", j]
+                problems.append(f"{_dotted(path)}: no such file {str(base / name)!r} ({source}, line {_line_of(document, path)})")
+    return problems
 
 
 def _parse_env(environ: Mapping[str, str]) -> tuple[EnvSettings | None, list[str]]:

@@ -145,7 +145,13 @@ class Runner:
                 self.on_step(item.kind, "done")
                 return
             log.exception("step %s #%s of transaction %s failed (attempt %d)", item.kind, item.id, item.transaction_id, item.attempts)
-            self._retry(item, f"{type(exc).__name__}: {exc}", self._backoff(item.attempts), counts_as_failure=True)
+            error = f"{type(exc).__name__}: {exc}"
+            if getattr(exc, "retry", None) is False:
+                # The outside service refused for good (no face, bad id): trying again cannot help.
+                self._finish(item, lambda w: w.work.bury(item, now=self.clock(), error=error))
+                self.on_step(item.kind, "dead")
+                return
+            self._retry(item, error, self._backoff(item.attempts), counts_as_failure=True)
 
     def _lease_fresh(self, item: ClaimedItem) -> bool:
         """A step late in a batch would start on a lease nearly run out (another runner could take it

@@ -2,10 +2,17 @@
 until a process that can run it claims it."""
 from __future__ import annotations
 
-from handlers.correlation import job_triage
-from handlers.intake import TRIAGE
 from bot.runner import Step
+from handlers.analysis import DECIDE, job_analyze
+from handlers.capture import ANALYZE, job_capture_exact, job_capture_live
+from handlers.correlation import CAPTURE_EXACT, CAPTURE_LIVE, job_triage
+from handlers.decision import job_decide
+from handlers.intake import TRIAGE
 
 STEPS: dict[str, Step] = {
     TRIAGE: job_triage,
+    CAPTURE_LIVE: job_capture_live,
+    CAPTURE_EXACT: job_capture_exact,
+    ANALYZE: job_analyze,
+    DECIDE: job_decide,
 }

@@ -19,11 +19,14 @@ from storage.evidence import EvidenceStore
 from storage.models import Face
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
+from bot.runner import RetryLater
+from vision.image_prep import ImageRejected
 from vision.reconciliation import reconcile
-from vision.types import Box, DetectedFace, FaceBackend, FaceMatch, ProductCounter
+from vision.types import Box, DetectedFace, FaceBackend, FaceMatch, ProductCounter, RecognitionError
 
 log = logging.getLogger(__name__)
 DECIDE = "decide"
+ANALYZE_ATTEMPTS = 6  # below the runner's dead-letter limit, so the reason is recorded on the snapshot
 
 
 @dataclass(frozen=True)
@@ -52,10 +55,19 @@ def job_analyze(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], uow: C
     if todo is None:
         return
     image = evidence.read(todo.image_sha256, todo.content_type)
-    found = [_look(face, todo, faces, evidence, config) for face in faces.detect(image) if _in_zone(face.box, todo.zone)]
-    catalog = config.business.catalog
-    labels = sorted({c.label for c in catalog})
-    counts = products.count(image, labels) if products is not None and labels else []
+    try:
+        found = [_look(face, todo, faces, evidence, config) for face in faces.detect(image) if _in_zone(face.box, todo.zone)]
+        catalog = config.business.catalog
+        labels = sorted({c.label for c in catalog})
+        counts = products.count(image, labels) if products is not None and labels else []
+    except RecognitionError as exc:
+        if exc.retry and item.attempts < ANALYZE_ATTEMPTS:
+            raise RetryLater(exc.reason, min(600.0, 30.0 * 2 ** (item.attempts - 1))) from None
+        _give_up(uow, todo, exc.reason, clock)
+        return
+    except ImageRejected as exc:
+        _give_up(uow, todo, f"the picture cannot be analysed: {exc}", clock)
+        return
     reconciliation = reconcile(_receipt(todo.items), catalog, counts).to_dict()
     _store(uow, todo, found, reconciliation, clock)
     log.info("snapshot %s of transaction %s analysed: %d faces in the customer zone, %d matched",
@@ -123,3 +135,15 @@ def _store(uow: Callable[[], UnitOfWork], todo: _Work, found: list[_FoundFace], 
         work.work.enqueue(kind=DECIDE, key=todo.snapshot_id, transaction_id=todo.transaction_id,
                           ref_id=todo.snapshot_id, run_at=now, now=now)
         work.commit()
+
+
+def _give_up(uow: Callable[[], UnitOfWork], todo: _Work, reason: str, clock: Clock) -> None:
+    """Record why this picture could not be analysed; with no other analysed picture the correlation failed."""
+    with uow() as work:
+        snapshot = work.snapshots.get(todo.snapshot_id)
+        snapshot.analyzed_at, snapshot.reason = clock(), f"analysis failed: {reason}"
+        transaction = snapshot.transaction
+        if transaction is not None and transaction.status == "analyzing" and not transaction.rule_results:
+            transaction.status, transaction.status_reason = "failed", f"picture {snapshot.kind}: {reason}"
+        work.commit()
+    log.warning("snapshot %s of transaction %s not analysed: %s", todo.snapshot_id, todo.transaction_id, reason)

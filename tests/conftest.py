@@ -10,6 +10,7 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -46,8 +47,26 @@ def minimal_business() -> dict[str, Any]:
 
 
 def base_environ(tmp_path: Path, database_url: str) -> dict[str, str]:
+    # Outside services on .test hosts: a test that forgets its fake fails to resolve, never reaches the real one.
     return {"DATABASE_URL": database_url, "DATA_DIR": str(tmp_path / "data"),
-            "POS_WEBHOOK_SECRET": POS_SECRET, "API_TOKEN": API_TOKEN}
+            "POS_WEBHOOK_SECRET": POS_SECRET, "API_TOKEN": API_TOKEN,
+            "MERAKI_BASE_URL": "https://meraki.test/api/v1", "WEBEX_BASE_URL": "https://webex.test/v1",
+            "AWS_ENDPOINT_URL": "https://rekognition.test", "AWS_REGION": "us-east-1"}
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests talk only to 127.0.0.1: any other connection fails loudly."""
+    real_connect = socket.socket.connect
+
+    def connect(self: socket.socket, address: Any) -> Any:
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            host = address[0]
+            if not (host.startswith("127.") or host in ("::1", "localhost")):
+                raise ConnectionRefusedError(f"test tried to reach {host}: only loopback is allowed")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
 
 
 class FixedClock:

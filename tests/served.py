@@ -11,7 +11,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -135,3 +137,66 @@ def pos_body(transaction_id: str, index: int) -> bytes:
                             occurred_at=now_iso(), payment=payment,
                             total={"amount": f"{(index * 13) % 900 + 0.99:.2f}", "currency": "BRL"})
     return json.dumps(body).encode()
+
+
+class Traffic:
+    """Client threads posting fresh signed transactions (one ``requests.Session`` each) until stopped.
+
+    ``retry=True`` behaves like a POS: a body whose connection failed is sent again until it gets
+    an HTTP answer. ``outcomes[id]`` lists every answer (None: the connection failed).
+    """
+
+    def __init__(self, base_url: str, secret: str, *, prefix: str, clients: int = 4, retry: bool = False):
+        self.base_url, self.secret, self.prefix, self.retry = base_url, secret, prefix, retry
+        self.outcomes: dict[str, list[int | None]] = {}
+        self.bodies: dict[str, bytes] = {}
+        self.errors: list[BaseException] = []
+        self._lock = threading.Lock()
+        self._next = iter(range(10**9))
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._client, name=f"pos-{n}", daemon=True) for n in range(clients)]
+
+    def start(self) -> "Traffic":
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def answered(self) -> int:
+        with self._lock:
+            return sum(1 for answers in self.outcomes.values() for status in answers if status is not None)
+
+    def stop(self, timeout_s: float = 60) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout_s)
+        assert not any(t.is_alive() for t in self._threads), "a client thread did not stop"
+        assert not self.errors, f"client threads failed: {self.errors!r}"
+
+    def with_answer(self, *statuses: int) -> set[str]:
+        with self._lock:
+            return {tid for tid, answers in self.outcomes.items() if set(statuses) & set(answers)}
+
+    def counts(self) -> Counter:
+        with self._lock:
+            return Counter(status for answers in self.outcomes.values() for status in answers)
+
+    def _client(self) -> None:
+        try:
+            with requests.Session() as session:
+                while not self._stop.is_set():
+                    with self._lock:
+                        index = next(self._next)
+                    transaction_id = f"{self.prefix}-{index:06d}"
+                    raw = self.bodies[transaction_id] = pos_body(transaction_id, index)
+                    self._send(session, transaction_id, raw)
+        except BaseException as exc:  # reported by stop()
+            self.errors.append(exc)
+
+    def _send(self, session: requests.Session, transaction_id: str, raw: bytes) -> None:
+        while True:
+            status = post_signed(session, self.base_url, raw, self.secret)
+            with self._lock:
+                self.outcomes.setdefault(transaction_id, []).append(status)
+            # After a failed connection, a short back-off (never a busy loop); a POS then sends the same body again.
+            if status is not None or self._stop.wait(0.05) or not self.retry:
+                return

@@ -274,3 +274,37 @@ def test_check_config_passes_on_the_committed_config():
     result = run_check_config(REPO / "config" / "flp.yaml", POS_WEBHOOK_SECRET="s" * 16)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("configuration OK: 2 stores, 3 registers")
+
+
+def test_bad_rule_is_refused_with_its_key_line_and_cause():
+    business = minimal_business()
+    business["rules"] = [
+        {"name": "ok", "when": "amount >= 500", "message": "Large sale of {amount}"},
+        {"name": "typo", "when": "risk_scor > 5", "message": "Risky"},
+    ]
+    text = dump(business)
+    problem = only_problem(business)
+    assert problem.startswith("rules.1.when: ")
+    assert "risk_scor" in problem and "risk_score" in problem  # names the unknown fact and suggests the right one
+    assert f"line {line(text, 'risk_scor')}" in problem
+
+
+def test_rule_template_and_cooldown_are_checked():
+    business = minimal_business()
+    business["rules"] = [{"name": "r", "when": "matched", "message": "hi {__class__}", "cooldown": "10 minutes"}]
+    found = problems_of(business)
+    assert any(p.startswith("rules.0.message: ") and "__class__" in p for p in found)
+    assert any(p.startswith("rules.0.cooldown: ") for p in found)
+
+
+def test_missing_catalog_reference_image_is_named(tmp_path):
+    business = minimal_business()
+    business["catalog"] = [{"sku": "789", "label": "Bottle", "reference_images": ["products/bottle.png"]}]
+    source = tmp_path / "flp.yaml"
+    with pytest.raises(ConfigError) as caught:
+        load_config({"POS_WEBHOOK_SECRET": "s"}, dump(business), source=str(source))
+    assert any(p.startswith("catalog.0.reference_images.0: no such file") for p in caught.value.problems)
+    (tmp_path / "products").mkdir()
+    (tmp_path / "products" / "bottle.png").write_bytes(b"\x89PNG")
+    config = load_config({"POS_WEBHOOK_SECRET": "s"}, dump(business), source=str(source))
+    assert config.config_dir == tmp_path

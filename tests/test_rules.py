@@ -20,7 +20,8 @@ DOCS = Path(__file__).resolve().parent.parent / "docs" / "rules.md"
 
 def rule(when: str = "amount >= 500", *, message: str = "Large sale of {amount}", cooldown: str | None = None,
          severity: str = "medium", name: str = "r1") -> RuleConfig:
-    return RuleConfig(name=name, when=when, severity=severity, message=message, cooldown=cooldown)
+    # model_construct: the config's own validators would refuse a bad rule before compile_rule sees it.
+    return RuleConfig.model_construct(name=name, when=when, severity=severity, message=message, cooldown=cooldown)
 
 
 def compile_error(**kwargs) -> RuleError:

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError, HTTPClientError, NoCredentialsError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from vision import image_prep
-from vision.types import DetectedFace, EnrolledFace, FaceMatch
+from vision.types import DetectedFace, EnrolledFace, FaceMatch, RecognitionError
 
 logger = logging.getLogger(__name__)
 
@@ -29,15 +29,6 @@ _RETRYABLE = frozenset({"ThrottlingException", "ProvisionedThroughputExceededExc
                         "ServiceUnavailableException", "ConflictException", "ResourceNotReadyException"})
 _GOOD_FACE_PX = 112  # from this face size up, size no longer lowers quality (enough detail for a person to compare)
 _PROFILE_DEGREES = 60.0  # yaw or pitch at which a face counts as unusable for search
-
-
-class RecognitionError(Exception):
-    """A recognition call failed or was refused. ``reason`` is plain words (never image data);
-    ``retry`` says whether trying the same thing later can help (throttling) or not (no face)."""
-
-    def __init__(self, reason: str, *, retry: bool):
-        super().__init__(reason)
-        self.reason, self.retry = reason, retry
 
 
 def make_client(region: str | None, endpoint_url: str | None = None, *, max_attempts: int = 5,

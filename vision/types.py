@@ -16,6 +16,15 @@ class CameraError(Exception):
         self.reason, self.retry, self.retry_after_s = reason, retry, retry_after_s
 
 
+class RecognitionError(Exception):
+    """A recognition call failed or was refused. ``reason`` is plain words (never image data);
+    ``retry`` says whether trying the same thing later can help (throttling) or not (no face)."""
+
+    def __init__(self, reason: str, *, retry: bool):
+        super().__init__(reason)
+        self.reason, self.retry = reason, retry
+
+
 @dataclass(frozen=True)
 class Picture:
     content: bytes

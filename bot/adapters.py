@@ -1,0 +1,63 @@
+"""Build the outside-service adapters from the configuration: camera, recognition, product counting.
+
+Called by the composition root only. Heavy parts load lazily (dlib's models on first detect).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from bot.clock import Clock
+from bot.config import Config
+from storage import watchlist
+from storage.db import Database
+from storage.rate_budget import RateBudget
+from vision.types import Camera, FaceBackend, ProductCounter
+
+# How long a capture step may wait for a camera API token before it gives the step back to the queue.
+BUDGET_MAX_WAIT_S = 5.0
+
+
+def make_camera(config: Config, db: Database, clock: Clock) -> Camera | None:
+    key = config.env.meraki_dashboard_api_key
+    if key is None:
+        return None
+    from vision.meraki import MerakiCamera
+
+    camera = config.business.camera
+    budget = RateBudget(db, rate_per_s=camera.rate_limit_per_org, burst=camera.burst, clock=clock)
+    return MerakiCamera(
+        base_url=str(config.env.meraki_base_url), api_key=key.get_secret_value(),
+        budget=lambda org: budget.acquire(org, max_wait_s=BUDGET_MAX_WAIT_S), on_rate_limited=budget.block_for,
+        timeout_s=camera.timeout_s, poll_initial_s=camera.poll_initial_s, poll_total_s=camera.poll_total_s,
+    )
+
+
+def make_face_backend(config: Config, db: Database) -> FaceBackend:
+    if config.env.recognition_backend == "rekognition":
+        from vision.rekognition import RekognitionFaceBackend
+
+        return RekognitionFaceBackend(_rekognition_client(config), config.env.rekognition_collection_id)
+    from vision.local_faces import LocalFaceBackend
+
+    return LocalFaceBackend(load_gallery=lambda: watchlist.gallery_rows(db), gallery_version=lambda: watchlist.gallery_version(db))
+
+
+def make_product_counter(config: Config) -> ProductCounter | None:
+    """Counts only what can honestly be counted; every other label is reported "not checked"."""
+    if not config.business.catalog:
+        return None
+    if config.env.recognition_backend == "rekognition":
+        from vision.rekognition_labels import RekognitionProductCounter
+
+        return RekognitionProductCounter(_rekognition_client(config))
+    from vision.local_products import LocalProductCounter, load_references
+
+    references = load_references(config.business.catalog, config.config_dir)
+    return LocalProductCounter(references) if references else None
+
+
+def _rekognition_client(config: Config) -> Any:
+    from vision.rekognition import make_client
+
+    endpoint = config.env.aws_endpoint_url
+    return make_client(config.env.aws_region, str(endpoint) if endpoint else None)
