@@ -171,11 +171,14 @@ def test_processes_share_one_budget(database_url) -> None:  # type: ignore[no-un
     tokens = sorted(token for taken in per_process for token in taken)
     # Each token was granted at some moment inside its (before, after) call: any tokens whose calls lie
     # within [start, end] were granted within it, so they cannot exceed burst + rate * (end - start).
+    # One token of slack: the timestamps are read outside the database transaction, on a loaded machine.
+    # Three separate budgets would exceed the bound by tens of tokens.
+    slack = 1.0
     for i, (start, _) in enumerate(tokens):
         for _, end in tokens[i:]:
             inside = sum(1 for b, a in tokens if b >= start and a <= end)
-            assert inside <= burst + rate * (end - start) + 0.5, (inside, end - start)
+            assert inside <= burst + rate * (end - start) + slack, (inside, end - start)
     span = tokens[-1][1] - tokens[0][0]
-    assert len(tokens) <= burst + rate * span + 0.5
+    assert len(tokens) <= burst + rate * span + slack
     # It is a budget, not a wall: the takers together did get most of what it allows.
     assert len(tokens) >= burst + rate * duration / 2, [len(t) for t in per_process]
