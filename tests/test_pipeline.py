@@ -263,3 +263,17 @@ def test_recognition_outage_is_retried_later(post_signed, services, run, clock, 
     run()
     assert view(client, auth)["correlation"]["status"] == "done"
     assert len(calls) == 2
+
+
+def test_read_api_shows_each_step_and_its_last_error(post_signed, services, run, clock, client, auth, camera):
+    camera.script = [CameraError("no footage for that moment yet", retry=True, retry_after_s=60)]
+    old = (clock() - timedelta(seconds=60)).astimezone(timezone.utc).isoformat()
+    assert post_signed(URL, transaction_body(occurred_at=old)).status_code == 202
+    run()
+    clock.advance(120)
+    run()
+    steps = {s["kind"]: s for s in view(client, auth)["correlation"]["steps"]}
+    assert steps["triage"]["status"] == "done"
+    waiting = steps["capture_exact"]
+    assert waiting["status"] == "pending" and waiting["attempts"] == 1
+    assert "no footage" in waiting["last_error"] and waiting["next_run_at"] is not None

@@ -76,7 +76,9 @@ def test_transaction_view_has_the_contract_shape(post_signed, client, auth):
     assert view == {
         "transaction": {**transaction_body(), "fraud": None},
         "correlation": {"status": "pending", "reason": None, "triage": None, "snapshots": [], "faces": [],
-                        "reconciliation": {"lines": [], "not_checked": []}, "rule_results": [], "alert_ids": []},
+                        "reconciliation": {"lines": [], "not_checked": []}, "rule_results": [], "alert_ids": [],
+                        "steps": [{"kind": "triage", "status": "pending", "attempts": 0, "last_error": None,
+                                   "next_run_at": "2026-11-24T20:03:20Z"}]},
     }
 
 

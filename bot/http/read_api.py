@@ -48,7 +48,8 @@ def get_transaction(transaction_id: str) -> Response:
         transaction = uow.transactions.with_evidence(transaction_id)
         if transaction is None:
             return problem(404, "Not Found", f"no transaction {transaction_id!r} (never received, or purged)")
-        return jsonify(transaction_view(transaction, uow.alerts.ids_for_transaction(transaction_id)))
+        return jsonify(transaction_view(transaction, uow.alerts.ids_for_transaction(transaction_id),
+                                        uow.work.for_transaction(transaction_id)))
 
 
 @blueprint.get("/api/v1/alerts")

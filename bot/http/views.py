@@ -5,14 +5,14 @@ import json
 from datetime import datetime
 from typing import Any
 
-from storage.models import Alert, Transaction, WatchlistPerson
+from storage.models import Alert, Transaction, WatchlistPerson, WorkItem
 
 
 def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def transaction_view(transaction: Transaction, alert_ids: list[str]) -> dict[str, Any]:
+def transaction_view(transaction: Transaction, alert_ids: list[str], steps: list[WorkItem] = ()) -> dict[str, Any]:  # type: ignore[assignment]
     reports = transaction.fraud_reports
     posted = json.loads(transaction.body)
     posted["fraud"] = None if not reports else {
@@ -38,6 +38,9 @@ def transaction_view(transaction: Transaction, alert_ids: list[str]) -> dict[str
             "reconciliation": transaction.reconciliation or {"lines": [], "not_checked": []},
             "rule_results": transaction.rule_results or [],
             "alert_ids": alert_ids,
+            # The background steps, so a delayed or dead-lettered one shows its last error.
+            "steps": [{"kind": w.kind, "status": w.status, "attempts": w.attempts, "last_error": w.last_error,
+                       "next_run_at": iso(w.next_run_at) if w.status == "pending" else None} for w in steps],
         },
     }
 
