@@ -14,6 +14,7 @@ from bot.clock import Clock, system_clock
 from bot.config import Config
 from bot.injection import call_with
 from bot import adapters
+from bot.messenger import Messenger
 from bot.metrics import Metrics
 from rules.engine import CompiledRule, compile_rules
 from storage.db import Database
@@ -33,14 +34,16 @@ class Services:
     faces: FaceBackend
     products: ProductCounter | None
     rules: list[CompiledRule]
+    messenger: Messenger | None = None
     wake_runner: Callable[[], None] = lambda: None
     component_state: dict[str, str] = field(default_factory=dict)
 
     def dependencies(self) -> dict[str, Any]:
         """What handlers and steps may ask for by name."""
         return {"config": self.config, "clock": self.clock, "evidence": self.evidence,
-                "read_uow": lambda: UnitOfWork(self.db), "camera": self.camera, "faces": self.faces,
-                "products": self.products, "rules": self.rules}
+                "read_uow": lambda: UnitOfWork(self.db), "write_uow": lambda: UnitOfWork(self.db, write=True),
+                "camera": self.camera, "faces": self.faces,
+                "products": self.products, "rules": self.rules, "messenger": self.messenger}
 
     def handle(self, handler: Callable[..., Any], event: Any, *, write: bool) -> Any:
         with UnitOfWork(self.db, write=write) as uow:

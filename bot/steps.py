@@ -7,7 +7,9 @@ from handlers.analysis import DECIDE, job_analyze
 from handlers.capture import ANALYZE, job_capture_exact, job_capture_live
 from handlers.correlation import CAPTURE_EXACT, CAPTURE_LIVE, job_triage
 from handlers.decision import job_decide
+from handlers.delivery import job_deliver
 from handlers.intake import TRIAGE
+from storage.outbox import DELIVER
 
 STEPS: dict[str, Step] = {
     TRIAGE: job_triage,
@@ -15,4 +17,5 @@ STEPS: dict[str, Step] = {
     CAPTURE_EXACT: job_capture_exact,
     ANALYZE: job_analyze,
     DECIDE: job_decide,
+    DELIVER: job_deliver,
 }

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from storage.alerts import AlertRepository
 from storage.audit import AuditLog
 from storage.db import Database
+from storage.outbox import Outbox
 from storage.snapshots import SnapshotRepository
 from storage.transactions import TransactionRepository
 from storage.work_queue import WorkQueue
@@ -38,6 +39,7 @@ class UnitOfWork:
         self.work = WorkQueue(self.session, skip_locked=not self._db.is_sqlite)
         self.alerts = AlertRepository(self.session)
         self.snapshots = SnapshotRepository(self.session)
+        self.outbox = Outbox(self.session, self.work.enqueue)
         self.audit = AuditLog(self.session)
         return self
 

@@ -45,6 +45,13 @@ class WorkQueue:
         ).on_conflict_do_nothing(index_elements=["dedupe_key"])
         self._session.execute(statement)
 
+    def hurry(self, *, kind: str, key: str, now: datetime) -> None:
+        """Make a waiting step due now (e.g. a thread reply once its root has been sent)."""
+        self._session.execute(
+            update(WorkItem).where(WorkItem.dedupe_key == f"{kind}:{key}", WorkItem.status == "pending",
+                                   WorkItem.next_run_at > now).values(next_run_at=now)
+        )
+
     def claim_due(self, *, kinds: set[str], now: datetime, lease_s: float, limit: int) -> list[ClaimedItem]:
         """Take up to ``limit`` due steps (or ones whose lease ran out) of the kinds this process can run."""
         if not kinds:

@@ -66,3 +66,33 @@ class FakeProductCounter:
     def count(self, image: bytes, labels: Collection[str]) -> list[ProductCount]:
         return [ProductCount(label, self.seen.get(label), 0.9 if self.seen.get(label) is not None else None)
                 for label in labels]
+
+
+@dataclass
+class FakeMessenger:
+    """Records sent messages; ``failures`` are raised by the next sends, in order."""
+
+    sent: list = field(default_factory=list)
+    failures: list = field(default_factory=list)
+    messages: dict = field(default_factory=dict)  # message id -> GET /messages/{id} body
+    actions: dict = field(default_factory=dict)  # action id -> GET /attachment/actions/{id} body
+    emails: dict = field(default_factory=dict)  # person id -> email
+    bot: dict = field(default_factory=lambda: {"id": "BOT", "displayName": "Loss Bot", "emails": ["loss-bot@webex.bot"]})
+
+    def send(self, message):  # type: ignore[no-untyped-def]
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append(message)
+        return f"M-{len(self.sent)}"
+
+    def message(self, message_id: str) -> dict:
+        return self.messages[message_id]
+
+    def attachment_action(self, action_id: str) -> dict:
+        return self.actions[action_id]
+
+    def person_email(self, person_id: str) -> str | None:
+        return self.emails.get(person_id)
+
+    def me(self) -> dict:
+        return self.bot

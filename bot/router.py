@@ -1,0 +1,90 @@
+"""Routes chat commands (first word, exact) and card presses (``data["action"]``) to handlers, with roles.
+
+Registration is by decorator; a name registered twice raises at import. The router checks the
+person's role for messages *and* card presses (webex-bot skips that check for presses), says a
+refusal plainly, and audits it. Handlers get their collaborators injected by parameter name.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from bot.config import ROLE_RANK, BusinessConfig, Role
+from bot.injection import call_with
+from handlers.events import CardAction, ChatCommand
+
+log = logging.getLogger(__name__)
+
+
+class UserError(Exception):
+    """A failure to tell the person in plain words (``reply``), with an optional line for the log (``detail``)."""
+
+    def __init__(self, reply: str, detail: str | None = None):
+        super().__init__(detail or reply)
+        self.reply, self.detail = reply, detail
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    handler: Callable[..., Any]
+    role: Role
+    usage: str
+    summary: str
+
+
+class Router:
+    def __init__(self) -> None:
+        self.commands: dict[str, Route] = {}
+        self.actions: dict[str, Route] = {}
+
+    def command(self, word: str, *, role: Role, usage: str = "", summary: str = "") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return self._register(self.commands, word.lower(), role, usage or word, summary)
+
+    def action(self, name: str, *, role: Role) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return self._register(self.actions, name, role, name, "")
+
+    def _register(self, table: dict[str, Route], name: str, role: Role, usage: str, summary: str) -> Callable[..., Any]:
+        def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
+            if name in table:
+                raise ValueError(f"{name!r} is registered twice ({table[name].handler.__name__} and {handler.__name__})")
+            table[name] = Route(name, handler, role, usage, summary)
+            return handler
+
+        return decorate
+
+    def route_for(self, event: ChatCommand | CardAction) -> Route | None:
+        if isinstance(event, ChatCommand):
+            return self.commands.get(event.word)
+        return self.actions.get(event.action)
+
+    def dispatch(self, event: ChatCommand | CardAction, dependencies: Mapping[str, Any], *,
+                 business: BusinessConfig, stores_in_context: tuple[str, ...],
+                 refuse: Callable[[str, str], None], fallback: Callable[..., Any]) -> Any:
+        """Run the event's handler if the person's role allows it in this context; else refuse plainly.
+
+        ``stores_in_context`` are the stores the room speaks for (a store's space, a region's, or
+        the person's own stores in a 1:1 space); handlers acting on one alert or transaction check
+        that object's store again with ``require_role``."""
+        route = self.route_for(event)
+        if route is None:
+            return call_with(fallback, event, dependencies)
+        best = best_role(business, event.person_email, stores_in_context)
+        if best is None or ROLE_RANK[best] < ROLE_RANK[route.role]:
+            refuse(route.name, f"Sorry, {route.usage!r} needs the {route.role} role here"
+                               f"{'' if best is None else f' (yours is {best})'}.")
+            return None
+        return call_with(route.handler, event, dependencies)
+
+
+def best_role(business: BusinessConfig, email: str, store_ids: tuple[str, ...]) -> Role | None:
+    roles = [r for r in (business.role_of(email, s) for s in store_ids) if r is not None]
+    return max(roles, key=lambda r: ROLE_RANK[r]) if roles else None
+
+
+def require_role(business: BusinessConfig, email: str, store_id: str, role: Role) -> None:
+    """For handlers acting on one object: the person needs ``role`` at *that object's* store."""
+    have = business.role_of(email, store_id)
+    if have is None or ROLE_RANK[have] < ROLE_RANK[role]:
+        raise UserError(f"Sorry, that needs the {role} role at {store_id}.", f"{email} lacks {role} at {store_id}")

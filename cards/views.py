@@ -1,0 +1,186 @@
+"""What the card builders take: frozen, storage-free views that handlers fill from database rows.
+
+Keeping cards on these (not on SQLAlchemy models) keeps every builder pure and testable with
+literals. Times are aware datetimes; money is a decimal string as in the POS contract; person ids
+are the public ones ("P-7"), alert ids the public ones ("A-1042").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class WatchlistEntryView:
+    """An enrolled person as staff may see them: ids, reason and track record, never a name."""
+
+    id: str  # "P-7"
+    status: str  # pending_approval|active|expired|removed
+    reason: str
+    store_id: str
+    enrolled_by: str  # email
+    enrolled_at: datetime
+    expires_at: datetime
+    faces_count: int = 0
+    wrong_match_count: int = 0  # alerts on this person dismissed as not_same_person
+    flagged_for_review: bool = False
+    precision: float | None = None  # confirmed / decided alerts on this person, 0–1; None when none decided
+    approved_by: str | None = None  # the second person under enrollment.two_person_rule
+    timezone: str = "UTC"  # IANA zone the dates are shown in (the enrolling store's)
+
+
+@dataclass(frozen=True)
+class SnapshotRef:
+    """One picture behind an alert: its id and which moment it shows (live|exact|entrance|manual)."""
+
+    id: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class AlertView:
+    """An alert with what a person needs to decide it: where, when, how much, what was seen, who it may be."""
+
+    id: str  # "A-1042"
+    rule: str
+    severity: str  # low|medium|high|critical
+    message: str  # the rule's rendered message
+    status: str  # open|confirmed|dismissed
+    store_id: str
+    store_name: str
+    register_id: str | None  # None at an entrance camera
+    occurred_at: datetime  # aware; shown in ``timezone``
+    timezone: str  # the store's IANA time zone, e.g. "America/Sao_Paulo"
+    amount: str | None = None  # decimal string; None at the entrance
+    currency: str | None = None
+    transaction_id: str | None = None
+    reconciliation: Mapping[str, Any] | None = None  # vision.reconciliation.Reconciliation.to_dict()
+    person: WatchlistEntryView | None = None  # the matched watchlist entry, if any
+    similarity: float | None = None  # 0–100, of the match with ``person``
+    snapshots: tuple[SnapshotRef, ...] = ()
+    faces_count: int = 0  # faces in the customer zone (what Enroll can offer)
+    video_link: str | None = None  # Meraki dashboard link to the footage (needs a login)
+    decided_by: str | None = None  # email
+    decided_at: datetime | None = None
+    reason: str | None = None  # not_same_person|billed_correctly|no_loss|other (dismissals)
+    note: str | None = None
+
+    @property
+    def is_decided(self) -> bool:
+        return self.status in ("confirmed", "dismissed")
+
+
+@dataclass(frozen=True)
+class Resemblance:
+    """A proposed face already looks like someone on the watchlist: enrolling it again may be a duplicate."""
+
+    person_id: str
+    similarity: float  # 0–100
+
+
+@dataclass(frozen=True)
+class ProposedFace:
+    """One face of the checkout picture, numbered as on the annotated photo."""
+
+    number: int  # 1..n, the number drawn on the evidence photo
+    face_id: str
+    quality: float  # 0–1
+    size_px: int  # shorter side of the face box
+    sharpness: float  # 0–1
+    resembles: Resemblance | None = None
+    image_url: str | None = None  # a public, short-lived URL of the crop; None sends no image in the card
+    problem: str | None = None  # why it fails the quality gates ("too small: 52 px"); such a face is not offered
+
+
+@dataclass(frozen=True)
+class EnrollmentProposalView:
+    """The faces of a fraud transaction offered for enrollment; a person picks one, gives a reason and an expiry."""
+
+    transaction_id: str
+    store_id: str
+    faces: tuple[ProposedFace, ...]
+    default_expiry_days: int
+    max_expiry_days: int
+    reasons: tuple[str, ...] = ()  # why these faces are offered ("Chargeback received 20 Jun"), shown as lines
+    alert_id: str | None = None  # the confirmed alert that led here, carried back with the submit
+
+
+@dataclass(frozen=True)
+class HealthView:
+    """One dependency's state: ok|degraded|down|off, with a short plain-words detail."""
+
+    state: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class StatusView:
+    """What `status` answers: each dependency's health and how the queue is doing."""
+
+    database: HealthView
+    runner: HealthView
+    webex: HealthView
+    camera: HealthView
+    recognition: HealthView
+    recognition_backend: str  # local|rekognition
+    broker: HealthView
+    queue_counts: Mapping[str, int] = field(default_factory=dict)  # work item status -> count
+    oldest_pending_age_s: float | None = None
+
+
+@dataclass(frozen=True)
+class StoreStatsRow:
+    """One store's figures over the period."""
+
+    store_id: str
+    store_name: str
+    transactions_checked: int
+    pictures: int
+    alerts_by_rule: Mapping[str, int]
+    confirmed: int
+    dismissed: int
+    open_older_than_a_day: int
+    loss_prevented_amount: str  # decimal string, an estimate (confirmed alerts' amounts or surplus values)
+    currency: str
+
+
+@dataclass(frozen=True)
+class RulePrecision:
+    """How often a rule's decided alerts were confirmed: the measure of whether it deserves attention."""
+
+    rule: str
+    confirmed: int
+    decided: int
+
+    @property
+    def precision(self) -> float | None:
+        return self.confirmed / self.decided if self.decided else None
+
+
+@dataclass(frozen=True)
+class StatsView:
+    """What `stats [7d]` answers."""
+
+    period: str  # "last 7 days"
+    stores: tuple[StoreStatsRow, ...]
+    rules: tuple[RulePrecision, ...] = ()
+
+
+@dataclass(frozen=True)
+class CommandHelp:
+    """One command as help shows it."""
+
+    command: str  # "alerts"
+    usage: str  # "alerts [open|today]"
+    description: str
+    min_role: str  # staff|manager|security
+
+
+@dataclass(frozen=True)
+class HelpView:
+    """The commands this person may use (the handler filters by role), and what they typed if it was unknown."""
+
+    commands: tuple[CommandHelp, ...]
+    role: str | None = None
+    unknown_command: str | None = None

@@ -1,0 +1,92 @@
+"""Delivery step: send one outbox message to Webex, at least once and, short of a crash during that
+one call, exactly once (Webex has no idempotency key, and a bot cannot list a space to check).
+
+The message is marked ``sending`` in its own committed transaction before the call; the Webex
+message id is recorded with the completion of the step. A thread reply waits until its root has
+been sent, because ``parentId`` must name the root's Webex message id.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from bot.clock import Clock
+from bot.messenger import Attachment, Messenger, OutgoingMessage, WebexError
+from bot.runner import RetryLater
+from storage.evidence import EvidenceStore
+from storage.models import OutboxMessage
+from storage.outbox import DELIVER
+from storage.uow import UnitOfWork
+from storage.work_queue import ClaimedItem
+
+log = logging.getLogger(__name__)
+DELIVERY_ATTEMPTS = 7  # below the runner's dead-letter limit: the reason ends up on the message
+
+
+def job_deliver(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], write_uow: Callable[[], UnitOfWork],
+                uow: Callable[[], UnitOfWork], messenger: Messenger | None, evidence: EvidenceStore,
+                clock: Clock) -> None:
+    message_id = int(item.ref_id or 0)
+    with read_uow() as work:
+        row = work.outbox.get(message_id)
+        if row is None or row.status in ("sent", "failed"):
+            return
+        parent = work.outbox.get(row.parent_outbox_id) if row.parent_outbox_id else None
+    if parent is not None and parent.status != "sent":
+        if parent.status == "failed":
+            _finish(uow, message_id, clock, error="its thread's first message could not be sent")
+            return
+        raise RetryLater(f"waiting for outbox message {parent.id}, the thread's first", 5.0)
+    if messenger is None:
+        _finish(uow, message_id, clock, error="Webex is off (WEBEX_ACCESS_TOKEN is not set)")
+        return
+    outgoing = _outgoing(row, parent, evidence)
+    _mark(write_uow, message_id, "sending")
+    try:
+        webex_id = messenger.send(outgoing)
+    except WebexError as exc:
+        if exc.retry and item.attempts < DELIVERY_ATTEMPTS:
+            _mark(write_uow, message_id, "pending", error=exc.reason)
+            raise RetryLater(exc.reason, exc.retry_after_s or min(600.0, 10.0 * 2 ** (item.attempts - 1))) from None
+        _finish(uow, message_id, clock, error=exc.reason)
+        return
+    _finish(uow, message_id, clock, webex_id=webex_id)
+    log.info("outbox message %s sent (alert %s)", message_id, row.alert_id)
+
+
+def _outgoing(row: OutboxMessage, parent: OutboxMessage | None, evidence: EvidenceStore) -> OutgoingMessage:
+    payload = row.payload
+    file = payload.get("file")
+    attachment = None
+    if file:
+        content = evidence.read(file["sha256"], file["content_type"])
+        attachment = Attachment(file["name"], content, file["content_type"])
+    parent_id = parent.webex_message_id if parent is not None else payload.get("parent_message_id")
+    return OutgoingMessage(room_id=row.room_id, markdown=payload.get("markdown", ""), card=payload.get("card"),
+                           attachment=attachment, parent_id=parent_id)
+
+
+def _mark(write_uow: Callable[[], UnitOfWork], message_id: int, status: str, *, error: str | None = None) -> None:
+    with write_uow() as work:
+        row = work.outbox.get(message_id)
+        row.status = status
+        if status == "sending":
+            row.attempts += 1
+        if error is not None:
+            row.last_error = error[:1000]
+        work.commit()
+
+
+def _finish(uow: Callable[[], UnitOfWork], message_id: int, clock: Clock, *, webex_id: str | None = None,
+            error: str | None = None) -> None:
+    """Record the outcome in the step's own transaction (which also completes the work item)."""
+    with uow() as work:
+        row = work.outbox.get(message_id)
+        if webex_id is not None:
+            row.status, row.webex_message_id, row.sent_at = "sent", webex_id, clock()
+            for child in work.outbox.children(message_id):  # replies waiting for this thread root go now
+                work.work.hurry(kind=DELIVER, key=str(child.id), now=clock())
+        else:
+            row.status, row.last_error = "failed", (error or "")[:1000]
+            log.warning("outbox message %s not sent: %s", message_id, error)
+        work.commit()
