@@ -39,11 +39,17 @@ class Services:
     component_state: dict[str, str] = field(default_factory=dict)
 
     def dependencies(self) -> dict[str, Any]:
-        """What handlers and steps may ask for by name."""
-        return {"config": self.config, "clock": self.clock, "evidence": self.evidence,
+        """What handlers and steps may ask for by name (``dependencies`` itself is for the step that
+        dispatches chat events to handlers, which ask for these too)."""
+        from bot.steps import router
+
+        deps = {"config": self.config, "clock": self.clock, "evidence": self.evidence,
                 "read_uow": lambda: UnitOfWork(self.db), "write_uow": lambda: UnitOfWork(self.db, write=True),
                 "camera": self.camera, "faces": self.faces,
-                "products": self.products, "rules": self.rules, "messenger": self.messenger}
+                "products": self.products, "rules": self.rules, "messenger": self.messenger,
+                "component_state": self.component_state, "router": router}
+        deps["dependencies"] = deps
+        return deps
 
     def handle(self, handler: Callable[..., Any], event: Any, *, write: bool) -> Any:
         with UnitOfWork(self.db, write=write) as uow:

@@ -25,6 +25,10 @@ class UserError(Exception):
         self.reply, self.detail = reply, detail
 
 
+class Refused(UserError):
+    """The person's role does not allow this: said plainly and audited."""
+
+
 @dataclass(frozen=True)
 class Route:
     name: str
@@ -38,6 +42,14 @@ class Router:
     def __init__(self) -> None:
         self.commands: dict[str, Route] = {}
         self.actions: dict[str, Route] = {}
+        self.fallback: Callable[..., Any] | None = None
+
+    def otherwise(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        """The handler for unknown commands and actions (they get help, never silence)."""
+        if self.fallback is not None:
+            raise ValueError("the fallback handler is registered twice")
+        self.fallback = handler
+        return handler
 
     def command(self, word: str, *, role: Role, usage: str = "", summary: str = "") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         return self._register(self.commands, word.lower(), role, usage or word, summary)
@@ -60,8 +72,7 @@ class Router:
         return self.actions.get(event.action)
 
     def dispatch(self, event: ChatCommand | CardAction, dependencies: Mapping[str, Any], *,
-                 business: BusinessConfig, stores_in_context: tuple[str, ...],
-                 refuse: Callable[[str, str], None], fallback: Callable[..., Any]) -> Any:
+                 business: BusinessConfig, stores_in_context: tuple[str, ...]) -> Any:
         """Run the event's handler if the person's role allows it in this context; else refuse plainly.
 
         ``stores_in_context`` are the stores the room speaks for (a store's space, a region's, or
@@ -69,12 +80,13 @@ class Router:
         that object's store again with ``require_role``."""
         route = self.route_for(event)
         if route is None:
-            return call_with(fallback, event, dependencies)
+            if self.fallback is None:
+                raise UserError("Unknown command.")
+            return call_with(self.fallback, event, dependencies)
         best = best_role(business, event.person_email, stores_in_context)
         if best is None or ROLE_RANK[best] < ROLE_RANK[route.role]:
-            refuse(route.name, f"Sorry, {route.usage!r} needs the {route.role} role here"
-                               f"{'' if best is None else f' (yours is {best})'}.")
-            return None
+            raise Refused(f"Sorry, `{route.usage}` needs the {route.role} role here"
+                          f"{'' if best is None else f' (yours is {best})'}.", f"{event.person_email} lacks {route.role}")
         return call_with(route.handler, event, dependencies)
 
 
@@ -87,4 +99,4 @@ def require_role(business: BusinessConfig, email: str, store_id: str, role: Role
     """For handlers acting on one object: the person needs ``role`` at *that object's* store."""
     have = business.role_of(email, store_id)
     if have is None or ROLE_RANK[have] < ROLE_RANK[role]:
-        raise UserError(f"Sorry, that needs the {role} role at {store_id}.", f"{email} lacks {role} at {store_id}")
+        raise Refused(f"Sorry, that needs the {role} role at {store_id}.", f"{email} lacks {role} at {store_id}")

@@ -1,8 +1,11 @@
-"""Which function runs each kind of work item. A kind without an entry waits in the queue, durably,
+"""Which function runs each kind of work item (and, by importing them, the chat handlers on the router). A kind without an entry waits in the queue, durably,
 until a process that can run it claims it."""
 from __future__ import annotations
 
+from bot.routes import router
 from bot.runner import Step
+from handlers import alert_actions, commands  # noqa: F401  (registers the chat commands and card actions)
+from handlers.chat import HANDLE_EVENT, job_handle_event
 from handlers.analysis import DECIDE, job_analyze
 from handlers.capture import ANALYZE, job_capture_exact, job_capture_live
 from handlers.correlation import CAPTURE_EXACT, CAPTURE_LIVE, job_triage
@@ -18,4 +21,5 @@ STEPS: dict[str, Step] = {
     ANALYZE: job_analyze,
     DECIDE: job_decide,
     DELIVER: job_deliver,
+    HANDLE_EVENT: job_handle_event,
 }

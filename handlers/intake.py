@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from sqlalchemy.exc import IntegrityError
@@ -15,6 +16,7 @@ from storage.uow import UnitOfWork
 
 Outcome = Literal["accepted", "duplicate", "conflict", "unknown_transaction"]
 TRIAGE = "triage"
+FRAUD_REPORT = "fraud_report"
 
 
 @dataclass(frozen=True)
@@ -65,26 +67,32 @@ def accept_transaction(event: TransactionReceived, *, uow: UnitOfWork, config: C
 
 def accept_fraud_report(event: FraudReported, *, uow: UnitOfWork, clock: Clock) -> IntakeResult:
     """Record a fraud report once per transaction and source. It never changes an alert's status."""
+    result = record_fraud_report(event, uow=uow, now=clock())
+    if result.outcome == "accepted":
+        uow.commit()
+    return result
+
+
+def record_fraud_report(event: FraudReported, *, uow: UnitOfWork, now: datetime) -> IntakeResult:
+    """The shared part of the webhook, the `fraud` command and the Confirm button; the caller commits."""
     report = event.report
     if uow.transactions.get(report.transaction_id) is None:
         return IntakeResult("unknown_transaction")
     if uow.transactions.fraud_report(report.transaction_id, report.source) is not None:
         return IntakeResult("duplicate")
-    now = clock()
     try:
-        uow.transactions.add_fraud_report(FraudReport(
-            transaction_id=report.transaction_id, source=report.source, reason=report.reason,
-            reported_at=report.reported_at, received_at=now, reported_by=event.reported_by,
-            body_sha256=event.body_sha256,
-        ))
+        with uow.session.begin_nested():
+            uow.transactions.add_fraud_report(FraudReport(
+                transaction_id=report.transaction_id, source=report.source, reason=report.reason,
+                reported_at=report.reported_at, received_at=now, reported_by=event.reported_by,
+                body_sha256=event.body_sha256,
+            ))
     except IntegrityError:
-        uow.session.rollback()
-        return IntakeResult("duplicate")
-    uow.work.enqueue(kind="fraud_report", key=f"{report.transaction_id}:{report.source}",
+        return IntakeResult("duplicate")  # a concurrent report of the same source won
+    uow.work.enqueue(kind=FRAUD_REPORT, key=f"{report.transaction_id}:{report.source}",
                      transaction_id=report.transaction_id, ref_id=report.source, run_at=now, now=now)
     uow.audit.record(at=now, actor=event.reported_by or report.source, action="fraud_report",
                      subject_type="transaction", subject_id=report.transaction_id, reason_code=report.source)
-    uow.commit()
     return IntakeResult("accepted")
 
 

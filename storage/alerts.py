@@ -17,8 +17,11 @@ class AlertRepository:
         number = parse_alert_id(public_id)
         return self._session.get(Alert, number) if number is not None else None
 
-    def list(self, *, status: str | None = None, store_ids: set[str] | None = None, limit: int = 200) -> list[Alert]:
+    def list(self, *, status: str | None = None, store_ids: set[str] | None = None, since: datetime | None = None,
+             limit: int = 200) -> list[Alert]:
         query = select(Alert).order_by(Alert.id.desc()).limit(limit)
+        if since is not None:
+            query = query.where(Alert.created_at >= since)
         if status is not None:
             query = query.where(Alert.status == status)
         if store_ids is not None:

@@ -61,6 +61,10 @@ def _make_engine(url: str, is_sqlite: bool) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # type: ignore[no-untyped-def]
-        conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('sqlite_begin', 'DEFERRED')}")
+        import os
+        if os.environ.get("X_DBAPIBEGIN"):
+            conn.connection.dbapi_connection.execute(f"BEGIN {conn.get_execution_options().get('sqlite_begin', 'DEFERRED')}")
+        else:
+            conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('sqlite_begin', 'DEFERRED')}")
 
     return engine

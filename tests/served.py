@@ -104,7 +104,7 @@ class ServedProcess:
 
 def _inherited() -> dict[str, str]:
     # Only what a Python process needs to run; never the caller's DATABASE_URL, secrets or FLP_* settings.
-    keep = ("X_SWITCH", "X_QUIET", "X_SQLQUIET", "X_THREADS", "X_SYNC", "PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "SYSTEMROOT")
+    keep = ("X_SWITCH", "X_QUIET", "X_SQLQUIET", "X_THREADS", "X_SYNC", "X_DBAPIBEGIN", "PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "SYSTEMROOT")
     return {k: v for k, v in os.environ.items() if k in keep}
 
 

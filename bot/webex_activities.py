@@ -1,0 +1,126 @@
+"""Webex websocket activities to stored events: the pure part of the websocket transport.
+
+An activity (``conversation.activity`` with verb ``post`` or ``cardAction``) names a message or
+card press by its conversation-service uuid; the REST id, which the handlers and the webhook
+transport use, is resolved by the caller. Text and inputs arrive encrypted, so what is stored is
+ids and hints: the ``handle_event`` step reads the message or action through the REST API.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+from handlers.webex_intake import SOURCES, WebexEventReceived, accept_webex_event, valid_event_id
+
+if TYPE_CHECKING:
+    from bot.app import Services
+
+log = logging.getLogger(__name__)
+
+Accept = Callable[[str, str, dict[str, Any]], Any]  # (event_id, source, payload); stores, or raises
+RESOURCES = {"post": "messages", "cardAction": "attachmentActions"}
+RECENT_IDS = 2048
+
+
+@dataclass(frozen=True)
+class InboundActivity:
+    event_id: str
+    source: str
+    payload: dict[str, Any]
+
+
+def person_uuid(person_id: str) -> str | None:
+    """The uuid inside a REST person id (base64 of ``ciscospark://<cluster>/PEOPLE/<uuid>``): what activities call actor.id."""
+    try:
+        decoded = base64.urlsafe_b64decode(person_id + "=" * (-len(person_id) % 4)).decode("ascii")
+    except (binascii.Error, ValueError):
+        return None
+    return decoded.rsplit("/", 1)[-1] if decoded.startswith("ciscospark://") else None
+
+
+def activity_event(activity: dict[str, Any], rest_id: str) -> InboundActivity:
+    """The event to store for a ``post`` or ``cardAction`` activity whose REST id has been resolved."""
+    resource = RESOURCES[activity["verb"]]
+    actor, target = activity.get("actor") or {}, activity.get("target") or {}
+    parent = activity.get("parent") or {}
+    payload: dict[str, Any] = {
+        "resource": resource,
+        "id": rest_id,
+        "activityId": activity.get("id"),
+        "actorId": actor.get("id"),
+        "personEmail": (actor.get("emailAddress") or "").lower() or None,
+        "roomType": "direct" if "ONE_ON_ONE" in (target.get("tags") or []) else "group",
+        "conversationId": target.get("id"),
+    }
+    if resource == "messages" and parent.get("type") == "reply":
+        payload["parentActivityId"] = parent.get("id")
+    elif resource == "attachmentActions":
+        payload["messageActivityId"] = parent.get("id")
+    return InboundActivity(event_id=rest_id, source=SOURCES[resource], payload=payload)
+
+
+class ActivityDispatcher:
+    """Websocket message in, stored event out: the transport's "is this mine?" and "store it", without I/O of its own."""
+
+    def __init__(self, accept: Accept, *, bot_person_id: str):
+        self._accept = accept
+        self._bot_uuid = person_uuid(bot_person_id) or bot_person_id
+        self._recent: OrderedDict[str, str] = OrderedDict()  # event id -> "storing" | "stored"
+        self._lock = threading.Lock()
+
+    def dispatch(self, message: dict[str, Any], resolve_id: Callable[[dict[str, Any]], str | None]) -> str | None:
+        """Store the activity once; returns the id to acknowledge, or None (not ours, or not stored)."""
+        data = message.get("data") or {}
+        activity = data.get("activity") or {}
+        if data.get("eventType") != "conversation.activity" or activity.get("verb") not in RESOURCES:
+            return None
+        if (activity.get("actor") or {}).get("id") == self._bot_uuid:
+            return None  # our own post coming back
+        try:
+            rest_id = resolve_id(activity)
+        except Exception as exc:  # the library's lookup raises on timeouts and odd activities
+            log.warning("webex activity %s (%s) ignored: resolving its REST id failed (%s)",
+                        activity.get("id"), activity["verb"], type(exc).__name__)
+            return None
+        if not valid_event_id(rest_id):
+            log.warning("webex activity %s (%s) ignored: its REST id could not be resolved", activity.get("id"), activity["verb"])
+            return None
+        return self._store_once(activity_event(activity, rest_id))
+
+    def _store_once(self, event: InboundActivity) -> str | None:
+        with self._lock:
+            state = self._recent.get(event.event_id)
+            if state is not None:
+                # Stored: acknowledge the redelivery. Still being stored by another thread: that one acks.
+                return event.event_id if state == "stored" else None
+            self._recent[event.event_id] = "storing"
+            while len(self._recent) > RECENT_IDS:
+                self._recent.popitem(last=False)
+        try:
+            self._accept(event.event_id, event.source, event.payload)
+        except Exception as exc:
+            with self._lock:
+                self._recent.pop(event.event_id, None)
+            # Only the type: database errors quote the payload (emails) in their message.
+            log.error("webex %s %s could not be stored (%s); not acknowledged", event.source, event.event_id, type(exc).__name__)
+            return None
+        with self._lock:
+            self._recent[event.event_id] = "stored"
+        return event.event_id
+
+
+def accept_into(services: "Services") -> Accept:
+    """The composition root's ``accept``: store and enqueue in one transaction, then wake the runner."""
+
+    def accept(event_id: str, source: str, payload: dict[str, Any]) -> bool:
+        accepted = services.handle(accept_webex_event, WebexEventReceived(event_id, source, payload), write=True)
+        if accepted:
+            services.wake_runner()
+        return bool(accepted)
+
+    return accept

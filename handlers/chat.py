@@ -1,0 +1,124 @@
+"""The step that handles one stored Webex event (a message or a card press) exactly once.
+
+Webex sends only ids: the message or the action is fetched first, outside any transaction.
+Then, in one transaction, the router runs the handler, the replies are queued in the outbox and
+the event is marked handled, so a redelivered event (after a reconnect, or a webhook retry)
+changes nothing.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.messenger import Messenger
+from bot.router import Refused, Router, UserError
+from handlers.events import CardAction, ChatCommand, parse_command
+from storage import inbound
+from storage.uow import UnitOfWork
+from storage.work_queue import ClaimedItem
+
+log = logging.getLogger(__name__)
+HANDLE_EVENT = "handle_event"
+
+
+@dataclass
+class Reply:
+    """Answers go where the event came from, threaded; each is an outbox message keyed by the event."""
+
+    work: UnitOfWork
+    room_id: str
+    thread_id: str | None
+    event_id: str
+    now: Any
+    sent: list[str] = field(default_factory=list)
+
+    def __call__(self, markdown: str, *, card: dict | None = None, file: dict | None = None) -> None:
+        self.work.outbox.add(key=f"reply:{self.event_id}:{len(self.sent)}", room_id=self.room_id, now=self.now,
+                             markdown=markdown, card=card, file=file, parent_message_id=self.thread_id)
+        self.sent.append(markdown)
+
+
+def job_handle_event(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], uow: Callable[[], UnitOfWork],
+                     messenger: Messenger | None, router: Router, config: Config, clock: Clock,
+                     dependencies: dict[str, Any]) -> None:
+    event_id = item.ref_id or ""
+    with read_uow() as work:
+        stored = inbound.get(work.session, event_id)
+        if stored is None or stored.handled_at is not None or messenger is None:
+            return
+        source = stored.source
+    event = _fetch(source, event_id, messenger)
+    with uow() as work:
+        now = clock()
+        if event is not None:
+            reply = Reply(work, event.room_id, _thread_of(event), event_id, now)
+            _dispatch(event, work, reply, router, config, now, dependencies)
+        inbound.mark_handled(work.session, event_id, now)
+        work.commit()
+
+
+def _fetch(source: str, event_id: str, messenger: Messenger) -> ChatCommand | CardAction | None:
+    """The event as a handler sees it; None for what is not for us (the bot's own messages)."""
+    me = messenger.me()
+    if source == "webex_action":
+        action = messenger.attachment_action(event_id)
+        if action.get("personId") == me.get("id"):
+            return None
+        inputs = dict(action.get("inputs") or {})
+        email = messenger.person_email(action["personId"]) or ""
+        return CardAction(event_id=event_id, action=str(inputs.get("action", "")), data=inputs,
+                          person_id=action["personId"], person_email=email.lower(), room_id=action["roomId"],
+                          message_id=action.get("messageId", ""))
+    message = messenger.message(event_id)
+    if message.get("personId") == me.get("id"):
+        return None
+    word, args = parse_command(message.get("text", ""), bot_names=_names(me))
+    return ChatCommand(event_id=event_id, message_id=message["id"], room_id=message["roomId"],
+                       room_type=message.get("roomType", "direct"), person_id=message["personId"],
+                       person_email=message.get("personEmail", "").lower(), text=message.get("text", ""),
+                       word=word, args=args, thread_id=message.get("parentId") or message["id"])
+
+
+def _names(me: dict[str, Any]) -> tuple[str, ...]:
+    display = me.get("displayName", "")
+    # Webex puts the display name (or its first word, for a short mention) before the command.
+    return tuple(n for n in {display, display.split(" ")[0] if display else ""} if n)
+
+
+def _thread_of(event: ChatCommand | CardAction) -> str | None:
+    return event.thread_id if isinstance(event, ChatCommand) else event.message_id
+
+
+def _dispatch(event: ChatCommand | CardAction, work: UnitOfWork, reply: Reply, router: Router, config: Config,
+              now: Any, dependencies: dict[str, Any]) -> None:
+    stores = stores_for_room(config, event.room_id, event.person_email)
+
+    deps = {**dependencies, "uow": work, "reply": reply, "now": now, "stores": stores}
+    try:
+        router.dispatch(event, deps, business=config.business, stores_in_context=stores)
+    except Refused as refusal:
+        what = event.word if isinstance(event, ChatCommand) else event.action
+        work.audit.record(at=now, actor=event.person_email or event.person_id, action=what or "unknown",
+                          subject_type="command" if isinstance(event, ChatCommand) else "card_action",
+                          subject_id=str(event.data.get("alert_id") or event.data.get("transaction_id") or event.event_id)
+                          if isinstance(event, CardAction) else event.event_id,
+                          reason_code="role", outcome="refused")
+        log.info("refused %s for %s: %s", what, event.person_email, refusal.detail)
+        reply(refusal.reply)
+    except UserError as error:
+        reply(error.reply)
+
+
+def stores_for_room(config: Config, room_id: str, email: str) -> tuple[str, ...]:
+    """The stores a space speaks for: a store's own space, a region's space, else (1:1) the person's stores."""
+    business = config.business
+    own = tuple(s.id for s in business.stores if s.webex_room_id and s.webex_room_id == room_id)
+    if own:
+        return own
+    regions = {r.id for r in business.regions if r.webex_room_id and r.webex_room_id == room_id}
+    if regions:
+        return tuple(s.id for s in business.stores if s.region in regions)
+    return tuple(s.id for s in business.stores if business.role_of(email, s.id) is not None)

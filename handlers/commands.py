@@ -1,0 +1,164 @@
+"""Chat commands (CONTRACT.md, PRODUCT.md "Commands in Webex"), each a small function on the router.
+
+Arguments are validated with a plain answer; a command acting on one alert or transaction checks
+the person's role at that object's store, not only in the space it was asked in.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.config import ROLE_RANK, Config
+from bot.pos_schema import FraudReportBody
+from bot.router import UserError, best_role, require_role
+from bot.routes import router
+from handlers.chat import Reply
+from handlers.events import CardAction, ChatCommand, FraudReported
+from handlers.intake import record_fraud_report
+from storage import stats as stats_queries
+from storage.uow import UnitOfWork
+
+_TRANSACTION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+
+
+@router.command("help", role="staff", usage="help", summary="what I can do for you")
+def cmd_help(cmd: ChatCommand, *, reply: Reply, config: Config, stores: tuple[str, ...]) -> None:
+    reply(_help_text(cmd.person_email, config, stores))
+
+
+@router.otherwise
+def cmd_unknown(event: ChatCommand | CardAction, *, reply: Reply, config: Config, stores: tuple[str, ...]) -> None:
+    if isinstance(event, CardAction):
+        raise UserError("That button is not one I know (the card may be from an older version).")
+    opening = f"I don't know `{event.word}`." if event.word else "Hello!"
+    reply(f"{opening}\n\n{_help_text(event.person_email, config, stores)}")
+
+
+@router.command("status", role="staff", usage="status", summary="health of cameras, recognition and the queue")
+def cmd_status(cmd: ChatCommand, *, reply: Reply, uow: UnitOfWork, config: Config,
+               component_state: dict[str, str]) -> None:
+    counts = uow.work.counts()
+    lines = [f"- {name}: {state}" for name, state in sorted(component_state.items())]
+    lines.append(f"- recognition: {config.env.recognition_backend}")
+    lines.append(f"- queue: {counts.get('pending', 0)} waiting, {counts.get('running', 0)} running, "
+                 f"{counts.get('dead', 0)} given up")
+    reply("**Status**\n" + "\n".join(lines))
+
+
+@router.command("alerts", role="staff", usage="alerts [open|today]", summary="the open alerts, or today's")
+def cmd_alerts(cmd: ChatCommand, *, reply: Reply, uow: UnitOfWork, config: Config, stores: tuple[str, ...],
+               now: datetime) -> None:
+    which = cmd.args[0].lower() if cmd.args else "open"
+    if which not in ("open", "today") or len(cmd.args) > 1:
+        raise UserError("Usage: `alerts` or `alerts open` or `alerts today`.")
+    if which == "open":
+        found = uow.alerts.list(status="open", store_ids=set(stores), limit=20)
+    else:
+        found = uow.alerts.list(store_ids=set(stores), since=_local_midnight(config, stores, now), limit=20)
+    if not found:
+        reply(f"No {'open ' if which == 'open' else ''}alerts{' today' if which == 'today' else ''}. 👍")
+        return
+    lines = [f"- **{a.public_id}** {a.severity} · {a.rule} · {a.store_id}/{a.register_id or 'entrance'} · "
+             f"{_local(config, a.store_id, a.created_at)} · {a.status}" for a in found]
+    reply(f"**{len(found)} {'open' if which == 'open' else 'today'}** (newest first)\n" + "\n".join(lines))
+
+
+@router.command("show", role="staff", usage="show <alert|transaction>", summary="one alert or transaction")
+def cmd_show(cmd: ChatCommand, *, reply: Reply, uow: UnitOfWork, config: Config, now: datetime) -> None:
+    if len(cmd.args) != 1:
+        raise UserError("Usage: `show A-1042` or `show <transaction id>`.")
+    alert = uow.alerts.get(cmd.args[0])
+    if alert is not None:
+        require_role(config.business, cmd.person_email, alert.store_id, "staff")
+        uow.audit.record(at=now, actor=cmd.person_email, action="view", subject_type="alert",
+                         subject_id=alert.public_id, store_id=alert.store_id)
+        decided = f" by {alert.decided_by}, reason {alert.reason or '-'}" if alert.decided_by else ""
+        similarity = f" · watchlist {alert.person_id} at {alert.similarity:.1f}" if alert.person_id and alert.similarity else ""
+        reply(f"**{alert.public_id}** {alert.severity} · {alert.rule}: {alert.message}\n"
+              f"{alert.store_id}/{alert.register_id or 'entrance'} · transaction {alert.transaction_id or '-'}"
+              f"{similarity}\nstatus {alert.status}{decided}")
+        return
+    transaction = uow.transactions.get(cmd.args[0]) if _TRANSACTION_ID.match(cmd.args[0]) else None
+    if transaction is None:
+        raise UserError(f"I know no alert or transaction `{cmd.args[0]}`.")
+    require_role(config.business, cmd.person_email, transaction.store_id, "staff")
+    alert_ids = ", ".join(uow.alerts.ids_for_transaction(transaction.transaction_id)) or "none"
+    fraud = " · reported as fraud" if transaction.fraud_reports else ""
+    reply(f"**{transaction.transaction_id}** {transaction.total_amount:.2f} {transaction.currency} · "
+          f"{transaction.store_id}/{transaction.register_id} · {_local(config, transaction.store_id, transaction.occurred_at)}"
+          f"{fraud}\ncorrelation {transaction.status}"
+          f"{': ' + transaction.status_reason if transaction.status_reason else ''} · alerts {alert_ids}")
+
+
+@router.command("fraud", role="manager", usage="fraud <transaction> [reason]", summary="report a transaction as fraud")
+def cmd_fraud(cmd: ChatCommand, *, reply: Reply, uow: UnitOfWork, config: Config, now: datetime) -> None:
+    if not cmd.args or not _TRANSACTION_ID.match(cmd.args[0]):
+        raise UserError("Usage: `fraud <transaction id> [reason]`.")
+    transaction = uow.transactions.get(cmd.args[0])
+    if transaction is None:
+        raise UserError(f"I never received transaction `{cmd.args[0]}`, or it has been purged.")
+    require_role(config.business, cmd.person_email, transaction.store_id, "manager")
+    reason = " ".join(cmd.args[1:])[:500] or None
+    report = FraudReportBody(transaction_id=transaction.transaction_id, source="manual", reported_at=now, reason=reason)
+    result = record_fraud_report(FraudReported(report, None, cmd.person_email), uow=uow, now=now)
+    if result.outcome == "duplicate":
+        reply(f"{transaction.transaction_id} was already reported as fraud by hand; nothing changed.")
+        return
+    reply(f"Fraud report filed for **{transaction.transaction_id}** by {cmd.person_email}.")
+
+
+@router.command("rules", role="security", usage="rules", summary="the rules and how often they were right")
+def cmd_rules(cmd: ChatCommand, *, reply: Reply, uow: UnitOfWork, config: Config, stores: tuple[str, ...]) -> None:
+    precision = stats_queries.rule_precision(uow.session, stores)
+    lines = []
+    for rule in config.business.rules:
+        confirmed, decided = precision.get(rule.name, (0, 0))
+        measured = f"{confirmed}/{decided} confirmed ({confirmed / decided:.0%})" if decided else "not yet decided"
+        lines.append(f"- **{rule.name}** ({rule.severity}{', cool-down ' + rule.cooldown if rule.cooldown else ''}): "
+                     f"`{rule.when}` · {measured}")
+    reply("**Rules**\n" + ("\n".join(lines) or "No rules are configured."))
+
+
+@router.command("stats", role="staff", usage="stats [7d]", summary="counts and precision over days")
+def cmd_stats(cmd: ChatCommand, *, reply: Reply, uow: UnitOfWork, stores: tuple[str, ...], now: datetime) -> None:
+    days = _days(cmd.args)
+    rows = stats_queries.store_stats(uow.session, stores, now - timedelta(days=days))
+    lines = []
+    for row in rows:
+        decided = row.confirmed + row.dismissed
+        precision = f", precision {row.confirmed / decided:.0%}" if decided else ""
+        by_rule = ", ".join(f"{rule} {n}" for rule, n in sorted(row.alerts_by_rule.items())) or "none"
+        lines.append(f"- **{row.store_id}**: {row.transactions} transactions, {row.pictures} pictures, alerts: {by_rule}; "
+                     f"{row.confirmed} confirmed, {row.dismissed} dismissed, {row.open} open{precision}")
+    reply(f"**Last {days} day{'s' if days != 1 else ''}**\n" + "\n".join(lines))
+
+
+def _days(args: tuple[str, ...]) -> int:
+    if not args:
+        return 7
+    match = re.fullmatch(r"(\d{1,3})d?", args[0].lower())
+    if len(args) > 1 or match is None or not 1 <= int(match.group(1)) <= 365:
+        raise UserError("Usage: `stats` or `stats 7d` (1 to 365 days).")
+    return int(match.group(1))
+
+
+def _help_text(email: str, config: Config, stores: tuple[str, ...]) -> str:
+    role = best_role(config.business, email, stores)
+    if role is None:
+        return "You are not on this bot's list of people for this space; ask your security team to add you."
+    usable = [r for r in router.commands.values() if ROLE_RANK[r.role] <= ROLE_RANK[role]]
+    lines = [f"- `{r.usage}`: {r.summary}" for r in sorted(usable, key=lambda r: r.name)]
+    return f"**What you can ask** (your role here: {role})\n" + "\n".join(lines)
+
+
+def _local(config: Config, store_id: str, moment: datetime) -> str:
+    store = config.business.store(store_id)
+    return moment.astimezone(ZoneInfo(store.timezone)).strftime("%d %b %H:%M") if store else moment.isoformat()
+
+
+def _local_midnight(config: Config, stores: tuple[str, ...], now: datetime) -> datetime:
+    """Start of today in the first store's time zone (a space speaks for one store, or a region in one zone)."""
+    store = config.business.store(stores[0]) if stores else None
+    local = now.astimezone(ZoneInfo(store.timezone if store else "UTC"))
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)

@@ -1,0 +1,53 @@
+"""Counts for `stats`, digests and rule precision: indexed aggregate queries, never a scan in Python."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from storage.models import Alert, Snapshot, Transaction
+
+
+@dataclass
+class StoreStats:
+    store_id: str
+    transactions: int = 0
+    pictures: int = 0
+    alerts_by_rule: dict[str, int] = field(default_factory=dict)
+    confirmed: int = 0
+    dismissed: int = 0
+    open: int = 0
+
+
+def store_stats(session: Session, store_ids: tuple[str, ...], since: datetime) -> list[StoreStats]:
+    stats = {s: StoreStats(s) for s in store_ids}
+    rows = session.execute(select(Transaction.store_id, func.count()).where(
+        Transaction.store_id.in_(store_ids), Transaction.received_at >= since).group_by(Transaction.store_id))
+    for store_id, n in rows:
+        stats[store_id].transactions = n
+    rows = session.execute(select(Snapshot.store_id, func.count()).where(
+        Snapshot.store_id.in_(store_ids), Snapshot.created_at >= since, Snapshot.status == "ready").group_by(Snapshot.store_id))
+    for store_id, n in rows:
+        stats[store_id].pictures = n
+    rows = session.execute(select(Alert.store_id, Alert.rule, Alert.status, func.count()).where(
+        Alert.store_id.in_(store_ids), Alert.created_at >= since).group_by(Alert.store_id, Alert.rule, Alert.status))
+    for store_id, rule, status, n in rows:
+        entry = stats[store_id]
+        entry.alerts_by_rule[rule] = entry.alerts_by_rule.get(rule, 0) + n
+        setattr(entry, status, getattr(entry, status) + n)
+    return [stats[s] for s in store_ids]
+
+
+def rule_precision(session: Session, store_ids: tuple[str, ...], since: datetime | None = None) -> dict[str, tuple[int, int]]:
+    """Per rule: (confirmed, decided). Precision is confirmed / decided; open alerts are not counted."""
+    query = select(Alert.rule, Alert.status, func.count()).where(
+        Alert.store_id.in_(store_ids), Alert.status.in_(("confirmed", "dismissed"))).group_by(Alert.rule, Alert.status)
+    if since is not None:
+        query = query.where(Alert.created_at >= since)
+    result: dict[str, tuple[int, int]] = {}
+    for rule, status, n in session.execute(query):
+        confirmed, decided = result.get(rule, (0, 0))
+        result[rule] = (confirmed + (n if status == "confirmed" else 0), decided + n)
+    return result

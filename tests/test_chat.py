@@ -1,0 +1,212 @@
+"""Chat commands and card buttons through the stored-event step: roles, replies, double presses, redelivery."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from bot.app import build_services
+from bot.runner import Runner
+from bot.steps import STEPS
+from storage import inbound
+from storage.models import Alert, AuditEntry, OutboxMessage, Transaction, WatchlistPerson
+from storage.uow import UnitOfWork
+from tests.conftest import transaction_body
+from tests.fakes import FakeMessenger
+
+ROOM = "ROOM-STORE-1"
+PEOPLE = {"P-ana": "ana@example.com", "P-bruno": "bruno@example.com", "P-carla": "carla@example.com",
+          "P-dave": "dave@example.com"}
+
+
+@pytest.fixture
+def business(business: dict) -> dict:
+    business["stores"][0]["webex_room_id"] = ROOM
+    business["people"] = [
+        {"email": "ana@example.com", "role": "manager", "stores": ["store-001"]},
+        {"email": "bruno@example.com", "role": "staff", "stores": ["store-001"]},
+        {"email": "carla@example.com", "role": "security", "stores": ["*"]},
+    ]
+    business["rules"] = [{"name": "product_mismatch", "when": "surplus_count >= 1", "message": "More seen than billed"}]
+    return business
+
+
+@pytest.fixture
+def messenger() -> FakeMessenger:
+    return FakeMessenger(emails=dict(PEOPLE))
+
+
+@pytest.fixture
+def services(config, clock, messenger):  # type: ignore[no-untyped-def]
+    built = build_services(config, clock=clock, messenger=messenger)
+    yield built
+    built.db.dispose()
+
+
+@pytest.fixture
+def alert_id(services) -> str:  # type: ignore[no-untyped-def]
+    now = services.clock()
+    with UnitOfWork(services.db, write=True) as uow:
+        uow.session.add(Transaction(
+            transaction_id="T-1", store_id="store-001", register_id="reg-1", occurred_at=now, received_at=now,
+            total_amount="149.90", currency="BRL", payment_method="card", body="{}", body_sha256="x", status="done"))
+        uow.session.add(WatchlistPerson(id="P-7", store_id="store-001", status="active", reason="chargeback",
+                                        enrolled_by="carla@example.com", enrolled_at=now, expires_at=now + timedelta(days=9)))
+        alert = Alert(dedupe_key="tx:T-1:product_mismatch", transaction_id="T-1", store_id="store-001",
+                      register_id="reg-1", rule="product_mismatch", severity="medium", message="More seen than billed",
+                      facts={}, person_id="P-7", similarity=91.0, status="open", created_at=now)
+        uow.session.add(alert)
+        uow.commit()
+        return alert.public_id
+
+
+class Conversation:
+    def __init__(self, services, messenger, clock):  # type: ignore[no-untyped-def]
+        self.services, self.messenger, self.clock, self.n = services, messenger, clock, 0
+
+    def _deliver(self, event_id: str, source: str) -> None:
+        with UnitOfWork(self.services.db, write=True) as uow:
+            if inbound.record_event(uow.session, event_id=event_id, source=source, payload={}, now=self.clock()):
+                uow.work.enqueue(kind="handle_event", key=event_id, ref_id=event_id, run_at=self.clock(), now=self.clock())
+            uow.commit()
+        Runner(db=self.services.db, steps=STEPS, dependencies=self.services.dependencies(),
+               clock=self.clock).run_until_idle()
+
+    def say(self, person: str, text: str, *, event_id: str | None = None) -> list[str]:
+        self.n += 1
+        event_id = event_id or f"MSG-{self.n}"
+        self.messenger.messages[event_id] = {"id": event_id, "roomId": ROOM, "roomType": "group", "personId": person,
+                                             "personEmail": PEOPLE[person], "text": f"Loss Bot {text}"}
+        return self._answers(lambda: self._deliver(event_id, "webex_message"))
+
+    def press(self, person: str, inputs: dict, *, event_id: str | None = None) -> list[str]:
+        self.n += 1
+        event_id = event_id or f"ACT-{self.n}"
+        self.messenger.actions[event_id] = {"id": event_id, "personId": person, "roomId": ROOM,
+                                            "messageId": "CARD-MSG", "inputs": inputs}
+        return self._answers(lambda: self._deliver(event_id, "webex_action"))
+
+    def _answers(self, act) -> list[str]:  # type: ignore[no-untyped-def]
+        before = len(self.messenger.sent)
+        act()
+        return [m.markdown for m in self.messenger.sent[before:]]
+
+
+@pytest.fixture
+def chat(services, messenger, clock) -> Conversation:  # type: ignore[no-untyped-def]
+    return Conversation(services, messenger, clock)
+
+
+def alert_row(services, public_id: str) -> Alert:  # type: ignore[no-untyped-def]
+    with UnitOfWork(services.db) as uow:
+        return uow.alerts.get(public_id)
+
+
+def audit(services) -> list[tuple]:  # type: ignore[no-untyped-def]
+    with UnitOfWork(services.db) as uow:
+        return [(e.actor, e.action, e.subject_id, e.reason_code, e.outcome) for e in uow.audit.entries()]
+
+
+def test_help_lists_what_the_role_allows(chat):
+    staff = chat.say("P-bruno", "help")[0]
+    assert "`alerts [open|today]`" in staff and "`fraud" not in staff and "`rules`" not in staff
+    security = chat.say("P-carla", "help")[0]
+    assert "`fraud <transaction> [reason]`" in security and "`rules`" in security
+
+
+def test_unknown_command_gets_help_not_silence(chat):
+    (answer,) = chat.say("P-bruno", "dance now")
+    assert answer.startswith("I don't know `dance`.") and "`help`" in answer
+
+
+def test_command_is_matched_by_first_word_not_substring(chat):
+    (answer,) = chat.say("P-bruno", "please show alerts")
+    assert answer.startswith("I don't know `please`.")
+
+
+def test_person_not_in_the_config_is_refused_and_audited(chat, services):
+    (answer,) = chat.say("P-dave", "alerts")
+    assert answer.startswith("Sorry, `alerts [open|today]` needs the staff role")
+    assert ("dave@example.com", "alerts", "MSG-1", "role", "refused") in audit(services)
+
+
+def test_alerts_lists_open_alerts(chat, alert_id):
+    (answer,) = chat.say("P-bruno", "alerts")
+    assert alert_id in answer and "product_mismatch" in answer
+    assert chat.say("P-bruno", "alerts sideways")[0].startswith("Usage:")
+
+
+def test_show_alert_and_transaction(chat, alert_id, services):
+    assert "More seen than billed" in chat.say("P-bruno", f"show {alert_id.lower()}")[0]
+    assert "**T-1** 149.90 BRL" in chat.say("P-bruno", "show T-1")[0]
+    assert "no alert or transaction `T-404`" in chat.say("P-bruno", "show T-404")[0]
+    assert ("bruno@example.com", "view", alert_id, None, "ok") in audit(services)
+
+
+def test_staff_cannot_confirm_manager_can_and_a_second_press_changes_nothing(chat, alert_id, services, clock):
+    (refusal,) = chat.press("P-bruno", {"action": "confirm", "alert_id": alert_id})
+    assert refusal.startswith("Sorry") and "manager" in refusal
+    assert alert_row(services, alert_id).status == "open"
+    assert ("bruno@example.com", "confirm", alert_id, "role", "refused") in audit(services)
+
+    (confirmed,) = chat.press("P-ana", {"action": "confirm", "alert_id": alert_id})
+    assert f"{alert_id} confirmed** by ana@example.com" in confirmed and "Fraud report filed for T-1" in confirmed
+    row = alert_row(services, alert_id)
+    assert (row.status, row.decided_by) == ("confirmed", "ana@example.com")
+
+    clock.advance(60)
+    (again,) = chat.press("P-carla", {"action": "dismiss", "alert_id": alert_id, "reason": "no_loss"})
+    assert "already confirmed by ana@example.com" in again and "nothing changed" in again
+    assert alert_row(services, alert_id).status == "confirmed"
+    with UnitOfWork(services.db) as uow:
+        assert [r.source for r in uow.transactions.get("T-1").fraud_reports] == ["manual"]
+
+
+def test_dismiss_needs_a_known_reason_and_a_note_for_other(chat, alert_id, services):
+    assert chat.press("P-bruno", {"action": "dismiss", "alert_id": alert_id})[0].startswith("Please choose why")
+    assert "note" in chat.press("P-bruno", {"action": "dismiss", "alert_id": alert_id, "reason": "other"})[0]
+    (done,) = chat.press("P-bruno", {"action": "dismiss", "alert_id": alert_id, "reason": "not_same_person"})
+    assert "dismissed** by bruno@example.com" in done and "not the same person" in done
+    row = alert_row(services, alert_id)
+    assert (row.status, row.reason) == ("dismissed", "not_same_person")
+    with UnitOfWork(services.db) as uow:
+        assert uow.session.get(WatchlistPerson, "P-7").wrong_match_count == 1
+    assert ("bruno@example.com", "alert_dismiss", alert_id, "not_same_person", "ok") in audit(services)
+
+
+def test_redelivered_press_is_handled_once(chat, alert_id, services):
+    first = chat.press("P-ana", {"action": "confirm", "alert_id": alert_id}, event_id="ACT-X")
+    again = chat.press("P-ana", {"action": "confirm", "alert_id": alert_id}, event_id="ACT-X")
+    assert len(first) == 1 and again == []
+    assert [a for a in audit(services) if a[1] == "alert_confirm"] == [("ana@example.com", "alert_confirm", alert_id, "confirmed", "ok")]
+
+
+def test_replies_are_threaded_where_the_event_came_from(chat, alert_id, messenger):
+    chat.press("P-ana", {"action": "confirm", "alert_id": alert_id})
+    reply = messenger.sent[-1]
+    assert (reply.room_id, reply.parent_id) == (ROOM, "CARD-MSG")
+    chat.say("P-bruno", "alerts", event_id="MSG-T")
+    assert (messenger.sent[-1].room_id, messenger.sent[-1].parent_id) == (ROOM, "MSG-T")
+
+
+def test_fraud_command_for_managers_only_and_once(chat, alert_id, services):
+    assert "manager" in chat.say("P-bruno", "fraud T-1 stolen card")[0]
+    assert "Fraud report filed for **T-1**" in chat.say("P-ana", "fraud T-1 stolen card")[0]
+    assert "already reported" in chat.say("P-ana", "fraud T-1")[0]
+    assert "never received transaction `T-9`" in chat.say("P-ana", "fraud T-9")[0]
+    assert alert_row(services, alert_id).status == "open"  # a fraud report never changes an alert
+
+
+def test_rules_and_stats(chat, alert_id):
+    assert "needs the security role" in chat.say("P-ana", "rules")[0]
+    assert "**product_mismatch** (medium" in chat.say("P-carla", "rules")[0]
+    stats = chat.say("P-bruno", "stats 7d")[0]
+    assert "**store-001**: 1 transactions, 0 pictures" in stats and "product_mismatch 1" in stats and "1 open" in stats
+    assert chat.say("P-bruno", "stats forever")[0].startswith("Usage:")
+
+
+def test_the_bots_own_messages_are_ignored(chat, messenger, services):
+    messenger.messages["MSG-BOT"] = {"id": "MSG-BOT", "roomId": ROOM, "personId": "BOT", "text": "alerts"}
+    before = len(messenger.sent)
+    chat._deliver("MSG-BOT", "webex_message")
+    assert len(messenger.sent) == before
