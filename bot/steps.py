@@ -9,9 +9,10 @@ from handlers.chat import HANDLE_EVENT, job_handle_event
 from handlers.analysis import DECIDE, job_analyze
 from handlers.capture import ANALYZE, job_capture_exact, job_capture_live
 from handlers.correlation import CAPTURE_EXACT, CAPTURE_LIVE, job_triage
-from handlers.decision import job_decide
+from handlers.decision import NOTIFY_ALERT, job_decide
 from handlers.delivery import job_deliver
 from handlers.intake import TRIAGE
+from handlers.notify import job_notify_alert
 from storage.outbox import DELIVER
 
 STEPS: dict[str, Step] = {
@@ -22,4 +23,5 @@ STEPS: dict[str, Step] = {
     DECIDE: job_decide,
     DELIVER: job_deliver,
     HANDLE_EVENT: job_handle_event,
+    NOTIFY_ALERT: job_notify_alert,
 }

@@ -10,16 +10,12 @@ import difflib
 import io
 import json
 import os
-from importlib.resources import files
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
 from jsonschema.exceptions import best_match
-from jsonschema.validators import validator_for
 from PIL import Image
-from referencing import Registry, Resource
-from referencing.exceptions import NoSuchResource
 
 from cards import actions, elements
 from cards.alert import alert_card
@@ -29,6 +25,7 @@ from cards.stats import stats_card
 from cards.status import status_card
 from cards.watchlist import watchlist_entry_card, watchlist_list_card
 from tests import card_examples as ex
+from tests.card_schema import card_validator
 from vision.annotate import annotate
 
 SNAPSHOTS = Path(__file__).parent / "snapshots" / "cards"
@@ -51,18 +48,9 @@ CARDS: dict[str, Callable[[], dict[str, Any]]] = {
 }
 
 
-def _no_network(uri: str) -> Resource:
-    raise NoSuchResource(ref=uri)
-
-
 @pytest.fixture(scope="module")
 def validator() -> Any:
-    """The official 1.3 schema, with the Draft its $schema names; refs resolve locally, never over the network."""
-    schema = json.loads((files("adaptive_cards") / "schemas" / "schema-1.3.json").read_text(encoding="utf-8"))
-    cls = validator_for(schema)
-    cls.check_schema(schema)
-    registry = Registry(retrieve=_no_network).with_resource(schema["id"], Resource.from_contents(schema))
-    return cls(schema, registry=registry, format_checker=cls.FORMAT_CHECKER)
+    return card_validator()
 
 
 def _walk_actions(card: dict[str, Any]) -> Iterator[dict[str, Any]]:

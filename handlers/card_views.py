@@ -1,0 +1,38 @@
+"""Database rows as the card builders' views (cards/views.py): the only place that maps one to the other."""
+from __future__ import annotations
+
+from bot.config import Config
+from cards.views import AlertView, SnapshotRef, WatchlistEntryView
+from storage.models import Alert, Snapshot, Transaction, WatchlistPerson
+
+# An entry whose matches were dismissed as "not the same person" this often is flagged for review.
+WRONG_MATCHES_FOR_REVIEW = 3
+
+
+def entry_view(person: WatchlistPerson, config: Config, *, precision: float | None = None) -> WatchlistEntryView:
+    store = config.business.store(person.store_id)
+    return WatchlistEntryView(
+        id=person.id, status=person.status, reason=person.reason, store_id=person.store_id,
+        enrolled_by=person.enrolled_by, enrolled_at=person.enrolled_at, expires_at=person.expires_at,
+        faces_count=len(person.faces), wrong_match_count=person.wrong_match_count,
+        flagged_for_review=person.wrong_match_count >= WRONG_MATCHES_FOR_REVIEW, precision=precision,
+        approved_by=person.approved_by, timezone=store.timezone if store else "UTC",
+    )
+
+
+def alert_view(alert: Alert, transaction: Transaction | None, snapshots: list[Snapshot],
+               person: WatchlistPerson | None, config: Config, *, video_link: str | None = None) -> AlertView:
+    store = config.business.store(alert.store_id)
+    return AlertView(
+        id=alert.public_id, rule=alert.rule, severity=alert.severity, message=alert.message, status=alert.status,
+        store_id=alert.store_id, store_name=store.name if store else alert.store_id, register_id=alert.register_id,
+        occurred_at=transaction.occurred_at if transaction else alert.created_at,
+        timezone=store.timezone if store else "UTC",
+        amount=f"{transaction.total_amount:.2f}" if transaction else None,
+        currency=transaction.currency if transaction else None,
+        transaction_id=alert.transaction_id, reconciliation=transaction.reconciliation if transaction else None,
+        person=entry_view(person, config) if person else None, similarity=alert.similarity,
+        snapshots=tuple(SnapshotRef(s.id, s.kind) for s in snapshots if s.status == "ready"),
+        faces_count=sum(len(s.faces) for s in snapshots), video_link=video_link,
+        decided_by=alert.decided_by, decided_at=alert.decided_at, reason=alert.reason, note=alert.note,
+    )
