@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from bot.config import Config
-from cards.views import AlertView, SnapshotRef, WatchlistEntryView
+from cards.views import AlertView, HealthView, SnapshotRef, StatusView, WatchlistEntryView
 from storage.models import Alert, Snapshot, Transaction, WatchlistPerson
 
 # An entry whose matches were dismissed as "not the same person" this often is flagged for review.
@@ -35,4 +35,28 @@ def alert_view(alert: Alert, transaction: Transaction | None, snapshots: list[Sn
         snapshots=tuple(SnapshotRef(s.id, s.kind) for s in snapshots if s.status == "ready"),
         faces_count=sum(len(s.faces) for s in snapshots), video_link=video_link,
         decided_by=alert.decided_by, decided_at=alert.decided_at, reason=alert.reason, note=alert.note,
+    )
+
+
+_HEALTHY = {"ok", "running", "configured", "connected", "ready"}
+_DEGRADED = {"reconnecting", "degraded", "stopping"}
+
+
+def health(state: str | None) -> HealthView:
+    """A component's state word (as /readyz reports it) as the status card's ok|degraded|down|off."""
+    word = (state or "off").lower()
+    if word == "off":
+        return HealthView("off", "not configured")
+    if word in _HEALTHY:
+        return HealthView("ok", word)
+    return HealthView("degraded" if word in _DEGRADED else "down", word)
+
+
+def status_view(component_state: dict[str, str], counts: dict[str, int], backend: str,
+                oldest_pending_age_s: float | None) -> StatusView:
+    return StatusView(
+        database=HealthView("ok", "reachable"), runner=health(component_state.get("runner")),
+        webex=health(component_state.get("webex")), camera=health(component_state.get("camera")),
+        recognition=HealthView("ok", backend), recognition_backend=backend,
+        broker=health(component_state.get("broker")), queue_counts=counts, oldest_pending_age_s=oldest_pending_age_s,
     )

@@ -13,6 +13,11 @@ from bot.config import ROLE_RANK, Config
 from bot.pos_schema import FraudReportBody
 from bot.router import UserError, best_role, require_role
 from bot.routes import router
+from cards.help import help_card
+from cards.status import status_card
+from cards.stats import stats_card
+from cards.views import CommandHelp, HelpView, RulePrecision, StatsView, StoreStatsRow
+from handlers.card_views import status_view
 from handlers.chat import Reply
 from handlers.events import CardAction, ChatCommand, FraudReported
 from handlers.intake import record_fraud_report
@@ -24,7 +29,7 @@ _TRANSACTION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
 @router.command("help", role="staff", usage="help", summary="what I can do for you")
 def cmd_help(cmd: ChatCommand, *, reply: Reply, config: Config, stores: tuple[str, ...]) -> None:
-    reply(_help_text(cmd.person_email, config, stores))
+    reply(_help_text(cmd.person_email, config, stores), card=_help_card(cmd.person_email, config, stores))
 
 
 @router.otherwise
@@ -32,18 +37,22 @@ def cmd_unknown(event: ChatCommand | CardAction, *, reply: Reply, config: Config
     if isinstance(event, CardAction):
         raise UserError("That button is not one I know (the card may be from an older version).")
     opening = f"I don't know `{event.word}`." if event.word else "Hello!"
-    reply(f"{opening}\n\n{_help_text(event.person_email, config, stores)}")
+    reply(f"{opening}\n\n{_help_text(event.person_email, config, stores)}",
+          card=_help_card(event.person_email, config, stores, unknown=event.word or None))
 
 
 @router.command("status", role="staff", usage="status", summary="health of cameras, recognition and the queue")
 def cmd_status(cmd: ChatCommand, *, reply: Reply, uow: UnitOfWork, config: Config,
-               component_state: dict[str, str]) -> None:
+               component_state: dict[str, str], now: datetime) -> None:
     counts = uow.work.counts()
+    oldest = uow.work.oldest_due(now=now)
     lines = [f"- {name}: {state}" for name, state in sorted(component_state.items())]
     lines.append(f"- recognition: {config.env.recognition_backend}")
     lines.append(f"- queue: {counts.get('pending', 0)} waiting, {counts.get('running', 0)} running, "
                  f"{counts.get('dead', 0)} given up")
-    reply("**Status**\n" + "\n".join(lines))
+    view = status_view(component_state, counts, config.env.recognition_backend,
+                       (now - oldest).total_seconds() if oldest else None)
+    reply("**Status**\n" + "\n".join(lines), card=status_card(view))
 
 
 @router.command("alerts", role="staff", usage="alerts [open|today]", summary="the open alerts, or today's")
@@ -121,17 +130,33 @@ def cmd_rules(cmd: ChatCommand, *, reply: Reply, uow: UnitOfWork, config: Config
 
 
 @router.command("stats", role="staff", usage="stats [7d]", summary="counts and precision over days")
-def cmd_stats(cmd: ChatCommand, *, reply: Reply, uow: UnitOfWork, stores: tuple[str, ...], now: datetime) -> None:
+def cmd_stats(cmd: ChatCommand, *, reply: Reply, uow: UnitOfWork, config: Config, stores: tuple[str, ...],
+              now: datetime) -> None:
     days = _days(cmd.args)
-    rows = stats_queries.store_stats(uow.session, stores, now - timedelta(days=days))
+    since = now - timedelta(days=days)
+    rows = stats_queries.store_stats(uow.session, stores, since, now)
+    precision = stats_queries.rule_precision(uow.session, stores, since)
     lines = []
     for row in rows:
         decided = row.confirmed + row.dismissed
-        precision = f", precision {row.confirmed / decided:.0%}" if decided else ""
+        rate = f", precision {row.confirmed / decided:.0%}" if decided else ""
         by_rule = ", ".join(f"{rule} {n}" for rule, n in sorted(row.alerts_by_rule.items())) or "none"
         lines.append(f"- **{row.store_id}**: {row.transactions} transactions, {row.pictures} pictures, alerts: {by_rule}; "
-                     f"{row.confirmed} confirmed, {row.dismissed} dismissed, {row.open} open{precision}")
-    reply(f"**Last {days} day{'s' if days != 1 else ''}**\n" + "\n".join(lines))
+                     f"{row.confirmed} confirmed, {row.dismissed} dismissed, {row.open} open{rate}")
+    period = f"last {days} day{'s' if days != 1 else ''}"
+    view = StatsView(period=period, stores=tuple(_stats_row(row, config) for row in rows),
+                     rules=tuple(RulePrecision(rule, c, d) for rule, (c, d) in sorted(precision.items())))
+    reply(f"**{period.capitalize()}**\n" + "\n".join(lines), card=stats_card(view))
+
+
+def _stats_row(row: stats_queries.StoreStats, config: Config) -> StoreStatsRow:
+    store = config.business.store(row.store_id)
+    currency, amount = next(iter(sorted(row.loss_prevented.items())), ("", 0))
+    return StoreStatsRow(store_id=row.store_id, store_name=store.name if store else row.store_id,
+                         transactions_checked=row.transactions, pictures=row.pictures,
+                         alerts_by_rule=dict(row.alerts_by_rule), confirmed=row.confirmed, dismissed=row.dismissed,
+                         open_older_than_a_day=row.open_older_than_a_day, loss_prevented_amount=f"{amount:.2f}",
+                         currency=currency)
 
 
 def _days(args: tuple[str, ...]) -> int:
@@ -143,13 +168,25 @@ def _days(args: tuple[str, ...]) -> int:
     return int(match.group(1))
 
 
-def _help_text(email: str, config: Config, stores: tuple[str, ...]) -> str:
+def _usable(email: str, config: Config, stores: tuple[str, ...]) -> tuple[str | None, list]:
     role = best_role(config.business, email, stores)
     if role is None:
+        return None, []
+    return role, sorted((r for r in router.commands.values() if ROLE_RANK[r.role] <= ROLE_RANK[role]), key=lambda r: r.name)
+
+
+def _help_text(email: str, config: Config, stores: tuple[str, ...]) -> str:
+    role, usable = _usable(email, config, stores)
+    if role is None:
         return "You are not on this bot's list of people for this space; ask your security team to add you."
-    usable = [r for r in router.commands.values() if ROLE_RANK[r.role] <= ROLE_RANK[role]]
-    lines = [f"- `{r.usage}`: {r.summary}" for r in sorted(usable, key=lambda r: r.name)]
+    lines = [f"- `{r.usage}`: {r.summary}" for r in usable]
     return f"**What you can ask** (your role here: {role})\n" + "\n".join(lines)
+
+
+def _help_card(email: str, config: Config, stores: tuple[str, ...], *, unknown: str | None = None) -> dict:
+    role, usable = _usable(email, config, stores)
+    commands = tuple(CommandHelp(r.name, r.usage, r.summary, r.role) for r in usable)
+    return help_card(HelpView(commands=commands, role=role, unknown_command=unknown))
 
 
 def _local(config: Config, store_id: str, moment: datetime) -> str:

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -19,9 +20,11 @@ class StoreStats:
     confirmed: int = 0
     dismissed: int = 0
     open: int = 0
+    open_older_than_a_day: int = 0
+    loss_prevented: dict[str, Decimal] = field(default_factory=dict)  # currency -> amount
 
 
-def store_stats(session: Session, store_ids: tuple[str, ...], since: datetime) -> list[StoreStats]:
+def store_stats(session: Session, store_ids: tuple[str, ...], since: datetime, now: datetime) -> list[StoreStats]:
     stats = {s: StoreStats(s) for s in store_ids}
     rows = session.execute(select(Transaction.store_id, func.count()).where(
         Transaction.store_id.in_(store_ids), Transaction.received_at >= since).group_by(Transaction.store_id))
@@ -37,6 +40,18 @@ def store_stats(session: Session, store_ids: tuple[str, ...], since: datetime) -
         entry = stats[store_id]
         entry.alerts_by_rule[rule] = entry.alerts_by_rule.get(rule, 0) + n
         setattr(entry, status, getattr(entry, status) + n)
+    rows = session.execute(select(Alert.store_id, func.count()).where(
+        Alert.store_id.in_(store_ids), Alert.status == "open", Alert.created_at < now - timedelta(days=1)
+    ).group_by(Alert.store_id))
+    for store_id, n in rows:
+        stats[store_id].open_older_than_a_day = n
+    # Loss prevented, an estimate: the totals of the transactions behind confirmed alerts, each counted once.
+    confirmed = select(Alert.transaction_id).where(
+        Alert.store_id.in_(store_ids), Alert.status == "confirmed", Alert.created_at >= since).distinct()
+    rows = session.execute(select(Transaction.store_id, Transaction.currency, func.sum(Transaction.total_amount)).where(
+        Transaction.transaction_id.in_(confirmed)).group_by(Transaction.store_id, Transaction.currency))
+    for store_id, currency, total in rows:
+        stats[store_id].loss_prevented[currency] = Decimal(str(total or 0))
     return [stats[s] for s in store_ids]
 
 

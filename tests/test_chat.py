@@ -12,6 +12,7 @@ from storage import inbound
 from storage.models import Alert, AuditEntry, OutboxMessage, Transaction, WatchlistPerson
 from storage.uow import UnitOfWork
 from tests.conftest import transaction_body
+from tests.card_schema import card_validator
 from tests.fakes import FakeMessenger
 
 ROOM = "ROOM-STORE-1"
@@ -33,7 +34,18 @@ def business(business: dict) -> dict:
 
 @pytest.fixture
 def messenger() -> FakeMessenger:
-    return FakeMessenger(emails=dict(PEOPLE))
+    """After each test, every card the bot sent must be a valid Adaptive Card 1.3."""
+    fake = FakeMessenger(emails=dict(PEOPLE))
+    yield fake
+    for message in fake.sent:
+        if message.card is not None:
+            assert list(card_validator().iter_errors(message.card)) == [], message.markdown
+
+
+def test_command_answers_carry_cards(chat, alert_id, messenger):
+    for text in ("help", "status", "stats", "dance"):
+        chat.say("P-carla", text)
+        assert messenger.sent[-1].card is not None and messenger.sent[-1].card["version"] == "1.3", text
 
 
 @pytest.fixture
