@@ -11,6 +11,7 @@ from bot.config import Config
 from storage import watchlist
 from storage.db import Database
 from storage.rate_budget import RateBudget
+from bot.messenger import Messenger
 from vision.types import Camera, FaceBackend, ProductCounter
 
 # How long a capture step may wait for a camera API token before it gives the step back to the queue.
@@ -61,3 +62,13 @@ def _rekognition_client(config: Config) -> Any:
 
     endpoint = config.env.aws_endpoint_url
     return make_client(config.env.aws_region, str(endpoint) if endpoint else None)
+
+
+def make_messenger(config: Config) -> Messenger | None:
+    """The Webex REST client when a bot token is set; None keeps Webex off (console only)."""
+    token = config.env.webex_access_token
+    if token is None:
+        return None
+    from bot.webex_client import WebexClient
+
+    return WebexClient(token.get_secret_value(), base_url=str(config.env.webex_base_url))

@@ -74,6 +74,7 @@ def build_services(config: Config, **overrides: Any) -> Services:
         faces=overrides.pop("faces", None) or adapters.make_face_backend(config, db),
         products=overrides.pop("products") if "products" in overrides else adapters.make_product_counter(config),
         rules=compile_rules(config.business.rules),
+        messenger=overrides.pop("messenger") if "messenger" in overrides else adapters.make_messenger(config),
     )
     for name, value in overrides.items():
         if not hasattr(services, name):
@@ -90,7 +91,7 @@ def build_services(config: Config, **overrides: Any) -> Services:
 
 
 def create_app(services: Services) -> Flask:
-    from bot.http import intake, ops, problems, read_api
+    from bot.http import intake, ops, problems, read_api, webex_events
 
     if services.config.env.pos_webhook_secret is None:
         raise ValueError("POS_WEBHOOK_SECRET is required to serve the POS intake")
@@ -99,7 +100,7 @@ def create_app(services: Services) -> Flask:
     app.json.sort_keys = False
     app.extensions["flp"] = services
     problems.install(app)
-    for module in (intake, read_api, ops):
+    for module in (intake, read_api, ops, webex_events):
         app.register_blueprint(module.blueprint)
 
     @app.before_request

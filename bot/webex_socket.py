@@ -141,7 +141,7 @@ class WebsocketTransport:
 
     @property
     def state(self) -> str:
-        """ "connected", "reconnecting" (also before the first connection) or "off"."""
+        """One of "connected", "reconnecting" (also before the first connection) or "off"."""
         return self._state
 
     def start(self) -> None:
