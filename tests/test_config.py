@@ -308,3 +308,10 @@ def test_missing_catalog_reference_image_is_named(tmp_path):
     (tmp_path / "products" / "bottle.png").write_bytes(b"\x89PNG")
     config = load_config({"POS_WEBHOOK_SECRET": "s"}, dump(business), source=str(source))
     assert config.config_dir == tmp_path
+
+
+def test_configuration_reference_is_generated_from_the_models():
+    from bot.config_docs import render
+
+    committed = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert committed == render(), "regenerate: .venv/bin/python -m bot.config_docs > docs/configuration.md"
