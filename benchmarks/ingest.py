@@ -12,7 +12,6 @@ server is stopped (SIGTERM, then SIGKILL) whatever happens. Talks only to 127.0.
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
 import signal
 import statistics
@@ -46,11 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-c", "--clients", type=int, default=16, help="concurrent client threads (default 16)")
     parser.add_argument("--max-seconds", type=float, default=300, help="stop posting after this long (default 300)")
     parser.add_argument("--drain", action="store_true", help="also time the runner until the queue is empty")
+    parser.add_argument("--log-level", default="INFO", help="the server's LOG_LEVEL (default INFO, as deployed)")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="flp-bench-") as tmp, _database(args, Path(tmp)) as database_url:
         environ = {"DATABASE_URL": database_url, "DATA_DIR": f"{tmp}/data", "POS_WEBHOOK_SECRET": SECRET,
-                   "API_TOKEN": uuid.uuid4().hex, "FLP_CONFIG": str(REPO / "config/flp.yaml"), "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO")}
+                   "API_TOKEN": uuid.uuid4().hex, "FLP_CONFIG": str(REPO / "config/flp.yaml"), "LOG_LEVEL": args.log_level}
         with ServedProcess(environ, Path(tmp) / "serve.log") as server:
             server.start()
             print(f"serve on {server.base_url}, {args.database}, {args.requests} requests, {args.clients} clients", flush=True)
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             _report(elapsed, latencies, statuses)
             cpu = _cpu_seconds(server.process.pid) - cpu_before
             print(f"server CPU while posting: {cpu:.1f} s ({cpu / max(len(latencies), 1) * 1000:.2f} ms a request, "
-                  f"{cpu / elapsed * 100:.0f}% of one core); client CPU {time.process_time():.1f} s", flush=True)
+                  f"{cpu / elapsed * 100:.0f}% of one core); benchmark process CPU {time.process_time():.1f} s", flush=True)
             if args.drain:
                 started = time.perf_counter()
                 wait_for(lambda: _queue_empty(server), timeout_s=600, what="an empty work queue", every_s=0.25)
@@ -137,6 +137,8 @@ def _database(args: argparse.Namespace, tmp: Path) -> Iterator[str]:
     base = args.url or os.environ.get("FLP_TEST_POSTGRES_URL")
     if not base:
         raise SystemExit("PostgreSQL: pass --url or set FLP_TEST_POSTGRES_URL (./run test starts one as root)")
+    if make_url(base).host not in {None, "127.0.0.1", "localhost", "::1"}:  # None: the local socket
+        raise SystemExit("PostgreSQL: this benchmark only talks to a server on 127.0.0.1")
     name = f"flp_bench_{uuid.uuid4().hex[:10]}"
     admin = create_engine(make_url(base), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

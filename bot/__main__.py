@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import secrets
 import sys
 
 from bot import logs
@@ -16,7 +14,11 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("serve", help="HTTP API, Webex transport and background runner in one process")
     commands.add_parser("web", help="HTTP only, under gunicorn (Procfile)")
     commands.add_parser("worker", help="background steps only (Procfile)")
-    commands.add_parser("demo", help="the whole product offline on embedded defaults")
+    demo = commands.add_parser("demo", help="the whole product offline on embedded defaults")
+    demo.add_argument("--auto", action="store_true",
+                      help="play the store manager through the console, print a summary and exit")
+    demo.add_argument("--webex-room", metavar="ROOM_ID",
+                      help="with WEBEX_ACCESS_TOKEN: post the demo store's alerts to this Webex space too")
     db = commands.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"])
     check = commands.add_parser("check-config", help="validate the configuration and say what is wrong")
@@ -25,8 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     mode = {"db": "db", "check-config": "check"}.get(args.command, args.command)
+    fresh = False
     if mode == "demo":
-        _demo_defaults()
+        from bot import demo as demo_store
+
+        fresh = demo_store.environment_defaults()
     try:
         config = load_config_from_environment(args.for_mode if mode == "check" else mode)
     except ConfigError as exc:
@@ -50,29 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         print("database is at the latest migration")
         return 0
     if mode == "demo":
-        _print_demo_banner(config)
-    {"serve": processes.serve, "demo": processes.serve, "web": processes.web, "worker": processes.worker}[mode](config)
+        return demo_store.run(config, auto=args.auto, webex_room=args.webex_room, fresh=fresh)
+    {"serve": processes.serve, "web": processes.web, "worker": processes.worker}[mode](config)
     return 0
-
-
-def _demo_defaults() -> None:
-    # The demo needs no accounts: secrets it does not get are generated for this run and printed.
-    os.environ.setdefault("POS_WEBHOOK_SECRET", secrets.token_urlsafe(24))
-    os.environ.setdefault("API_TOKEN", secrets.token_urlsafe(24))
-    os.environ.setdefault("DATABASE_URL", "sqlite:///data/demo.db")
-
-
-def _print_demo_banner(config) -> None:  # type: ignore[no-untyped-def]
-    base = f"http://{config.env.host}:{config.env.port}"
-    print(f"""
-fraud-loss-prevention demo (SQLite at {config.env.database_url}, local only)
-  POS intake:     POST {base}/api/v1/transactions   (X-Signature keyed with POS_WEBHOOK_SECRET below)
-  read API:       GET  {base}/api/v1/alerts          (Authorization: Bearer API_TOKEN below)
-  health:         {base}/readyz   metrics: {base}/metrics
-  POS_WEBHOOK_SECRET={config.env.pos_webhook_secret.get_secret_value()}
-  API_TOKEN={config.env.api_token.get_secret_value()}
-Stop with Ctrl-C.
-""", flush=True)
 
 
 if __name__ == "__main__":

@@ -66,12 +66,10 @@ def serve(config: Config) -> None:
     services = prepare(config)
     background = Background(services)
     app = create_app(services)
-    import os, sys  # EXPERIMENT
-    if os.environ.get("X_SWITCH"): sys.setswitchinterval(float(os.environ["X_SWITCH"]))
-    if os.environ.get("X_QUIET"): logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    if os.environ.get("X_SQLQUIET"): logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
     sockets: dict[int, Any] = {}
-    server = create_server(app, map=sockets, host=config.env.host, port=config.env.port, threads=int(os.environ.get("X_THREADS", 8)),
+    # 8 threads: on SQLite one of them writes at a time while the others parse and validate; 4 measured
+    # no better (benchmarks/ingest.py), and a slow read API call then leaves intake fewer threads.
+    server = create_server(app, map=sockets, host=config.env.host, port=config.env.port, threads=8,
                            connection_limit=200, ident="fraud-loss-prevention")
     stop = _stop_on_signals()
     background.start()

@@ -5,13 +5,22 @@ from __future__ import annotations
 from bot.routes import router
 from bot.runner import Step
 from handlers import alert_actions, commands  # noqa: F401  (registers the chat commands and card actions)
+from handlers import governance  # noqa: F401  (watchlist, forget)
+from handlers.enrollment import ENROLL_FACE, job_enroll_face
+from handlers.erasure import ERASE_PERSON, EXPIRE_WATCHLIST, FORGET_TEMPLATES, job_erase_person, job_expire_watchlist, \
+    job_forget_templates
+from handlers.lookback import LOOKBACK, job_lookback
+from handlers.proposals import PROPOSE, job_fraud_report, job_propose_enrollment
+from handlers.retention import PURGE, job_purge
 from handlers.chat import HANDLE_EVENT, job_handle_event
 from handlers.analysis import DECIDE, job_analyze
 from handlers.capture import ANALYZE, job_capture_exact, job_capture_live
 from handlers.correlation import CAPTURE_EXACT, CAPTURE_LIVE, job_triage
-from handlers.decision import NOTIFY_ALERT, job_decide
+from handlers.alerting import NOTIFY_ALERT
+from handlers.decision import job_decide
 from handlers.delivery import job_deliver
-from handlers.intake import TRIAGE
+from handlers.entrance import ENTRANCE_VISIT, job_entrance_visit
+from handlers.intake import FRAUD_REPORT, TRIAGE
 from handlers.notify import job_notify_alert
 from storage.outbox import DELIVER
 
@@ -24,4 +33,13 @@ STEPS: dict[str, Step] = {
     DELIVER: job_deliver,
     HANDLE_EVENT: job_handle_event,
     NOTIFY_ALERT: job_notify_alert,
+    ENTRANCE_VISIT: job_entrance_visit,
+    FRAUD_REPORT: job_fraud_report,
+    PROPOSE: job_propose_enrollment,
+    ENROLL_FACE: job_enroll_face,
+    LOOKBACK: job_lookback,
+    FORGET_TEMPLATES: job_forget_templates,
+    ERASE_PERSON: job_erase_person,
+    EXPIRE_WATCHLIST: job_expire_watchlist,
+    PURGE: job_purge,
 }

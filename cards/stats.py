@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from cards import elements as el
-from cards.views import RulePrecision, StatsView, StoreStatsRow
+from cards.views import EntryPrecision, RulePrecision, StatsView, StoreStatsRow
 
 
 def stats_card(view: StatsView) -> dict[str, Any]:
@@ -16,6 +16,9 @@ def stats_card(view: StatsView) -> dict[str, Any]:
     if view.rules:
         body.append(el.heading("Rule precision (confirmed of decided)", separator=True))
         body += [_rule(rule) for rule in view.rules]
+    if view.watchlist:
+        body.append(el.heading("Watchlist precision (confirmed of decided)", separator=True))
+        body += [_entry(entry) for entry in view.watchlist]
     return el.card(body, fallback_text=f"Stats, {view.period}")
 
 
@@ -42,3 +45,10 @@ def _rule(rule: RulePrecision) -> dict[str, Any]:
     if rule.precision is None:
         return el.text(f"{rule.rule}: no decisions yet", subtle=True, spacing="small")
     return el.text(f"{rule.rule}: {rule.confirmed} of {rule.decided} ({el.percent(rule.precision)})", spacing="small")
+
+
+def _entry(entry: EntryPrecision) -> dict[str, Any]:
+    flag = " · flagged for review" if entry.flagged_for_review else ""
+    measured = f"{entry.confirmed} of {entry.decided} ({el.percent(entry.precision)})" if entry.precision is not None \
+        else "no decisions yet"
+    return el.text(f"{entry.person_id}: {measured}{flag}", spacing="small", color="warning" if flag else None)

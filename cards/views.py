@@ -159,12 +159,27 @@ class RulePrecision:
 
 
 @dataclass(frozen=True)
+class EntryPrecision:
+    """How often alerts naming a watchlist entry were confirmed, and whether it is flagged for review."""
+
+    person_id: str
+    confirmed: int
+    decided: int
+    flagged_for_review: bool = False
+
+    @property
+    def precision(self) -> float | None:
+        return self.confirmed / self.decided if self.decided else None
+
+
+@dataclass(frozen=True)
 class StatsView:
     """What `stats [7d]` answers."""
 
     period: str  # "last 7 days"
     stores: tuple[StoreStatsRow, ...]
     rules: tuple[RulePrecision, ...] = ()
+    watchlist: tuple[EntryPrecision, ...] = ()  # entries with decided alerts in the period
 
 
 @dataclass(frozen=True)

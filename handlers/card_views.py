@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 from bot.config import Config
-from cards.views import AlertView, HealthView, SnapshotRef, StatusView, WatchlistEntryView
+from cards.views import (
+    AlertView, EnrollmentProposalView, HealthView, ProposedFace, SnapshotRef, StatusView, WatchlistEntryView,
+)
+from handlers.proposal_plan import ProposalPlan
 from storage.models import Alert, Snapshot, Transaction, WatchlistPerson
 
 # An entry whose matches were dismissed as "not the same person" this often is flagged for review.
@@ -17,6 +20,18 @@ def entry_view(person: WatchlistPerson, config: Config, *, precision: float | No
         faces_count=len(person.faces), wrong_match_count=person.wrong_match_count,
         flagged_for_review=person.wrong_match_count >= WRONG_MATCHES_FOR_REVIEW, precision=precision,
         approved_by=person.approved_by, timezone=store.timezone if store else "UTC",
+    )
+
+
+def proposal_view(plan: ProposalPlan, faces: tuple[ProposedFace, ...], config: Config, *,
+                  with_sheet: bool) -> EnrollmentProposalView:
+    """An enrollment proposal (handlers/proposal_plan.py) with each face as the backend judged it."""
+    enrollment = config.business.enrollment
+    reasons = plan.reasons + (("The faces, numbered as here, follow in this thread.",) if with_sheet else ())
+    return EnrollmentProposalView(
+        transaction_id=plan.transaction_id, store_id=plan.store_id, faces=faces, reasons=reasons,
+        default_expiry_days=enrollment.default_expiry_days, max_expiry_days=enrollment.max_expiry_days,
+        alert_id=plan.alert_id,
     )
 
 

@@ -20,6 +20,7 @@ from cards.views import CommandHelp, HelpView, RulePrecision, StatsView, StoreSt
 from handlers.card_views import status_view
 from handlers.chat import Reply
 from handlers.events import CardAction, ChatCommand, FraudReported
+from handlers.governance import watchlist_precision
 from handlers.intake import record_fraud_report
 from storage import stats as stats_queries
 from storage.uow import UnitOfWork
@@ -136,6 +137,7 @@ def cmd_stats(cmd: ChatCommand, *, reply: Reply, uow: UnitOfWork, config: Config
     since = now - timedelta(days=days)
     rows = stats_queries.store_stats(uow.session, stores, since, now)
     precision = stats_queries.rule_precision(uow.session, stores, since)
+    entries = watchlist_precision(uow, stores, since)
     lines = []
     for row in rows:
         decided = row.confirmed + row.dismissed
@@ -144,8 +146,11 @@ def cmd_stats(cmd: ChatCommand, *, reply: Reply, uow: UnitOfWork, config: Config
         lines.append(f"- **{row.store_id}**: {row.transactions} transactions, {row.pictures} pictures, alerts: {by_rule}; "
                      f"{row.confirmed} confirmed, {row.dismissed} dismissed, {row.open} open{rate}")
     period = f"last {days} day{'s' if days != 1 else ''}"
+    lines += [f"- watchlist **{e.person_id}**: {e.confirmed}/{e.decided} confirmed ({e.confirmed / e.decided:.0%})"
+              f"{', flagged for review' if e.flagged_for_review else ''}" for e in entries if e.decided]
     view = StatsView(period=period, stores=tuple(_stats_row(row, config) for row in rows),
-                     rules=tuple(RulePrecision(rule, c, d) for rule, (c, d) in sorted(precision.items())))
+                     rules=tuple(RulePrecision(rule, c, d) for rule, (c, d) in sorted(precision.items())),
+                     watchlist=entries)
     reply(f"**{period.capitalize()}**\n" + "\n".join(lines), card=stats_card(view))
 
 

@@ -8,12 +8,13 @@ it saw, fired or not, so any alert (and any silence) can be explained.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Callable
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
 from bot.config import Config
+from handlers.alerting import AlertPlace, raise_alert
 from rules.engine import CompiledRule, RuleResult, evaluate
 from rules.facts import WEEKDAYS, Facts
 from storage.models import Alert, Snapshot, Transaction
@@ -21,7 +22,6 @@ from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
 
 log = logging.getLogger(__name__)
-NOTIFY_ALERT = "notify_alert"
 
 
 def job_decide(item: ClaimedItem, *, uow: Callable[[], UnitOfWork], rules: list[CompiledRule],
@@ -80,24 +80,8 @@ def _facts(work: UnitOfWork, transaction: Transaction, snapshot: Snapshot, confi
 
 
 def _raise_alert(work: UnitOfWork, result: RuleResult, transaction: Transaction, snapshot: Snapshot,
-                 facts: Facts, now) -> Alert | None:  # type: ignore[no-untyped-def]
-    key = f"tx:{transaction.transaction_id}:{result.rule}"
-    if work.alerts.by_dedupe_key(key) is not None:
-        return None
-    if result.cooldown_s and work.alerts.recent(
-        rule=result.rule, store_id=transaction.store_id, person_id=facts.match_person_id,
-        register_id=None if facts.match_person_id else transaction.register_id,
-        since=now - timedelta(seconds=result.cooldown_s),
-    ):
-        log.info("rule %s for transaction %s within its cool-down: no new alert", result.rule, transaction.transaction_id)
-        return None
-    alert = Alert(
-        dedupe_key=key, transaction_id=transaction.transaction_id, store_id=transaction.store_id,
-        register_id=transaction.register_id, camera_serial=snapshot.camera_serial, snapshot_id=snapshot.id,
-        rule=result.rule, severity=result.severity, message=result.message or result.rule, facts=result.facts_seen,
-        person_id=facts.match_person_id, similarity=facts.match_similarity, status="open", created_at=now,
-    )
-    work.alerts.add(alert)
-    work.work.enqueue(kind=NOTIFY_ALERT, key=str(alert.id), transaction_id=transaction.transaction_id,
-                      ref_id=str(alert.id), run_at=now, now=now)
-    return alert
+                 facts: Facts, now: datetime) -> Alert | None:
+    place = AlertPlace(transaction.store_id, snapshot.camera_serial, snapshot.id,
+                       transaction_id=transaction.transaction_id, register_id=transaction.register_id)
+    return raise_alert(work, result, facts, place, key=f"tx:{transaction.transaction_id}:{result.rule}",
+                       cooldown_s=result.cooldown_s, now=now)

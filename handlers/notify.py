@@ -21,6 +21,7 @@ from storage.models import Snapshot, WatchlistPerson
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
 from vision.annotate import annotate
+from vision.image_prep import ImageRejected
 from vision.types import Camera, CameraError
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,9 @@ def job_notify_alert(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], u
         if alert is None or work.outbox.by_key(f"alert:{alert.id}:card") is not None:
             return
         transaction = work.transactions.with_evidence(alert.transaction_id) if alert.transaction_id else None
-        snapshots = list(transaction.snapshots) if transaction else []
+        # A checkout's pictures come through its transaction; an entrance alert has only its own.
+        snapshots = list(transaction.snapshots) if transaction else [
+            s for s in [work.snapshots.get(alert.snapshot_id or "")] if s is not None]
         person = work.session.get(WatchlistPerson, alert.person_id) if alert.person_id else None
         if person is not None:
             person.faces  # noqa: B018  (load before the session closes)
@@ -62,7 +65,8 @@ def job_notify_alert(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], u
                                    markdown=text, card=card, alert_id=alert.id)
             if photo is not None:
                 work.outbox.add(key=f"alert:{alert.id}:photo", room_id=store.webex_room_id, now=now, parent=root,
-                                markdown=f"Evidence for A-{alert.id}: faces in the customer zone, numbered.",
+                                markdown=f"Evidence for A-{alert.id}: faces "
+                                         f"{'in the customer zone' if alert.register_id else 'at the entrance'}, numbered.",
                                 file=photo, alert_id=alert.id)
         if region is not None and region.webex_room_id and alert.facts.get("matched"):
             # One regional card per checkout with a watchlist match, however many rules fired on it.
@@ -80,9 +84,14 @@ def _evidence_picture(work: UnitOfWork, snapshots: list[Snapshot], snapshot_id: 
     return chosen.evidence_sha256, file.content_type if file else "image/jpeg", [tuple(f.box) for f in chosen.faces]
 
 
-def _annotated(picture: tuple[str, str, list], evidence: EvidenceStore) -> dict:
+def _annotated(picture: tuple[str, str, list], evidence: EvidenceStore) -> dict | None:
     digest, content_type, boxes = picture
-    content = annotate(evidence.read(digest, content_type), boxes)
+    try:
+        content = annotate(evidence.read(digest, content_type), boxes)
+    except (ImageRejected, OSError) as exc:
+        # The card still goes out: people can decide from it and the footage link.
+        log.warning("evidence picture %s cannot be drawn on: %s", digest[:12], exc)
+        return None
     return {"sha256": evidence.put(content, "image/jpeg"), "content_type": "image/jpeg", "size": len(content)}
 
 

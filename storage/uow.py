@@ -11,6 +11,7 @@ from storage.db import Database
 from storage.outbox import Outbox
 from storage.snapshots import SnapshotRepository
 from storage.transactions import TransactionRepository
+from storage.watchlist_entries import WatchlistRepository
 from storage.work_queue import WorkQueue
 
 
@@ -41,6 +42,7 @@ class UnitOfWork:
         self.snapshots = SnapshotRepository(self.session)
         self.outbox = Outbox(self.session, self.work.enqueue)
         self.audit = AuditLog(self.session)
+        self.watchlist = WatchlistRepository(self.session)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:

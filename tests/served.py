@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping
 import requests
 
 from bot import signatures
+from tests.conftest import transaction_body
 
 REPO = Path(__file__).resolve().parent.parent
 INTAKE = "/api/v1/transactions"
@@ -50,7 +51,7 @@ class ServedProcess:
     def __init__(self, environ: Mapping[str, str], log_path: Path, *, port: int | None = None):
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.environ = {**_inherited(), **environ, "HOST": "127.0.0.1", "PORT": str(self.port)}
+        self.environ = {**child_environ(environ), "HOST": "127.0.0.1", "PORT": str(self.port)}
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -102,10 +103,10 @@ class ServedProcess:
         self.kill()
 
 
-def _inherited() -> dict[str, str]:
-    # Only what a Python process needs to run; never the caller's DATABASE_URL, secrets or FLP_* settings.
-    keep = ("X_SWITCH", "X_QUIET", "X_SQLQUIET", "X_THREADS", "X_SYNC", "X_DBAPIBEGIN", "PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "SYSTEMROOT")
-    return {k: v for k, v in os.environ.items() if k in keep}
+def child_environ(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` plus only what a Python process needs from ours: never our DATABASE_URL, secrets or FLP_*."""
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "SYSTEMROOT")
+    return {**{k: v for k, v in os.environ.items() if k in keep}, **environ}
 
 
 def now_iso() -> str:
@@ -128,8 +129,6 @@ ENTRY_MODES = ("contactless", "chip", "swipe", "manual", None)
 
 def pos_body(transaction_id: str, index: int) -> bytes:
     """A valid POS body, varied so that triage captures some and skips others; occurred_at is now."""
-    from tests.conftest import transaction_body
-
     store_id, register_id = PLACES[index % len(PLACES)]
     payment = {"method": "cash" if index % 7 == 0 else "card", "entry_mode": ENTRY_MODES[index % len(ENTRY_MODES)],
                "card_fingerprint": f"fp_{index % 50:04x}", "status": "approved", "risk_score": (index * 37) % 101}
@@ -170,7 +169,6 @@ class Traffic:
         for thread in self._threads:
             thread.join(timeout_s)
         assert not any(t.is_alive() for t in self._threads), "a client thread did not stop"
-        assert not self.errors, f"client threads failed: {self.errors!r}"
 
     def with_answer(self, *statuses: int) -> set[str]:
         with self._lock:
@@ -189,7 +187,7 @@ class Traffic:
                     transaction_id = f"{self.prefix}-{index:06d}"
                     raw = self.bodies[transaction_id] = pos_body(transaction_id, index)
                     self._send(session, transaction_id, raw)
-        except BaseException as exc:  # reported by stop()
+        except BaseException as exc:  # the test asserts there are none
             self.errors.append(exc)
 
     def _send(self, session: requests.Session, transaction_id: str, raw: bytes) -> None:

@@ -161,7 +161,9 @@ def test_staff_cannot_confirm_manager_can_and_a_second_press_changes_nothing(cha
     assert alert_row(services, alert_id).status == "open"
     assert ("bruno@example.com", "confirm", alert_id, "role", "refused") in audit(services)
 
-    (confirmed,) = chat.press("P-ana", {"action": "confirm", "alert_id": alert_id})
+    # Confirm files a fraud report; its step then says there is no picture to offer for enrollment.
+    (confirmed, proposal) = chat.press("P-ana", {"action": "confirm", "alert_id": alert_id})
+    assert proposal.startswith("Enrollment for **T-1**") and "no face to enroll" in proposal
     assert f"{alert_id} confirmed** by ana@example.com" in confirmed and "Fraud report filed for T-1" in confirmed
     row = alert_row(services, alert_id)
     assert (row.status, row.decided_by) == ("confirmed", "ana@example.com")
@@ -189,13 +191,14 @@ def test_dismiss_needs_a_known_reason_and_a_note_for_other(chat, alert_id, servi
 def test_redelivered_press_is_handled_once(chat, alert_id, services):
     first = chat.press("P-ana", {"action": "confirm", "alert_id": alert_id}, event_id="ACT-X")
     again = chat.press("P-ana", {"action": "confirm", "alert_id": alert_id}, event_id="ACT-X")
-    assert len(first) == 1 and again == []
+    assert len(first) == 2 and again == []  # the answer, and the fraud report's enrollment proposal
     assert [a for a in audit(services) if a[1] == "alert_confirm"] == [("ana@example.com", "alert_confirm", alert_id, "confirmed", "ok")]
 
 
 def test_replies_are_threaded_where_the_event_came_from(chat, alert_id, messenger):
+    before = len(messenger.sent)
     chat.press("P-ana", {"action": "confirm", "alert_id": alert_id})
-    reply = messenger.sent[-1]
+    reply = messenger.sent[before]
     assert (reply.room_id, reply.parent_id) == (ROOM, "CARD-MSG")
     chat.say("P-bruno", "alerts", event_id="MSG-T")
     assert (messenger.sent[-1].room_id, messenger.sent[-1].parent_id) == (ROOM, "MSG-T")

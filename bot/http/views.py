@@ -5,7 +5,11 @@ import json
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.orm import object_session
+
+from handlers.card_views import WRONG_MATCHES_FOR_REVIEW
 from storage.models import Alert, Transaction, WatchlistPerson, WorkItem
+from storage.watchlist_entries import WatchlistRepository
 
 
 def iso(value: datetime | None) -> str | None:
@@ -55,11 +59,20 @@ def alert_view(alert: Alert) -> dict[str, Any]:
     }
 
 
-def watchlist_view(person: WatchlistPerson) -> dict[str, Any]:
+def watchlist_view(person: WatchlistPerson, precision: tuple[int, int] | None = None) -> dict[str, Any]:
+    """``precision``: (confirmed, decided) alerts on this person; read from the person's own session when not given."""
+    if precision is None:
+        session = object_session(person)
+        found = WatchlistRepository(session).precision([person.id]) if session is not None else {}
+        precision = found.get(person.id, (0, 0))
+    confirmed, decided = precision
     return {
         "id": person.id, "status": person.status, "store_id": person.store_id, "region_id": person.region_id,
         "reason": person.reason, "source_transaction_id": person.source_transaction_id,
         "enrolled_by": person.enrolled_by, "approved_by": person.approved_by,
         "enrolled_at": iso(person.enrolled_at), "expires_at": iso(person.expires_at),
         "faces": len(person.faces), "wrong_match_count": person.wrong_match_count,
+        "flagged_for_review": person.wrong_match_count >= WRONG_MATCHES_FOR_REVIEW,
+        "precision": {"confirmed": confirmed, "decided": decided,
+                      "precision": round(confirmed / decided, 4) if decided else None},
     }

@@ -1,0 +1,138 @@
+"""Who is using the console: a personal token (its SHA-256 is ``people[].console_token_sha256``) traded
+for a signed, HttpOnly, SameSite=Strict session cookie; a CSRF token on every POST.
+
+API_TOKEN never signs anyone in: it reads, it never acts. The cookie's signing key lives in
+DATA_DIR (shared by every process of a deployment, kept across restarts) and is created on first
+use. A session names the person and a fingerprint of their token hash, so changing or removing a
+person's token in the configuration ends their sessions.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import wraps
+from pathlib import Path
+from typing import Any, Callable
+
+from flask import Flask, current_app, g, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
+
+from bot.config import Config, PersonConfig
+from bot.http.problems import problem
+
+SESSION_HOURS = 12
+KEY_FILE = "console-session.key"
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    email: str
+    role: str
+
+
+class _ConsoleSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the key read (or created) on the console's first request."""
+
+    def get_signing_serializer(self, app: Flask):  # type: ignore[no-untyped-def]
+        if not app.secret_key and request.path.startswith("/console"):
+            app.secret_key = session_key(app.extensions["flp"].config.env.data_dir)
+        return super().get_signing_serializer(app)
+
+
+def configure(app: Flask, config: Config) -> None:
+    """Cookie settings for the console's session (the only user of Flask's session in this app)."""
+    app.session_interface = _ConsoleSessions()
+    app.config.update(
+        SESSION_COOKIE_NAME="flp_console", SESSION_COOKIE_PATH="/console", SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=bool(config.env.public_url and config.env.public_url.scheme == "https"),
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
+    )
+
+
+def session_key(data_dir: Path) -> bytes:
+    """The cookie signing key from DATA_DIR, created once (atomically: the first process to link it wins)."""
+    path = Path(data_dir) / KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        candidate = path.with_name(f".{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+        descriptor = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_hex(32))
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(candidate, path)
+        except FileExistsError:
+            pass
+        finally:
+            candidate.unlink()
+    return bytes.fromhex(path.read_text().strip())
+
+
+def person_for_token(config: Config, token: str) -> PersonConfig | None:
+    """The person whose console token this is; every configured hash is compared, in constant time."""
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    found = None
+    for person in config.business.people:
+        if person.console_token_sha256 and hmac.compare_digest(digest, person.console_token_sha256):
+            found = person
+    return found
+
+
+def sign_in(person: PersonConfig) -> None:
+    session.clear()
+    session.permanent = True
+    session.update(email=person.email, token=_fingerprint(person), since=int(time.time()), csrf=secrets.token_urlsafe(32))
+
+
+def current(config: Config) -> SignedIn | None:
+    email, since = session.get("email"), session.get("since", 0)
+    person = next((p for p in config.business.people if p.email == email), None)
+    if person is None or person.console_token_sha256 is None or session.get("token") != _fingerprint(person):
+        return None
+    if time.time() - since > SESSION_HOURS * 3600:
+        return None
+    return SignedIn(person.email, person.role)
+
+
+def csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+def csrf_ok() -> bool:
+    """The session's token in the X-CSRF-Token header (fetch) or the csrf form field, from our own origin."""
+    expected = session.get("csrf")
+    presented = request.headers.get("X-CSRF-Token") or request.form.get("csrf") or ""
+    origin = request.headers.get("Origin")
+    same_origin = origin is None or origin.rstrip("/") == request.host_url.rstrip("/")
+    return bool(expected) and same_origin and hmac.compare_digest(presented.encode(), expected.encode())
+
+
+def signed_in(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Pages redirect to the sign-in page; the console's JSON API answers 401."""
+
+    @wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        person = current(current_app.extensions["flp"].config)
+        if person is None:
+            session.pop("email", None)
+            if request.path.startswith("/console/api/"):
+                return problem(401, "Unauthorized", "not signed in (or the session ended): sign in again")
+            return redirect(url_for("console.signin_page", next=request.full_path.rstrip("?")))
+        g.person = person
+        return view(*args, **kwargs)
+
+    return guarded
+
+
+def _fingerprint(person: PersonConfig) -> str:
+    """A short digest of the configured token hash: the cookie is signed, not encrypted."""
+    return hashlib.sha256(f"console-session:{person.console_token_sha256}".encode()).hexdigest()[:16]

@@ -1,0 +1,51 @@
+"""Periodic sweeps (watchlist expiry, retention purge): a database row first and a job second.
+
+APScheduler only enqueues one work item per sweep and period (``purge:2026-11-25T15`` for the
+hour from 15:00 UTC) and wakes the runner; the runner does the work like any other step. The key
+makes the enqueue idempotent, so any number of processes may fire it, a restart neither skips
+nor repeats an hour, and a sweep that fails is retried by the queue, not by the scheduler.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+from bot.clock import Clock
+from handlers.erasure import EXPIRE_WATCHLIST
+from handlers.retention import PURGE
+from storage.db import Database
+from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+SWEEPS = (EXPIRE_WATCHLIST, PURGE)  # each once an hour
+CHECK_EVERY_S = 300  # how often the scheduler makes sure this hour's items exist
+
+
+def period_key(now: datetime) -> str:
+    """The UTC hour a moment falls in, as the sweep's key: '2026-11-25T15'."""
+    return now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H")
+
+
+def enqueue_sweeps(db: Database, clock: Clock) -> None:
+    """This hour's sweep items, unless they were ever enqueued (by this process or another)."""
+    now = clock()
+    with UnitOfWork(db, write=True) as work:
+        for kind in SWEEPS:
+            work.work.enqueue(kind=kind, key=period_key(now), run_at=now, now=now)
+        work.commit()
+
+
+def schedule_sweeps(scheduler: Any, services: Any) -> None:
+    """Add the interval job to an APScheduler 3 scheduler (``BackgroundScheduler``) of the process that runs steps."""
+
+    def fire() -> None:
+        try:
+            enqueue_sweeps(services.db, services.clock)
+        except Exception:  # the database may be down: the next tick tries again, nothing is lost
+            log.exception("could not enqueue this hour's sweeps")
+            return
+        services.wake_runner()
+
+    scheduler.add_job(fire, "interval", seconds=CHECK_EVERY_S, id="sweeps", max_instances=1, coalesce=True,
+                      next_run_time=datetime.now(timezone.utc))

@@ -1,0 +1,84 @@
+"""Enrollment proposals in the console: the card Webex gets (plan_proposal, the quality gates, enrollment_card),
+answered in the thread when someone presses "Enroll a face" in the console.
+
+The proposal step (handlers/proposals.py) posts to Webex only; the console makes its own, from the
+same plan and gates, after the press has been handled and committed (the face backend looks at each
+crop, which takes a moment: never inside the writer's transaction). The crops are shown through
+the console, behind its session.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Callable
+
+from sqlalchemy import select
+
+from bot.config import Config
+from cards.enrollment import enrollment_card
+from cards.views import ProposedFace, Resemblance
+from handlers import gates
+from handlers.card_views import proposal_view
+from handlers.console import SOURCE
+from handlers.proposal_plan import Candidate, ProposalPlan, plan_proposal
+from handlers.proposals import PROPOSE
+from storage import inbound
+from storage.db import Database
+from storage.evidence import EvidenceStore
+from storage.models import WorkItem
+from storage.uow import UnitOfWork
+from vision.image_prep import ImageRejected
+from vision.types import FaceBackend, RecognitionError
+
+
+def answer_request(event_id: str, *, db: Database, faces: FaceBackend, evidence: EvidenceStore, config: Config,
+                   now: datetime, crop_url: Callable[[str], str]) -> dict[str, Any] | None:
+    """If this console press asked for a proposal (the handler queued one), add the proposal to its thread."""
+    with UnitOfWork(db) as work:
+        asked = work.session.scalar(select(WorkItem).where(WorkItem.kind == PROPOSE, WorkItem.ref_id == event_id))
+        plan = plan_proposal(work, asked.transaction_id or "", config, now) if asked is not None else None
+    if plan is None:
+        return None
+    reply = proposal_reply(plan, faces=faces, evidence=evidence, config=config, crop_url=crop_url)
+    with UnitOfWork(db, write=True) as work:
+        stored = inbound.get(work.session, event_id)
+        if stored is None or stored.source != SOURCE:
+            return None
+        stored.payload = {**stored.payload, "replies": [*stored.payload.get("replies", []), reply]}
+        work.commit()
+    return reply
+
+
+def proposal_reply(plan: ProposalPlan, *, faces: FaceBackend, evidence: EvidenceStore, config: Config,
+                   crop_url: Callable[[str], str]) -> dict[str, Any]:
+    if plan.gone or not plan.candidates:
+        return {"markdown": f"Enrollment for **{plan.transaction_id}**: {plan.gone or 'no face was found.'} "
+                            "There is no face to enroll.", "card": None}
+    offered = tuple(_assess(candidate, plan, faces, evidence, config, crop_url) for candidate in plan.candidates)
+    usable = sum(1 for face in offered if face.problem is None)
+    card = enrollment_card(proposal_view(plan, offered, config, with_sheet=False))
+    return {"markdown": f"**Enrollment proposal** for {plan.transaction_id}: {usable} of {len(offered)} face(s) "
+                        "can be enrolled; pick one on the card.", "card": card}
+
+
+def _assess(candidate: Candidate, plan: ProposalPlan, faces: FaceBackend, evidence: EvidenceStore, config: Config,
+            crop_url: Callable[[str], str]) -> ProposedFace:
+    """The quality gates and any resemblance to someone already enrolled, on the stored crop."""
+    gone = ProposedFace(candidate.number, candidate.face_id, 0.0, 0, 0.0, problem="its picture is no longer kept")
+    if candidate.crop_sha256 is None:
+        return gone
+    try:
+        crop = evidence.read(candidate.crop_sha256, candidate.content_type)
+    except FileNotFoundError:
+        return gone
+    try:
+        result = gates.check(faces.detect(crop), config.business.enrollment)
+        matches = faces.search(result.face, person_ids=plan.scope,
+                               min_similarity=config.business.recognition.review_threshold) \
+            if result.face is not None and plan.scope else []
+    except (RecognitionError, ImageRejected) as exc:
+        return ProposedFace(candidate.number, candidate.face_id, 0.0, 0, 0.0, problem=str(getattr(exc, "reason", exc)))
+    face = result.face
+    return ProposedFace(candidate.number, candidate.face_id, round(face.quality, 2) if face else 0.0,
+                        face.size_px if face else 0, round(face.sharpness, 2) if face else 0.0,
+                        resembles=Resemblance(matches[0].person_id, round(matches[0].similarity, 1)) if matches else None,
+                        image_url=crop_url(candidate.face_id), problem=result.problem)

@@ -1,0 +1,302 @@
+"""Entrance watch: MV Sense messages through a real broker (mosquitto) to one picture per visit and a
+watchlist alert per camera, person and cool-down; and the broker going away and coming back.
+
+The camera and recognition are fakes (tests/fakes.py); the database and the broker are real. The
+listener runs on paho's thread, so tests wait for conditions with a bound; the runner's steps are
+run directly.
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+import pytest
+import yaml
+from pydantic import AnyUrl
+
+from bot.app import build_services
+from bot.entrance import AppearanceDetector, BrokerAddress, event_time_ms, parse_topic, start_entrance_watch
+from bot.runner import Runner
+from bot.steps import STEPS
+from handlers.entrance import ENTRANCE_VISIT, record_visit
+from storage.models import Alert, Snapshot, WorkItem
+from storage.uow import UnitOfWork
+from tests.conftest import REPO
+from tests.fakes import FakeCamera, FakeFaceBackend, FakeMessenger, face
+from tests.mosquitto import broker, mosquitto, publisher, wait_for  # noqa: F401  (fixtures)
+from tests.test_pipeline import enroll
+from vision.types import RecognitionError
+
+DOOR, SIDE_DOOR = "Q2XX-AAAA-0009", "Q2XX-AAAA-0008"
+COUNT, OBJECTS = f"/merakimv/{DOOR}/0", f"/merakimv/{DOOR}/raw_detections"
+ROOM = "ROOM-STORE-1"
+
+
+@pytest.fixture
+def business(business: dict) -> dict:
+    business["stores"][0].update(entrance_cameras=[DOOR, SIDE_DOOR], webex_room_id=ROOM)
+    business["rules"] = yaml.safe_load((REPO / "config" / "flp.yaml").read_text())["rules"]
+    return business
+
+
+@pytest.fixture
+def environ(environ: dict) -> dict:
+    # The broker's port is known only once it runs: tests that need it point the watch at it (on_broker).
+    return {**environ, "MERAKI_DASHBOARD_API_KEY": "test-meraki-key", "MQTT_URL": "mqtt://127.0.0.1:1"}
+
+
+@pytest.fixture
+def camera() -> FakeCamera:
+    return FakeCamera()
+
+
+@pytest.fixture
+def faces() -> FakeFaceBackend:
+    # The second face stands where a register's cashier would: at the door every face is searched.
+    return FakeFaceBackend(faces=[face((0.1, 0.2, 0.3, 0.5), name="visitor"), face((0.7, 0.2, 0.9, 0.5), name="passer-by")],
+                           similarity={("visitor", "P-1"): 95.0})
+
+
+@pytest.fixture
+def wakes() -> threading.Event:
+    return threading.Event()
+
+
+@pytest.fixture
+def services(config, clock, camera, faces, wakes):  # type: ignore[no-untyped-def]
+    built = build_services(config, clock=clock, camera=camera, faces=faces, products=None, messenger=FakeMessenger())
+    built.wake_runner = wakes.set
+    yield built
+    built.db.dispose()
+
+
+@pytest.fixture
+def run(services, clock):  # type: ignore[no-untyped-def]
+    return Runner(db=services.db, steps=STEPS, dependencies=services.dependencies(), clock=clock).run_until_idle
+
+
+def on_broker(services, broker) -> None:  # type: ignore[no-untyped-def]
+    env = services.config.env.model_copy(update={"mqtt_url": AnyUrl(broker.url)})
+    services.config = dataclasses.replace(services.config, env=env)
+
+
+@pytest.fixture
+def watch(services, broker):  # type: ignore[no-untyped-def]
+    on_broker(services, broker)
+    started = start_entrance_watch(services, reconnect_s=(1, 2))
+    wait_for(lambda: services.component_state["broker"] == "connected", what="the watch to subscribe")
+    yield started
+    started.stop()
+
+
+def now_ms(clock) -> int:  # type: ignore[no-untyped-def]
+    return int(clock().timestamp() * 1000)
+
+
+def visits(services) -> list[WorkItem]:  # type: ignore[no-untyped-def]
+    with UnitOfWork(services.db) as uow:
+        return list(uow.session.query(WorkItem).filter(WorkItem.kind == ENTRANCE_VISIT).order_by(WorkItem.id))
+
+
+def alerts(services) -> list[Alert]:  # type: ignore[no-untyped-def]
+    with UnitOfWork(services.db) as uow:
+        return sorted(uow.alerts.list(), key=lambda a: a.id)
+
+
+def entrance_snapshots(services) -> list[Snapshot]:  # type: ignore[no-untyped-def]
+    with UnitOfWork(services.db) as uow:
+        found = list(uow.session.query(Snapshot).filter(Snapshot.kind == "entrance").order_by(Snapshot.created_at))
+        for snapshot in found:
+            [f.matches for f in snapshot.faces]  # loaded before the session closes
+        return found
+
+
+def someone_appears(publisher, clock, serial: str = DOOR) -> None:  # type: ignore[no-untyped-def]
+    publisher.publish(f"/merakimv/{serial}/0", {"ts": now_ms(clock), "counts": {"person": 0}})
+    publisher.publish(f"/merakimv/{serial}/0", {"ts": now_ms(clock), "counts": {"person": 1}})
+
+
+# --- through the broker ----------------------------------------------------------------------------
+
+
+def test_someone_appearing_is_pictured_and_a_watchlist_person_alerted(services, watch, publisher, run, clock, camera,
+                                                                     faces, wakes):
+    enroll(services)
+    someone_appears(publisher, clock)
+    wait_for(lambda: visits(services), what="the visit to be recorded")
+    assert wakes.is_set()
+    run()
+    assert camera.calls == [(DOOR, "1", None)]  # live, through the same camera (and rate budget) as the registers
+    [snapshot] = entrance_snapshots(services)
+    assert (snapshot.transaction_id, snapshot.camera_serial, snapshot.status) == (None, DOOR, "ready")
+    assert sorted(s[0] for s in faces.searches) == ["passer-by", "visitor"]
+    assert [f.matches[0].person_id for f in snapshot.faces] == ["P-1"]  # the passer-by's face is not kept
+    [alert] = alerts(services)
+    assert (alert.rule, alert.person_id, alert.similarity, alert.severity) == ("watchlist_match", "P-1", 95.0, "high")
+    assert (alert.transaction_id, alert.register_id, alert.camera_serial, alert.snapshot_id) == (None, None, DOOR, snapshot.id)
+    assert alert.dedupe_key.startswith(f"entrance:{DOOR}:P-1:watchlist_match:")
+    assert alert.facts["snapshot_kind"] == "entrance" and alert.facts["amount"] == 0 and alert.facts["risk_score"] is None
+    card = services.messenger.sent[0].card
+    assert "Entrance" in str(card)  # the card says where: the door, not a register
+
+
+def test_a_burst_of_messages_is_one_visit_and_one_picture(services, watch, publisher, run, clock, camera):
+    enroll(services)
+    before = watch.messages_handled
+    for n in range(50):  # a crowd at the door: counts flicker and new people are tracked, 100 messages
+        publisher.publish(COUNT, {"ts": now_ms(clock) + n, "counts": {"person": n % 3}})
+        publisher.publish(OBJECTS, {"ts": now_ms(clock) + n, "objects": [{"oid": n, "type": "person", "x0": 0.1,
+                                                                          "y0": 0.1, "x1": 0.2, "y1": 0.4}]})
+    wait_for(lambda: watch.messages_handled >= before + 100, what="all 100 messages to be handled")
+    assert len(visits(services)) == 1
+    run()
+    assert len(camera.calls) == 1
+
+    clock.advance(31)  # the next window: someone new is pictured again, but the person's alert keeps its cool-down
+    someone_appears(publisher, clock)
+    wait_for(lambda: len(visits(services)) == 2, what="the second visit")
+    run()
+    assert len(camera.calls) == 2
+    assert len(alerts(services)) == 1
+
+
+def test_broker_restart_is_survived(services, watch, broker, run, clock, client):
+    broker.kill()
+    wait_for(lambda: services.component_state["broker"] == "reconnecting", what="the lost connection to be noticed")
+    assert client.get("/readyz").get_json()["broker"] == "reconnecting"
+    broker.start()
+    wait_for(lambda: services.component_state["broker"] == "connected", timeout_s=30, what="the watch to reconnect")
+    assert client.get("/readyz").get_json()["broker"] == "connected"
+    from tests.mosquitto import Publisher
+
+    camera_again = Publisher(broker)
+    try:
+        someone_appears(camera_again, clock)
+    finally:
+        camera_again.close()
+    wait_for(lambda: visits(services), what="a visit after the restart")
+
+
+def test_broker_down_at_start_is_retried(services, broker, clock):
+    on_broker(services, broker)
+    broker.kill()
+    watch = start_entrance_watch(services, reconnect_s=(1, 2))
+    try:
+        assert services.component_state["broker"] == "reconnecting"
+        broker.start()
+        wait_for(lambda: services.component_state["broker"] == "connected", timeout_s=30, what="the first connection")
+    finally:
+        watch.stop()
+    assert services.component_state["broker"] == "off"
+
+
+# --- when the watch is off -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("change", ["no MQTT_URL", "no entrance cameras", "camera off"])
+def test_the_watch_is_off_without_a_broker_cameras_or_camera_api(change, config, services):
+    if change == "no MQTT_URL":
+        services.config = dataclasses.replace(config, env=config.env.model_copy(update={"mqtt_url": None}))
+    elif change == "no entrance cameras":
+        stores = tuple(s.model_copy(update={"entrance_cameras": ()}) for s in config.business.stores)
+        services.config = dataclasses.replace(config, business=config.business.model_copy(update={"stores": stores}))
+    else:
+        services.camera = None
+    assert start_entrance_watch(services) is None
+    assert services.component_state["broker"] == "off"
+
+
+# --- the visit step, without the broker ------------------------------------------------------------
+
+
+def visit(services, clock, serial: str = DOOR) -> None:  # type: ignore[no-untyped-def]
+    with UnitOfWork(services.db, write=True) as uow:
+        record_visit(uow, serial=serial, at_ms=now_ms(clock), window_s=30, now=clock())
+        uow.commit()
+
+
+def test_no_picture_when_no_watchlist_entry_applies(services, run, clock, camera):
+    visit(services, clock)
+    run()
+    assert camera.calls == [] and entrance_snapshots(services) == []
+
+
+def test_alerts_are_unique_per_person_and_cool_down(services, run, clock):
+    enroll(services)
+    visit(services, clock)
+    run()
+    clock.advance(120)
+    visit(services, clock)  # same camera, same person, within the 10 m cool-down
+    clock.advance(5)
+    visit(services, clock, SIDE_DOOR)  # and through the other door: one visit of the store is one alert
+    run()
+    assert len(entrance_snapshots(services)) == 3
+    assert len(alerts(services)) == 1
+    clock.advance(600)
+    visit(services, clock)
+    run()
+    assert [a.camera_serial for a in alerts(services)] == [DOOR, DOOR]
+
+
+def test_a_late_visit_gets_the_footage_of_its_moment(services, run, clock, camera):
+    enroll(services)
+    seen_at = clock()
+    visit(services, clock)
+    clock.advance(60)  # the runner was busy: a live picture now would show whoever came next
+    run()
+    assert camera.calls == []
+    clock.advance(120)  # footage of the visit is indexed by now (camera.exact_delay_s)
+    run()
+    assert camera.calls == [(DOOR, "1", seen_at)]
+    [snapshot] = entrance_snapshots(services)
+    assert snapshot.taken_for == seen_at
+    assert len(alerts(services)) == 1
+
+
+def test_recognition_outage_retried_without_asking_the_camera_again(services, run, clock, camera, faces):
+    enroll(services)
+    real_detect, calls = faces.detect, []
+
+    def flaky(image: bytes):  # type: ignore[no-untyped-def]
+        calls.append(image)
+        if len(calls) == 1:
+            raise RecognitionError("Amazon Rekognition could not be reached", retry=True)
+        return real_detect(image)
+
+    faces.detect = flaky
+    visit(services, clock)
+    run()
+    assert len(camera.calls) == 1 and alerts(services) == []
+    clock.advance(60)
+    run()
+    assert len(camera.calls) == 1 and len(calls) == 2
+    assert len(alerts(services)) == 1
+
+
+# --- what the listener notices (pure) --------------------------------------------------------------
+
+
+def test_someone_appears_when_the_count_rises_or_a_new_person_is_tracked():
+    seen = AppearanceDetector()
+    counts = [seen.observe(DOOR, "0", {"ts": 1, "counts": {"person": n}}) for n in (0, 1, 1, 2, 0, 1)]
+    assert counts == [False, True, False, True, False, True]
+    people = [seen.observe(DOOR, "raw_detections", {"ts": 1, "objects": objects}) for objects in (
+        [{"oid": 7, "type": "person"}], [{"oid": 7, "type": "person"}], [{"oid": 8, "type": "vehicle"}],
+        [{"oid": 7, "type": "person"}, {"oid": 9, "type": "person"}])]
+    assert people == [True, False, False, True]
+    assert not seen.observe(DOOR, "light", {"lux": 300})
+    assert not seen.observe(DOOR, "0", {"counts": {"person": "many"}})
+
+
+def test_topics_times_and_broker_addresses():
+    assert parse_topic(f"/merakimv/{DOOR}/raw_detections") == (DOOR, "raw_detections")
+    assert parse_topic("merakimv/x/0") is None and parse_topic("/other/x/0") is None
+    assert event_time_ms({"ts": 1_000_500}, 1_000_000) == 1_000_500
+    assert event_time_ms({"ts": 5}, 10_000_000) == 10_000_000  # a camera clock far off: ours
+    assert event_time_ms({}, 42) == 42
+    secure = BrokerAddress.from_url("mqtts://cam%40store:s3cret@broker.example:9999")
+    assert (secure.host, secure.port, secure.tls, secure.username, secure.password) == (
+        "broker.example", 9999, True, "cam@store", "s3cret")
+    assert BrokerAddress.from_url("mqtt://10.0.0.5").port == 1883
+    with pytest.raises(ValueError):
+        BrokerAddress.from_url("http://10.0.0.5")
