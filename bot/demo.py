@@ -86,9 +86,10 @@ def run(config: Config, *, auto: bool, webex_room: str | None = None, fresh: boo
         narrator = Narrator(services.db, say).start()
         base_url = f"http://{config.env.host}:{config.env.port}"
         _banner(out, config, base_url, tokens, auto)
-        pos = PosStandIn(base_url, config.env.pos_webhook_secret.get_secret_value(), floor,
-                         {r: s for r, s in serials.items()}, store_id=config.business.stores[0].id,
-                         timezone=config.business.stores[0].timezone)
+        # A register's next customer only after its live-picture window: a late live picture would show them.
+        pos = PosStandIn(base_url, config.env.pos_webhook_secret.get_secret_value(), floor, serials,
+                         store_id=config.business.stores[0].id, timezone=config.business.stores[0].timezone,
+                         turnover_s=config.business.camera.live_max_age_s + 0.5)
         story = Story(services, pos, base_url, tokens[MANAGER], say, stop)
         completed = story.play_auto() if auto else story.play_interactive()
         if not auto:

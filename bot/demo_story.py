@@ -18,7 +18,7 @@ from simulation.pos import Checkout, PosStandIn, Rung, demo_day
 from storage.models import WatchlistPerson, WorkItem
 from storage.uow import UnitOfWork
 
-GAP_S = 1.5  # between checkouts; a register sees its next customer at least two checkouts later
+GAP_S = 1.2  # between checkouts (the POS also keeps each register free for its live-picture window)
 SETTLE_TIMEOUT_S = 120
 CHARGEBACK = "chargeback: the cardholder did not recognise the purchase"
 ENROLL_REASON = "chargeback on a card typed in by hand"
@@ -38,9 +38,13 @@ class Story:
         if not self.settle():
             return False
         manager = ConsoleManager(self.base_url, self.manager_token).sign_in()
+        self.say("story", "the manager (ana) signs in to the console and decides the open alerts")
         self.decide(manager)
+        self.say("story", "days later, the bank charges one payment back")
         charged = self.chargeback()
+        self.say("story", "ana enrolls the charged-back shopper's face from that alert's card")
         enrolled = self.enroll(manager, charged)
+        self.say("story", "weeks later: the charged-back shopper comes back, at the other register")
         self.ring(self.return_visit)
         if not self.settle():
             return False
@@ -117,7 +121,9 @@ class Story:
         except ConsoleError as exc:
             self.say("story", f"enrollment did not happen: {exc}")
             return False
-        self.settle()  # the enrollment step (and its look-back) run in the background
+        deadline = time.monotonic() + SETTLE_TIMEOUT_S  # the enrollment step runs in the background
+        while not self._enrolled() and time.monotonic() < deadline and not self.stop.wait(0.3):
+            self.services.wake_runner()
         return self._enrolled() > 0
 
     def _can_enroll(self) -> bool:

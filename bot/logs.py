@@ -94,6 +94,8 @@ def configure(level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = (
         logging.getLogger(name).setLevel(capped)
     for name in OWN:
         logging.getLogger(name).setLevel(level)
+    # SQLAlchemy's pool and engine narrate every connection at INFO: noise, not operations.
+    logging.getLogger("sqlalchemy").setLevel(max(capped, logging.WARNING))
     return redactor
 
 

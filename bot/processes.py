@@ -15,8 +15,14 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.app import Services, build_services, create_app
 from bot.config import Config
+from bot.entrance import start_entrance_watch
+from bot.http.webex_events import target_url
+from bot.messenger import WebexError
 from bot.runner import Runner, RunnerSettings
 from bot.steps import STEPS
+from bot.sweeps import schedule_sweeps
+from bot.webex_activities import accept_into
+from bot.webex_socket import WebsocketTransport
 from storage import migrate
 
 log = logging.getLogger(__name__)
@@ -41,6 +47,7 @@ class Background:
         )
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self.scheduler.add_job(self.runner.wake, "interval", seconds=5, id="wake_runner", max_instances=1, coalesce=True)
+        schedule_sweeps(self.scheduler, services)  # expiry and retention: each a work item per period
         self._thread = threading.Thread(target=self.runner.run_forever, name="runner", daemon=True)
         services.wake_runner = self.runner.wake
 
@@ -60,7 +67,7 @@ class Background:
 
 
 def serve(config: Config) -> None:
-    """One process: waitress on HOST:PORT, the background runner and (later) the Webex transport."""
+    """One process: waitress on HOST:PORT, the background runner, the Webex transport and the entrance watch."""
     from waitress import create_server
 
     services = prepare(config)
@@ -73,10 +80,12 @@ def serve(config: Config) -> None:
                            connection_limit=200, ident="fraud-loss-prevention")
     stop = _stop_on_signals()
     background.start()
+    listeners = start_listeners(services)
     log.info("serving on http://%s:%s (runner in this process)", config.env.host, config.env.port)
     try:
         _serve_until(stop, server, sockets)
     finally:
+        stop_listeners(listeners)
         background.stop()
         services.db.dispose()
         log.info("stopped cleanly")
@@ -121,8 +130,10 @@ def worker(config: Config) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     background.start()
+    listeners = start_listeners(services)
     log.info("worker running")
     stop.wait()
+    stop_listeners(listeners)
     background.stop()
     services.db.dispose()
     log.info("worker stopped cleanly")
@@ -149,6 +160,40 @@ def web(config: Config) -> None:
             return create_app(services)
 
     _Gunicorn().run()
+
+
+def start_listeners(services: Services) -> list[Any]:
+    """What brings events in besides HTTP: the Webex websocket (or webhook registration) and the entrance watch."""
+    listeners = [start_webex(services), start_entrance_watch(services)]
+    return [listener for listener in listeners if listener is not None]
+
+
+def stop_listeners(listeners: list[Any]) -> None:
+    for listener in listeners:
+        listener.stop()
+
+
+def start_webex(services: Services) -> WebsocketTransport | None:
+    """Webex inbound: the websocket in this process, or (webhook transport) our webhooks re-registered."""
+    env, client = services.config.env, services.messenger
+    if env.webex_access_token is None or client is None:
+        return None
+    if env.webex_transport == "webhook":
+        if env.public_url is None:
+            services.component_state["webex"] = "webhook: PUBLIC_URL not set"
+            return None
+        try:
+            client.register_webhooks(target_url(str(env.public_url)), env.webex_webhook_secret.get_secret_value())
+            services.component_state["webex"] = "configured"
+        except WebexError as exc:
+            log.warning("Webex webhooks not registered: %s", exc.reason)
+            services.component_state["webex"] = "webhook registration failed"
+        return None
+    transport = WebsocketTransport(access_token=env.webex_access_token.get_secret_value(), me=client.me,
+                                   accept=accept_into(services),
+                                   on_state=lambda state: services.component_state.__setitem__("webex", state))
+    transport.start()
+    return transport
 
 
 def _stop_on_signals() -> threading.Event:

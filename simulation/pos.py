@@ -74,10 +74,10 @@ def demo_day() -> tuple[list[Checkout], Checkout, str]:
                  Customer((_at_till("reg-1", astronaut),), _on_counter("reg-1", "Bottle", "Bottle", "Bottle")),
                  decision=("confirm", None), note="3 bottles on the counter, 1 billed"),
         Checkout("clean", "reg-2", ((COFFEE, 3),), "chip", 5, "fp_a104"),
+        Checkout("clean", "reg-1", ((BOX, 2),), "contactless", 15, "fp_a106"),
         Checkout("keyed card", "reg-2", ((BOTTLE, 4), (BOX, 2)), "manual", 88, "fp_b666",
                  Customer((_at_till("reg-2", grace),), _on_counter("reg-2", "Box", "Bottle")),
                  decision=("confirm", None), note="card number typed in by hand, risk 88"),
-        Checkout("clean", "reg-1", ((BOX, 2),), "contactless", 15, "fp_a106"),
         Checkout("pictured, clean", "reg-1", ((BOX, 2),), "swipe", 30, "fp_a107",
                  Customer((_at_till("reg-1", astronaut, brightness=0.9),), _on_counter("reg-1", "Box", "Box")),
                  note="magstripe: pictured, and everything billed"),
@@ -107,15 +107,20 @@ class PosStandIn:
     timezone: str = "America/Sao_Paulo"
     currency: str = "BRL"
     prefix: str = field(default_factory=lambda: datetime.now().strftime("T%H%M%S"))
+    turnover_s: float = 0.0  # a register's next customer steps up at least this long after the last payment
     session: requests.Session = field(default_factory=requests.Session)
     on_rung: Callable[[Rung], None] = lambda rung: None
     rung: list[Rung] = field(default_factory=list)
+    _free_at: dict[str, float] = field(default_factory=dict)
 
     def ring(self, checkout: Checkout) -> Rung:
-        """The customer steps up, pays at the next whole second; the signed transaction is posted."""
+        """The customer steps up (once the register is free), pays at the next whole second; the signed
+        transaction is posted."""
+        time.sleep(max(0.0, self._free_at.get(checkout.register_id, 0.0) - time.time()))
         self.floor.step_up(self.serials[checkout.register_id], checkout.customer)
         paid = int(time.time()) + 1
         time.sleep(max(0.0, paid - time.time()))
+        self._free_at[checkout.register_id] = paid + self.turnover_s
         transaction_id = f"{self.prefix}-{len(self.rung) + 1:02d}"
         occurred = datetime.fromtimestamp(paid, timezone.utc).astimezone(ZoneInfo(self.timezone))
         body = {

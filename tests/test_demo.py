@@ -58,3 +58,13 @@ def test_demo_auto_plays_the_day_and_its_summary_matches_the_database(tmp_path):
     assert rules[:3] == ["product_mismatch", "keyed_card_high_risk", "keyed_card_high_risk"]
     # The charged-back shopper was enrolled and recognised when she came back, at the other register.
     assert counted["watchlist"] == 1 and counted["matches"] >= 1 and rules[-1] == "watchlist_match"
+
+
+def test_the_demo_fills_only_what_it_is_not_given_and_resets_only_its_own_data():
+    from bot.demo import DEMO_CONFIG, environment_defaults
+
+    given: dict[str, str] = {"API_TOKEN": "mine", "PORT": "9999", "DATABASE_URL": ""}
+    assert environment_defaults(given) is True  # an empty DATABASE_URL counts as unset: the demo's own scratch data
+    assert given["API_TOKEN"] == "mine" and given["PORT"] == "9999" and given["FLP_CONFIG"] == DEMO_CONFIG
+    assert given["DATABASE_URL"] == "sqlite:///data/demo/demo.db" and len(given["POS_WEBHOOK_SECRET"]) >= 32
+    assert environment_defaults({"DATA_DIR": "/srv/flp"}) is False  # someone else's data is never emptied
