@@ -6,6 +6,7 @@ from bot.routes import router
 from bot.runner import Step
 from handlers import alert_actions, commands  # noqa: F401  (registers the chat commands and card actions)
 from handlers import governance  # noqa: F401  (watchlist, forget)
+from handlers.checkout import CHECKOUT_SNAPSHOT, job_checkout_snapshot
 from handlers.enrollment import ENROLL_FACE, job_enroll_face
 from handlers.erasure import ERASE_PERSON, EXPIRE_WATCHLIST, FORGET_TEMPLATES, job_erase_person, job_expire_watchlist, \
     job_forget_templates
@@ -33,6 +34,7 @@ STEPS: dict[str, Step] = {
     DELIVER: job_deliver,
     HANDLE_EVENT: job_handle_event,
     NOTIFY_ALERT: job_notify_alert,
+    CHECKOUT_SNAPSHOT: job_checkout_snapshot,
     ENTRANCE_VISIT: job_entrance_visit,
     FRAUD_REPORT: job_fraud_report,
     PROPOSE: job_propose_enrollment,

@@ -225,3 +225,24 @@ def test_the_bots_own_messages_are_ignored(chat, messenger, services):
     before = len(messenger.sent)
     chat._deliver("MSG-BOT", "webex_message")
     assert len(messenger.sent) == before
+
+
+def test_checkout_posts_a_picture_of_the_register_in_the_thread(chat, services, messenger, clock):
+    from tests.fakes import FakeCamera
+    from vision.types import Picture
+
+    camera = FakeCamera(script=[Picture(b"\xff\xd8\xff\xe0 register now", "image/jpeg")])
+    services.camera = camera
+    assert "needs the manager role" in chat.say("P-bruno", "checkout reg-1")[0]
+    assert "no register `reg-9`" in chat.say("P-ana", "checkout reg-9")[0]
+    answers = chat.say("P-ana", "checkout reg-1", event_id="MSG-C")
+    assert answers[0].startswith("📷 Taking a picture at Centro, reg-1")
+    photo = messenger.sent[-1]
+    assert camera.calls == [("Q2XX-AAAA-0001", "1", None)]
+    assert photo.attachment.content == b"\xff\xd8\xff\xe0 register now" and photo.parent_id == "MSG-C"
+    assert ("ana@example.com", "checkout", "store-001/reg-1", None, "ok") in audit(services)
+
+
+def test_checkout_with_the_camera_off_says_so(chat, services, messenger):
+    answers = chat.say("P-ana", "checkout reg-1")
+    assert answers[-1].startswith("No picture: the camera is off")
