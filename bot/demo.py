@@ -28,7 +28,7 @@ from bot.app import build_services, create_app
 from bot.config import Config
 from bot.demo_story import Story
 from bot.narration import Narrator, speaker, summary
-from bot.processes import Background
+from bot.processes import Background, start_listeners, stop_listeners
 from bot.runner import Runner, RunnerSettings
 from bot.steps import STEPS
 from handlers.correlation import CAPTURE_EXACT, CAPTURE_LIVE
@@ -78,11 +78,12 @@ def run(config: Config, *, auto: bool, webex_room: str | None = None, fresh: boo
     camera_runner = _camera_runner(services)
     server = ThreadedServer(create_app(services), config.env.host, config.env.port)
     stop = _stop_on_signals()
-    narrator, completed = None, False
+    narrator, completed, listeners = None, False, []
     try:
         server.start()
         background.start()
         camera_runner.start()
+        listeners = start_listeners(services)  # with WEBEX_ACCESS_TOKEN: presses in Webex reach the demo too
         narrator = Narrator(services.db, say).start()
         base_url = f"http://{config.env.host}:{config.env.port}"
         _banner(out, config, base_url, tokens, auto)
@@ -97,6 +98,7 @@ def run(config: Config, *, auto: bool, webex_room: str | None = None, fresh: boo
     finally:
         if narrator is not None:
             narrator.stop()
+        stop_listeners(listeners)
         camera_runner.stop()
         background.stop(timeout_s=10)
         server.stop()

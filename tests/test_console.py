@@ -12,7 +12,7 @@ from PIL import Image
 from bot.app import build_services
 from storage.models import Alert, AuditEntry, Face, FraudReport, OutboxMessage, Snapshot, Transaction
 from storage.uow import UnitOfWork
-from tests.conftest import API_TOKEN
+from tests.conftest import API_TOKEN, REPO
 from tests.fakes import FakeCamera
 
 TOKENS = {"ana@example.com": "ana-console-token-0123456789", "bruno@example.com": "bruno-console-token-0123456789",
@@ -248,7 +248,7 @@ def test_signing_out_ends_the_session(client):
 
 
 def test_the_vendored_renderer_is_the_unchanged_npm_file(client):
-    readme = (__import__("pathlib").Path(__file__).parent.parent / "bot/http/static/vendor/README").read_text()
+    readme = (REPO / "bot/http/static/vendor/README").read_text()
     expected = re.search(r"([0-9a-f]{64})  adaptivecards\.min\.js\n", readme).group(1)
     served = client.get("/console/static/vendor/adaptivecards.min.js")
     assert served.status_code == 200 and hashlib.sha256(served.data).hexdigest() == expected
