@@ -55,7 +55,7 @@ def job_handle_event(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], u
         now = clock()
         if event is not None:
             reply = Reply(work, event.room_id, _thread_of(event), event_id, now)
-            _dispatch(event, work, reply, router, config, now, dependencies)
+            dispatch_event(event, work, reply, router, config, now, dependencies)
         inbound.mark_handled(work.session, event_id, now)
         work.commit()
 
@@ -92,8 +92,10 @@ def _thread_of(event: ChatCommand | CardAction) -> str | None:
     return event.thread_id if isinstance(event, ChatCommand) else event.message_id
 
 
-def _dispatch(event: ChatCommand | CardAction, work: UnitOfWork, reply: Reply, router: Router, config: Config,
-              now: Any, dependencies: dict[str, Any]) -> None:
+def dispatch_event(event: ChatCommand | CardAction, work: UnitOfWork, reply: Reply, router: Router, config: Config,
+                   now: Any, dependencies: dict[str, Any]) -> None:
+    """Route one command or press with the role checks; a refusal is answered and audited. Webex and the
+    console both come through here, so they share authorisation and audit."""
     stores = stores_for_room(config, event.room_id, event.person_email)
 
     deps = {**dependencies, "uow": work, "reply": reply, "now": now, "stores": stores}

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from bot.config import Config
 from bot.router import Router
-from handlers.chat import _dispatch
+from handlers.chat import dispatch_event
 from handlers.events import CardAction, ChatCommand
 from storage import inbound
 from storage.models import InboundEvent, OutboxMessage
@@ -70,7 +70,7 @@ def press(event_id: str, data: dict[str, Any], title: str, email: str, *, uow: U
     event = CardAction(event_id=event_id, action=str(data.get("action", "")), data=data, person_id=f"console:{email}",
                        person_email=email, room_id=ROOM, message_id=f"console:{thread}")
     reply = ConsoleReply(uow, event_id, now, webex_root=_webex_card(uow, data))
-    _dispatch(event, uow, reply, router, config, now, dependencies)
+    dispatch_event(event, uow, reply, router, config, now, dependencies)
     stored = inbound.get(uow.session, event_id)
     stored.payload = {**payload, "replies": reply.replies}  # a new dict: JSON columns do not track changes in place
     inbound.mark_handled(uow.session, event_id, now)
@@ -86,7 +86,7 @@ def run_command(word: str, args: tuple[str, ...], email: str, *, uow: UnitOfWork
                           person_id=f"console:{email}", person_email=email, text=" ".join((word, *args)), word=word,
                           args=args, thread_id=event_id)
     reply = ConsoleReply(uow, event_id, now)
-    _dispatch(command, uow, reply, router, config, now, dependencies)
+    dispatch_event(command, uow, reply, router, config, now, dependencies)
     uow.commit()  # a refusal is audited
     return reply.replies
 

@@ -8,6 +8,7 @@ the console, behind its session.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Callable
 
@@ -15,19 +16,16 @@ from sqlalchemy import select
 
 from bot.config import Config
 from cards.enrollment import enrollment_card
-from cards.views import ProposedFace, Resemblance
-from handlers import gates
 from handlers.card_views import proposal_view
 from handlers.console import SOURCE
-from handlers.proposal_plan import Candidate, ProposalPlan, plan_proposal
-from handlers.proposals import PROPOSE
+from handlers.proposal_plan import ProposalPlan, plan_proposal
+from handlers.proposals import PROPOSE, assess_face
 from storage import inbound
 from storage.db import Database
 from storage.evidence import EvidenceStore
 from storage.models import WorkItem
 from storage.uow import UnitOfWork
-from vision.image_prep import ImageRejected
-from vision.types import FaceBackend, RecognitionError
+from vision.types import FaceBackend
 
 
 def answer_request(event_id: str, *, db: Database, faces: FaceBackend, evidence: EvidenceStore, config: Config,
@@ -53,32 +51,9 @@ def proposal_reply(plan: ProposalPlan, *, faces: FaceBackend, evidence: Evidence
     if plan.gone or not plan.candidates:
         return {"markdown": f"Enrollment for **{plan.transaction_id}**: {plan.gone or 'no face was found.'} "
                             "There is no face to enroll.", "card": None}
-    offered = tuple(_assess(candidate, plan, faces, evidence, config, crop_url) for candidate in plan.candidates)
+    offered = tuple(replace(assess_face(candidate, plan, faces, evidence, config, retry_later=False),
+                            image_url=crop_url(candidate.face_id)) for candidate in plan.candidates)
     usable = sum(1 for face in offered if face.problem is None)
     card = enrollment_card(proposal_view(plan, offered, config, with_sheet=False))
     return {"markdown": f"**Enrollment proposal** for {plan.transaction_id}: {usable} of {len(offered)} face(s) "
                         "can be enrolled; pick one on the card.", "card": card}
-
-
-def _assess(candidate: Candidate, plan: ProposalPlan, faces: FaceBackend, evidence: EvidenceStore, config: Config,
-            crop_url: Callable[[str], str]) -> ProposedFace:
-    """The quality gates and any resemblance to someone already enrolled, on the stored crop."""
-    gone = ProposedFace(candidate.number, candidate.face_id, 0.0, 0, 0.0, problem="its picture is no longer kept")
-    if candidate.crop_sha256 is None:
-        return gone
-    try:
-        crop = evidence.read(candidate.crop_sha256, candidate.content_type)
-    except FileNotFoundError:
-        return gone
-    try:
-        result = gates.check(faces.detect(crop), config.business.enrollment)
-        matches = faces.search(result.face, person_ids=plan.scope,
-                               min_similarity=config.business.recognition.review_threshold) \
-            if result.face is not None and plan.scope else []
-    except (RecognitionError, ImageRejected) as exc:
-        return ProposedFace(candidate.number, candidate.face_id, 0.0, 0, 0.0, problem=str(getattr(exc, "reason", exc)))
-    face = result.face
-    return ProposedFace(candidate.number, candidate.face_id, round(face.quality, 2) if face else 0.0,
-                        face.size_px if face else 0, round(face.sharpness, 2) if face else 0.0,
-                        resembles=Resemblance(matches[0].person_id, round(matches[0].similarity, 1)) if matches else None,
-                        image_url=crop_url(candidate.face_id), problem=result.problem)

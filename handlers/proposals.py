@@ -109,7 +109,7 @@ def _propose(item: ClaimedItem, *, key: str, anchor_key: str | None, read_uow: C
         return
     if plan.waiting and item.attempts < WAIT_ATTEMPTS:
         raise RetryLater("the checkout's pictures are still being analysed", 60.0)
-    offered = tuple(_assess(c, plan, faces, evidence, config) for c in plan.candidates)
+    offered = tuple(assess_face(c, plan, faces, evidence, config) for c in plan.candidates)
     sheet = contact_sheet([(c.number, crop) for c in plan.candidates if (crop := _crop(c, evidence)) is not None])
     picture = (evidence.put(sheet, "image/jpeg"), len(sheet)) if sheet is not None else None
     now = clock()
@@ -134,9 +134,12 @@ def _anchor(work: UnitOfWork, anchor_key: str | None, plan: ProposalPlan | None)
     return None
 
 
-def _assess(candidate: Candidate, plan: ProposalPlan, faces: FaceBackend, evidence: EvidenceStore,
-            config: Config) -> ProposedFace:
-    """The face as the backend sees it in its crop now: the gates, and who it may already be."""
+def assess_face(candidate: Candidate, plan: ProposalPlan, faces: FaceBackend, evidence: EvidenceStore,
+                config: Config, *, retry_later: bool = True) -> ProposedFace:
+    """The face as the backend sees it in its crop now: the gates, and who it may already be.
+
+    A background step waits out a recognition outage (``retry_later``); a person waiting in the
+    console is told the reason instead."""
     crop = _crop(candidate, evidence)
     if crop is None:
         return ProposedFace(candidate.number, candidate.face_id, 0.0, 0, 0.0, problem=CROP_GONE)
@@ -148,7 +151,7 @@ def _assess(candidate: Candidate, plan: ProposalPlan, faces: FaceBackend, eviden
                                    min_similarity=config.business.recognition.review_threshold)
             resembles = Resemblance(matches[0].person_id, round(matches[0].similarity, 1)) if matches else None
     except RecognitionError as exc:
-        if exc.retry:
+        if exc.retry and retry_later:
             raise RetryLater(exc.reason, 60.0) from None
         return ProposedFace(candidate.number, candidate.face_id, 0.0, 0, 0.0, problem=exc.reason)
     except ImageRejected as exc:
