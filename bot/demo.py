@@ -29,9 +29,6 @@ from bot.config import Config
 from bot.demo_story import Story
 from bot.narration import Narrator, speaker, summary
 from bot.processes import Background, start_listeners, stop_listeners
-from bot.runner import Runner, RunnerSettings
-from bot.steps import STEPS
-from handlers.correlation import CAPTURE_EXACT, CAPTURE_LIVE
 from simulation.camera_server import CameraEvent, CameraStandIn
 from simulation.floor import Floor
 from simulation.pos import PosStandIn
@@ -75,14 +72,12 @@ def run(config: Config, *, auto: bool, webex_room: str | None = None, fresh: boo
     migrate.upgrade(config.env.database_url)
     services = build_services(config)
     background = Background(services)
-    camera_runner = _camera_runner(services)
     server = ThreadedServer(create_app(services), config.env.host, config.env.port)
     stop = _stop_on_signals()
     narrator, completed, listeners = None, False, []
     try:
         server.start()
         background.start()
-        camera_runner.start()
         listeners = start_listeners(services)  # with WEBEX_ACCESS_TOKEN: presses in Webex reach the demo too
         narrator = Narrator(services.db, say).start()
         base_url = f"http://{config.env.host}:{config.env.port}"
@@ -99,7 +94,6 @@ def run(config: Config, *, auto: bool, webex_room: str | None = None, fresh: boo
         if narrator is not None:
             narrator.stop()
         stop_listeners(listeners)
-        camera_runner.stop()
         background.stop(timeout_s=10)
         server.stop()
         camera.stop()
@@ -123,30 +117,6 @@ def _demo_config(config: Config, tokens: dict[str, str], camera: CameraStandIn, 
     env = config.env.model_copy(update={"meraki_dashboard_api_key": SecretStr(camera_key),
                                         "meraki_base_url": AnyUrl(camera.base_url)})
     return dataclasses.replace(config, env=env, business=business.model_copy(update={"people": people, "stores": stores}))
-
-
-class _CameraRunner:
-    """A second runner for the camera steps only: on a small machine a live picture must not wait behind
-    the analysis of the previous one (it is only taken while the payment is fresh)."""
-
-    def __init__(self, runner: Runner):
-        self.runner = runner
-        self._thread = threading.Thread(target=runner.run_forever, name="camera-runner", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.runner.stop()
-        self._thread.join(10)
-
-
-def _camera_runner(services: Any) -> _CameraRunner:
-    tuning = services.config.business.runner
-    steps = {kind: STEPS[kind] for kind in (CAPTURE_LIVE, CAPTURE_EXACT)}
-    return _CameraRunner(Runner(db=services.db, steps=steps, dependencies=services.dependencies(), clock=services.clock,
-                                settings=RunnerSettings(lease_s=tuning.lease_s, batch=1, max_attempts=tuning.max_attempts,
-                                                        idle_wait_s=tuning.idle_wait_s)))
 
 
 def _camera_narration(say: Any) -> Any:

@@ -19,7 +19,7 @@ from bot.entrance import start_entrance_watch
 from bot.http.webex_events import target_url
 from bot.messenger import WebexError
 from bot.runner import Runner, RunnerSettings
-from bot.steps import STEPS
+from bot.steps import CAMERA_LANE, STEPS
 from bot.sweeps import schedule_sweeps
 from bot.webex_activities import accept_into
 from bot.webex_socket import WebsocketTransport
@@ -34,35 +34,49 @@ def prepare(config: Config, **overrides: Any) -> Services:
 
 
 class Background:
-    """The runner thread plus APScheduler, which only fires periodic sweeps and wakes the runner."""
+    """Two runner threads (camera steps; everything else) plus APScheduler, which only fires periodic
+    sweeps and wakes the runners."""
 
     def __init__(self, services: Services):
         self.services = services
-        tuning = services.config.business.runner
-        self.runner = Runner(
-            db=services.db, steps=STEPS, dependencies=services.dependencies(), clock=services.clock,
+        self.runners = [self._runner({k: v for k, v in STEPS.items() if (k in CAMERA_LANE) == camera})
+                        for camera in (True, False)]
+        self.scheduler = BackgroundScheduler(timezone="UTC")
+        self.scheduler.add_job(self.wake, "interval", seconds=5, id="wake_runner", max_instances=1, coalesce=True)
+        schedule_sweeps(self.scheduler, services)  # expiry and retention: each a work item per period
+        self._threads = [threading.Thread(target=r.run_forever, name=name, daemon=True)
+                         for r, name in zip(self.runners, ("camera-runner", "runner"))]
+        services.wake_runner = self.wake
+
+    def _runner(self, steps: dict[str, Any]) -> Runner:
+        tuning = self.services.config.business.runner
+        return Runner(
+            db=self.services.db, steps=steps, dependencies=self.services.dependencies(), clock=self.services.clock,
             settings=RunnerSettings(lease_s=tuning.lease_s, batch=tuning.batch, max_attempts=tuning.max_attempts,
                                     idle_wait_s=tuning.idle_wait_s),
-            on_step=lambda kind, outcome: services.metrics.steps.labels(kind, outcome).inc(),
+            on_step=lambda kind, outcome: self.services.metrics.steps.labels(kind, outcome).inc(),
         )
-        self.scheduler = BackgroundScheduler(timezone="UTC")
-        self.scheduler.add_job(self.runner.wake, "interval", seconds=5, id="wake_runner", max_instances=1, coalesce=True)
-        schedule_sweeps(self.scheduler, services)  # expiry and retention: each a work item per period
-        self._thread = threading.Thread(target=self.runner.run_forever, name="runner", daemon=True)
-        services.wake_runner = self.runner.wake
+
+    def wake(self) -> None:
+        for runner in self.runners:
+            runner.wake()
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         self.scheduler.start()
         self.services.component_state["runner"] = "running"
 
     def stop(self, timeout_s: float = 30) -> None:
         self.services.component_state["runner"] = "stopping"
         self.scheduler.shutdown(wait=False)
-        self.runner.stop()
-        self._thread.join(timeout_s)
-        if self._thread.is_alive():
-            log.warning("runner still busy after %.0f s; its lease will expire and the step will run again", timeout_s)
+        for runner in self.runners:
+            runner.stop()
+        for thread in self._threads:
+            thread.join(timeout_s)
+            if thread.is_alive():
+                log.warning("%s still busy after %.0f s; its lease will expire and the step will run again",
+                            thread.name, timeout_s)
         self.services.component_state["runner"] = "stopped"
 
 

@@ -45,3 +45,7 @@ STEPS: dict[str, Step] = {
     EXPIRE_WATCHLIST: job_expire_watchlist,
     PURGE: job_purge,
 }
+
+# Steps that wait on a camera. They run on their own runner thread: a live picture is taken only
+# while the payment is fresh, so it must never queue behind the analysis of earlier pictures.
+CAMERA_LANE = frozenset({CAPTURE_LIVE, CAPTURE_EXACT, CHECKOUT_SNAPSHOT, ENTRANCE_VISIT})
