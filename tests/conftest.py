@@ -117,12 +117,18 @@ def postgres_url() -> str:
     admin.dispose()
 
 
+@pytest.fixture
+def sqlite_database_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """A fresh migrated SQLite file; modules that test no database behaviour use it as their database_url."""
+    path = tmp_path / "flp.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+def database_url(request: pytest.FixtureRequest) -> str:
     if request.param == "sqlite":
-        path = tmp_path / "flp.db"
-        shutil.copy(sqlite_template, path)
-        return f"sqlite:///{path}"
+        return request.getfixturevalue("sqlite_database_url")
     url = request.getfixturevalue("postgres_url")
     database = Database(url)
     with database.engine.begin() as conn:

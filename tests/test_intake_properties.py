@@ -3,7 +3,6 @@ or a problem+json 4xx, never a 5xx, and nothing is stored unless the answer is 2
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,11 +25,9 @@ PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 
 
 @pytest.fixture
-def database_url(tmp_path: Path, sqlite_template: Path) -> str:
+def database_url(sqlite_database_url: str) -> str:
     """SQLite only: these properties are about the HTTP edge, not the backend."""
-    path = tmp_path / "flp.db"
-    shutil.copy(sqlite_template, path)
-    return f"sqlite:///{path}"
+    return sqlite_database_url
 
 
 def fraud_body(**changes: Any) -> dict[str, Any]:

@@ -7,7 +7,6 @@ SQLite only: the database paths are covered on both backends by the governance t
 """
 from __future__ import annotations
 
-import shutil
 
 import pytest
 
@@ -15,9 +14,9 @@ from bot.app import build_services
 from simulation.scenes import Placement, compose_scene
 from storage.models import Alert
 from storage.uow import UnitOfWork
-from tests.fakes import FakeMessenger
+from tests.learning_fixtures import messenger  # noqa: F401  (a fixture: every card sent must be valid)
 from tests.learning_helpers import (
-    PEOPLE, ROLES, ROOM, Chat, assert_cards_valid, body_at, card_texts, cards_titled, enroll_inputs, people,
+    ROLES, ROOM, Chat, body_at, card_texts, cards_titled, enroll_inputs, people,
 )
 from vision.types import Picture
 
@@ -25,10 +24,9 @@ GRACE = "grace_hopper"
 
 
 @pytest.fixture
-def database_url(tmp_path, sqlite_template) -> str:  # type: ignore[no-untyped-def]
-    path = tmp_path / "flp.db"
-    shutil.copy(sqlite_template, path)
-    return f"sqlite:///{path}"
+def database_url(sqlite_database_url: str) -> str:
+    """SQLite only: real photos are slow; the database paths run on both backends elsewhere."""
+    return sqlite_database_url
 
 
 @pytest.fixture
@@ -61,13 +59,6 @@ class SceneCamera:
 @pytest.fixture
 def camera() -> SceneCamera:
     return SceneCamera()
-
-
-@pytest.fixture
-def messenger() -> FakeMessenger:
-    fake = FakeMessenger(emails=dict(PEOPLE))
-    yield fake
-    assert_cards_valid(fake.sent)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ the database paths are covered on both backends by test_pipeline.py.
 """
 from __future__ import annotations
 
-import shutil
 from datetime import timedelta, timezone
 
 import pytest
@@ -25,10 +24,9 @@ URL = "/api/v1/transactions"
 
 
 @pytest.fixture
-def database_url(tmp_path, sqlite_template) -> str:  # type: ignore[no-untyped-def]
-    path = tmp_path / "flp.db"
-    shutil.copy(sqlite_template, path)
-    return f"sqlite:///{path}"
+def database_url(sqlite_database_url: str) -> str:
+    """SQLite only: the database paths are covered on both backends by test_pipeline.py."""
+    return sqlite_database_url
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from PIL import Image, ImageDraw
 from bot.app import build_services
 from storage.models import Face, FaceMatch, Snapshot, Transaction, WatchlistFace, WatchlistPerson, WorkItem
 from storage.uow import UnitOfWork
-from tests.fakes import FakeMessenger
-from tests.learning_helpers import PEOPLE, ROLES, ROOM, Chat, assert_cards_valid, audit, evidence_files
+from tests.learning_fixtures import messenger  # noqa: F401  (a fixture: every card sent must be valid)
+from tests.learning_helpers import ROLES, ROOM, Chat, audit, evidence_files
 from vision.rekognition import RekognitionFaceBackend, make_client
 
 COLLECTION = "flp-watchlist"
@@ -47,13 +47,6 @@ def calls(rek: Any) -> list[tuple[str, dict]]:
     rek.meta.events.register("before-parameter-build.rekognition",
                              lambda model, params, **_: seen.append((model.name, dict(params))))
     return seen
-
-
-@pytest.fixture
-def messenger() -> FakeMessenger:
-    fake = FakeMessenger(emails=dict(PEOPLE))
-    yield fake
-    assert_cards_valid(fake.sent)
 
 
 @pytest.fixture
