@@ -286,6 +286,16 @@ class BusinessConfig(_Model):
         return person.role
 
 
+def _url_password(database_url: str) -> str | None:
+    """The password in a SQLAlchemy URL, if any (unparseable URLs are refused elsewhere, when connecting)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(database_url).password
+    except Exception:  # noqa: BLE001  (only for redaction: never fail start-up here)
+        return None
+
+
 def _camera_serial(serial: str) -> str:
     if not re.fullmatch(r"[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}", serial):
         raise ValueError(f"{serial!r} is not a Meraki serial (like Q2XX-AAAA-0001)")
@@ -365,7 +375,20 @@ class EnvSettings(BaseSettings):
         """Every secret value set, for the log redactor."""
         fields = (self.pos_webhook_secret, self.api_token, self.webex_access_token, self.webex_webhook_secret,
                   self.meraki_dashboard_api_key, self.stripe_webhook_secret, self.square_signature_key)
-        return [f.get_secret_value() for f in fields if f is not None and f.get_secret_value()]
+        found = [f.get_secret_value() for f in fields if f is not None and f.get_secret_value()]
+        # Passwords inside URLs (the broker's, the database's) are secrets too.
+        for url in (self.mqtt_url, _url_password(self.database_url)):
+            password = url.password if isinstance(url, AnyUrl) else url
+            if password:
+                found.append(password)
+        return found
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _check_mqtt_scheme(cls, url: AnyUrl | None) -> AnyUrl | None:
+        if url is not None and url.scheme not in ("mqtt", "mqtts"):
+            raise ValueError("must be mqtt://host:port or mqtts://host:port")
+        return url
 
 
 @dataclass(frozen=True)

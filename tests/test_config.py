@@ -315,3 +315,15 @@ def test_configuration_reference_is_generated_from_the_models():
 
     committed = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
     assert committed == render(), "regenerate: .venv/bin/python -m bot.config_docs > docs/configuration.md"
+
+
+def test_passwords_inside_urls_are_secrets_for_the_log_redactor():
+    environ = {**ENV, "MQTT_URL": "mqtt://door:broker-pw@127.0.0.1:1883",
+               "DATABASE_URL": "postgresql+psycopg://flp:db-pw@127.0.0.1/flp"}
+    secrets = load_config(environ, dump(minimal_business()), source=SOURCE).env.secrets()
+    assert {"broker-pw", "db-pw"} <= set(secrets)
+
+
+def test_mqtt_url_must_be_an_mqtt_url():
+    found = problems_of(minimal_business(), environ={**ENV, "MQTT_URL": "http://127.0.0.1:1883"})
+    assert found == ["MQTT_URL: must be mqtt://host:port or mqtts://host:port"]
