@@ -7,6 +7,7 @@ from bot.runner import Step
 from handlers import alert_actions, commands  # noqa: F401  (registers the chat commands and card actions)
 from handlers import governance  # noqa: F401  (watchlist, forget)
 from handlers.checkout import CHECKOUT_SNAPSHOT, job_checkout_snapshot
+from handlers.digest import DAILY_DIGEST, job_daily_digest
 from handlers.enrollment import ENROLL_FACE, job_enroll_face
 from handlers.erasure import ERASE_PERSON, EXPIRE_WATCHLIST, FORGET_TEMPLATES, job_erase_person, job_expire_watchlist, \
     job_forget_templates
@@ -44,6 +45,7 @@ STEPS: dict[str, Step] = {
     ERASE_PERSON: job_erase_person,
     EXPIRE_WATCHLIST: job_expire_watchlist,
     PURGE: job_purge,
+    DAILY_DIGEST: job_daily_digest,
 }
 
 # Steps that wait on a camera. They run on their own runner thread: a live picture is taken only

@@ -12,6 +12,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from bot.clock import Clock
+from bot.config import Config
+from handlers.digest import enqueue_digests
 from handlers.erasure import EXPIRE_WATCHLIST
 from handlers.retention import PURGE
 from storage.db import Database
@@ -36,12 +38,22 @@ def enqueue_sweeps(db: Database, clock: Clock) -> None:
         work.commit()
 
 
+def enqueue_daily(db: Database, clock: Clock, config: Config) -> None:
+    """Each store's digest once its local time has come: one item per store and local date (``daily_digest``)."""
+    now = clock()
+    with UnitOfWork(db, write=True) as work:
+        enqueue_digests(work, config, now)
+        work.commit()
+
+
 def schedule_sweeps(scheduler: Any, services: Any) -> None:
     """Add the interval job to an APScheduler 3 scheduler (``BackgroundScheduler``) of the process that runs steps."""
 
     def fire() -> None:
         try:
             enqueue_sweeps(services.db, services.clock)
+            # The same tick checks the digests: every 5 minutes is close enough to a store's HH:MM.
+            enqueue_daily(services.db, services.clock, services.config)
         except Exception:  # the database may be down: the next tick tries again, nothing is lost
             log.exception("could not enqueue this hour's sweeps")
             return

@@ -16,12 +16,13 @@ from bot.routes import router
 from cards.help import help_card
 from cards.status import status_card
 from cards.stats import stats_card
-from cards.views import CommandHelp, HelpView, RulePrecision, StatsView, StoreStatsRow
+from cards.views import CommandHelp, HelpView, StatsView
 from handlers.card_views import status_view
 from handlers.chat import Reply
 from handlers.events import CardAction, ChatCommand, FraudReported
 from handlers.governance import watchlist_precision
 from handlers.intake import record_fraud_report
+from handlers.stats_views import rule_rows, stats_row
 from storage import stats as stats_queries
 from storage.uow import UnitOfWork
 
@@ -148,20 +149,9 @@ def cmd_stats(cmd: ChatCommand, *, reply: Reply, uow: UnitOfWork, config: Config
     period = f"last {days} day{'s' if days != 1 else ''}"
     lines += [f"- watchlist **{e.person_id}**: {e.confirmed}/{e.decided} confirmed ({e.confirmed / e.decided:.0%})"
               f"{', flagged for review' if e.flagged_for_review else ''}" for e in entries if e.decided]
-    view = StatsView(period=period, stores=tuple(_stats_row(row, config) for row in rows),
-                     rules=tuple(RulePrecision(rule, c, d) for rule, (c, d) in sorted(precision.items())),
-                     watchlist=entries)
+    view = StatsView(period=period, stores=tuple(stats_row(row, config) for row in rows),
+                     rules=rule_rows(precision), watchlist=entries)
     reply(f"**{period.capitalize()}**\n" + "\n".join(lines), card=stats_card(view))
-
-
-def _stats_row(row: stats_queries.StoreStats, config: Config) -> StoreStatsRow:
-    store = config.business.store(row.store_id)
-    currency, amount = next(iter(sorted(row.loss_prevented.items())), ("", 0))
-    return StoreStatsRow(store_id=row.store_id, store_name=store.name if store else row.store_id,
-                         transactions_checked=row.transactions, pictures=row.pictures,
-                         alerts_by_rule=dict(row.alerts_by_rule), confirmed=row.confirmed, dismissed=row.dismissed,
-                         open_older_than_a_day=row.open_older_than_a_day, loss_prevented_amount=f"{amount:.2f}",
-                         currency=currency)
 
 
 def _days(args: tuple[str, ...]) -> int:
