@@ -10,6 +10,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.config import Config
+from bot.messenger import Messenger
 from bot.pos_schema import FraudReportBody
 from bot.router import UserError, require_role
 from bot.routes import router
@@ -28,7 +29,8 @@ DISMISS_REASONS = {
 
 
 @router.action("confirm", role="manager")
-def act_confirm(press: CardAction, *, uow: UnitOfWork, reply: Reply, config: Config, now: datetime) -> None:
+def act_confirm(press: CardAction, *, uow: UnitOfWork, reply: Reply, config: Config, now: datetime,
+                messenger: Messenger | None) -> None:
     alert = _alert_to_decide(press, uow, config, "manager", reply, now)
     if alert is None:
         return
@@ -43,6 +45,20 @@ def act_confirm(press: CardAction, *, uow: UnitOfWork, reply: Reply, config: Con
         filed = {"accepted": f" Fraud report filed for {alert.transaction_id}.",
                  "duplicate": f" {alert.transaction_id} was already reported as fraud."}.get(result.outcome, "")
     reply(f"✅ **{alert.public_id} confirmed** by {press.person_email} at {_store_time(config, alert, now)}.{filed}")
+    if messenger is not None:
+        _tell_region(uow, alert, config, now)
+
+
+def _tell_region(uow: UnitOfWork, alert: Alert, config: Config, now: datetime) -> None:
+    """The region's security space hears of every confirmed incident in its stores (ids, rule, store; no faces)."""
+    store = config.business.store(alert.store_id)
+    region = next((r for r in config.business.regions if store and r.id == store.region), None)
+    if region is None or not region.webex_room_id:
+        return
+    where = f"{store.name}, {alert.register_id or 'entrance'}" if store else alert.store_id
+    uow.outbox.add(key=f"region:confirmed:{alert.id}", room_id=region.webex_room_id, now=now, alert_id=alert.id,
+                   markdown=f"🚨 **Confirmed incident {alert.public_id}** at {where}: {alert.message} "
+                            f"(confirmed by {alert.decided_by}, transaction {alert.transaction_id or '-'})")
 
 
 @router.action("dismiss", role="staff")

@@ -22,7 +22,8 @@ PEOPLE = {"P-ana": "ana@example.com", "P-bruno": "bruno@example.com", "P-carla":
 
 @pytest.fixture
 def business(business: dict) -> dict:
-    business["stores"][0]["webex_room_id"] = ROOM
+    business["stores"][0].update(webex_room_id=ROOM, region="south")
+    business["regions"] = [{"id": "south", "webex_room_id": "ROOM-SOUTH"}]
     business["people"] = [
         {"email": "ana@example.com", "role": "manager", "stores": ["store-001"]},
         {"email": "bruno@example.com", "role": "staff", "stores": ["store-001"]},
@@ -101,7 +102,7 @@ class Conversation:
     def _answers(self, act) -> list[str]:  # type: ignore[no-untyped-def]
         before = len(self.messenger.sent)
         act()
-        return [m.markdown for m in self.messenger.sent[before:]]
+        return [m.markdown for m in self.messenger.sent[before:] if m.room_id == ROOM]  # the answers in this space
 
 
 @pytest.fixture
@@ -246,3 +247,11 @@ def test_checkout_posts_a_picture_of_the_register_in_the_thread(chat, services, 
 def test_checkout_with_the_camera_off_says_so(chat, services, messenger):
     answers = chat.say("P-ana", "checkout reg-1")
     assert answers[-1].startswith("No picture: the camera is off")
+
+
+def test_a_confirmed_incident_is_told_to_the_regions_security_space(chat, alert_id, messenger):
+    chat.press("P-ana", {"action": "confirm", "alert_id": alert_id})
+    regional = [m for m in messenger.sent if m.room_id == "ROOM-SOUTH"]
+    assert len(regional) == 1 and f"Confirmed incident {alert_id}" in regional[0].markdown
+    chat.press("P-carla", {"action": "confirm", "alert_id": alert_id})  # a second press tells nobody again
+    assert len([m for m in messenger.sent if m.room_id == "ROOM-SOUTH"]) == 1
