@@ -8,30 +8,18 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.conftest import require_or_skip
+from tests.served import wait_for
 
 MOSQUITTO = Path("/usr/sbin/mosquitto")
-
-
-def wait_for(condition: Callable[[], Any], *, timeout_s: float = 10.0, what: str = "the condition") -> Any:
-    """Poll until ``condition()`` is truthy; fail after ``timeout_s`` (never a fixed sleep as synchronisation)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def _free_port() -> int:

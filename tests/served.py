@@ -33,7 +33,8 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_for(condition: Callable[[], Any], *, timeout_s: float, what: str, every_s: float = 0.05) -> Any:
+def wait_for(condition: Callable[[], Any], *, timeout_s: float = 10.0, what: str = "the condition",
+             every_s: float = 0.05) -> Any:
     """Poll ``condition`` until it returns something truthy; fail naming ``what`` after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while True:
