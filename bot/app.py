@@ -16,6 +16,7 @@ from bot.injection import call_with
 from bot import adapters
 from bot.messenger import Messenger
 from bot.metrics import Metrics
+from handlers.patterns import BaselineCache
 from rules.engine import CompiledRule, compile_rules
 from storage.db import Database
 from storage.evidence import EvidenceStore
@@ -37,6 +38,7 @@ class Services:
     messenger: Messenger | None = None
     wake_runner: Callable[[], None] = lambda: None
     component_state: dict[str, str] = field(default_factory=dict)
+    baselines: BaselineCache = field(default_factory=BaselineCache)
 
     def dependencies(self) -> dict[str, Any]:
         """What handlers and steps may ask for by name (``dependencies`` itself is for the step that
@@ -47,7 +49,7 @@ class Services:
                 "read_uow": lambda: UnitOfWork(self.db), "write_uow": lambda: UnitOfWork(self.db, write=True),
                 "camera": self.camera, "faces": self.faces,
                 "products": self.products, "rules": self.rules, "messenger": self.messenger,
-                "component_state": self.component_state, "router": router}
+                "component_state": self.component_state, "router": router, "baselines": self.baselines}
         deps["dependencies"] = deps
         return deps
 

@@ -118,7 +118,11 @@ class TriageConfig(_Model):
     """Which transactions get a picture; any one matching condition is enough."""
 
     methods: tuple[Literal["card", "cash", "wallet", "other"], ...] = Field(
-        default=("card",), description="Payment methods considered at all."
+        default=("card",), description="Payment methods considered at all (sales; see types for the other kinds)."
+    )
+    types: tuple[Literal["refund", "void", "no_sale", "price_override", "discount"], ...] = Field(
+        default=("refund", "void", "no_sale", "price_override", "discount"),
+        description="Transaction kinds always pictured, whatever the payment method: exceptions are rare, and a void should be seen, not just counted.",
     )
     capture_all: bool = Field(default=False, description="Picture every considered transaction.")
     min_risk_score: int | None = Field(default=60, ge=0, le=100, description="Capture at or above this risk score.")
@@ -219,8 +223,19 @@ class DigestConfig(_Model):
 
 
 class PatternsConfig(_Model):
-    baseline_days: int = Field(default=28, ge=1, le=365)
-    report_weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    """Windows of the pattern facts (docs/rules.md) and the weekly pattern report."""
+
+    baseline_days: int = Field(default=28, ge=1, le=365, description="Completed store-local days before a transaction's day that make the cashier baselines.")
+    shift_hours: int = Field(default=8, ge=1, le=24, description="Window of the *_shift counts, ending at the transaction.")
+    card_velocity_minutes: int = Field(default=10, ge=1, le=1440, description="Window of card_uses_window and card_stores_window.")
+    card_refund_days: int = Field(default=30, ge=1, le=365, description="Window of card_refunds_window.")
+    min_baseline_transactions: int = Field(default=20, ge=1, le=100_000, description="A cashier with fewer transactions in the baseline is new: no z-score (null).")
+    min_peers: int = Field(default=3, ge=1, le=1000, description="Other cashiers with enough transactions needed for a population; fewer: no z-score (null).")
+    min_rate_stdev: float = Field(default=0.005, gt=0, le=1, description="Floor of the population's standard deviation, so peers with identical rates give a finite z-score.")
+    report_enabled: bool = Field(default=True, description="Post the weekly pattern report to each store's space.")
+    report_weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = Field(default="mon", description="Store-local day of the weekly report.")
+    report_local_time: str = Field(default="08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Store-local HH:MM of the weekly report.")
+    report_top: int = Field(default=5, ge=1, le=20, description="Cashiers, registers and cards listed in a report.")
 
 
 class RunnerConfig(_Model):
@@ -246,7 +261,7 @@ class BusinessConfig(_Model):
     retention: RetentionConfig = Field(default=RetentionConfig(), description="How long each kind of data is kept.")
     enrollment: EnrollmentConfig = Field(default=EnrollmentConfig(), description="Watchlist enrollment rules.")
     digest: DigestConfig = Field(default=DigestConfig(), description="Daily digest per store.")
-    patterns: PatternsConfig = Field(default=PatternsConfig(), description="Pattern report baselines.")
+    patterns: PatternsConfig = Field(default=PatternsConfig(), description="Pattern facts and the weekly pattern report.")
     runner: RunnerConfig = Field(default=RunnerConfig(), description="Background queue handling.")
 
     @model_validator(mode="after")
@@ -273,6 +288,9 @@ class BusinessConfig(_Model):
         for i, person in enumerate(self.people):
             problems += [(("people", i, "stores", j), f"unknown store {s!r} (not in stores)")
                          for j, s in enumerate(person.stores) if s != "*" and s not in store_ids]
+        if self.patterns.baseline_days >= self.retention.transactions_days:
+            problems.append((("patterns", "baseline_days"), f"must be less than retention.transactions_days "
+                             f"({self.retention.transactions_days}): the daily counts behind a baseline are purged with the transactions"))
         _raise_located(problems)
         return self
 

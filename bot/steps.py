@@ -17,9 +17,9 @@ from handlers.retention import PURGE, job_purge
 from handlers.chat import HANDLE_EVENT, job_handle_event
 from handlers.analysis import DECIDE, job_analyze
 from handlers.capture import ANALYZE, job_capture_exact, job_capture_live
-from handlers.correlation import CAPTURE_EXACT, CAPTURE_LIVE, job_triage
+from handlers.correlation import CAPTURE_EXACT, CAPTURE_LIVE, DECIDE_UNPICTURED, job_triage
 from handlers.alerting import NOTIFY_ALERT
-from handlers.decision import job_decide
+from handlers.decision import job_decide, job_decide_unpictured
 from handlers.delivery import job_deliver
 from handlers.entrance import ENTRANCE_VISIT, job_entrance_visit
 from handlers.intake import FRAUD_REPORT, TRIAGE
@@ -32,6 +32,7 @@ STEPS: dict[str, Step] = {
     CAPTURE_EXACT: job_capture_exact,
     ANALYZE: job_analyze,
     DECIDE: job_decide,
+    DECIDE_UNPICTURED: job_decide_unpictured,
     DELIVER: job_deliver,
     HANDLE_EVENT: job_handle_event,
     NOTIFY_ALERT: job_notify_alert,

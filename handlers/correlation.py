@@ -1,4 +1,4 @@
-"""Background steps of a transaction's correlation: triage first; capture and analysis follow."""
+"""Background steps of a transaction's correlation: triage (and pattern counting) first; capture and analysis follow."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -6,15 +6,19 @@ from typing import Callable
 
 from bot.clock import Clock
 from bot.config import Config
+from handlers.patterns import BaselineCache, count_transaction, local_day, pattern_facts
 from rules.triage import TriageFacts, decide
+from storage.models import Transaction
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
 
 CAPTURE_LIVE = "capture_live"
 CAPTURE_EXACT = "capture_exact"
+DECIDE_UNPICTURED = "decide_unpictured"  # run by handlers/decision.py
 
 
-def job_triage(item: ClaimedItem, *, uow: Callable[[], UnitOfWork], config: Config, clock: Clock) -> None:
+def job_triage(item: ClaimedItem, *, uow: Callable[[], UnitOfWork], config: Config, clock: Clock,
+               baselines: BaselineCache) -> None:
     """Decide whether this transaction gets a picture, and schedule the live and exact-time snapshots."""
     with uow() as work:
         transaction = work.transactions.get(item.transaction_id or "")
@@ -26,6 +30,7 @@ def job_triage(item: ClaimedItem, *, uow: Callable[[], UnitOfWork], config: Conf
         region = next((r for r in config.business.regions if store and r.id == store.region), None)
         facts = TriageFacts(
             payment_method=transaction.payment_method,
+            transaction_type=transaction.type,
             entry_mode=transaction.entry_mode,
             risk_score=transaction.risk_score,
             amount=transaction.total_amount,
@@ -37,6 +42,7 @@ def job_triage(item: ClaimedItem, *, uow: Callable[[], UnitOfWork], config: Conf
         )
         decision = decide(facts, config.business.triage)
         transaction.triage_decision, transaction.triage_reason = decision.decision, decision.reason
+        _count_patterns(work, transaction, config, baselines)
         if decision.decision == "skip":
             transaction.status, transaction.status_reason = "skipped", f"triage: {decision.reason}"
         elif config.env.meraki_dashboard_api_key is None:
@@ -45,7 +51,19 @@ def job_triage(item: ClaimedItem, *, uow: Callable[[], UnitOfWork], config: Conf
         else:
             transaction.status = "capturing"
             _schedule_snapshots(work, item.transaction_id or "", transaction.occurred_at, now, config)
+        if transaction.status == "skipped":
+            # No picture will be analysed: the rules still see the payment and its patterns.
+            work.work.enqueue(kind=DECIDE_UNPICTURED, key=transaction.transaction_id,
+                              transaction_id=transaction.transaction_id, run_at=now, now=now)
         work.commit()
+
+
+def _count_patterns(work: UnitOfWork, transaction: Transaction, config: Config, baselines: BaselineCache) -> None:
+    """Count the transaction once and keep its pattern facts for every rule evaluation that follows."""
+    original = work.transactions.get(transaction.original_transaction_id) if transaction.original_transaction_id else None
+    day = local_day(transaction, config)
+    count_transaction(work, transaction, original, day)
+    transaction.pattern_facts = pattern_facts(work, transaction, original, day, config, baselines)
 
 
 def _schedule_snapshots(work: UnitOfWork, transaction_id: str, occurred_at, now, config: Config) -> None:  # type: ignore[no-untyped-def]

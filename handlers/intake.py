@@ -44,6 +44,8 @@ def accept_transaction(event: TransactionReceived, *, uow: UnitOfWork, config: C
         card_fingerprint=posted.payment.card_fingerprint,
         risk_score=posted.payment.risk_score,
         cashier_id=posted.cashier_id,
+        original_transaction_id=posted.original_transaction_id,
+        approver_id=posted.approver_id,
         body=event.raw_body,
         body_sha256=event.body_sha256,
         status="skipped" if skipped_reason else "pending",

@@ -57,6 +57,7 @@ def purge_round(work: UnitOfWork, evidence: EvidenceStore, windows: RetentionCon
         "audit entries": retention.purge_audit(session, before=cut["audit"], limit=BATCH),
         "inbound events": retention.purge_events(session, before=cut["events"], limit=BATCH),
         "finished steps": retention.purge_finished_work(session, before=cut["transactions"], limit=BATCH),
+        "pattern counts": retention.purge_pattern_counts(session, before=cut["transactions"].date()),
     }
     files: set[str] = set()
     for purged in done.values():

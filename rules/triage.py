@@ -16,6 +16,7 @@ class TriageFacts:
     amount: Decimal
     fingerprint_in_fraud: bool
     watchlist_active: bool
+    transaction_type: str = "sale"
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class TriageDecision:
 
 def decide(facts: TriageFacts, policy: TriageConfig) -> TriageDecision:
     """Capture when any condition of the policy holds; the reason names the ones that did."""
+    if facts.transaction_type in policy.types:
+        return TriageDecision("capture", f"{facts.transaction_type.replace('_', '-')} is always pictured")
     if facts.payment_method not in policy.methods:
         return TriageDecision("skip", f"payment method {facts.payment_method} is not triaged ({', '.join(policy.methods)} are)")
     reasons = []

@@ -9,9 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from storage.db import upsert_insert
 from storage.models import InboundEvent
 
 
@@ -21,9 +21,7 @@ def record_event(session: Session, *, event_id: str, source: str, payload: dict[
     INSERT … ON CONFLICT DO NOTHING rather than check-then-insert: two deliveries racing on
     PostgreSQL would otherwise both pass the check and one would fail the whole transaction.
     """
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(InboundEvent).values(
+    statement = upsert_insert(session, InboundEvent).values(
         id=event_id, source=source, payload=payload, received_at=now, handled_at=None,
     ).on_conflict_do_nothing(index_elements=["id"]).returning(InboundEvent.id)
     # RETURNING, not rowcount: psycopg reports no reliable rowcount for ON CONFLICT DO NOTHING.

@@ -5,13 +5,14 @@ the database: rows point at evidence files (content-addressed under DATA_DIR).
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -65,6 +67,13 @@ class Transaction(Base):
     """A POS transaction as accepted, normalised fields beside the raw body, plus its correlation state."""
 
     __tablename__ = "transactions"
+    __table_args__ = (
+        # The pattern facts' rolling windows: each is an index range, never a scan of history.
+        Index("ix_transactions_cashier_window", "store_id", "cashier_id", "occurred_at"),
+        Index("ix_transactions_register_window", "store_id", "register_id", "occurred_at"),
+        Index("ix_transactions_store_type_window", "store_id", "type", "occurred_at"),
+        Index("ix_transactions_card_window", "card_fingerprint", "occurred_at"),
+    )
 
     transaction_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     store_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -76,9 +85,11 @@ class Transaction(Base):
     currency: Mapped[str] = mapped_column(String(3))
     payment_method: Mapped[str] = mapped_column(String(10))
     entry_mode: Mapped[str | None] = mapped_column(String(12))
-    card_fingerprint: Mapped[str | None] = mapped_column(String(128), index=True)
+    card_fingerprint: Mapped[str | None] = mapped_column(String(128))
     risk_score: Mapped[int | None]
     cashier_id: Mapped[str | None] = mapped_column(String(64))
+    original_transaction_id: Mapped[str | None] = mapped_column(String(128), doc="The sale a refund or void undoes.")
+    approver_id: Mapped[str | None] = mapped_column(String(64), doc="Who approved a price override or discount.")
     body: Mapped[str] = mapped_column(Text, doc="The raw accepted JSON body, exactly as posted.")
     body_sha256: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(12), default="pending", doc="pending|capturing|analyzing|done|skipped|failed")
@@ -87,6 +98,8 @@ class Transaction(Base):
     triage_reason: Mapped[str | None] = mapped_column(String(500))
     reconciliation: Mapped[dict[str, Any] | None]
     rule_results: Mapped[list[Any] | None] = mapped_column(doc="[{rule, fired, facts}] of the last evaluation")
+    pattern_facts: Mapped[dict[str, Any] | None] = mapped_column(doc="Pattern facts as of triage (rules/facts.py)")
+    under_rung: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), doc="A picture showed more than was billed (counted once)")
 
     fraud_reports: Mapped[list[FraudReport]] = relationship(back_populates="transaction", order_by="FraudReport.id")
     snapshots: Mapped[list[Snapshot]] = relationship(back_populates="transaction", order_by="Snapshot.created_at")
@@ -315,3 +328,22 @@ class RateBucket(Base):
     tokens: Mapped[float]
     updated_at: Mapped[datetime]
     blocked_until: Mapped[datetime | None] = mapped_column(doc="Set from Retry-After on a 429")
+
+
+class PatternCount(Base):
+    """Events per store-local day, kind and subject (a cashier, register or card), kept as they happen.
+
+    The baselines sum these daily rows, so a 28-day baseline costs days × subjects rows, never
+    a scan of the transactions behind them.
+    """
+
+    __tablename__ = "pattern_counts"
+    __table_args__ = (Index("ix_pattern_counts_baseline", "store_id", "dimension", "day"),)
+
+    store_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(8), primary_key=True, doc="cashier|register|card")
+    subject: Mapped[str] = mapped_column(String(128), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True, doc="Store-local day")
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True, doc="a transaction type, own_refund or under_rung")
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    amount: Mapped[Decimal] = mapped_column(Numeric(18, 4), default=Decimal(0))

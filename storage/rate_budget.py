@@ -14,10 +14,9 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from storage.db import Database
+from storage.db import Database, upsert_insert
 from storage.models import RateBucket
 from storage.uow import UnitOfWork
 from vision.types import CameraError
@@ -90,10 +89,8 @@ class RateBudget:
 
     def _locked_bucket(self, session: Session, org_id: str) -> RateBucket:
         """The organisation's row, created full if missing, locked for this transaction."""
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         session.execute(
-            insert(RateBucket)
+            upsert_insert(session, RateBucket)
             .values(org_id=org_id, tokens=float(self._burst), updated_at=self._clock(), blocked_until=None)
             .on_conflict_do_nothing(index_elements=["org_id"])
         )

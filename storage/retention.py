@@ -7,13 +7,14 @@ transaction with a fraud report or an open or confirmed alert are kept for the l
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import (
-    Alert, AuditEntry, Face, FaceMatch, FraudReport, InboundEvent, OutboxMessage, Snapshot, Transaction, WorkItem,
+    Alert, AuditEntry, Face, FaceMatch, FraudReport, InboundEvent, OutboxMessage, PatternCount, Snapshot, Transaction,
+    WorkItem,
 )
 
 KEPT_ALERTS = ("open", "confirmed")  # a dismissed alert keeps nothing longer (e.g. "not the same person")
@@ -125,3 +126,8 @@ def purge_finished_work(session: Session, *, before: datetime, limit: int) -> Pu
     if ids:
         session.execute(delete(WorkItem).where(WorkItem.id.in_(ids)))
     return Purged(len(ids))
+
+
+def purge_pattern_counts(session: Session, *, before: date) -> Purged:
+    """Daily counts older than the transactions behind them (a day's rows are few: one statement)."""
+    return Purged(session.execute(delete(PatternCount).where(PatternCount.day < before)).rowcount or 0)

@@ -9,6 +9,7 @@ from storage.alerts import AlertRepository
 from storage.audit import AuditLog
 from storage.db import Database
 from storage.outbox import Outbox
+from storage.patterns import PatternRepository
 from storage.snapshots import SnapshotRepository
 from storage.transactions import TransactionRepository
 from storage.watchlist_entries import WatchlistRepository
@@ -43,6 +44,7 @@ class UnitOfWork:
         self.outbox = Outbox(self.session, self.work.enqueue)
         self.audit = AuditLog(self.session)
         self.watchlist = WatchlistRepository(self.session)
+        self.patterns = PatternRepository(self.session)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:

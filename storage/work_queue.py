@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from storage.db import upsert_insert
 from storage.models import WorkItem
 
 
@@ -37,9 +37,7 @@ class WorkQueue:
     def enqueue(self, *, kind: str, key: str, run_at: datetime, now: datetime,
                 transaction_id: str | None = None, ref_id: str | None = None) -> None:
         """Add a step unless the same ``kind:key`` was ever enqueued (a no-op then, even if done)."""
-        dialect = self._session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = insert(WorkItem).values(
+        statement = upsert_insert(self._session, WorkItem).values(
             kind=kind, dedupe_key=f"{kind}:{key}", transaction_id=transaction_id, ref_id=ref_id,
             status="pending", next_run_at=run_at, attempts=0, created_at=now,
         ).on_conflict_do_nothing(index_elements=["dedupe_key"])

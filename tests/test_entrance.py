@@ -124,7 +124,7 @@ def test_someone_appearing_is_pictured_and_a_watchlist_person_alerted(services, 
     enroll(services)
     someone_appears(publisher, clock)
     wait_for(lambda: visits(services), what="the visit to be recorded")
-    assert wakes.is_set()
+    wait_for(wakes.is_set, what="the runner to be woken")  # the wake follows the commit: poll, do not race it
     run()
     assert camera.calls == [(DOOR, "1", None)]  # live, through the same camera (and rate budget) as the registers
     [snapshot] = entrance_snapshots(services)

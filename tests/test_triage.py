@@ -123,7 +123,9 @@ def test_camera_off_ends_skipped_with_the_reason(services, clock):
     assert transaction.triage_decision == "capture" and transaction.triage_reason == "risk score 72 ≥ 60"
     assert transaction.status == "skipped" and transaction.status_reason.startswith("camera off")
     assert "MERAKI_DASHBOARD_API_KEY" in transaction.status_reason
-    assert set(items) == {"triage"} and items["triage"].status == "done"
+    assert items["triage"].status == "done"
+    # No picture will come: the rules still see the payment and its patterns (tests/test_patterns_rules.py).
+    assert set(items) == {"triage", "decide_unpictured"} and items["decide_unpictured"].status == "pending"
 
 
 def test_triage_skip_is_recorded_with_its_reason(camera_services, clock):
@@ -132,7 +134,8 @@ def test_triage_skip_is_recorded_with_its_reason(camera_services, clock):
     transaction, items = state(camera_services, transaction_id)
     assert (transaction.triage_decision, transaction.status) == ("skip", "skipped")
     assert transaction.status_reason == "triage: no triage condition met"
-    assert set(items) == {"triage"}
+    assert set(items) == {"triage", "decide_unpictured"}
+    assert transaction.status == "skipped"  # the rule evaluation does not turn it into "done"
 
 
 def test_fresh_transaction_gets_a_live_and_an_exact_time_picture(camera_services, clock):
@@ -188,3 +191,15 @@ def test_active_watchlist_in_the_store_triggers_capture(camera_services, clock):
     transaction_id = receive(camera_services, payment=quiet_payment())
     run_steps(camera_services, clock)
     assert state(camera_services, transaction_id)[0].triage_reason == "watchlist active for this store"
+
+
+@pytest.mark.parametrize("kind", ["refund", "void", "no_sale", "price_override", "discount"])
+def test_exceptions_are_pictured_whatever_the_payment_method(kind):
+    decision = decide(facts(transaction_type=kind, payment_method="cash", risk_score=None), TriageConfig())
+    assert (decision.decision, decision.reason) == ("capture", f"{kind.replace('_', '-')} is always pictured")
+
+
+def test_exception_kinds_left_out_of_the_policy_follow_the_sale_conditions():
+    policy = TriageConfig(types=["refund"])
+    assert decide(facts(transaction_type="no_sale", payment_method="cash"), policy).decision == "skip"
+    assert decide(facts(transaction_type="void"), policy).reason == "no triage condition met"
