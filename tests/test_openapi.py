@@ -10,21 +10,12 @@ from openapi_spec_validator import validate
 
 from bot.http.openapi_examples import TRANSACTION_EXAMPLES
 from storage.models import Transaction
+from tests.conftest import transaction_body
 from tests.feed_events import count_rows
 
 URL = "/api/v1/openapi.json"
-# CONTRACT.md, "POS webhook", verbatim.
-CONTRACT_EXAMPLE = {
-    "transaction_id": "T-2026-000123",
-    "store_id": "store-001",
-    "register_id": "reg-2",
-    "occurred_at": "2026-11-24T17:03:12-03:00",
-    "total": {"amount": "149.90", "currency": "BRL"},
-    "payment": {"method": "card", "entry_mode": "contactless", "card_fingerprint": "fp_8d1c",
-                "status": "approved", "risk_score": 72},
-    "items": [{"sku": "7891000100103", "name": "Whisky 1L", "quantity": 2, "unit_price": "74.95"}],
-    "cashier_id": "c-17",
-}
+# CONTRACT.md's example ("POS webhook"); conftest's differs only in its register.
+CONTRACT_EXAMPLE = transaction_body(register_id="reg-2")
 # One body of each type, written here rather than taken from the served examples.
 TYPED = {
     "sale": CONTRACT_EXAMPLE,
@@ -86,7 +77,7 @@ def test_the_schema_refuses_what_the_model_refuses(served):
 
 def test_served_examples_fit_the_schema_and_are_accepted_by_the_endpoint(served, post_signed, services):
     examples = served["paths"]["/api/v1/transactions"]["post"]["requestBody"]["content"]["application/json"]["examples"]
-    assert set(examples) == set(TYPED)
+    assert set(examples) == set(TYPED) and examples["sale"]["value"] == CONTRACT_EXAMPLE
     for kind, example in examples.items():
         assert list(validator(served, "PosTransaction").iter_errors(example["value"])) == [], kind
         assert example["value"] == TRANSACTION_EXAMPLES[kind]
