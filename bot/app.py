@@ -93,7 +93,7 @@ def build_services(config: Config, **overrides: Any) -> Services:
 
 
 def create_app(services: Services) -> Flask:
-    from bot.http import audit_export, console, intake, ops, problems, read_api, webex_events
+    from bot.http import audit_export, console, feeds, intake, openapi, ops, problems, read_api, webex_events
 
     if services.config.env.pos_webhook_secret is None:
         raise ValueError("POS_WEBHOOK_SECRET is required to serve the POS intake")
@@ -102,7 +102,7 @@ def create_app(services: Services) -> Flask:
     app.json.sort_keys = False
     app.extensions["flp"] = services
     problems.install(app)
-    for module in (intake, read_api, ops, webex_events, audit_export):
+    for module in (intake, read_api, ops, webex_events, audit_export, feeds, openapi):
         app.register_blueprint(module.blueprint)
     console.init_app(app)  # the review console at /console (its own session cookie and CSRF)
 

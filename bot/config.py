@@ -33,6 +33,7 @@ Role = Literal["staff", "manager", "security"]
 ROLE_RANK: dict[str, int] = {"staff": 1, "manager": 2, "security": 3}
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 Box = tuple[float, float, float, float]
+ProcessorId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,100}$")]  # a payment processor's id of a reader, device or location
 DEFAULT_CONFIG_PATH = "config/flp.yaml"
 
 
@@ -47,6 +48,10 @@ class RegisterConfig(_Model):
         default=(0.0, 0.0, 1.0, 1.0),
         description="Normalised [x0, y0, x1, y1] box of the customer's side; faces outside (the cashier) are ignored.",
     )
+    stripe_reader_id: ProcessorId | None = Field(
+        default=None, description="Stripe Terminal reader at this register (tmr_…), for the Stripe feed.")
+    square_device_id: ProcessorId | None = Field(
+        default=None, description="Square device at this register (device_details.device_id), for the Square feed.")
 
     @field_validator("camera_serial")
     @classmethod
@@ -73,6 +78,8 @@ class StoreConfig(_Model):
     meraki_org_id: str = Field(default="default", min_length=1, description="Meraki organisation: the rate budget is per organisation.")
     registers: tuple[RegisterConfig, ...] = Field(default=(), description="Registers and their cameras.")
     entrance_cameras: tuple[str, ...] = Field(default=(), description="Serials of entrance cameras (MV Sense).")
+    square_location_id: ProcessorId | None = Field(
+        default=None, description="Square location of this store (location_id), for the Square feed.")
 
     @field_validator("entrance_cameras")
     @classmethod
@@ -278,6 +285,7 @@ class BusinessConfig(_Model):
                 + [(("stores", i, "entrance_cameras", j), c)
                    for i, s in enumerate(self.stores) for j, c in enumerate(s.entrance_cameras)],
             ),
+            *_processor_id_duplicates(self.stores),
         ]
         region_ids = {r.id for r in self.regions}
         for i, store in enumerate(self.stores):
@@ -334,6 +342,19 @@ def _duplicates(values: list[tuple[tuple[str | int, ...], str]]) -> Located:
         else:
             first[value] = path
     return problems
+
+
+def _processor_id_duplicates(stores: tuple[StoreConfig, ...]) -> Located:
+    """A reader, device or location maps to one place only, or a fed payment's place would be a guess."""
+    registers = [(i, j, r) for i, s in enumerate(stores) for j, r in enumerate(s.registers)]
+    return [
+        *_duplicates([(("stores", i, "registers", j, "stripe_reader_id"), r.stripe_reader_id)
+                      for i, j, r in registers if r.stripe_reader_id is not None]),
+        *_duplicates([(("stores", i, "registers", j, "square_device_id"), r.square_device_id)
+                      for i, j, r in registers if r.square_device_id is not None]),
+        *_duplicates([(("stores", i, "square_location_id"), s.square_location_id)
+                      for i, s in enumerate(stores) if s.square_location_id is not None]),
+    ]
 
 
 def _raise_located(problems: Located) -> None:

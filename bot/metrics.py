@@ -20,6 +20,8 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.intake = Counter("flp_intake_requests", "POS webhook requests by endpoint and outcome",
                               ["endpoint", "outcome"], registry=self.registry)
+        self.feeds = Counter("flp_feed_events", "Payment-processor feed events by processor and outcome",
+                             ["processor", "outcome"], registry=self.registry)
         self.steps = Counter("flp_work_steps", "Background steps run, by kind and outcome",
                              ["kind", "outcome"], registry=self.registry)
         self.http_latency = Histogram("flp_http_request_seconds", "HTTP request latency by endpoint", ["endpoint"],

@@ -11,6 +11,7 @@ class TransactionReceived:
     transaction: PosTransaction
     raw_body: str
     body_sha256: str
+    unplaced_reason: str | None = None  # a feed's own words for a reader or location it could not place
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ def accept_transaction(event: TransactionReceived, *, uow: UnitOfWork, config: C
     """Store the transaction and its first step in one database transaction (202 only after commit)."""
     posted = event.transaction
     now = clock()
-    skipped_reason = _unknown_place(config, posted.store_id, posted.register_id)
+    skipped_reason = event.unplaced_reason or _unknown_place(config, posted.store_id, posted.register_id)
     transaction = Transaction(
         transaction_id=posted.transaction_id,
         store_id=posted.store_id,

@@ -124,7 +124,7 @@ def _parsed(raw: bytes) -> tuple[dict[str, Any], str]:
     if paths:
         errors = [{"field": p, "message": "looks like a payment card number; send card_fingerprint, never the number"} for p in paths]
         raise Refused(_unprocessable("The body carries a card number and was not stored", errors), "card_number")
-    return document, _canonical_sha256(document)
+    return document, canonical_sha256(document)
 
 
 class _DuplicateKey(ValueError):
@@ -169,7 +169,7 @@ def _unpaired_surrogate_paths(document: Any) -> list[str]:
                    if isinstance(value, str) and _SURROGATE.search(value)})
 
 
-def _canonical_sha256(document: dict[str, Any]) -> str:
+def canonical_sha256(document: dict[str, Any]) -> str:
     """The same JSON sent again with other spacing or key order is the same body."""
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
