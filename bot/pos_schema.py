@@ -61,6 +61,7 @@ class Item(_Body):
     name: Annotated[str, Field(max_length=200)] = ""
     quantity: Annotated[Decimal, Field(gt=0, le=100_000, max_digits=12, decimal_places=4, allow_inf_nan=False)]
     unit_price: Money
+    original_unit_price: Money | None = Field(default=None, description="A price_override's line: the price before the override.")
 
 
 class PosTransaction(_Body):
@@ -75,6 +76,7 @@ class PosTransaction(_Body):
     type: TransactionType = "sale"
     original_transaction_id: Id | None = None
     approver_id: ShortId | None = None
+    discount: Total | None = Field(default=None, description="A discount's amount off the receipt.")
 
     @model_validator(mode="after")
     def _check_type_fields(self) -> "PosTransaction":
@@ -82,7 +84,22 @@ class PosTransaction(_Body):
             raise ValueError(f"original_transaction_id: required for type {self.type}")
         if self.type in ("price_override", "discount") and self.approver_id is None:
             raise ValueError(f"approver_id: required for type {self.type}")
+        if self.type == "price_override" and not any(i.original_unit_price is not None for i in self.items):
+            raise ValueError("items: a price_override needs original_unit_price on the line(s) it overrode")
+        if self.type == "discount" and self.discount is None:
+            raise ValueError("discount: required for type discount")
+        if self.discount is not None and self.discount.currency != self.total.currency:
+            raise ValueError(f"discount.currency: must be the total's currency ({self.total.currency})")
         return self
+
+    def adjustment(self) -> Decimal:
+        """What an override or discount gave away: (original − charged) × quantity per line, or the discount."""
+        if self.type == "discount" and self.discount is not None:
+            return Decimal(self.discount.amount)
+        if self.type != "price_override":
+            return Decimal(0)
+        return sum(((Decimal(i.original_unit_price) - Decimal(i.unit_price)) * i.quantity
+                    for i in self.items if i.original_unit_price is not None), Decimal(0))
 
 
 class FraudReportBody(_Body):

@@ -52,15 +52,17 @@ def _facts(alert: AlertView, now: datetime | None) -> dict[str, Any]:
     when = el.local_time(alert.occurred_at, alert.timezone, seconds=True)
     if now is not None:
         when += f" ({el.duration((now - alert.occurred_at).total_seconds())} ago)"
-    pictures = ", ".join(snapshot.kind for snapshot in alert.snapshots)
+    pictures = ", ".join(snapshot.kind for snapshot in alert.snapshots) or "none (not pictured)"
     zone = " in the customer zone" if alert.register_id else ""
     faces = f"{alert.faces_count}{zone}" if alert.snapshots else None
     return el.fact_set([
         ("Store", f"{alert.store_name} ({alert.store_id})"),
         ("Register", alert.register_id or "Entrance"),
         ("Time", when),
+        ("Kind", alert.transaction_type.replace("_", "-") if alert.transaction_type not in (None, "sale") else None),
         ("Amount", el.money(alert.amount, alert.currency)),
         ("Transaction", alert.transaction_id),
+        ("Cashier", alert.cashier_id),
         ("Pictures", pictures),
         ("Faces", faces),
     ])

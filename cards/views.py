@@ -55,6 +55,8 @@ class AlertView:
     amount: str | None = None  # decimal string; None at the entrance
     currency: str | None = None
     transaction_id: str | None = None
+    transaction_type: str | None = None  # sale|refund|void|no_sale|price_override|discount
+    cashier_id: str | None = None
     reconciliation: Mapping[str, Any] | None = None  # vision.reconciliation.Reconciliation.to_dict()
     person: WatchlistEntryView | None = None  # the matched watchlist entry, if any
     similarity: float | None = None  # 0–100, of the match with ``person``

@@ -46,6 +46,8 @@ def alert_view(alert: Alert, transaction: Transaction | None, snapshots: list[Sn
         amount=f"{transaction.total_amount:.2f}" if transaction else None,
         currency=transaction.currency if transaction else None,
         transaction_id=alert.transaction_id, reconciliation=transaction.reconciliation if transaction else None,
+        transaction_type=transaction.type if transaction else None,
+        cashier_id=transaction.cashier_id if transaction else None,
         person=entry_view(person, config) if person else None, similarity=alert.similarity,
         snapshots=tuple(SnapshotRef(s.id, s.kind) for s in snapshots if s.status == "ready"),
         faces_count=sum(len(s.faces) for s in snapshots), video_link=video_link,

@@ -46,6 +46,7 @@ def accept_transaction(event: TransactionReceived, *, uow: UnitOfWork, config: C
         cashier_id=posted.cashier_id,
         original_transaction_id=posted.original_transaction_id,
         approver_id=posted.approver_id,
+        adjustment_amount=posted.adjustment(),
         body=event.raw_body,
         body_sha256=event.body_sha256,
         status="skipped" if skipped_reason else "pending",

@@ -84,6 +84,7 @@ def pattern_facts(work: UnitOfWork, transaction: Transaction, original: Transact
         "refund_of_own_sale": _own_sale(transaction, original),
         "minutes_since_original": round((at - original.occurred_at).total_seconds() / 60, 1)
         if original is not None and transaction.type in ("refund", "void") else None,
+        "adjustment_amount": float(transaction.adjustment_amount or 0),
         "approver_is_cashier": transaction.type in ("price_override", "discount")
         and transaction.approver_id is not None and transaction.approver_id == transaction.cashier_id,
         "register_exceptions_shift": work.patterns.register_exceptions(transaction.store_id, transaction.register_id, shift),

@@ -61,6 +61,9 @@ class Facts:
     refund_of_own_sale: bool = _fact("boolean", "A refund or void of a sale rung by the same cashier.", False, default=False)
     minutes_since_original: float | None = _fact(
         "number", "Minutes from the original sale to this refund or void; null for other kinds or an original never seen.", 12.5, nullable=True)
+    adjustment_amount: float = _fact(
+        "number", "What a price override ((original − charged unit price) × quantity, summed) or a discount gave away; 0 for other kinds.",
+        25.05, money=True, default=0.0)
     approver_is_cashier: bool = _fact("boolean", "A price override or discount approved by the cashier who rang it.", False, default=False)
     cashier_transactions_shift: int = _fact("number", "This cashier's transactions of any kind in the last patterns.shift_hours, this one included.", 41, default=0)
     cashier_voids_shift: int = _fact("number", "This cashier's voids in the last patterns.shift_hours, this one included.", 4, default=0)

@@ -90,6 +90,8 @@ class Transaction(Base):
     cashier_id: Mapped[str | None] = mapped_column(String(64))
     original_transaction_id: Mapped[str | None] = mapped_column(String(128), doc="The sale a refund or void undoes.")
     approver_id: Mapped[str | None] = mapped_column(String(64), doc="Who approved a price override or discount.")
+    adjustment_amount: Mapped[Decimal] = mapped_column(Numeric(18, 4), default=Decimal(0), server_default="0",
+                                                       doc="What an override or discount gave away.")
     body: Mapped[str] = mapped_column(Text, doc="The raw accepted JSON body, exactly as posted.")
     body_sha256: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(12), default="pending", doc="pending|capturing|analyzing|done|skipped|failed")

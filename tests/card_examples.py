@@ -55,6 +55,12 @@ PRODUCT_ALERT = AlertView(
     timezone=STORE_TZ, amount="35.00", currency="BRL", transaction_id="tx-20250614-0043",
     reconciliation=RECONCILIATION, snapshots=(SnapshotRef("s-3", "exact"),), faces_count=0,
 )
+PATTERN_ALERT = AlertView(
+    id="A-1050", rule="void_spree", severity="medium", message="5 voids by this cashier in this shift at register reg-2",
+    status="open", store_id="store-001", store_name="Loja Centro", register_id="reg-2", occurred_at=OCCURRED,
+    timezone=STORE_TZ, amount="89.90", currency="BRL", transaction_id="tx-20250614-0051", transaction_type="void",
+    cashier_id="c-17",
+)
 DECIDED_ALERT = AlertView(
     id="A-1001", rule="watchlist_match", severity="critical", message="Watchlist match P-7 (88.0) at the entrance",
     status="dismissed", store_id="store-001", store_name="Loja Centro", register_id=None, occurred_at=OCCURRED,

@@ -33,6 +33,7 @@ SNAPSHOTS = Path(__file__).parent / "snapshots" / "cards"
 CARDS: dict[str, Callable[[], dict[str, Any]]] = {
     "alert_watchlist_open": lambda: alert_card(ex.WATCHLIST_ALERT, now=ex.NOW),
     "alert_product_only": lambda: alert_card(ex.PRODUCT_ALERT),
+    "alert_pattern_without_picture": lambda: alert_card(ex.PATTERN_ALERT),
     "alert_decided": lambda: alert_card(ex.DECIDED_ALERT, now=ex.NOW),
     "alert_with_image": lambda: alert_card(ex.PRODUCT_ALERT, image_url="https://bot.example.com/img/s-3?sig=abc"),
     "enrollment_one_face": lambda: enrollment_card(ex.proposal(1)),

@@ -23,8 +23,10 @@ TYPED = {
     "void": {**CONTRACT_EXAMPLE, "transaction_id": "V-1", "type": "void", "original_transaction_id": "T-2026-000123"},
     "no_sale": {**CONTRACT_EXAMPLE, "transaction_id": "N-1", "type": "no_sale", "items": [],
                 "total": {"amount": "0", "currency": "BRL"}, "payment": {"method": "cash"}},
-    "price_override": {**CONTRACT_EXAMPLE, "transaction_id": "P-1", "type": "price_override", "approver_id": "m-3"},
-    "discount": {**CONTRACT_EXAMPLE, "transaction_id": "D-1", "type": "discount", "approver_id": "m-3"},
+    "price_override": {**CONTRACT_EXAMPLE, "transaction_id": "P-1", "type": "price_override", "approver_id": "m-3",
+                       "items": [{"sku": "7891000100103", "quantity": 1, "unit_price": "49.90", "original_unit_price": "74.95"}]},
+    "discount": {**CONTRACT_EXAMPLE, "transaction_id": "D-1", "type": "discount", "approver_id": "m-3",
+                 "discount": {"amount": "15.00", "currency": "BRL"}},
 }
 
 
@@ -59,7 +61,8 @@ def test_one_body_of_each_type_fits_the_served_schema(served, kind):
 
 
 @pytest.mark.parametrize(("kind", "field"), [("refund", "original_transaction_id"), ("void", "original_transaction_id"),
-                                             ("price_override", "approver_id"), ("discount", "approver_id")])
+                                             ("price_override", "approver_id"), ("discount", "approver_id"),
+                                             ("discount", "discount")])
 def test_the_schema_refuses_a_type_without_its_field(served, kind, field):
     body = {k: v for k, v in TYPED[kind].items() if k != field}
     errors = list(validator(served, "PosTransaction").iter_errors(body))
@@ -99,3 +102,13 @@ def test_fraud_report_example_fits_its_schema(served):
     body = served["paths"]["/api/v1/fraud-reports"]["post"]["requestBody"]["content"]["application/json"]["example"]
     assert list(validator(served, "FraudReportBody").iter_errors(body)) == []
     assert list(validator(served, "FraudReportBody").iter_errors({**body, "source": "rumour"})) != []
+
+
+def test_an_override_without_the_original_price_is_refused_by_schema_and_endpoint(served, post_signed, services):
+    body = {**TYPED["price_override"], "items": [{"sku": "7891000100103", "quantity": 1, "unit_price": "49.90"}]}
+    assert list(validator(served, "PosTransaction").iter_errors(body)) != []
+    response = post_signed("/api/v1/transactions", body)
+    assert response.status_code == 422
+    assert response.get_json()["errors"] == [
+        {"field": "items", "message": "a price_override needs original_unit_price on the line(s) it overrode"}]
+    assert count_rows(services, Transaction) == 0

@@ -55,6 +55,10 @@ def post(services, *, at: datetime, type: str = "sale", cashier: str | None = "c
         body["original_transaction_id"] = original
     if approver is not None:
         body["approver_id"] = approver
+    if type == "price_override":
+        body["items"] = [{"sku": "7891000100103", "quantity": 1, "unit_price": amount, "original_unit_price": "12.50"}]
+    if type == "discount":
+        body["discount"] = {"amount": "1.50", "currency": "BRL"}
     event = TransactionReceived(PosTransaction.model_validate(body), "{}", transaction_id)
     assert services.handle(accept_transaction, event, write=True).outcome == "accepted"
     return transaction_id
@@ -138,6 +142,39 @@ def test_override_approved_by_the_cashier_who_rang_it(services, clock):
     triage(services, clock)
     assert facts_of(services, own)["approver_is_cashier"] is True
     assert facts_of(services, approved)["approver_is_cashier"] is False
+
+
+def test_what_an_override_or_a_discount_gave_away(services, clock):
+    override = post(services, at=NOW, type="price_override", approver="m-1", amount="10.00")
+    discount = post(services, at=NOW, type="discount", approver="m-1")
+    sale = post(services, at=NOW)
+    triage(services, clock)
+    assert facts_of(services, override)["adjustment_amount"] == 2.5  # (12.50 − 10.00) × 1
+    assert facts_of(services, discount)["adjustment_amount"] == 1.5
+    assert facts_of(services, sale)["adjustment_amount"] == 0
+
+
+def test_adjustment_sums_the_overridden_lines_times_their_quantity():
+    body = transaction_body(type="price_override", approver_id="m-1", items=[
+        {"sku": "1", "quantity": 2, "unit_price": "8.00", "original_unit_price": "10.00"},
+        {"sku": "2", "quantity": "0.5", "unit_price": "20.00", "original_unit_price": "30.00"},
+        {"sku": "3", "quantity": 1, "unit_price": "5.00"}])
+    assert PosTransaction.model_validate(body).adjustment() == Decimal("9.00")
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"type": "discount", "approver_id": "m-1"}, "discount"),
+    ({"type": "discount", "approver_id": "m-1", "discount": {"amount": "1.00", "currency": "USD"}}, "discount.currency"),
+    ({"type": "price_override", "approver_id": "m-1"}, "items"),
+])
+def test_an_override_or_discount_without_its_amounts_is_refused_naming_the_field(changes, field):
+    from pydantic import ValidationError
+
+    from bot.pos_schema import field_errors
+
+    with pytest.raises(ValidationError) as refused:
+        PosTransaction.model_validate(transaction_body(**changes))
+    assert [e["field"] for e in field_errors(refused.value)] == [field]
 
 
 # --- cards ------------------------------------------------------------------------------------------

@@ -50,11 +50,17 @@ def schemas() -> dict[str, Any]:
         "A payment as the POS posts it. Extra fields are kept with the stored body. A body holding a card number "
         "(14-19 digits with a network prefix passing Luhn, in any string but items[].sku and *_id values) is refused.")
     transaction["properties"]["type"]["description"] = (
-        "refund and void need original_transaction_id; price_override and discount need approver_id.")
+        "refund and void need original_transaction_id; price_override and discount need approver_id; "
+        "a price_override needs original_unit_price on the overridden line(s), a discount needs discount.")
     transaction["allOf"] = [
-        {"if": {"properties": {"type": {"enum": list(types)}}, "required": ["type"]},
-         "then": {"required": [name], "properties": {name: {"type": "string"}}}}
-        for types, name in TYPE_REQUIRES.items()
+        *({"if": {"properties": {"type": {"enum": list(types)}}, "required": ["type"]},
+           "then": {"required": [name], "properties": {name: {"type": "string"}}}}
+          for types, name in TYPE_REQUIRES.items()),
+        {"if": {"properties": {"type": {"const": "price_override"}}, "required": ["type"]},
+         "then": {"properties": {"items": {"contains": {"required": ["original_unit_price"],
+                                                        "properties": {"original_unit_price": {"type": "string"}}}}}}},
+        {"if": {"properties": {"type": {"const": "discount"}}, "required": ["type"]},
+         "then": {"required": ["discount"], "properties": {"discount": {"type": "object"}}}},
     ]
     found.update(RESPONSE_SCHEMAS)
     return found

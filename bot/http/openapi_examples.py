@@ -30,7 +30,6 @@ TRANSACTION_EXAMPLES: dict[str, dict[str, Any]] = {
     "no_sale": _like_sale(
         "T-2026-000126", type="no_sale", total={"amount": "0.00", "currency": "BRL"},
         payment={"method": "cash"}, items=[]),
-    # Extra fields (original_unit_price, discount) are kept with the body; only approver_id is required.
     "price_override": _like_sale(
         "T-2026-000127", type="price_override", approver_id="m-3", total={"amount": "49.90", "currency": "BRL"},
         items=[{"sku": "7891000100103", "name": "Whisky 1L", "quantity": 1, "unit_price": "49.90",

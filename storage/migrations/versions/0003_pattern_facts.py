@@ -33,6 +33,8 @@ def upgrade() -> None:
     with op.batch_alter_table('transactions', schema=None) as batch_op:
         batch_op.add_column(sa.Column('original_transaction_id', sa.String(length=128), nullable=True))
         batch_op.add_column(sa.Column('approver_id', sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column('adjustment_amount', sa.Numeric(precision=18, scale=4), nullable=False,
+                                      server_default="0"))
         batch_op.add_column(sa.Column('pattern_facts', sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column('under_rung', sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.drop_index(batch_op.f('ix_transactions_card_fingerprint'))
@@ -52,6 +54,7 @@ def downgrade() -> None:
         batch_op.create_index(batch_op.f('ix_transactions_card_fingerprint'), ['card_fingerprint'], unique=False)
         batch_op.drop_column('under_rung')
         batch_op.drop_column('pattern_facts')
+        batch_op.drop_column('adjustment_amount')
         batch_op.drop_column('approver_id')
         batch_op.drop_column('original_transaction_id')
 
