@@ -278,6 +278,11 @@ def valid_transactions(draw: st.DrawFn) -> dict[str, Any]:
         body["original_transaction_id"] = draw(ids)
     if kind in ("price_override", "discount"):
         body["approver_id"] = draw(ids)
+    if kind == "price_override":  # the overridden line says what it cost before
+        body["items"] = [*body["items"], {"sku": draw(ids), "quantity": 1, "unit_price": draw(money),
+                                          "original_unit_price": draw(money)}]
+    if kind == "discount":
+        body["discount"] = {"amount": draw(money), "currency": body["total"]["currency"]}
     return body
 
 
