@@ -153,5 +153,6 @@ class Story:
         checkout = rung.checkout
         items = ", ".join(f"{q} x {name}" for (_, name, _), q in checkout.items)
         about = f"  [{checkout.key}{': ' + checkout.note if checkout.note else ''}]" if checkout.key != "clean" else ""
-        self.say("POS", f"{rung.transaction_id} {checkout.register_id} {checkout.total()} BRL by {checkout.entry_mode} "
+        kind = "" if checkout.kind == "sale" else f"{checkout.kind.upper()} "
+        self.say("POS", f"{kind}{rung.transaction_id} {checkout.register_id} {checkout.total()} BRL by {checkout.entry_mode} "
                         f"(risk {checkout.risk_score}): {items} -> {rung.status}{about}")

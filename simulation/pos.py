@@ -39,6 +39,8 @@ class Checkout:
     customer: Customer = Customer()
     decision: tuple[str, str | None] | None = None  # what the manager of the demo decides on its alerts
     note: str = ""  # what the narration says about it
+    kind: str = "sale"  # or refund|void|… (the POS `type`)
+    undoes: str | None = None  # a refund's or void's original: the key of an earlier checkout
 
     def total(self) -> str:
         return f"{sum(float(price) * quantity for (_, _, price), quantity in self.items):.2f}"
@@ -69,7 +71,7 @@ def demo_day() -> tuple[list[Checkout], Checkout, str]:
     astronaut, grace = "astronaut", "grace_hopper"
     day = [
         Checkout("clean", "reg-1", ((COFFEE, 2),), "contactless", 8, "fp_a101"),
-        Checkout("clean", "reg-2", ((BOX, 1), (COFFEE, 1)), "chip", 12, "fp_a102"),
+        Checkout("sold by c-22", "reg-2", ((BOX, 1), (COFFEE, 1)), "chip", 12, "fp_a102"),
         Checkout("under-rung", "reg-1", ((BOTTLE, 1),), "contactless", 64, "fp_a103",
                  Customer((_at_till("reg-1", astronaut),), _on_counter("reg-1", "Bottle", "Bottle", "Bottle")),
                  decision=("confirm", None), note="3 bottles on the counter, 1 billed"),
@@ -87,6 +89,10 @@ def demo_day() -> tuple[list[Checkout], Checkout, str]:
                  decision=("dismiss", "no_loss"), note="keyed in, but the bank confirms the cardholder"),
         Checkout("clean", "reg-2", ((BOX, 1),), "chip", 20, "fp_a110"),
         Checkout("clean", "reg-1", ((COFFEE, 2), (BOX, 1)), "contactless", 11, "fp_a111"),
+        # No customer at the till: the cashier refunds a sale of their own (a classic till skim).
+        Checkout("own-sale refund", "reg-2", ((BOX, 1), (COFFEE, 1)), "chip", None, "fp_a102", kind="refund",
+                 undoes="sold by c-22", decision=("confirm", None),
+                 note="cashier c-22 refunds their own sale, nobody at the till"),
     ]
     # Weeks later she comes back, pays by tap with a clean card, at the other register.
     return_visit = Checkout("return visit", "reg-1", ((COFFEE, 1),), "contactless", 7, "fp_c777",
@@ -132,6 +138,11 @@ class PosStandIn:
                       for (sku, name, price), quantity in checkout.items],
             "cashier_id": "c-17" if checkout.register_id == "reg-1" else "c-22",
         }
+        if checkout.kind != "sale":
+            body["type"] = checkout.kind
+        if checkout.undoes is not None:
+            body["original_transaction_id"] = next(
+                r.transaction_id for r in reversed(self.rung) if r.checkout.key == checkout.undoes)
         rung = Rung(transaction_id, checkout, self._post("/api/v1/transactions", body), occurred)
         self.rung.append(rung)
         self.on_rung(rung)
