@@ -83,14 +83,16 @@ def job_daily_digest(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], u
         return  # Webex off, or no space for this store: `stats` and the console have the same figures
     card_key = f"digest:{store_id}:{day}:card"
     local_date = date.fromisoformat(day)
-    since = datetime.combine(local_date, time(0), tzinfo=ZoneInfo(store.timezone)).astimezone(timezone.utc)
+    # The 24 local hours up to this digest's time, from the last one's: nothing falls between two digests.
+    zone, local_time = ZoneInfo(store.timezone), config.business.digest.local_time
+    since, until = occurrence(local_date - timedelta(days=1), local_time, zone), occurrence(local_date, local_time, zone)
     now = clock()
     with read_uow() as work:
         if work.outbox.by_key(card_key) is not None:
             return
-        (counts,) = stats_queries.store_stats(work.session, (store_id,), since, now)
-        precision = stats_queries.rule_precision(work.session, (store_id,), since)
-    period = f"{local_date:%a %d %b %Y}"
+        (counts,) = stats_queries.store_stats(work.session, (store_id,), since, now, until=until)
+        precision = stats_queries.rule_precision(work.session, (store_id,), since, until)
+    period = f"{local_date:%a %d %b %Y}, the 24 h to {local_time}"
     card = stats_card(StatsView(period=period, stores=(stats_row(counts, config),), rules=rule_rows(precision)))
     chart = digest_chart(f"{store.name}, {period}", counts.alerts_by_rule, counts.confirmed, counts.dismissed)
     digest = evidence.put(chart, "image/png")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -24,18 +24,24 @@ class StoreStats:
     loss_prevented: dict[str, Decimal] = field(default_factory=dict)  # currency -> amount
 
 
-def store_stats(session: Session, store_ids: tuple[str, ...], since: datetime, now: datetime) -> list[StoreStats]:
+def store_stats(session: Session, store_ids: tuple[str, ...], since: datetime, now: datetime,
+                until: datetime | None = None) -> list[StoreStats]:
+    """Counts of [since, until) (until: now); ``open_older_than_a_day`` is as of now, whatever the period."""
     stats = {s: StoreStats(s) for s in store_ids}
+    until = until or datetime(9999, 1, 1, tzinfo=timezone.utc)  # no end: up to now and what is arriving
     rows = session.execute(select(Transaction.store_id, func.count()).where(
-        Transaction.store_id.in_(store_ids), Transaction.received_at >= since).group_by(Transaction.store_id))
+        Transaction.store_id.in_(store_ids), Transaction.received_at >= since,
+        Transaction.received_at < until).group_by(Transaction.store_id))
     for store_id, n in rows:
         stats[store_id].transactions = n
     rows = session.execute(select(Snapshot.store_id, func.count()).where(
-        Snapshot.store_id.in_(store_ids), Snapshot.created_at >= since, Snapshot.status == "ready").group_by(Snapshot.store_id))
+        Snapshot.store_id.in_(store_ids), Snapshot.created_at >= since, Snapshot.created_at < until,
+        Snapshot.status == "ready").group_by(Snapshot.store_id))
     for store_id, n in rows:
         stats[store_id].pictures = n
     rows = session.execute(select(Alert.store_id, Alert.rule, Alert.status, func.count()).where(
-        Alert.store_id.in_(store_ids), Alert.created_at >= since).group_by(Alert.store_id, Alert.rule, Alert.status))
+        Alert.store_id.in_(store_ids), Alert.created_at >= since, Alert.created_at < until
+    ).group_by(Alert.store_id, Alert.rule, Alert.status))
     for store_id, rule, status, n in rows:
         entry = stats[store_id]
         entry.alerts_by_rule[rule] = entry.alerts_by_rule.get(rule, 0) + n
@@ -47,7 +53,8 @@ def store_stats(session: Session, store_ids: tuple[str, ...], since: datetime, n
         stats[store_id].open_older_than_a_day = n
     # Loss prevented, an estimate: the totals of the transactions behind confirmed alerts, each counted once.
     confirmed = select(Alert.transaction_id).where(
-        Alert.store_id.in_(store_ids), Alert.status == "confirmed", Alert.created_at >= since).distinct()
+        Alert.store_id.in_(store_ids), Alert.status == "confirmed", Alert.created_at >= since,
+        Alert.created_at < until).distinct()
     rows = session.execute(select(Transaction.store_id, Transaction.currency, func.sum(Transaction.total_amount)).where(
         Transaction.transaction_id.in_(confirmed)).group_by(Transaction.store_id, Transaction.currency))
     for store_id, currency, total in rows:
@@ -55,12 +62,15 @@ def store_stats(session: Session, store_ids: tuple[str, ...], since: datetime, n
     return [stats[s] for s in store_ids]
 
 
-def rule_precision(session: Session, store_ids: tuple[str, ...], since: datetime | None = None) -> dict[str, tuple[int, int]]:
+def rule_precision(session: Session, store_ids: tuple[str, ...], since: datetime | None = None,
+                   until: datetime | None = None) -> dict[str, tuple[int, int]]:
     """Per rule: (confirmed, decided). Precision is confirmed / decided; open alerts are not counted."""
     query = select(Alert.rule, Alert.status, func.count()).where(
         Alert.store_id.in_(store_ids), Alert.status.in_(("confirmed", "dismissed"))).group_by(Alert.rule, Alert.status)
     if since is not None:
         query = query.where(Alert.created_at >= since)
+    if until is not None:
+        query = query.where(Alert.created_at < until)
     result: dict[str, tuple[int, int]] = {}
     for rule, status, n in session.execute(query):
         confirmed, decided = result.get(rule, (0, 0))

@@ -152,6 +152,19 @@ def test_the_card_validates_and_the_chart_is_an_800_by_400_png_of_the_day(servic
     assert image.format == "PNG" and image.size == (800, 400)
 
 
+def test_a_digest_covers_the_24_hours_since_the_last_one(services, clock, messenger):
+    clock.now = datetime(2026, 11, 24, 2, 40, tzinfo=UTC)  # 21:40 on 23 Nov in New York: sent a little late
+    seed_day(services, datetime(2026, 11, 23, 2, 30, tzinfo=UTC), prefix="late")  # 21:30 on the 22nd: counted
+    seed_day(services, datetime(2026, 11, 23, 1, 59, tzinfo=UTC), prefix="before")  # 20:59 on the 22nd: its own digest
+    seed_day(services, datetime(2026, 11, 24, 2, 10, tzinfo=UTC), prefix="after")  # 21:10 on the 23rd: the next one
+    enqueue_daily(services.db, clock, services.config)
+    run(services, clock)
+    ((card_message, _),) = digests_sent(messenger)
+    facts = {f["title"]: f["value"] for f in _facts(card_message.card)}
+    assert facts["Transactions checked"] == "3" and facts["Confirmed"] == "1"
+    assert "the 24 h to 21:00" in card_message.card["body"][0]["text"]
+
+
 @pytest.mark.parametrize("room", [None])
 def test_a_store_without_a_space_gets_no_digest(services, clock, messenger):
     clock.now = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
