@@ -149,6 +149,10 @@ class CameraConfig(_Model):
     poll_initial_s: float = Field(default=2, gt=0, le=30, description="First wait before fetching the image URL.")
     poll_total_s: float = Field(default=30, gt=0, le=300, description="Give up polling the image URL after this long.")
     timeout_s: float = Field(default=10, gt=0, le=120, description="Timeout of every Meraki HTTP call.")
+    entrance_window_s: float = Field(
+        default=30, ge=5, le=600,
+        description="At most one picture per entrance camera in this window (each costs a snapshot request); "
+                    "shorter than a rule's cool-down, so a second person soon after is still pictured.")
 
 
 class RecognitionConfig(_Model):

@@ -31,9 +31,9 @@ if TYPE_CHECKING:
     from bot.app import Services
 
 log = logging.getLogger(__name__)
-# One picture per entrance camera per window. Shorter than a rule's cool-down on purpose: a watchlist
-# person coming in a minute after someone else must still be pictured. At 30 s an entrance camera
-# costs at most 2 snapshot requests a minute of its organisation's 10 requests a second.
+# One picture per entrance camera per window (camera.entrance_window_s). Shorter than a rule's cool-down
+# on purpose: a watchlist person coming in a minute after someone else must still be pictured. At 30 s
+# an entrance camera costs at most 2 snapshot requests a minute of its organisation's 10 requests a second.
 ENTRANCE_WINDOW_S = 30.0
 MAX_PAYLOAD_BYTES = 64 * 1024  # MV Sense messages are a few hundred bytes; anything bigger is not theirs
 # A message's ts names the window (so every worker that hears it records the same row); a camera
@@ -237,10 +237,11 @@ def visit_recorder(db: Database, clock: Clock, window_s: float = ENTRANCE_WINDOW
     return record
 
 
-def start_entrance_watch(services: "Services", *, window_s: float = ENTRANCE_WINDOW_S,
+def start_entrance_watch(services: "Services", *,
                          reconnect_s: tuple[int, int] = (RECONNECT_MIN_S, RECONNECT_MAX_S)) -> EntranceWatch | None:
     """Start listening when MQTT_URL is set, some store has entrance cameras and the camera API is on; else None."""
     config = services.config
+    window_s = config.business.camera.entrance_window_s
     serials = [serial for store in config.business.stores for serial in store.entrance_cameras]
     reason = ("MQTT_URL is not set" if config.env.mqtt_url is None
               else "no store has entrance cameras" if not serials

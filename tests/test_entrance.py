@@ -160,6 +160,30 @@ def test_a_burst_of_messages_is_one_visit_and_one_picture(services, watch, publi
     assert len(alerts(services)) == 1
 
 
+def test_the_window_comes_from_the_config(services, broker, publisher, clock):
+    camera = services.config.business.camera.model_copy(update={"entrance_window_s": 120})
+    services.config = dataclasses.replace(
+        services.config, business=services.config.business.model_copy(update={"camera": camera}))
+    on_broker(services, broker)
+    watch = start_entrance_watch(services, reconnect_s=(1, 2))
+    try:
+        wait_for(lambda: services.component_state["broker"] == "connected", what="the watch to subscribe")
+        someone_appears(publisher, clock)
+        wait_for(lambda: len(visits(services)) == 1, what="the first visit")
+        # Windows are fixed slices of the event time: 20:03:20 and 20:03:55 share [20:02, 20:04) of 120 s,
+        # but not a 30-s window, whose default would picture this one too.
+        clock.advance(35)
+        handled = watch.messages_handled
+        someone_appears(publisher, clock)
+        wait_for(lambda: watch.messages_handled >= handled + 2, what="both messages to be handled")
+        assert len(visits(services)) == 1
+        clock.advance(60)
+        someone_appears(publisher, clock)
+        wait_for(lambda: len(visits(services)) == 2, what="the visit of the next window")
+    finally:
+        watch.stop()
+
+
 def test_broker_restart_is_survived(services, watch, broker, run, clock, client):
     broker.kill()
     wait_for(lambda: services.component_state["broker"] == "reconnecting", what="the lost connection to be noticed")
