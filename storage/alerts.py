@@ -7,6 +7,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from storage.models import Alert, WatchlistPerson
+from storage.watchlist_entries import LISTED
 
 
 class AlertRepository:
@@ -52,7 +53,7 @@ class AlertRepository:
     def watchlist(self, *, include_inactive: bool = False) -> list[WatchlistPerson]:
         query = select(WatchlistPerson).order_by(WatchlistPerson.enrolled_at)
         if not include_inactive:
-            query = query.where(WatchlistPerson.status.in_(("active", "pending_approval")))
+            query = query.where(WatchlistPerson.status.in_(LISTED))
         return list(self._session.scalars(query))
 
 

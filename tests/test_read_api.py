@@ -162,11 +162,12 @@ def test_alert_ids_are_looked_up_case_insensitively_and_as_a_bare_number(client,
         "decided_by": None, "decided_at": None, "reason": None}
 
 
-def test_watchlist_lists_active_and_pending_people_in_enrollment_order(client, auth, services, clock):
+def test_watchlist_lists_enrolling_active_and_pending_people_in_enrollment_order(client, auth, services, clock):
     add_rows(services, person(clock, "P-2", "active", 5), person(clock, "P-1", "pending_approval", 1),
-             person(clock, "P-3", "removed", 0), person(clock, "P-4", "expired", 2))
+             person(clock, "P-3", "removed", 0), person(clock, "P-4", "expired", 2), person(clock, "P-5", "enrolling", 6))
     listed = client.get("/api/v1/watchlist", headers=auth).get_json()["watchlist"]
-    assert [(p["id"], p["status"]) for p in listed] == [("P-1", "pending_approval"), ("P-2", "active")]
+    assert [(p["id"], p["status"]) for p in listed] == [("P-1", "pending_approval"), ("P-2", "active"),
+                                                        ("P-5", "enrolling")]
     assert listed[1]["enrolled_at"] == "2026-11-24T20:08:20Z" and listed[1]["faces"] == 0
     assert listed[1]["region_id"] == "south" and "reason" in listed[1]
 
