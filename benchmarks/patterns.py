@@ -270,6 +270,10 @@ def body_of(shape: Shape, i: int) -> dict[str, Any]:
     }
     if kind != "no_sale":
         body["items"] = [{"sku": "7891000100103", "name": "Whisky 1L", "quantity": 1, "unit_price": amount}]
+    if kind == "price_override":
+        body["items"][0]["original_unit_price"] = f"{Decimal(amount) + Decimal('5.00'):.2f}"
+    if kind == "discount":
+        body["discount"] = {"amount": "1.00", "currency": "BRL"}
     if shape.original[i] >= 0:
         body["original_transaction_id"] = shape.transaction_id(int(shape.original[i]))
     if shape.approver[i]:
@@ -294,6 +298,8 @@ def history_rows(shape: Shape) -> Iterator[dict[str, Any]]:
             "entry_mode": payment.get("entry_mode"), "card_fingerprint": payment.get("card_fingerprint"),
             "risk_score": payment.get("risk_score"), "cashier_id": body["cashier_id"],
             "original_transaction_id": body.get("original_transaction_id"), "approver_id": body.get("approver_id"),
+            "adjustment_amount": PosTransaction.model_validate(body).adjustment() if kind in ("price_override", "discount")
+            else Decimal(0),
             "body": raw, "body_sha256": hashlib.sha256(raw.encode()).hexdigest(),
             "status": "done" if capture else "skipped", "status_reason": None if capture else "triage: no triage condition met",
             "triage_decision": "capture" if capture else "skip",
