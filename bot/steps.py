@@ -6,6 +6,7 @@ from bot.routes import router
 from bot.runner import Step
 from handlers import alert_actions, commands  # noqa: F401  (registers the chat commands and card actions)
 from handlers import governance  # noqa: F401  (watchlist, forget)
+from handlers import pattern_report  # noqa: F401  (patterns)
 from handlers.checkout import CHECKOUT_SNAPSHOT, job_checkout_snapshot
 from handlers.digest import DAILY_DIGEST, job_daily_digest
 from handlers.enrollment import ENROLL_FACE, job_enroll_face
