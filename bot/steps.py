@@ -8,6 +8,7 @@ from handlers import alert_actions, commands  # noqa: F401  (registers the chat 
 from handlers import governance  # noqa: F401  (watchlist, forget)
 from handlers.checkout import CHECKOUT_SNAPSHOT, job_checkout_snapshot
 from handlers.digest import DAILY_DIGEST, job_daily_digest
+from handlers.weekly_report import PATTERN_REPORT, job_pattern_report  # (also registers `patterns`)
 from handlers.enrollment import ENROLL_FACE, job_enroll_face
 from handlers.erasure import ERASE_PERSON, EXPIRE_WATCHLIST, FORGET_TEMPLATES, job_erase_person, job_expire_watchlist, \
     job_forget_templates
@@ -47,6 +48,7 @@ STEPS: dict[str, Step] = {
     EXPIRE_WATCHLIST: job_expire_watchlist,
     PURGE: job_purge,
     DAILY_DIGEST: job_daily_digest,
+    PATTERN_REPORT: job_pattern_report,
 }
 
 # Steps that wait on a camera. They run on their own runner thread: a live picture is taken only

@@ -16,6 +16,7 @@ from bot.config import Config
 from handlers.digest import enqueue_digests
 from handlers.erasure import EXPIRE_WATCHLIST
 from handlers.retention import PURGE
+from handlers.weekly_report import enqueue_pattern_reports
 from storage.db import Database
 from storage.uow import UnitOfWork
 
@@ -46,6 +47,14 @@ def enqueue_daily(db: Database, clock: Clock, config: Config) -> None:
         work.commit()
 
 
+def enqueue_weekly(db: Database, clock: Clock, config: Config) -> None:
+    """Each store's pattern report once its local weekday and time have come: one item per store and ISO week."""
+    now = clock()
+    with UnitOfWork(db, write=True) as work:
+        enqueue_pattern_reports(work, config, now)
+        work.commit()
+
+
 def schedule_sweeps(scheduler: Any, services: Any) -> None:
     """Add the interval job to an APScheduler 3 scheduler (``BackgroundScheduler``) of the process that runs steps."""
 
@@ -54,6 +63,7 @@ def schedule_sweeps(scheduler: Any, services: Any) -> None:
             enqueue_sweeps(services.db, services.clock)
             # The same tick checks the digests: every 5 minutes is close enough to a store's HH:MM.
             enqueue_daily(services.db, services.clock, services.config)
+            enqueue_weekly(services.db, services.clock, services.config)
         except Exception:  # the database may be down: the next tick tries again, nothing is lost
             log.exception("could not enqueue this hour's sweeps")
             return

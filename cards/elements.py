@@ -6,7 +6,7 @@ same on every host.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
@@ -108,6 +108,11 @@ def local_date(moment: datetime, zone: str) -> str:
     """'14 Jun 2025' in the given zone."""
     local = _local(moment, zone)
     return f"{local.day} {_MONTHS[local.month - 1]} {local.year}"
+
+
+def day(value: date) -> str:
+    """'Mon 16 Nov 2026': a calendar day (a store-local one; dates carry no zone)."""
+    return f"{_DAYS[value.weekday()]} {value.day} {_MONTHS[value.month - 1]} {value.year}"
 
 
 def duration(seconds: float) -> str:

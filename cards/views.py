@@ -7,7 +7,7 @@ are the public ones ("P-7"), alert ids the public ones ("A-1042").
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Mapping
 
 
@@ -201,3 +201,64 @@ class HelpView:
     commands: tuple[CommandHelp, ...]
     role: str | None = None
     unknown_command: str | None = None
+
+
+@dataclass(frozen=True)
+class SubjectPattern:
+    """A cashier or register over a report's days: its exceptions and how far it is from the store's others."""
+
+    subject: str  # cashier or register id
+    transactions: int  # of any kind
+    counts: Mapping[str, int]  # refund, void, no_sale, override, own_refund, under_rung -> events
+    rate: float  # exceptions (refunds, voids, no-sales, overrides, discounts) per transaction
+    z: float | None  # of ``rate`` against the store's others over the same days; None: new, or too few others
+    new: bool  # fewer transactions than the baselines' minimum (no z-score)
+    peer_mean: float | None  # the others' mean rate; None when there are none to compare with
+    alert_ids: tuple[str, ...] = ()  # newest first, a few ("A-12")
+    more_alerts: int = 0  # alerts in the period beyond ``alert_ids``
+
+    @property
+    def exceptions(self) -> int:
+        return sum(self.counts.get(kind, 0) for kind in ("refund", "void", "no_sale", "override"))
+
+
+@dataclass(frozen=True)
+class CardPattern:
+    """A card fingerprint (an opaque token, never a number) with refunds or voids in the period."""
+
+    fingerprint: str
+    refunds: int
+    voids: int
+    amount: str  # decimal string: their total, in the store's currency
+
+
+@dataclass(frozen=True)
+class RuleHits:
+    """One rule's alerts in the period, by how they stand now."""
+
+    rule: str
+    confirmed: int
+    dismissed: int
+    open: int
+
+    @property
+    def alerts(self) -> int:
+        return self.confirmed + self.dismissed + self.open
+
+
+@dataclass(frozen=True)
+class PatternReportView:
+    """What `patterns [7d]` and the weekly report show for one store over whole store-local days."""
+
+    store_id: str
+    store_name: str
+    first_day: date
+    last_day: date  # inclusive
+    transactions: int
+    exceptions: int
+    cashiers: tuple[SubjectPattern, ...]  # furthest from the others first
+    registers: tuple[SubjectPattern, ...]
+    cards: tuple[CardPattern, ...]  # most refunds and voids first
+    rules: tuple[RuleHits, ...]  # most alerts first
+    min_transactions: int  # below this a subject is new (no z-score)
+    min_peers: int  # fewer others with enough transactions: no z-score

@@ -134,7 +134,7 @@ def cmd_rules(cmd: ChatCommand, *, reply: Reply, uow: UnitOfWork, config: Config
 @router.command("stats", role="staff", usage="stats [7d]", summary="counts and precision over days")
 def cmd_stats(cmd: ChatCommand, *, reply: Reply, uow: UnitOfWork, config: Config, stores: tuple[str, ...],
               now: datetime) -> None:
-    days = _days(cmd.args)
+    days = parse_days(cmd.args, "stats")
     since = now - timedelta(days=days)
     rows = stats_queries.store_stats(uow.session, stores, since, now)
     precision = stats_queries.rule_precision(uow.session, stores, since)
@@ -154,12 +154,13 @@ def cmd_stats(cmd: ChatCommand, *, reply: Reply, uow: UnitOfWork, config: Config
     reply(f"**{period.capitalize()}**\n" + "\n".join(lines), card=stats_card(view))
 
 
-def _days(args: tuple[str, ...]) -> int:
+def parse_days(args: tuple[str, ...], word: str) -> int:
+    """The period of `stats [7d]` and `patterns [7d]`: 1 to 365 days, 7 when not given."""
     if not args:
         return 7
     match = re.fullmatch(r"(\d{1,3})d?", args[0].lower())
     if len(args) > 1 or match is None or not 1 <= int(match.group(1)) <= 365:
-        raise UserError("Usage: `stats` or `stats 7d` (1 to 365 days).")
+        raise UserError(f"Usage: `{word}` or `{word} 7d` (1 to 365 days).")
     return int(match.group(1))
 
 

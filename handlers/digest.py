@@ -53,17 +53,17 @@ def occurrence(local_date: date, local_time: str, zone: ZoneInfo) -> datetime:
     return datetime.combine(local_date, time(hour, minute), tzinfo=zone).replace(fold=0).astimezone(timezone.utc)
 
 
+def dates_due(zone: ZoneInfo, local_time: str, now: datetime) -> list[date]:
+    """The local today or yesterday whose ``local_time`` has passed, within CATCH_UP (the weekly report's too)."""
+    today = now.astimezone(zone).date()
+    return [local_date for local_date in (today - timedelta(days=1), today)
+            if (at := occurrence(local_date, local_time, zone)) <= now < at + CATCH_UP]
+
+
 def due_digests(stores: tuple[StoreConfig, ...], local_time: str, now: datetime) -> list[DueDigest]:
     """Stores whose digest time has passed (within CATCH_UP) on their local today or yesterday."""
-    due = []
-    for store in stores:
-        zone = ZoneInfo(store.timezone)
-        today = now.astimezone(zone).date()
-        for local_date in (today - timedelta(days=1), today):
-            at = occurrence(local_date, local_time, zone)
-            if at <= now < at + CATCH_UP:
-                due.append(DueDigest(store.id, local_date))
-    return due
+    return [DueDigest(store.id, local_date) for store in stores
+            for local_date in dates_due(ZoneInfo(store.timezone), local_time, now)]
 
 
 def enqueue_digests(work: UnitOfWork, config: Config, now: datetime) -> None:

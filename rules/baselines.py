@@ -55,6 +55,16 @@ class CashierBaseline:
     def counts(self, cashier_id: str) -> Mapping[str, int]:
         return self._counts.get(cashier_id, {})
 
+    def qualified(self, cashier_id: str) -> bool:
+        """Enough transactions to be compared (else the cashier is new)."""
+        return cashier_id in self._rates
+
+    def peer_mean(self, cashier_id: str, name: str = "exception") -> float | None:
+        """The mean rate of the other qualified cashiers; None when there are none."""
+        own = self._rates.get(cashier_id)
+        peers = len(self._rates) - (own is not None)
+        return (self._sums[name] - (own[name] if own else 0.0)) / peers if peers else None
+
     def z_scores(self, cashier_id: str) -> dict[str, float | None]:
         """z per rate name; all None for a new cashier (too few transactions) or too few peers."""
         rates = self._rates.get(cashier_id)

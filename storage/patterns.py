@@ -11,12 +11,20 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import case, distinct, func, select
 from sqlalchemy.orm import Session
 
 from rules.baselines import EXCEPTION_KINDS as EXCEPTION_TYPES
 from storage.db import upsert_insert
 from storage.models import PatternCount, Transaction
+
+@dataclass(frozen=True)
+class CardExceptions:
+    fingerprint: str
+    refunds: int
+    voids: int
+    amount: Decimal  # of those refunds and voids
+
 
 @dataclass(frozen=True)
 class Window:
@@ -87,3 +95,14 @@ class PatternRepository:
         for subject, kind, total in self._session.execute(query):
             counts[subject][kind] = int(total or 0)
         return dict(counts)
+
+    def top_cards(self, store_id: str, first_day: date, last_day: date, limit: int) -> list[CardExceptions]:
+        """The cards with most refunds and voids in the store over [first_day, last_day], most first."""
+        refunds = func.sum(case((PatternCount.kind == "refund", PatternCount.count), else_=0))
+        voids = func.sum(case((PatternCount.kind == "void", PatternCount.count), else_=0))
+        query = (select(PatternCount.subject, refunds, voids, func.sum(PatternCount.amount)).where(
+            PatternCount.store_id == store_id, PatternCount.dimension == "card",
+            PatternCount.day >= first_day, PatternCount.day <= last_day, PatternCount.kind.in_(("refund", "void")),
+        ).group_by(PatternCount.subject).order_by((refunds + voids).desc(), PatternCount.subject).limit(limit))
+        return [CardExceptions(subject, int(r or 0), int(v or 0), Decimal(str(amount or 0)))
+                for subject, r, v, amount in self._session.execute(query)]

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from storage.models import Alert, Snapshot, Transaction
@@ -76,3 +76,32 @@ def rule_precision(session: Session, store_ids: tuple[str, ...], since: datetime
         confirmed, decided = result.get(rule, (0, 0))
         result[rule] = (confirmed + (n if status == "confirmed" else 0), decided + n)
     return result
+
+
+def alerts_by_rule(session: Session, store_id: str, since: datetime, until: datetime) -> dict[str, dict[str, int]]:
+    """The store's alerts created in [since, until): per rule, how many stand open, confirmed or dismissed."""
+    query = select(Alert.rule, Alert.status, func.count()).where(
+        Alert.store_id == store_id, Alert.created_at >= since, Alert.created_at < until).group_by(Alert.rule, Alert.status)
+    result: dict[str, dict[str, int]] = {}
+    for rule, status, n in session.execute(query):
+        result.setdefault(rule, {})[status] = n
+    return result
+
+
+def alert_ids_by_subject(session: Session, store_id: str, since: datetime, until: datetime, *,
+                         cashiers: tuple[str, ...], registers: tuple[str, ...]) -> dict[tuple[str, str], list[str]]:
+    """Public ids of the store's alerts in [since, until) per ("cashier"|"register", id), newest first.
+
+    The cashier is the alert's transaction's (an outer join: a purged transaction leaves the register)."""
+    query = (select(Alert.id, Alert.register_id, Transaction.cashier_id)
+             .outerjoin(Transaction, Transaction.transaction_id == Alert.transaction_id)
+             .where(Alert.store_id == store_id, Alert.created_at >= since, Alert.created_at < until,
+                    or_(Alert.register_id.in_(registers), Transaction.cashier_id.in_(cashiers)))
+             .order_by(Alert.id.desc()))
+    found: dict[tuple[str, str], list[str]] = {}
+    for alert_id, register_id, cashier_id in session.execute(query):
+        if register_id in registers:
+            found.setdefault(("register", register_id), []).append(f"A-{alert_id}")
+        if cashier_id in cashiers:
+            found.setdefault(("cashier", cashier_id), []).append(f"A-{alert_id}")
+    return found

@@ -1,11 +1,12 @@
 """Representative views for the card tests: literals, so a snapshot changes only when a builder does."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from cards.views import (
-    AlertView, CommandHelp, EnrollmentProposalView, HealthView, HelpView, ProposedFace, Resemblance, RulePrecision,
-    SnapshotRef, StatsView, StatusView, StoreStatsRow, WatchlistEntryView,
+    AlertView, CardPattern, CommandHelp, EnrollmentProposalView, HealthView, HelpView, PatternReportView, ProposedFace,
+    Resemblance, RuleHits, RulePrecision, SnapshotRef, StatsView, StatusView, StoreStatsRow, SubjectPattern,
+    WatchlistEntryView,
 )
 
 NOW = datetime(2025, 6, 15, 1, 53, 5, tzinfo=timezone.utc)  # 22:53 on Sat 14 Jun in São Paulo
@@ -114,4 +115,34 @@ STATS = StatsView(
         StoreStatsRow("store-002", "Loja Norte", 88, 12, {}, 0, 0, 0, "0.00", "BRL"),
     ),
     rules=(RulePrecision("watchlist_match", 3, 4), RulePrecision("unbilled_items", 1, 3), RulePrecision("night_manual", 0, 0)),
+)
+
+
+def _kinds(void: int = 0, refund: int = 0, no_sale: int = 0, override: int = 0, own_refund: int = 0,
+           under_rung: int = 0) -> dict[str, int]:
+    return {"refund": refund, "void": void, "no_sale": no_sale, "override": override, "own_refund": own_refund,
+            "under_rung": under_rung}
+
+
+PATTERNS = PatternReportView(
+    store_id="store-001", store_name="Loja Centro", first_day=date(2025, 6, 2), last_day=date(2025, 6, 8),
+    transactions=1204, exceptions=57,
+    cashiers=(
+        SubjectPattern("c-17", 412, _kinds(void=12, refund=5, override=4, own_refund=3, under_rung=1), 21 / 412,
+                       3.24, False, 0.012, alert_ids=("A-1071", "A-1066", "A-1042"), more_alerts=2),
+        SubjectPattern("c-04", 380, _kinds(void=2, refund=1), 3 / 380, -2.1, False, 0.02, alert_ids=("A-1050",)),
+        SubjectPattern("c-22", 9, _kinds(void=3), 3 / 9, None, True, 0.015),
+    ),
+    registers=(
+        SubjectPattern("reg-2", 610, _kinds(void=14, refund=6, no_sale=3, override=4), 27 / 610, None, False, 0.049,
+                       alert_ids=("A-1071",)),
+        SubjectPattern("reg-1", 594, _kinds(void=10, refund=4, no_sale=1, override=5), 20 / 594, None, False, 0.044),
+    ),
+    cards=(CardPattern("fp_8d1c2e3f4a5b6c7d", 3, 1, "412.50"), CardPattern("fp_77", 1, 0, "19.90")),
+    rules=(RuleHits("void_spree", 1, 1, 2), RuleHits("refund_of_own_sale", 0, 1, 0)),
+    min_transactions=20, min_peers=3,
+)
+PATTERNS_EMPTY = PatternReportView(
+    store_id="store-002", store_name="Loja Norte", first_day=date(2025, 6, 14), last_day=date(2025, 6, 14),
+    transactions=0, exceptions=0, cashiers=(), registers=(), cards=(), rules=(), min_transactions=20, min_peers=3,
 )

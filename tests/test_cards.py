@@ -21,6 +21,7 @@ from cards import actions, elements
 from cards.alert import alert_card
 from cards.enrollment import enrollment_card
 from cards.help import help_card
+from cards.patterns import pattern_card
 from cards.stats import stats_card
 from cards.status import status_card
 from cards.watchlist import watchlist_entry_card, watchlist_list_card
@@ -46,6 +47,8 @@ CARDS: dict[str, Callable[[], dict[str, Any]]] = {
     "help_security": lambda: help_card(ex.SECURITY_HELP),
     "status": lambda: status_card(ex.STATUS),
     "stats": lambda: stats_card(ex.STATS),
+    "patterns": lambda: pattern_card(ex.PATTERNS),
+    "patterns_empty": lambda: pattern_card(ex.PATTERNS_EMPTY),
 }
 
 

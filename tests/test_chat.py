@@ -1,15 +1,18 @@
 """Chat commands and card buttons through the stored-event step: roles, replies, double presses, redelivery."""
 from __future__ import annotations
 
-from datetime import timedelta
+import io
+from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
+from PIL import Image
 
 from bot.app import build_services
 from bot.runner import Runner
 from bot.steps import STEPS
 from storage import inbound
-from storage.models import Alert, AuditEntry, OutboxMessage, Transaction, WatchlistPerson
+from storage.models import Alert, AuditEntry, OutboxMessage, PatternCount, Transaction, WatchlistPerson
 from storage.uow import UnitOfWork
 from tests.conftest import transaction_body
 from tests.card_schema import card_validator
@@ -123,6 +126,7 @@ def audit(services) -> list[tuple]:  # type: ignore[no-untyped-def]
 def test_help_lists_what_the_role_allows(chat):
     staff = chat.say("P-bruno", "help")[0]
     assert "`alerts [open|today]`" in staff and "`fraud" not in staff and "`rules`" not in staff
+    assert "`patterns" not in staff and "`patterns [7d]`" in chat.say("P-ana", "help")[0]
     security = chat.say("P-carla", "help")[0]
     assert "`fraud <transaction> [reason]`" in security and "`rules`" in security
 
@@ -255,3 +259,32 @@ def test_a_confirmed_incident_is_told_to_the_regions_security_space(chat, alert_
     assert len(regional) == 1 and f"Confirmed incident {alert_id}" in regional[0].markdown
     chat.press("P-carla", {"action": "confirm", "alert_id": alert_id})  # a second press tells nobody again
     assert len([m for m in messenger.sent if m.room_id == "ROOM-SOUTH"]) == 1
+
+
+def test_patterns_answers_a_manager_with_the_card_and_its_chart_in_the_commands_thread(chat, services, messenger):
+    with UnitOfWork(services.db, write=True) as uow:  # today in São Paulo is 24 Nov: in the last 7 days
+        for dimension, subject in (("cashier", "c-17"), ("register", "reg-1")):
+            uow.session.add(PatternCount(store_id="store-001", dimension=dimension, subject=subject,
+                                         day=date(2026, 11, 24), kind="void", count=4, amount=Decimal(0)))
+        uow.commit()
+    answers = chat.say("P-ana", "patterns 7d", event_id="MSG-P")
+    assert answers[0].startswith("**Patterns, Centro, Wed 18 Nov 2026 – Tue 24 Nov 2026 (7 days)**: 4 transactions, 4 exceptions")
+    card_message, chart_message = messenger.sent
+    assert card_message.card["body"][0]["text"] == "Patterns, Centro (store-001)"
+    assert "c-17 · new" in [item["text"] for block in card_message.card["body"] for item in block.get("items", [])]
+    assert chart_message.card is None and chart_message.attachment.content_type == "image/png"
+    assert Image.open(io.BytesIO(chart_message.attachment.content)).size == (800, 400)
+    assert card_message.parent_id == chart_message.parent_id == "MSG-P"  # one thread: Webex's are one level deep
+    assert ("ana@example.com", "view", "store-001", None, "ok") in audit(services)
+
+
+def test_patterns_is_refused_to_staff_plainly_and_audited(chat, services, messenger):
+    (answer,) = chat.say("P-bruno", "patterns", event_id="MSG-S")
+    assert answer == "Sorry, `patterns [7d]` needs the manager role here (yours is staff)."
+    assert ("bruno@example.com", "patterns", "MSG-S", "role", "refused") in audit(services)
+    assert [m for m in messenger.sent if m.card is not None or m.attachment is not None] == []
+
+
+def test_patterns_says_what_period_it_takes(chat, messenger):
+    assert chat.say("P-ana", "patterns 400d") == ["Usage: `patterns` or `patterns 7d` (1 to 365 days)."]
+    assert chat.say("P-ana", "patterns 7d now") == ["Usage: `patterns` or `patterns 7d` (1 to 365 days)."]

@@ -3,7 +3,7 @@ time, across daylight-saving changes; enqueued by the sweep tick, idempotently."
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
@@ -11,18 +11,16 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from PIL import Image
 
 from bot.app import build_services
-from bot.runner import Runner
-from bot.steps import STEPS
 from bot.sweeps import enqueue_daily, schedule_sweeps
 from handlers.digest import DAILY_DIGEST
 from storage.models import Alert, Transaction, WorkItem
 from storage.uow import UnitOfWork
 from tests.card_schema import card_validator
 from tests.fakes import FakeMessenger
+from tests.scheduled import TICK, cards_with_charts, items, run, tick_until
 
 ROOM = "ROOM-STORE-1"
 UTC = timezone.utc
-TICK = timedelta(minutes=10)
 
 
 @pytest.fixture
@@ -59,32 +57,12 @@ def services(config, clock, messenger):  # type: ignore[no-untyped-def]
     built.db.dispose()
 
 
-def run(services, clock) -> None:  # type: ignore[no-untyped-def]
-    Runner(db=services.db, steps=STEPS, dependencies=services.dependencies(), clock=clock).run_until_idle()
-
-
 def digest_items(services) -> dict[str, datetime]:  # type: ignore[no-untyped-def]
-    """Each digest item's key and when it was first enqueued."""
-    with UnitOfWork(services.db) as uow:
-        items = uow.session.query(WorkItem).filter(WorkItem.kind == DAILY_DIGEST)
-        return {w.dedupe_key: w.created_at.astimezone(UTC) for w in items}
-
-
-def tick_until(services, clock, end: datetime) -> None:  # type: ignore[no-untyped-def]
-    while clock() < end:
-        enqueue_daily(services.db, clock, services.config)
-        clock.advance(TICK.total_seconds())
+    return items(services, DAILY_DIGEST)
 
 
 def digests_sent(messenger: FakeMessenger) -> list[tuple[object, object]]:
-    """(card message, threaded chart message) pairs, in order."""
-    pairs = []
-    for index, message in enumerate(messenger.sent):
-        if message.card is not None:
-            charts = [m for m in messenger.sent if m.parent_id == f"M-{index + 1}"]
-            assert len(charts) == 1 and charts[0].attachment is not None and charts[0].room_id == ROOM
-            pairs.append((message, charts[0]))
-    return pairs
+    return cards_with_charts(messenger, ROOM)
 
 
 @pytest.mark.parametrize("local_time, start, end, expected", [
@@ -102,7 +80,7 @@ def digests_sent(messenger: FakeMessenger) -> list[tuple[object, object]]:
 def test_one_digest_per_local_day_at_the_local_time_across_daylight_saving(
         services, clock, messenger, local_time, start, end, expected):
     clock.now = start
-    tick_until(services, clock, end)
+    tick_until(services, clock, end, enqueue_daily)
     enqueued = digest_items(services)
     assert sorted(enqueued) == [f"{DAILY_DIGEST}:store-001:{day}" for day in sorted(expected)]
     for day, due_at in expected.items():
