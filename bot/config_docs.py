@@ -17,7 +17,7 @@ from bot.config import BusinessConfig, EnvSettings
 
 HEADER = """# Configuration reference
 
-Generated from `bot/config.py` by `python -m bot.config_docs`; do not edit by hand.
+Generated from the models in `bot/config_business.py` and `bot/config_env.py` by `python -m bot.config_docs`; do not edit by hand.
 The business shape lives in the YAML file named by `FLP_CONFIG` (default `config/flp.yaml`,
 commented); secrets and endpoints come from the environment. Unknown keys are errors, and
 `python -m bot check-config` names every wrong key with its line.
