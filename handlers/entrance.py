@@ -225,9 +225,11 @@ def _decide(visit: Visit, place: _Place, seen: _Seen, *, uow: Callable[[], UnitO
         for face, crop_sha256, matches in seen.matched:
             _keep_face(work, snapshot.id, face, crop_sha256, matches, now)
         snapshot.analyzed_at = now
-        created = []
+        created, evaluations = [], []
         for facts in _facts_per_person(visit, place, seen, config):
             for result in evaluate(rules, facts):
+                # Every evaluation, fired or not, so a silence at the door can be explained as at a checkout.
+                evaluations.append({**result.to_dict(), "person_id": facts.match_person_id})
                 if not result.fired:
                     continue
                 cooldown_s = result.cooldown_s or ENTRANCE_COOLDOWN_S
@@ -236,6 +238,7 @@ def _decide(visit: Visit, place: _Place, seen: _Seen, *, uow: Callable[[], UnitO
                 alert = raise_alert(work, result, facts, where, key=key, cooldown_s=cooldown_s, now=now)
                 if alert is not None:
                     created.append(alert)
+        snapshot.rule_results = evaluations
         work.commit()
     for alert in created:
         log.info("alert A-%s (%s, %s) at entrance camera %s of store %s", alert.id, alert.rule, alert.severity,

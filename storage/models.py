@@ -174,6 +174,8 @@ class Snapshot(Base):
     ready_at: Mapped[datetime | None]
     analyzed_at: Mapped[datetime | None]
     reconciliation: Mapped[dict[str, Any] | None] = mapped_column(doc="Receipt against what this picture shows")
+    rule_results: Mapped[list[Any] | None] = mapped_column(
+        doc="Entrance pictures: every rule evaluation [{rule, fired, facts, person_id}] (checkouts keep theirs on the transaction)")
 
     transaction: Mapped[Transaction | None] = relationship(back_populates="snapshots")
     faces: Mapped[list[Face]] = relationship(back_populates="snapshot", order_by="Face.id", cascade="all, delete-orphan")

@@ -136,6 +136,9 @@ def test_someone_appearing_is_pictured_and_a_watchlist_person_alerted(services, 
     assert (alert.transaction_id, alert.register_id, alert.camera_serial, alert.snapshot_id) == (None, None, DOOR, snapshot.id)
     assert alert.dedupe_key.startswith(f"entrance:{DOOR}:P-1:watchlist_match:")
     assert alert.facts["snapshot_kind"] == "entrance" and alert.facts["amount"] == 0 and alert.facts["risk_score"] is None
+    # Every evaluation is kept with the picture, the rules that did not fire too.
+    evaluated = {(r["rule"], r["fired"], r["person_id"]) for r in snapshot.rule_results}
+    assert ("watchlist_match", True, "P-1") in evaluated and any(not fired for _, fired, _ in evaluated)
     card = services.messenger.sent[0].card
     assert "Entrance" in str(card)  # the card says where: the door, not a register
 

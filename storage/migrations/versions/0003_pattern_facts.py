@@ -1,4 +1,4 @@
-"""pattern facts: transaction kinds, window indexes, daily pattern counts
+"""pattern facts: transaction kinds, window indexes, daily pattern counts; entrance rule evaluations
 
 Revision ID: 0003
 Revises: 0002
@@ -30,6 +30,9 @@ def upgrade() -> None:
     with op.batch_alter_table('pattern_counts', schema=None) as batch_op:
         batch_op.create_index('ix_pattern_counts_baseline', ['store_id', 'dimension', 'day'], unique=False)
 
+    with op.batch_alter_table('snapshots', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('rule_results', sa.JSON(), nullable=True))
+
     with op.batch_alter_table('transactions', schema=None) as batch_op:
         batch_op.add_column(sa.Column('original_transaction_id', sa.String(length=128), nullable=True))
         batch_op.add_column(sa.Column('approver_id', sa.String(length=64), nullable=True))
@@ -59,6 +62,9 @@ def downgrade() -> None:
         batch_op.drop_column('adjustment_amount')
         batch_op.drop_column('approver_id')
         batch_op.drop_column('original_transaction_id')
+
+    with op.batch_alter_table('snapshots', schema=None) as batch_op:
+        batch_op.drop_column('rule_results')
 
     with op.batch_alter_table('pattern_counts', schema=None) as batch_op:
         batch_op.drop_index('ix_pattern_counts_baseline')
