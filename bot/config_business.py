@@ -285,9 +285,10 @@ class BusinessConfig(_Model):
         for i, person in enumerate(self.people):
             problems += [(("people", i, "stores", j), f"unknown store {s!r} (not in stores)")
                          for j, s in enumerate(person.stores) if s != "*" and s not in store_ids]
-        if self.patterns.baseline_days >= self.retention.transactions_days:
-            problems.append((("patterns", "baseline_days"), f"must be less than retention.transactions_days "
-                             f"({self.retention.transactions_days}): the daily counts behind a baseline are purged with the transactions"))
+        for window in ("baseline_days", "card_refund_days"):
+            if getattr(self.patterns, window) >= self.retention.transactions_days:
+                problems.append((("patterns", window), f"must be less than retention.transactions_days "
+                                 f"({self.retention.transactions_days}): what the window counts is purged with the transactions"))
         _raise_located(problems)
         return self
 

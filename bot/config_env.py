@@ -41,7 +41,9 @@ class EnvSettings(BaseSettings):
     mqtt_url: AnyUrl | None = Field(default=None, alias="MQTT_URL", description="MV Sense broker for entrance cameras (mqtt://host:1883); unset: entrance watch off")
     stripe_webhook_secret: SecretStr | None = Field(default=None, alias="STRIPE_WEBHOOK_SECRET", description="Stripe endpoint signing secret; unset: Stripe feed off")
     square_signature_key: SecretStr | None = Field(default=None, alias="SQUARE_SIGNATURE_KEY", description="Square webhook signature key; unset: Square feed off")
-    square_notification_url: AnyUrl | None = Field(default=None, alias="SQUARE_NOTIFICATION_URL", description="the URL Square signs (its notification URL)")
+    # A plain string, not a URL type: Square signs the URL exactly as written in its console, and
+    # parsing would rewrite it (host case, a default port, a trailing slash, escapes).
+    square_notification_url: str | None = Field(default=None, pattern=r"^https?://\S+$", alias="SQUARE_NOTIFICATION_URL", description="the URL Square signs (its notification URL), exactly as in Square's console")
     host: str = Field(default="127.0.0.1", alias="HOST", description="where HTTP listens")
     port: int = Field(default=8080, ge=1, le=65535, alias="PORT", description="HTTP port")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="LOG_LEVEL", description="our log level; third-party loggers are capped at INFO")

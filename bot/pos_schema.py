@@ -36,6 +36,7 @@ ShortId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 # [0-9], not \d: the regex engine's \d also matches other scripts' digits ("١٢").
 Money = Annotated[str, Field(pattern=r"^[0-9]{1,12}(\.[0-9]{1,4})?$", description="Decimal string, e.g. 149.90")]
 Instant = Annotated[AwareDatetime, AfterValidator(_in_range)]
+MAX_ADJUSTMENT = Decimal("1000000000000")  # transactions.adjustment_amount is Numeric(18, 4)
 TransactionType = Literal["sale", "refund", "void", "no_sale", "price_override", "discount"]
 
 
@@ -90,16 +91,20 @@ class PosTransaction(_Body):
             raise ValueError("discount: required for type discount")
         if self.discount is not None and self.discount.currency != self.total.currency:
             raise ValueError(f"discount.currency: must be the total's currency ({self.total.currency})")
+        if self.adjustment() >= MAX_ADJUSTMENT:
+            raise ValueError("items: the overridden amounts add up to more than 999999999999.9999")
         return self
 
     def adjustment(self) -> Decimal:
-        """What an override or discount gave away: (original − charged) × quantity per line, or the discount."""
+        """What an override or discount gave away: (original − charged) × quantity per line, or the discount.
+        A line whose price was raised gives nothing away (never negative); 4 decimals, as stored."""
         if self.type == "discount" and self.discount is not None:
             return Decimal(self.discount.amount)
         if self.type != "price_override":
             return Decimal(0)
-        return sum(((Decimal(i.original_unit_price) - Decimal(i.unit_price)) * i.quantity
-                    for i in self.items if i.original_unit_price is not None), Decimal(0))
+        given = sum((max(Decimal(0), Decimal(i.original_unit_price) - Decimal(i.unit_price)) * i.quantity
+                     for i in self.items if i.original_unit_price is not None), Decimal(0))
+        return given.quantize(Decimal("0.0001"))
 
 
 class FraudReportBody(_Body):

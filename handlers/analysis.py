@@ -10,6 +10,7 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Callable
 
@@ -20,6 +21,7 @@ from storage.models import Face
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
 from bot.runner import RetryLater
+from handlers.correlation import DECIDE_UNPICTURED
 from vision.image_prep import ImageRejected
 from vision.reconciliation import reconcile
 from vision.types import Box, DetectedFace, FaceBackend, FaceMatch, ProductCounter, RecognitionError
@@ -63,10 +65,10 @@ def job_analyze(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], uow: C
     except RecognitionError as exc:
         if exc.retry and item.attempts < ANALYZE_ATTEMPTS:
             raise RetryLater(exc.reason, min(600.0, 30.0 * 2 ** (item.attempts - 1))) from None
-        _give_up(uow, todo, exc.reason, clock)
+        _give_up(uow, todo, exc.reason, clock, config)
         return
     except ImageRejected as exc:
-        _give_up(uow, todo, f"the picture cannot be analysed: {exc}", clock)
+        _give_up(uow, todo, f"the picture cannot be analysed: {exc}", clock, config)
         return
     reconciliation = reconcile(_receipt(todo.items), catalog, counts).to_dict()
     _store(uow, todo, found, reconciliation, clock)
@@ -137,13 +139,21 @@ def _store(uow: Callable[[], UnitOfWork], todo: _Work, found: list[_FoundFace], 
         work.commit()
 
 
-def _give_up(uow: Callable[[], UnitOfWork], todo: _Work, reason: str, clock: Clock) -> None:
+def _give_up(uow: Callable[[], UnitOfWork], todo: _Work, reason: str, clock: Clock, config: Config) -> None:
     """Record why this picture could not be analysed; with no other analysed picture the correlation failed."""
+    now = clock()
     with uow() as work:
         snapshot = work.snapshots.get(todo.snapshot_id)
-        snapshot.analyzed_at, snapshot.reason = clock(), f"analysis failed: {reason}"
+        snapshot.analyzed_at, snapshot.reason = now, f"analysis failed: {reason}"
         transaction = snapshot.transaction
         if transaction is not None and transaction.status == "analyzing" and not transaction.rule_results:
             transaction.status, transaction.status_reason = "failed", f"picture {snapshot.kind}: {reason}"
+        if transaction is not None and transaction.status == "failed":
+            # The rules still see the payment and its patterns; after the exact-time picture's chance, so
+            # that one, if it can be analysed, is evaluated with its photo instead (the step then does nothing).
+            camera = config.business.camera
+            wait_s = camera.exact_delay_s + camera.poll_total_s if snapshot.kind == "live" else 0
+            work.work.enqueue(kind=DECIDE_UNPICTURED, key=transaction.transaction_id,
+                              transaction_id=transaction.transaction_id, run_at=now + timedelta(seconds=wait_s), now=now)
         work.commit()
     log.warning("snapshot %s of transaction %s not analysed: %s", todo.snapshot_id, todo.transaction_id, reason)

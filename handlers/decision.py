@@ -29,7 +29,8 @@ def job_decide(item: ClaimedItem, *, uow: Callable[[], UnitOfWork], rules: list[
                config: Config, clock: Clock) -> None:
     with uow() as work:
         snapshot = work.snapshots.get(item.ref_id or "")
-        transaction = snapshot.transaction if snapshot else None
+        # Locked: the live, exact-time and unpictured decisions of one transaction may run on two workers.
+        transaction = work.transactions.get_for_update(snapshot.transaction_id) if snapshot and snapshot.transaction_id else None
         if snapshot is None or transaction is None or _decided(transaction, snapshot.id):
             work.commit()
             return
@@ -48,8 +49,9 @@ def job_decide_unpictured(item: ClaimedItem, *, uow: Callable[[], UnitOfWork], r
     """The rules over the payment and its patterns when no picture of the checkout will be analysed
     (triage skipped it, the camera is off, or every snapshot failed); the alert then has no photo."""
     with uow() as work:
-        transaction = work.transactions.get(item.transaction_id or "")
-        if transaction is None or _decided(transaction, None):
+        transaction = work.transactions.get_for_update(item.transaction_id or "")
+        # Any evaluation already done (with a picture, or this one) saw the patterns: nothing to add.
+        if transaction is None or transaction.rule_results:
             work.commit()
             return
         created = _evaluate(work, rules, transaction, None, _facts(work, transaction, None, config), clock())

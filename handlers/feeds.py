@@ -82,7 +82,7 @@ def _report(event: FeedEvent, reported: FraudReported, *, uow: UnitOfWork, now: 
     result = record_fraud_report(reported, uow=uow, now=now)
     if result.outcome != "unknown_transaction":
         inbound.mark_handled(uow.session, event.key, now)
-    # An unknown transaction keeps its event unhandled: the report can be replayed once the payment is known.
+    # An unknown transaction keeps its event unhandled, with our report in it (no automatic replay yet: docs/api.md).
     uow.commit()
     return FeedResult(result.outcome)
 

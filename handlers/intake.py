@@ -49,6 +49,7 @@ def accept_transaction(event: TransactionReceived, *, uow: UnitOfWork, config: C
         adjustment_amount=posted.adjustment(),
         body=event.raw_body,
         body_sha256=event.body_sha256,
+        placed=skipped_reason is None,
         status="skipped" if skipped_reason else "pending",
         status_reason=skipped_reason,
     )

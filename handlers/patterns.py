@@ -63,7 +63,10 @@ def count_transaction(work: UnitOfWork, transaction: Transaction, original: Tran
 
 
 def count_under_rung(work: UnitOfWork, transaction: Transaction, config: Config) -> None:
-    """Once per transaction, the first time one of its pictures shows more than was billed."""
+    """Once per transaction, the first time one of its pictures shows more than was billed.
+
+    The caller holds the transaction's row lock (``get_for_update``), so two pictures decided on two
+    workers cannot both see ``under_rung`` false."""
     if transaction.under_rung:
         return
     transaction.under_rung = True

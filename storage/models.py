@@ -26,6 +26,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -103,6 +104,8 @@ class Transaction(Base):
     reconciliation: Mapped[dict[str, Any] | None]
     rule_results: Mapped[list[Any] | None] = mapped_column(doc="[{rule, fired, facts}] of the last evaluation")
     pattern_facts: Mapped[dict[str, Any] | None] = mapped_column(doc="Pattern facts as of triage (rules/facts.py)")
+    placed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true(),
+                                         doc="False for an unknown store or register (stored, never correlated or counted)")
     under_rung: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), doc="A picture showed more than was billed (counted once)")
 
     fraud_reports: Mapped[list[FraudReport]] = relationship(back_populates="transaction", order_by="FraudReport.id")

@@ -1,8 +1,9 @@
 """The queries behind the pattern facts: index ranges over recent transactions, daily counts for baselines.
 
 Nothing here scans history: a rolling window is a range of one of the transactions' window
-indexes (store+cashier, store+register, store+type, card), and a baseline sums the
-``pattern_counts`` rows of its days, kept up to date as each transaction is triaged.
+indexes (store+cashier, store+register, store+type, card, card+type), and a baseline sums the
+``pattern_counts`` rows of its days, kept up to date as each transaction is triaged. Transactions
+of an unknown store or register (stored, never triaged) count nowhere.
 """
 from __future__ import annotations
 
@@ -50,14 +51,14 @@ class PatternRepository:
         """This cashier's transactions in the window by type."""
         query = (select(Transaction.type, func.count()).where(
             Transaction.store_id == store_id, Transaction.cashier_id == cashier_id,
-            Transaction.occurred_at > window.since, Transaction.occurred_at <= window.until,
+            Transaction.occurred_at > window.since, Transaction.occurred_at <= window.until, Transaction.placed.is_(True),
         ).group_by(Transaction.type))
         return {kind: int(n) for kind, n in self._session.execute(query)}
 
     def register_exceptions(self, store_id: str, register_id: str, window: Window) -> int:
         query = select(func.count()).select_from(Transaction).where(
             Transaction.store_id == store_id, Transaction.register_id == register_id,
-            Transaction.occurred_at > window.since, Transaction.occurred_at <= window.until,
+            Transaction.occurred_at > window.since, Transaction.occurred_at <= window.until, Transaction.placed.is_(True),
             Transaction.type.in_(EXCEPTION_TYPES),
         )
         return int(self._session.scalar(query) or 0)
@@ -65,7 +66,7 @@ class PatternRepository:
     def store_exceptions(self, store_id: str, window: Window) -> int:
         query = select(func.count()).select_from(Transaction).where(
             Transaction.store_id == store_id, Transaction.type.in_(EXCEPTION_TYPES),
-            Transaction.occurred_at > window.since, Transaction.occurred_at <= window.until,
+            Transaction.occurred_at > window.since, Transaction.occurred_at <= window.until, Transaction.placed.is_(True),
         )
         return int(self._session.scalar(query) or 0)
 
@@ -73,7 +74,7 @@ class PatternRepository:
         """(transactions, different stores) with this card in the window, in any store."""
         query = select(func.count(), func.count(distinct(Transaction.store_id))).where(
             Transaction.card_fingerprint == card_fingerprint,
-            Transaction.occurred_at > window.since, Transaction.occurred_at <= window.until,
+            Transaction.occurred_at > window.since, Transaction.occurred_at <= window.until, Transaction.placed.is_(True),
         )
         uses, stores = self._session.execute(query).one()
         return int(uses or 0), int(stores or 0)
@@ -81,7 +82,7 @@ class PatternRepository:
     def card_refunds(self, card_fingerprint: str, window: Window) -> int:
         query = select(func.count()).select_from(Transaction).where(
             Transaction.card_fingerprint == card_fingerprint, Transaction.type == "refund",
-            Transaction.occurred_at > window.since, Transaction.occurred_at <= window.until,
+            Transaction.occurred_at > window.since, Transaction.occurred_at <= window.until, Transaction.placed.is_(True),
         )
         return int(self._session.scalar(query) or 0)
 

@@ -16,6 +16,10 @@ class TransactionRepository:
     def get(self, transaction_id: str) -> Transaction | None:
         return self._session.get(Transaction, transaction_id)
 
+    def get_for_update(self, transaction_id: str) -> Transaction | None:
+        """The row locked until commit (PostgreSQL; SQLite's writer lock already serialises writers)."""
+        return self._session.get(Transaction, transaction_id, with_for_update=True, populate_existing=True)
+
     def add(self, transaction: Transaction) -> None:
         self._session.add(transaction)
         # Flush now so a concurrent duplicate fails here (IntegrityError) and not at commit.

@@ -177,3 +177,16 @@ def test_an_event_without_its_object_is_422(send, services):
     response = send(event)
     assert response.status_code == 422 and response.get_json()["errors"][0]["field"] == "data.object.payment"
     assert count_rows(services, InboundEvent) == 0
+
+
+def test_the_notification_url_is_signed_exactly_as_written(environ, business, clock):
+    # A URL type would lower-case the host and drop the default port, and every event would be a 401.
+    written = "https://Bot.Example.com:443/flp/square"
+    config = load_config({**environ, "SQUARE_NOTIFICATION_URL": written}, yaml.safe_dump(business))
+    services = build_services(config, clock=clock)
+    try:
+        send = poster(create_app(services).test_client(), URL, square_headers)
+        assert send(payment_event(), url=written).status_code == 202
+        assert send(payment_event(event_id="e-2"), url="https://bot.example.com/flp/square").status_code == 401
+    finally:
+        services.db.dispose()

@@ -16,7 +16,7 @@ from tests.card_schema import card_validator
 from tests.fakes import FakeCamera, FakeFaceBackend, FakeMessenger, FakeProductCounter, face
 from tests.test_pipeline import CUSTOMER
 from tests.test_patterns import post
-from vision.types import Picture
+from vision.types import Picture, RecognitionError
 
 ROOM = "ROOM-STORE-1"
 RULES = [
@@ -113,3 +113,40 @@ class TestWithPicture:
         with UnitOfWork(services.db) as uow:
             assert uow.transactions.get(refund).triage_reason == "refund is always pictured"
         assert [m for m in messenger.sent if m.attachment is not None]  # the photo, threaded under the card
+
+
+class RefusingFaces(FakeFaceBackend):
+    """A backend that refuses every picture for good (e.g. an image it cannot read)."""
+
+    def detect(self, image: bytes):
+        raise RecognitionError("the image cannot be read", retry=False)
+
+
+class TestPictureThatCannotBeAnalysed:
+    @pytest.fixture
+    def environ(self, environ: dict) -> dict:
+        return {**environ, "MERAKI_DASHBOARD_API_KEY": "test-meraki-key"}
+
+    @pytest.fixture
+    def services(self, config, clock):
+        scene = compose_scene([Placement("grace_hopper", at=(0.2, 0.4))], seed=1).image
+        built = build_services(config, clock=clock, messenger=None,
+                               camera=FakeCamera(script=[Picture(scene, "image/jpeg")] * 8),
+                               faces=RefusingFaces(), products=FakeProductCounter({}))
+        yield built
+        built.db.dispose()
+
+    def test_the_rules_still_run_once_without_the_picture(self, services, clock):
+        voids = [post(services, at=clock() - timedelta(seconds=15 - 5 * n), type="void", original="T-x")
+                 for n in range(3)]  # fresh: live pictures now, the exact-time ones 3 minutes later
+        run(services, clock)
+        with UnitOfWork(services.db) as uow:
+            assert uow.transactions.get(voids[2]).status == "failed"
+        assert alerts(services) == []  # not yet: the exact-time picture may still be analysable
+        clock.advance(services.config.business.camera.exact_delay_s + services.config.business.camera.poll_total_s)
+        run(services, clock)
+        [alert] = alerts(services)
+        assert (alert.rule, alert.transaction_id, alert.snapshot_id) == ("void_spree", voids[2], None)
+        with UnitOfWork(services.db) as uow:
+            results = uow.transactions.get(voids[2]).rule_results
+        assert {r["snapshot_kind"] for r in results} == {"none"} and len(results) == len(RULES)

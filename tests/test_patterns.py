@@ -162,6 +162,19 @@ def test_adjustment_sums_the_overridden_lines_times_their_quantity():
     assert PosTransaction.model_validate(body).adjustment() == Decimal("9.00")
 
 
+def test_a_raised_price_gives_nothing_away_and_huge_overrides_are_refused():
+    raised = transaction_body(type="price_override", approver_id="m-1", items=[
+        {"sku": "1", "quantity": 1, "unit_price": "12.00", "original_unit_price": "10.00"},
+        {"sku": "2", "quantity": 3, "unit_price": "1.0001", "original_unit_price": "1.2"}])
+    assert PosTransaction.model_validate(raised).adjustment() == Decimal("0.5997")
+    from pydantic import ValidationError
+
+    huge = transaction_body(type="price_override", approver_id="m-1", items=[
+        {"sku": "1", "quantity": 2000, "unit_price": "0", "original_unit_price": "999999999999"}])
+    with pytest.raises(ValidationError, match="more than 999999999999.9999"):
+        PosTransaction.model_validate(huge)
+
+
 @pytest.mark.parametrize("changes, field", [
     ({"type": "discount", "approver_id": "m-1"}, "discount"),
     ({"type": "discount", "approver_id": "m-1", "discount": {"amount": "1.00", "currency": "USD"}}, "discount.currency"),
@@ -332,11 +345,12 @@ def test_z_scores_leave_the_cashier_out_of_its_population():
 def test_a_baseline_longer_than_the_transactions_are_kept_is_refused(environ, business):
     from bot.config import ConfigError
 
-    business["patterns"] = {"baseline_days": 60}
+    business["patterns"] = {"baseline_days": 60, "card_refund_days": 61}
     business["retention"] = {"transactions_days": 60}
     with pytest.raises(ConfigError) as refused:
         load_config(environ, yaml.safe_dump(business))
     assert any("patterns.baseline_days" in p and "transactions_days (60)" in p for p in refused.value.problems)
+    assert any("patterns.card_refund_days" in p for p in refused.value.problems)
 
 
 def test_daily_counts_are_purged_with_the_transactions(services, clock):
@@ -347,3 +361,13 @@ def test_daily_counts_are_purged_with_the_transactions(services, clock):
         assert purge_round(uow, services.evidence, services.config.business.retention, NOW)["pattern counts"] == 1
         uow.commit()
     assert list(cashier_counts(services)) == [("c-1", TODAY - timedelta(days=30), "sale")]
+
+
+def test_transactions_of_an_unknown_store_or_register_count_nowhere(services, clock):
+    post(services, at=NOW - timedelta(minutes=3), card="fp_u", store="stripe:tml_unmapped", register="stripe:tmr_1")
+    post(services, at=NOW - timedelta(minutes=2), card="fp_u", register="reg-9", type="void", original="T-x")
+    last = post(services, at=NOW, card="fp_u", type="refund", original="T-x")
+    triage(services, clock)
+    facts = facts_of(services, last)
+    assert (facts["card_uses_window"], facts["card_stores_window"], facts["card_refunds_window"]) == (1, 1, 1)
+    assert (facts["cashier_voids_shift"], facts["store_exceptions_shift"]) == (0, 1)

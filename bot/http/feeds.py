@@ -68,7 +68,7 @@ def post_square() -> Response:
         if missing:
             raise _Refused(problem(404, "Not Found", f"the Square feed is off: {' and '.join(missing)} not set"), "off")
         raw = request.get_data(cache=True)
-        expected = square_signature(raw, env.square_signature_key.get_secret_value(), str(env.square_notification_url))
+        expected = square_signature(raw, env.square_signature_key.get_secret_value(), env.square_notification_url)
         if not hmac.compare_digest(expected.encode(), request.headers.get(SQUARE_SIGNATURE_HEADER, "").strip().encode()):
             log.warning("square feed: event refused: missing or wrong %s", SQUARE_SIGNATURE_HEADER)
             raise _Refused(problem(401, "Unauthorized", f"missing or wrong {SQUARE_SIGNATURE_HEADER}"), "bad_signature")

@@ -16,6 +16,15 @@ branch_labels = None
 depends_on = None
 
 
+WINDOW_INDEXES = {
+    'ix_transactions_card_window': ['card_fingerprint', 'occurred_at'],
+    'ix_transactions_card_type_window': ['card_fingerprint', 'type', 'occurred_at'],
+    'ix_transactions_cashier_window': ['store_id', 'cashier_id', 'occurred_at'],
+    'ix_transactions_register_window': ['store_id', 'register_id', 'occurred_at'],
+    'ix_transactions_store_type_window': ['store_id', 'type', 'occurred_at'],
+}
+
+
 def upgrade() -> None:
     op.create_table('pattern_counts',
     sa.Column('store_id', sa.String(length=64), nullable=False),
@@ -39,13 +48,25 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('adjustment_amount', sa.Numeric(precision=18, scale=4), nullable=False,
                                       server_default="0"))
         batch_op.add_column(sa.Column('pattern_facts', sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column('placed', sa.Boolean(), nullable=False, server_default=sa.true()))
         batch_op.add_column(sa.Column('under_rung', sa.Boolean(), nullable=False, server_default=sa.false()))
-        batch_op.drop_index(batch_op.f('ix_transactions_card_fingerprint'))
-        batch_op.create_index('ix_transactions_card_window', ['card_fingerprint', 'occurred_at'], unique=False)
-        batch_op.create_index('ix_transactions_card_type_window', ['card_fingerprint', 'type', 'occurred_at'], unique=False)
-        batch_op.create_index('ix_transactions_cashier_window', ['store_id', 'cashier_id', 'occurred_at'], unique=False)
-        batch_op.create_index('ix_transactions_register_window', ['store_id', 'register_id', 'occurred_at'], unique=False)
-        batch_op.create_index('ix_transactions_store_type_window', ['store_id', 'type', 'occurred_at'], unique=False)
+    # Stored at intake for an unknown store or register: skipped before any triage.
+    op.execute("UPDATE transactions SET placed = false WHERE status = 'skipped' AND triage_decision IS NULL")
+
+    if op.get_context().dialect.name == "postgresql":
+        # CONCURRENTLY, outside the migration's transaction: the POS intake keeps inserting while
+        # months of transactions are indexed (a plain CREATE INDEX would block it for the whole build).
+        with op.get_context().autocommit_block():
+            for name, columns in WINDOW_INDEXES.items():
+                op.create_index(name, 'transactions', columns, unique=False, postgresql_concurrently=True,
+                                if_not_exists=True)
+            op.drop_index('ix_transactions_card_fingerprint', table_name='transactions',
+                          postgresql_concurrently=True, if_exists=True)
+    else:
+        with op.batch_alter_table('transactions', schema=None) as batch_op:
+            batch_op.drop_index(batch_op.f('ix_transactions_card_fingerprint'))
+            for name, columns in WINDOW_INDEXES.items():
+                batch_op.create_index(name, columns, unique=False)
 
 
 
@@ -58,6 +79,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_transactions_card_window')
         batch_op.create_index(batch_op.f('ix_transactions_card_fingerprint'), ['card_fingerprint'], unique=False)
         batch_op.drop_column('under_rung')
+        batch_op.drop_column('placed')
         batch_op.drop_column('pattern_facts')
         batch_op.drop_column('adjustment_amount')
         batch_op.drop_column('approver_id')
