@@ -19,7 +19,7 @@ from bot.entrance import start_entrance_watch
 from bot.http.webex_events import target_url
 from bot.messenger import WebexError
 from bot.runner import Runner, RunnerSettings
-from bot.steps import CAMERA_LANE, STEPS
+from bot.steps import CAMERA_LANE, ON_DEAD, STEPS
 from bot.sweeps import schedule_sweeps
 from bot.webex_activities import accept_into
 from bot.webex_socket import WebsocketTransport
@@ -55,6 +55,7 @@ class Background:
             settings=RunnerSettings(lease_s=tuning.lease_s, batch=tuning.batch, max_attempts=tuning.max_attempts,
                                     idle_wait_s=tuning.idle_wait_s),
             on_step=lambda kind, outcome: self.services.metrics.steps.labels(kind, outcome).inc(),
+            on_dead=ON_DEAD,
         )
 
     def wake(self) -> None:

@@ -10,7 +10,7 @@ import logging
 import random
 import threading
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
 from bot.clock import Clock
@@ -47,6 +47,9 @@ class StepUnitOfWork(UnitOfWork):
         self._on_complete()
 
 
+DeadLetter = Callable[[UnitOfWork, ClaimedItem, str, datetime], None]
+
+
 @dataclass
 class RunnerSettings:
     lease_s: float = 120.0
@@ -65,6 +68,9 @@ class Runner:
     clock: Clock
     settings: RunnerSettings = field(default_factory=RunnerSettings)
     on_step: Callable[[str, str], None] = lambda kind, outcome: None
+    # kind -> what a dead-lettered step leaves to settle, in the same database transaction as the burial
+    # (a correlation step that died must not leave its transaction "capturing" for ever).
+    on_dead: Mapping[str, DeadLetter] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._wake = threading.Event()
@@ -148,8 +154,7 @@ class Runner:
             error = f"{type(exc).__name__}: {exc}"
             if getattr(exc, "retry", None) is False:
                 # The outside service refused for good (no face, bad id): trying again cannot help.
-                self._finish(item, lambda w: w.work.bury(item, now=self.clock(), error=error))
-                self.on_step(item.kind, "dead")
+                self._bury(item, error)
                 return
             self._retry(item, error, self._backoff(item.attempts), counts_as_failure=True)
 
@@ -162,13 +167,25 @@ class Runner:
 
     def _retry(self, item: ClaimedItem, error: str, delay_s: float, *, counts_as_failure: bool) -> None:
         if item.attempts >= self.settings.max_attempts:
-            self._finish(item, lambda w: w.work.bury(item, now=self.clock(), error=error))
+            self._bury(item, error)
             log.error("step %s #%s dead-lettered after %d attempts: %s", item.kind, item.id, item.attempts, error)
-            self.on_step(item.kind, "dead")
             return
         run_at = self.clock() + timedelta(seconds=delay_s)
         self._finish(item, lambda w: w.work.reschedule(item, run_at=run_at, error=error))
         self.on_step(item.kind, "retry" if counts_as_failure else "waiting")
+
+    def _bury(self, item: ClaimedItem, error: str) -> None:
+        settle = self.on_dead.get(item.kind)
+
+        def bury(work: UnitOfWork) -> bool:
+            if not work.work.bury(item, now=self.clock(), error=error):
+                return False
+            if settle is not None:
+                settle(work, item, error, self.clock())
+            return True
+
+        self._finish(item, bury)
+        self.on_step(item.kind, "dead")
 
     def _backoff(self, attempts: int) -> float:
         # The exponent is capped so a large max_attempts cannot overflow the float.

@@ -3,7 +3,7 @@ until a process that can run it claims it."""
 from __future__ import annotations
 
 from bot.routes import router
-from bot.runner import Step
+from bot.runner import DeadLetter, Step
 from handlers import alert_actions, commands  # noqa: F401  (registers the chat commands and card actions)
 from handlers import governance  # noqa: F401  (watchlist, forget)
 from handlers.checkout import CHECKOUT_SNAPSHOT, job_checkout_snapshot
@@ -20,6 +20,7 @@ from handlers.analysis import DECIDE, job_analyze
 from handlers.capture import ANALYZE, job_capture_exact, job_capture_live
 from handlers.correlation import CAPTURE_EXACT, CAPTURE_LIVE, DECIDE_UNPICTURED, job_triage
 from handlers.alerting import NOTIFY_ALERT
+from handlers.correlation_failures import CORRELATION_STEPS, settle_dead_step
 from handlers.decision import job_decide, job_decide_unpictured
 from handlers.delivery import job_deliver
 from handlers.entrance import ENTRANCE_VISIT, job_entrance_visit
@@ -50,6 +51,9 @@ STEPS: dict[str, Step] = {
     DAILY_DIGEST: job_daily_digest,
     PATTERN_REPORT: job_pattern_report,
 }
+
+# What a dead-lettered step leaves to settle (bot/runner.py: on_dead).
+ON_DEAD: dict[str, DeadLetter] = {kind: settle_dead_step for kind in CORRELATION_STEPS}
 
 # Steps that wait on a camera. They run on their own runner thread: a live picture is taken only
 # while the payment is fresh, so it must never queue behind the analysis of earlier pictures.

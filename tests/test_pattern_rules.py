@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import build_services
-from bot.runner import Runner
-from bot.steps import STEPS
+from bot.runner import Runner, RunnerSettings
+from bot.steps import ON_DEAD, STEPS
 from simulation.scenes import Placement, compose_scene
 from storage.models import Alert
 from storage.uow import UnitOfWork
@@ -150,3 +150,39 @@ class TestPictureThatCannotBeAnalysed:
         with UnitOfWork(services.db) as uow:
             results = uow.transactions.get(voids[2]).rule_results
         assert {r["snapshot_kind"] for r in results} == {"none"} and len(results) == len(RULES)
+
+
+class CrashingCamera(FakeCamera):
+    """A camera client with a bug: every snapshot raises, so the step is retried, then dead-lettered."""
+
+    def snapshot(self, serial, *, org_id, at):  # type: ignore[no-untyped-def]
+        self.calls.append((serial, org_id, at))
+        raise RuntimeError("bug in the camera client")
+
+
+class TestDeadCaptureStep:
+    @pytest.fixture
+    def environ(self, environ: dict) -> dict:
+        return {**environ, "MERAKI_DASHBOARD_API_KEY": "test-meraki-key"}
+
+    @pytest.fixture
+    def services(self, config, clock):
+        built = build_services(config, clock=clock, messenger=None, camera=CrashingCamera(),
+                               faces=FakeFaceBackend(), products=FakeProductCounter({}))
+        yield built
+        built.db.dispose()
+
+    def test_a_dead_capture_fails_the_transaction_and_the_rules_still_run(self, services, clock):
+        voids = [post(services, at=clock() - timedelta(minutes=30 - 10 * n), type="void", original="T-x")
+                 for n in range(3)]  # old: only the exact-time picture, due at once
+        runner = Runner(db=services.db, steps=STEPS, dependencies=services.dependencies(), clock=clock,
+                        settings=RunnerSettings(max_attempts=2), on_dead=ON_DEAD)
+        for _ in range(3):  # attempts come back after their back-off
+            runner.run_until_idle()
+            clock.advance(3600)
+        with UnitOfWork(services.db) as uow:
+            last = uow.transactions.get(voids[2])
+            steps = {w.kind: w.status for w in uow.work.for_transaction(voids[2])}
+        assert steps["capture_exact"] == "dead" and steps["decide_unpictured"] == "done"
+        assert (last.status, last.status_reason) == ("failed", "the capture exact step failed for good after 2 attempt(s)")
+        assert [a.rule for a in alerts(services)] == ["void_spree"]
