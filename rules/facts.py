@@ -26,7 +26,7 @@ class Facts:
     # where and when
     store_id: str = _fact("string", "Store id as the POS sends it.", "store-001", default="")
     register_id: str | None = _fact("string", "Register id; null at an entrance camera.", "reg-1", nullable=True)
-    snapshot_kind: str = _fact("string", "Which picture: 'live', 'exact' (footage at the payment time), 'entrance', or 'none' when no picture of the checkout was analysed (triage skipped it, the camera is off or every snapshot failed).", "live", default="live")
+    snapshot_kind: str = _fact("string", "Which picture: 'live', 'exact' (footage at the payment time), 'entrance', or 'none' when no picture of the checkout was analysed (triage skipped it, the camera is off, or no picture could be taken or analysed).", "live", default="live")
     hour: int = _fact("number", "Store-local hour of the payment (or entrance event), 0–23.", 22, default=0)
     weekday: str = _fact("string", "Store-local day: 'mon', 'tue', 'wed', 'thu', 'fri', 'sat' or 'sun'.", "sat", default="mon")
     # the payment
