@@ -29,9 +29,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import requests  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from tests.postgres import scratch_database  # noqa: E402
 from tests.served import ServedProcess, pos_body, post_signed, wait_for  # noqa: E402
 
 SECRET = "bench-pos-secret-" + uuid.uuid4().hex
@@ -139,16 +139,8 @@ def _database(args: argparse.Namespace, tmp: Path) -> Iterator[str]:
         raise SystemExit("PostgreSQL: pass --url or set FLP_TEST_POSTGRES_URL (./run test starts one as root)")
     if make_url(base).host not in {None, "127.0.0.1", "localhost", "::1"}:  # None: the local socket
         raise SystemExit("PostgreSQL: this benchmark only talks to a server on 127.0.0.1")
-    name = f"flp_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(make_url(base), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(base, "flp_bench") as url:
+        yield url
 
 
 if __name__ == "__main__":

@@ -37,9 +37,8 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections import defaultdict
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -69,6 +68,7 @@ from storage.db import Database  # noqa: E402
 from storage.models import FraudReport, PatternCount, Transaction  # noqa: E402
 from storage.patterns import PatternRepository  # noqa: E402
 from storage.uow import UnitOfWork  # noqa: E402
+from tests.postgres import scratch_database  # noqa: E402
 
 TARGET_MS = 20.0
 DEFAULT_POSTGRES = "postgresql+psycopg://flp:flp@127.0.0.1:5432/flp_test"  # what ./run test starts as root
@@ -304,7 +304,7 @@ def history_rows(shape: Shape) -> Iterator[dict[str, Any]]:
             "status": "done" if capture else "skipped", "status_reason": None if capture else "triage: no triage condition met",
             "triage_decision": "capture" if capture else "skip",
             "triage_reason": "exception is always pictured" if capture else "no triage condition met",
-            "reconciliation": None, "rule_results": [], "pattern_facts": FACTS_SHAPE, "under_rung": False,
+            "reconciliation": None, "rule_results": [], "pattern_facts": FACTS_SHAPE, "placed": True, "under_rung": False,
         }
 
 
@@ -615,27 +615,17 @@ def _database(backend: str, args: argparse.Namespace, tmp: Path) -> Iterator[str
     base = args.url or os.environ.get("FLP_TEST_POSTGRES_URL") or DEFAULT_POSTGRES
     if make_url(base).host not in {None, "127.0.0.1", "localhost", "::1"}:
         raise SystemExit("PostgreSQL: this benchmark only talks to a server on 127.0.0.1")
-    name = f"flp_bench_patterns_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(make_url(base), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - any failure to reach the server means: skip it
-        print(f"\npostgresql: skipped, cannot create a database on {make_url(base).render_as_string()}: "
-              f"{str(exc).splitlines()[0]}\n  (pass --url or set FLP_TEST_POSTGRES_URL; ./run test starts one as root)")
-        admin.dispose()
-        yield None
-        return
-    try:
-        yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    finally:
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(scratch_database(base, "flp_bench_patterns", keep=args.keep))
+        except Exception as exc:  # noqa: BLE001 - any failure to reach the server means: skip it
+            print(f"\npostgresql: skipped, cannot create a database on {make_url(base).render_as_string()}: "
+                  f"{str(exc).splitlines()[0]}\n  (pass --url or set FLP_TEST_POSTGRES_URL; ./run test starts one as root)")
+            yield None
+            return
+        yield url
         if args.keep:
-            print(f"postgresql: keeping database {name}")
-        else:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
+            print(f"postgresql: keeping database {make_url(url).database}")
 
 if __name__ == "__main__":
     sys.exit(main())

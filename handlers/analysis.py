@@ -21,7 +21,7 @@ from storage.models import Face
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
 from bot.runner import RetryLater
-from handlers.correlation import DECIDE_UNPICTURED
+from handlers.correlation import schedule_unpictured_decision
 from vision.image_prep import ImageRejected
 from vision.reconciliation import reconcile
 from vision.types import Box, DetectedFace, FaceBackend, FaceMatch, ProductCounter, RecognitionError
@@ -149,11 +149,10 @@ def _give_up(uow: Callable[[], UnitOfWork], todo: _Work, reason: str, clock: Clo
         if transaction is not None and transaction.status == "analyzing" and not transaction.rule_results:
             transaction.status, transaction.status_reason = "failed", f"picture {snapshot.kind}: {reason}"
         if transaction is not None and transaction.status == "failed":
-            # The rules still see the payment and its patterns; after the exact-time picture's chance, so
-            # that one, if it can be analysed, is evaluated with its photo instead (the step then does nothing).
+            # After the exact-time picture's chance, so that one, if it can be analysed, is evaluated with its
+            # photo instead (the unpictured step then does nothing).
             camera = config.business.camera
             wait_s = camera.exact_delay_s + camera.poll_total_s if snapshot.kind == "live" else 0
-            work.work.enqueue(kind=DECIDE_UNPICTURED, key=transaction.transaction_id,
-                              transaction_id=transaction.transaction_id, run_at=now + timedelta(seconds=wait_s), now=now)
+            schedule_unpictured_decision(work, transaction.transaction_id, run_at=now + timedelta(seconds=wait_s), now=now)
         work.commit()
     log.warning("snapshot %s of transaction %s not analysed: %s", todo.snapshot_id, todo.transaction_id, reason)

@@ -15,7 +15,7 @@ from typing import Callable
 from bot.clock import Clock
 from bot.config import Config
 from bot.runner import RetryLater
-from handlers.correlation import DECIDE_UNPICTURED
+from handlers.correlation import schedule_unpictured_decision
 from storage.evidence import EvidenceStore
 from storage.models import Snapshot, Transaction
 from storage.uow import UnitOfWork
@@ -115,9 +115,8 @@ def _record(uow: Callable[[], UnitOfWork], item: ClaimedItem, kind: str, target:
                               ref_id=snapshot.id, run_at=now, now=now)
         else:
             _settle_after_failure(transaction, kind, failure or "")
-            if transaction.status == "failed":  # the rules still see the payment and its patterns
-                work.work.enqueue(kind=DECIDE_UNPICTURED, key=target.transaction_id,
-                                  transaction_id=target.transaction_id, run_at=now, now=now)
+            if transaction.status == "failed":
+                schedule_unpictured_decision(work, target.transaction_id, run_at=now, now=now)
         work.commit()
 
 

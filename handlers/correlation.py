@@ -1,7 +1,7 @@
 """Background steps of a transaction's correlation: triage (and pattern counting) first; capture and analysis follow."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Callable
 
 from bot.clock import Clock
@@ -52,10 +52,14 @@ def job_triage(item: ClaimedItem, *, uow: Callable[[], UnitOfWork], config: Conf
             transaction.status = "capturing"
             _schedule_snapshots(work, item.transaction_id or "", transaction.occurred_at, now, config)
         if transaction.status == "skipped":
-            # No picture will be analysed: the rules still see the payment and its patterns.
-            work.work.enqueue(kind=DECIDE_UNPICTURED, key=transaction.transaction_id,
-                              transaction_id=transaction.transaction_id, run_at=now, now=now)
+            schedule_unpictured_decision(work, transaction.transaction_id, run_at=now, now=now)
         work.commit()
+
+
+def schedule_unpictured_decision(work: UnitOfWork, transaction_id: str, *, run_at: datetime, now: datetime) -> None:
+    """No picture of this checkout will be analysed: the rules still see the payment and its patterns,
+    once (the key is the transaction's, so every way of ending without a picture schedules the same step)."""
+    work.work.enqueue(kind=DECIDE_UNPICTURED, key=transaction_id, transaction_id=transaction_id, run_at=run_at, now=now)
 
 
 def _count_patterns(work: UnitOfWork, transaction: Transaction, config: Config, baselines: BaselineCache) -> None:

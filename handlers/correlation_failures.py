@@ -8,7 +8,7 @@ from datetime import datetime
 
 from handlers.analysis import DECIDE
 from handlers.capture import ANALYZE
-from handlers.correlation import CAPTURE_EXACT, CAPTURE_LIVE, DECIDE_UNPICTURED
+from handlers.correlation import CAPTURE_EXACT, CAPTURE_LIVE, schedule_unpictured_decision
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
 
@@ -27,5 +27,4 @@ def settle_dead_step(work: UnitOfWork, item: ClaimedItem, error: str, now: datet
         return  # the other picture may still come
     transaction.status = "failed"
     transaction.status_reason = f"the {item.kind.replace('_', ' ')} step failed for good after {item.attempts} attempt(s)"
-    work.work.enqueue(kind=DECIDE_UNPICTURED, key=transaction.transaction_id,
-                      transaction_id=transaction.transaction_id, run_at=now, now=now)
+    schedule_unpictured_decision(work, transaction.transaction_id, run_at=now, now=now)

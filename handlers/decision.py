@@ -78,7 +78,7 @@ def _log_created(created: list[Alert], transaction_id: str) -> None:
         log.info("alert A-%s (%s, %s) for transaction %s", alert.id, alert.rule, alert.severity, transaction_id)
 
 
-def _decided(transaction: Transaction, snapshot_id: str | None) -> bool:
+def _decided(transaction: Transaction, snapshot_id: str) -> bool:
     return any(r.get("snapshot_id") == snapshot_id for r in (transaction.rule_results or []))
 
 

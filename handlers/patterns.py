@@ -51,15 +51,12 @@ def local_day(transaction: Transaction, config: Config) -> date:
 
 def count_transaction(work: UnitOfWork, transaction: Transaction, original: Transaction | None, day: date) -> None:
     """Add the transaction to its day's counts (cashier, register, and the card for non-sales)."""
-    subjects = [("register", transaction.register_id)]
-    if transaction.cashier_id:
-        subjects.append(("cashier", transaction.cashier_id))
-    if transaction.card_fingerprint and transaction.type != "sale":
-        subjects.append(("card", transaction.card_fingerprint))
-    work.patterns.count(store_id=transaction.store_id, day=day, kind=transaction.type, subjects=subjects,
+    subjects = _register_and_cashier(transaction)
+    card = [("card", transaction.card_fingerprint)] if transaction.card_fingerprint and transaction.type != "sale" else []
+    work.patterns.count(store_id=transaction.store_id, day=day, kind=transaction.type, subjects=subjects + card,
                         amount=transaction.total_amount)
     if _own_sale(transaction, original):
-        work.patterns.count(store_id=transaction.store_id, day=day, kind=OWN_REFUND, subjects=subjects[:2])
+        work.patterns.count(store_id=transaction.store_id, day=day, kind=OWN_REFUND, subjects=subjects)
 
 
 def count_under_rung(work: UnitOfWork, transaction: Transaction, config: Config) -> None:
@@ -70,11 +67,13 @@ def count_under_rung(work: UnitOfWork, transaction: Transaction, config: Config)
     if transaction.under_rung:
         return
     transaction.under_rung = True
-    subjects = [("register", transaction.register_id)]
-    if transaction.cashier_id:
-        subjects.append(("cashier", transaction.cashier_id))
     work.patterns.count(store_id=transaction.store_id, day=local_day(transaction, config), kind=UNDER_RUNG,
-                        subjects=subjects)
+                        subjects=_register_and_cashier(transaction))
+
+
+def _register_and_cashier(transaction: Transaction) -> list[tuple[str, str]]:
+    """The daily-count subjects every kind is counted for (a transaction without cashier: the register only)."""
+    return [("register", transaction.register_id)] + ([("cashier", transaction.cashier_id)] if transaction.cashier_id else [])
 
 
 def pattern_facts(work: UnitOfWork, transaction: Transaction, original: Transaction | None, day: date,

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import case, distinct, func, select
+from sqlalchemy import ColumnElement, and_, case, distinct, func, select
 from sqlalchemy.orm import Session
 
 from rules.baselines import EXCEPTION_KINDS as EXCEPTION_TYPES
 from storage.db import upsert_insert
 from storage.models import PatternCount, Transaction
+
 
 @dataclass(frozen=True)
 class CardExceptions:
@@ -31,6 +32,12 @@ class CardExceptions:
 class Window:
     since: datetime  # exclusive
     until: datetime  # inclusive: the transaction itself is in its own window
+
+    def holds(self) -> ColumnElement[bool]:
+        """Transactions of a known store and register that occurred in the window (unplaced ones count nowhere)."""
+        return and_(Transaction.occurred_at > self.since, Transaction.occurred_at <= self.until,
+                    Transaction.placed.is_(True))
+
 
 class PatternRepository:
     def __init__(self, session: Session):
@@ -49,42 +56,30 @@ class PatternRepository:
 
     def cashier_types(self, store_id: str, cashier_id: str, window: Window) -> dict[str, int]:
         """This cashier's transactions in the window by type."""
-        query = (select(Transaction.type, func.count()).where(
-            Transaction.store_id == store_id, Transaction.cashier_id == cashier_id,
-            Transaction.occurred_at > window.since, Transaction.occurred_at <= window.until, Transaction.placed.is_(True),
-        ).group_by(Transaction.type))
+        query = (select(Transaction.type, func.count())
+                 .where(Transaction.store_id == store_id, Transaction.cashier_id == cashier_id, window.holds())
+                 .group_by(Transaction.type))
         return {kind: int(n) for kind, n in self._session.execute(query)}
 
     def register_exceptions(self, store_id: str, register_id: str, window: Window) -> int:
-        query = select(func.count()).select_from(Transaction).where(
-            Transaction.store_id == store_id, Transaction.register_id == register_id,
-            Transaction.occurred_at > window.since, Transaction.occurred_at <= window.until, Transaction.placed.is_(True),
-            Transaction.type.in_(EXCEPTION_TYPES),
-        )
-        return int(self._session.scalar(query) or 0)
+        return self._count(Transaction.store_id == store_id, Transaction.register_id == register_id,
+                           Transaction.type.in_(EXCEPTION_TYPES), window.holds())
 
     def store_exceptions(self, store_id: str, window: Window) -> int:
-        query = select(func.count()).select_from(Transaction).where(
-            Transaction.store_id == store_id, Transaction.type.in_(EXCEPTION_TYPES),
-            Transaction.occurred_at > window.since, Transaction.occurred_at <= window.until, Transaction.placed.is_(True),
-        )
-        return int(self._session.scalar(query) or 0)
+        return self._count(Transaction.store_id == store_id, Transaction.type.in_(EXCEPTION_TYPES), window.holds())
 
     def card_uses(self, card_fingerprint: str, window: Window) -> tuple[int, int]:
         """(transactions, different stores) with this card in the window, in any store."""
         query = select(func.count(), func.count(distinct(Transaction.store_id))).where(
-            Transaction.card_fingerprint == card_fingerprint,
-            Transaction.occurred_at > window.since, Transaction.occurred_at <= window.until, Transaction.placed.is_(True),
-        )
+            Transaction.card_fingerprint == card_fingerprint, window.holds())
         uses, stores = self._session.execute(query).one()
         return int(uses or 0), int(stores or 0)
 
     def card_refunds(self, card_fingerprint: str, window: Window) -> int:
-        query = select(func.count()).select_from(Transaction).where(
-            Transaction.card_fingerprint == card_fingerprint, Transaction.type == "refund",
-            Transaction.occurred_at > window.since, Transaction.occurred_at <= window.until, Transaction.placed.is_(True),
-        )
-        return int(self._session.scalar(query) or 0)
+        return self._count(Transaction.card_fingerprint == card_fingerprint, Transaction.type == "refund", window.holds())
+
+    def _count(self, *conditions: ColumnElement[bool]) -> int:
+        return int(self._session.scalar(select(func.count()).select_from(Transaction).where(*conditions)) or 0)
 
     def daily_counts(self, store_id: str, dimension: str, first_day: date, last_day: date) -> dict[str, dict[str, int]]:
         """Counts per subject and kind over [first_day, last_day] (store-local days)."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import socket
 import time
@@ -18,8 +17,7 @@ from typing import Any, Callable
 
 import pytest
 import yaml
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from bot import signatures
 from bot.app import Services, build_services, create_app
@@ -27,6 +25,7 @@ from bot.config import Config, load_config
 from storage import migrate
 from storage.db import Database
 from storage.models import Base
+from tests.postgres import scratch_database
 
 POS_SECRET = "test-pos-secret-0123456789"
 API_TOKEN = "test-api-token-abcdef"
@@ -105,16 +104,9 @@ def postgres_url() -> str:
     server_url = os.environ.get("FLP_TEST_POSTGRES_URL")
     if not server_url:
         require_or_skip("PostgreSQL not available: set FLP_TEST_POSTGRES_URL (./run test starts one as root)")
-    name = f"flp_test_{os.getpid()}_{secrets.token_hex(3)}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    migrate.upgrade(url)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_database(server_url, f"flp_test_{os.getpid()}") as url:
+        migrate.upgrade(url)
+        yield url
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """Alembic migrations: one head, up from empty on SQLite and PostgreSQL, and the models agree with the result."""
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Iterator
 
@@ -9,11 +8,11 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
 
 from storage import migrate
 from storage.db import SQLITE_BUSY_TIMEOUT_MS, Database
 from storage.models import Base
+from tests.postgres import scratch_database
 
 
 @pytest.fixture
@@ -24,16 +23,8 @@ def fresh_sqlite(tmp_path: Path) -> str:
 @pytest.fixture
 def fresh_postgresql(postgres_url: str) -> Iterator[str]:
     """A database of its own, created empty and dropped afterwards: the shared test database is left alone."""
-    name = f"flp_mig_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(postgres_url, "flp_mig") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
