@@ -150,9 +150,18 @@ def clock() -> FixedClock:
     return FixedClock(datetime(2026, 11, 24, 20, 3, 20, tzinfo=timezone.utc))
 
 
+CONFIGURED = object()  # the messenger fixture's default: whatever the configuration builds (none without a token)
+
+
 @pytest.fixture
-def services(config: Config, clock: FixedClock) -> Services:
-    built = build_services(config, clock=clock)
+def messenger() -> Any:
+    """What the bot talks to Webex through; modules that watch what is sent override it with a FakeMessenger."""
+    return CONFIGURED
+
+
+@pytest.fixture
+def services(config: Config, clock: FixedClock, messenger: Any) -> Services:
+    built = build_services(config, clock=clock, **({} if messenger is CONFIGURED else {"messenger": messenger}))
     yield built
     built.db.dispose()
 

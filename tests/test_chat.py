@@ -8,7 +8,6 @@ from decimal import Decimal
 import pytest
 from PIL import Image
 
-from bot.app import build_services
 from bot.runner import Runner
 from bot.steps import STEPS
 from storage import inbound
@@ -50,13 +49,6 @@ def test_command_answers_carry_cards(chat, alert_id, messenger):
     for text in ("help", "status", "stats", "dance"):
         chat.say("P-carla", text)
         assert messenger.sent[-1].card is not None and messenger.sent[-1].card["version"] == "1.3", text
-
-
-@pytest.fixture
-def services(config, clock, messenger):  # type: ignore[no-untyped-def]
-    built = build_services(config, clock=clock, messenger=messenger)
-    yield built
-    built.db.dispose()
 
 
 @pytest.fixture

@@ -17,13 +17,6 @@ def messenger() -> FakeMessenger:
 
 
 @pytest.fixture
-def services(config, clock, messenger):  # type: ignore[no-untyped-def]
-    built = build_services(config, clock=clock, messenger=messenger)
-    yield built
-    built.db.dispose()
-
-
-@pytest.fixture
 def run(services, clock):  # type: ignore[no-untyped-def]
     return Runner(db=services.db, steps=STEPS, dependencies=services.dependencies(), clock=clock).run_until_idle
 

@@ -10,7 +10,6 @@ import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from PIL import Image
 
-from bot.app import build_services
 from bot.sweeps import enqueue_daily, schedule_sweeps
 from handlers.digest import DAILY_DIGEST
 from storage.models import Alert, Transaction, WorkItem
@@ -48,13 +47,6 @@ def environ(environ: dict) -> dict:
 @pytest.fixture
 def messenger() -> FakeMessenger:
     return FakeMessenger()
-
-
-@pytest.fixture
-def services(config, clock, messenger):  # type: ignore[no-untyped-def]
-    built = build_services(config, clock=clock, messenger=messenger)
-    yield built
-    built.db.dispose()
 
 
 def digest_items(services) -> dict[str, datetime]:  # type: ignore[no-untyped-def]

@@ -55,12 +55,6 @@ class TestWithoutPicture:
     def environ(self, environ: dict) -> dict:
         return {**environ, "WEBEX_ACCESS_TOKEN": "test-webex-token"}  # no Meraki key: the camera is off
 
-    @pytest.fixture
-    def services(self, config, clock, messenger):
-        built = build_services(config, clock=clock, messenger=messenger)
-        yield built
-        built.db.dispose()
-
     def test_a_void_spree_alerts_once_without_a_photo(self, services, clock, messenger):
         voids = [post(services, at=clock() - timedelta(minutes=40 - 10 * n), type="void", original="T-x")
                  for n in range(4)]

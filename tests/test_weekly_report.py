@@ -10,7 +10,6 @@ import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from PIL import Image
 
-from bot.app import build_services
 from bot.sweeps import enqueue_weekly, schedule_sweeps
 from handlers.weekly_report import PATTERN_REPORT
 from storage.models import PatternCount
@@ -46,13 +45,6 @@ def environ(environ: dict) -> dict:
 @pytest.fixture
 def messenger() -> FakeMessenger:
     return FakeMessenger()
-
-
-@pytest.fixture
-def services(config, clock, messenger):  # type: ignore[no-untyped-def]
-    built = build_services(config, clock=clock, messenger=messenger)
-    yield built
-    built.db.dispose()
 
 
 def report_items(services) -> dict[str, datetime]:  # type: ignore[no-untyped-def]
