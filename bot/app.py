@@ -87,6 +87,7 @@ def build_services(config: Config, **overrides: Any) -> Services:
         webex="configured" if config.env.webex_access_token else "off",
         broker="configured" if config.env.mqtt_url else "off",
         runner="not running in this process",
+        recognition="not prepared in this process",
     )
     services.metrics.watch_queue(services.queue_counts)
     return services

@@ -28,7 +28,7 @@ from bot.app import build_services, create_app
 from bot.config import Config
 from bot.demo_story import Story
 from bot.narration import Narrator, speaker, summary
-from bot.processes import Background, start_listeners, stop_listeners
+from bot.processes import Background, prepare_recognition, start_listeners, stop_listeners
 from simulation.camera_server import CameraEvent, CameraStandIn
 from simulation.floor import Floor
 from simulation.pos import PosStandIn
@@ -71,6 +71,7 @@ def run(config: Config, *, auto: bool, webex_room: str | None = None, fresh: boo
     config = _demo_config(config, tokens, camera, camera_key, webex_room, say)
     migrate.upgrade(config.env.database_url)
     services = build_services(config)
+    prepare_recognition(services)
     background = Background(services)
     server = ThreadedServer(create_app(services), config.env.host, config.env.port)
     stop = _stop_on_signals()

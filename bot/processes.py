@@ -24,13 +24,33 @@ from bot.sweeps import schedule_sweeps
 from bot.webex_activities import accept_into
 from bot.webex_socket import WebsocketTransport
 from storage import migrate
+from vision.types import RecognitionError
 
 log = logging.getLogger(__name__)
 
 
 def prepare(config: Config, **overrides: Any) -> Services:
+    """Migrations, collaborators, and a face backend made usable (the processes that run steps start here)."""
     migrate.upgrade(config.env.database_url)
-    return build_services(config, **overrides)
+    services = build_services(config, **overrides)
+    prepare_recognition(services)
+    return services
+
+
+def prepare_recognition(services: Services) -> str:
+    """Create what the face backend needs (the Rekognition collection of a fresh account) and say so.
+
+    Start-up goes on when it cannot: intake must flow, and /readyz and ``status`` show what is wrong."""
+    try:
+        state = services.faces.prepare()
+    except RecognitionError as exc:
+        state = exc.reason
+    services.component_state["recognition"] = state
+    if state == "ready":
+        log.info("face backend %s ready", services.faces.name)
+    else:
+        log.warning("face backend %s not ready: %s", services.faces.name, state)
+    return state
 
 
 class Background:

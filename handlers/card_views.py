@@ -61,12 +61,20 @@ _DEGRADED = {"reconnecting", "degraded", "stopping"}
 
 def health(state: str | None) -> HealthView:
     """A component's state word (as /readyz reports it) as the status card's ok|degraded|down|off."""
-    word = (state or "off").lower()
+    said = state or "off"
+    word = said.lower()
     if word == "off":
         return HealthView("off", "not configured")
     if word in _HEALTHY:
         return HealthView("ok", word)
-    return HealthView("degraded" if word in _DEGRADED else "down", word)
+    return HealthView("degraded" if word in _DEGRADED else "down", said)
+
+
+def _recognition(state: str | None) -> HealthView:
+    # A process that does not analyse (``web``) never prepares the backend: nothing wrong to report there.
+    if state is None or state == "not prepared in this process":
+        return HealthView("ok", "not used in this process" if state else "ready")
+    return health(state)
 
 
 def status_view(component_state: dict[str, str], counts: dict[str, int], backend: str,
@@ -74,6 +82,6 @@ def status_view(component_state: dict[str, str], counts: dict[str, int], backend
     return StatusView(
         database=HealthView("ok", "reachable"), runner=health(component_state.get("runner")),
         webex=health(component_state.get("webex")), camera=health(component_state.get("camera")),
-        recognition=HealthView("ok", backend), recognition_backend=backend,
+        recognition=_recognition(component_state.get("recognition")), recognition_backend=backend,
         broker=health(component_state.get("broker")), queue_counts=counts, oldest_pending_age_s=oldest_pending_age_s,
     )

@@ -41,6 +41,10 @@ class FakeFaceBackend:
     similarity: dict[tuple[str, str], float] = field(default_factory=dict)  # (face handle, person id) -> 0-100
     searches: list[tuple[str, tuple[str, ...] | None, float]] = field(default_factory=list)
     enrolled: dict[str, list[str]] = field(default_factory=dict)
+    state: str = "ready"
+
+    def prepare(self) -> str:
+        return self.state
 
     def detect(self, image: bytes) -> list[DetectedFace]:
         return list(self.faces)

@@ -39,7 +39,27 @@ def test_readyz_reports_every_component(client):
     response = client.get("/readyz")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ready", "database": "ok", "camera": "off", "webex": "off",
-                                   "broker": "off", "runner": "not running in this process"}
+                                   "broker": "off", "runner": "not running in this process",
+                                   "recognition": "not prepared in this process"}
+
+
+def test_readyz_and_status_say_when_the_face_collection_is_missing(client, services):
+    from bot.processes import prepare_recognition
+    from tests.fakes import FakeFaceBackend
+
+    missing = "collection flp-watchlist missing: access denied to CreateCollection (check the IAM policy)"
+    services.faces = FakeFaceBackend(state=missing)
+    assert prepare_recognition(services) == missing
+    body = client.get("/readyz").get_json()
+    assert client.get("/readyz").status_code == 200 and body["recognition"] == missing
+    from handlers.card_views import status_view
+
+    view = status_view(services.component_state, {}, "rekognition", None)
+    assert view.recognition.state == "down" and view.recognition.detail == missing
+    services.faces.state = "ready"
+    prepare_recognition(services)
+    assert client.get("/readyz").get_json()["recognition"] == "ready"
+    assert status_view(services.component_state, {}, "rekognition", None).recognition.state == "ok"
 
 
 def test_readyz_stays_200_while_outside_services_are_down(client, services):

@@ -131,7 +131,9 @@ def test_two_faces_each_searched_with_its_own_crop(backend: RekognitionFaceBacke
     for face in faces:
         crop = decoded(face.crop)
         assert crop.format == "JPEG" and min(crop.size) >= 80
-        assert face.handle == face.crop and face.size_px == 120 and face.sharpness == 0.8 and 0 < face.quality <= 1
+        assert face.handle.data == face.crop and face.size_px == 120 and face.sharpness == 0.8 and 0 < face.quality <= 1
+    # The left face (120x160 px in a crop with an 80 px margin each way) sits in the middle of its crop.
+    assert faces[0].handle.face_box == pytest.approx((80 / 280, 80 / 320, 200 / 280, 240 / 320), abs=0.01)
     stub.add_response("search_users_by_image", {"UserMatches": [user_match("P-7", 97.4)]},
                       {"CollectionId": COLLECTION, "Image": {"Bytes": faces[0].crop}, "UserMatchThreshold": 80.0, "MaxUsers": 50})
     stub.add_response("search_users_by_image", {"UserMatches": []},
@@ -159,13 +161,64 @@ def test_search_with_empty_answer_is_no_match(backend: RekognitionFaceBackend, s
     stub.assert_no_pending_responses()
 
 
-def test_invalid_parameter_no_face_in_crop_is_no_match(backend: RekognitionFaceBackend, stub: Stubber) -> None:
+def test_invalid_parameter_is_an_error_not_a_silent_no_match(backend: RekognitionFaceBackend, stub: Stubber) -> None:
+    # SearchUsersByImage answers "no face" with an empty list; InvalidParameterException means the request was wrong.
     face = stored_face()
     stub.add_client_error("search_users_by_image", service_error_code="InvalidParameterException",
-                          service_message="There are no faces in the image. Should be at least 1.", http_status_code=400,
+                          service_message="Request has invalid parameters", http_status_code=400,
                           expected_params={"CollectionId": COLLECTION, "Image": {"Bytes": face.crop},
                                            "UserMatchThreshold": 90.0, "MaxUsers": 50})
-    assert backend.search(face, person_ids=None, min_similarity=90) == []
+    with pytest.raises(RecognitionError, match="InvalidParameterException") as refused:
+        backend.search(face, person_ids=None, min_similarity=90)
+    assert refused.value.retry is False and refused.value.code == "InvalidParameterException"
+    stub.assert_no_pending_responses()
+
+
+def searched_face(left: float, top: float, width: float, height: float) -> dict[str, Any]:
+    return {"FaceDetail": {"BoundingBox": {"Left": left, "Top": top, "Width": width, "Height": height}}}
+
+
+def test_matches_of_a_neighbour_searched_instead_of_the_crop_face_are_dropped(
+        backend: RekognitionFaceBackend, stub: Stubber) -> None:
+    picture = checkout_picture()
+    stub.add_response("detect_faces", {"FaceDetails": [detail(0.125, 0.25, 0.1875, 0.3333)]},
+                      {"Image": {"Bytes": picture}, "Attributes": ["DEFAULT"]})
+    [face] = backend.detect(picture)
+    expected = {"CollectionId": COLLECTION, "Image": {"Bytes": face.crop}, "UserMatchThreshold": 80.0, "MaxUsers": 50}
+    x0, y0, x1, y1 = face.handle.face_box
+    # Rekognition reports the face it searched, in the crop's coordinates: first ours (a slightly different box),
+    # then one in the crop's corner (a bigger neighbour in the margin).
+    stub.add_response("search_users_by_image", {"UserMatches": [user_match("P-7", 97.4)],
+                                                "SearchedFace": searched_face(x0 + 0.02, y0, x1 - x0, y1 - y0 - 0.03)}, expected)
+    stub.add_response("search_users_by_image", {"UserMatches": [user_match("P-9", 99.0)],
+                                                "SearchedFace": searched_face(0.0, 0.0, 0.3, 0.3)}, expected)
+
+    assert backend.search(face, person_ids=None, min_similarity=80) == [FaceMatch("P-7", 97.4)]
+    assert backend.search(face, person_ids=None, min_similarity=80) == []
+    stub.assert_no_pending_responses()
+
+
+def test_a_neighbour_inside_the_margin_is_painted_over_in_the_crop(backend: RekognitionFaceBackend, stub: Stubber) -> None:
+    # Two faces side by side: the right one (bigger) reaches into the left one's margin.
+    image = Image.new("RGB", (640, 480), (90, 110, 90))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((100, 150, 180, 250), fill=(230, 190, 160))
+    draw.rectangle((200, 100, 360, 300), fill=(250, 20, 20))
+    picture = encode(image)
+    stub.add_response("detect_faces", {"FaceDetails": [detail(100 / 640, 150 / 480, 80 / 640, 100 / 480),
+                                                       detail(200 / 640, 100 / 480, 160 / 640, 200 / 480)]},
+                      {"Image": {"Bytes": picture}, "Attributes": ["DEFAULT"]})
+    small, big = backend.detect(picture)
+
+    crop = decoded(small.crop).convert("RGB")
+    x0, y0, x1, y1 = small.handle.face_box
+    neighbour_x = int((x1 + (1 - x1) * 0.7) * crop.width)  # in the margin right of the face, inside the red box
+    red, green, blue = crop.getpixel((neighbour_x, crop.height // 2))
+    assert abs(red - 128) < 20 and abs(green - 128) < 20 and abs(blue - 128) < 20  # painted grey, no longer red
+    centre = crop.getpixel((int((x0 + x1) / 2 * crop.width), int((y0 + y1) / 2 * crop.height)))
+    assert centre[0] > 200 and centre[1] > 160  # the face itself is untouched
+    big_crop = decoded(big.crop).convert("RGB")
+    assert big_crop.getpixel((big_crop.width // 2, big_crop.height // 2))[0] > 200  # the neighbour's own crop keeps it
     stub.assert_no_pending_responses()
 
 
@@ -365,6 +418,54 @@ def test_ensure_collection_creates_once(backend: RekognitionFaceBackend, stub: S
                           expected_params={"CollectionId": COLLECTION})
     assert backend.ensure_collection() is True
     assert backend.ensure_collection() is False
+    stub.assert_no_pending_responses()
+
+
+def test_prepare_creates_the_collection_of_a_fresh_account(backend: RekognitionFaceBackend, stub: Stubber) -> None:
+    stub.add_response("create_collection", {"StatusCode": 200, "FaceModelVersion": "7.0"}, {"CollectionId": COLLECTION})
+    stub.add_client_error("create_collection", service_error_code="ResourceAlreadyExistsException", http_status_code=400,
+                          expected_params={"CollectionId": COLLECTION})
+    assert backend.prepare() == "ready"
+    assert backend.prepare() == "ready"  # the next start finds it
+    stub.assert_no_pending_responses()
+
+
+def test_prepare_when_the_role_may_not_create_collections(backend: RekognitionFaceBackend, stub: Stubber) -> None:
+    for exists in (True, False):
+        stub.add_client_error("create_collection", service_error_code="AccessDeniedException", http_status_code=400,
+                              expected_params={"CollectionId": COLLECTION})
+        if exists:
+            stub.add_response("describe_collection", {"FaceCount": 3, "FaceModelVersion": "7.0"},
+                              {"CollectionId": COLLECTION})
+        else:
+            stub.add_client_error("describe_collection", service_error_code="ResourceNotFoundException",
+                                  http_status_code=400, expected_params={"CollectionId": COLLECTION})
+    assert backend.prepare() == "ready"
+    assert backend.prepare() == f"collection {COLLECTION} missing: access denied to CreateCollection (check the IAM policy)"
+    stub.assert_no_pending_responses()
+
+
+def test_prepare_reports_an_unreachable_service(backend: RekognitionFaceBackend, stub: Stubber) -> None:
+    stub.add_client_error("create_collection", service_error_code="ThrottlingException", http_status_code=400,
+                          expected_params={"CollectionId": COLLECTION})
+    assert backend.prepare().startswith(f"collection {COLLECTION} missing: Amazon Rekognition is busy")
+    stub.assert_no_pending_responses()
+
+
+def test_enroll_into_a_deleted_collection_creates_it_and_indexes_again(
+        backend: RekognitionFaceBackend, stub: Stubber, calls: list[str]) -> None:
+    face = stored_face()
+    index = {"CollectionId": COLLECTION, "Image": {"Bytes": face.crop}, "ExternalImageId": "P-7", "MaxFaces": 1,
+             "QualityFilter": "HIGH"}
+    stub.add_client_error("index_faces", service_error_code="ResourceNotFoundException", http_status_code=400,
+                          expected_params=index)
+    stub.add_response("create_collection", {"StatusCode": 200}, {"CollectionId": COLLECTION})
+    stub.add_response("index_faces", {"FaceRecords": [{"Face": {"FaceId": FACE_1}}]}, index)
+    stub.add_response("create_user", {}, {"CollectionId": COLLECTION, "UserId": "P-7"})
+    stub.add_response("associate_faces", {"AssociatedFaces": [{"FaceId": FACE_1}]},
+                      {"CollectionId": COLLECTION, "UserId": "P-7", "FaceIds": [FACE_1]})
+    assert backend.enroll("P-7", face) == EnrolledFace(backend_face_id=FACE_1, descriptor=None)
+    assert calls == ["IndexFaces", "CreateCollection", "IndexFaces", "CreateUser", "AssociateFaces"]
     stub.assert_no_pending_responses()
 
 

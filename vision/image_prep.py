@@ -9,8 +9,9 @@ import io
 import logging
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
 from vision.types import Box
 
@@ -105,19 +106,61 @@ def box_size_px(image: Image.Image, box: Box) -> int:
     return int(round(min((box[2] - box[0]) * image.width, (box[3] - box[1]) * image.height)))
 
 
-def crop_face(image: Image.Image, box: Box, *, max_bytes: int, margin: float = CROP_MARGIN,
-              min_side: int = MIN_CROP_SIDE_PX) -> bytes:
-    """JPEG of one face with a margin, cut from the full-resolution picture, upscaled to ``min_side`` when small."""
+def crop_region(image: Image.Image, box: Box, *, margin: float = CROP_MARGIN) -> tuple[int, int, int, int]:
+    """Pixel rectangle (left, top, right, bottom) that ``crop_face`` cuts: the face box plus a margin, inside the picture."""
     face_w, face_h = (box[2] - box[0]) * image.width, (box[3] - box[1]) * image.height
     pad = margin * max(face_w, face_h)
     left = max(0, math.floor(box[0] * image.width - pad))
     top = max(0, math.floor(box[1] * image.height - pad))
     right = min(image.width, math.ceil(box[2] * image.width + pad))
     bottom = min(image.height, math.ceil(box[3] * image.height + pad))
-    crop = image.crop((left, top, max(right, left + 1), max(bottom, top + 1)))
+    return left, top, max(right, left + 1), max(bottom, top + 1)
+
+
+def box_in_region(image: Image.Image, box: Box, region: tuple[int, int, int, int]) -> Box:
+    """A normalised box of the picture, normalised to ``region`` instead (upscaling the crop keeps it)."""
+    left, top, right, bottom = region
+    width, height = right - left, bottom - top
+
+    def clip(value: float) -> float:
+        return min(1.0, max(0.0, value))
+
+    return (clip((box[0] * image.width - left) / width), clip((box[1] * image.height - top) / height),
+            clip((box[2] * image.width - left) / width), clip((box[3] * image.height - top) / height))
+
+
+def crop_face(image: Image.Image, box: Box, *, max_bytes: int, margin: float = CROP_MARGIN,
+              min_side: int = MIN_CROP_SIDE_PX, hide: Sequence[Box] = ()) -> bytes:
+    """JPEG of one face with a margin, cut from the full-resolution picture, upscaled to ``min_side`` when small.
+
+    ``hide``: other faces of the picture, painted over where they reach into the margin (outside this face's own
+    box), so a service that searches the largest face of an image searches this one."""
+    region = crop_region(image, box, margin=margin)
+    crop = image.crop(region)
+    if hide:
+        crop = _hide_others(image, crop, box, region, hide)
     if min(crop.size) < min_side:
         crop = _upscale(crop, min_side)
     return encode_jpeg_within(crop, max_bytes=max_bytes)
+
+
+def _hide_others(image: Image.Image, crop: Image.Image, box: Box, region: tuple[int, int, int, int],
+                 others: Sequence[Box]) -> Image.Image:
+    def pixels(b: Box) -> tuple[int, int, int, int]:
+        inner = box_in_region(image, b, region)
+        return (math.floor(inner[0] * crop.width), math.floor(inner[1] * crop.height),
+                math.ceil(inner[2] * crop.width), math.ceil(inner[3] * crop.height))
+
+    own = pixels(box)
+    kept = crop.crop(own)
+    painted = _as_rgb(crop).copy()
+    draw = ImageDraw.Draw(painted)
+    for other in others:
+        x0, y0, x1, y1 = pixels(other)
+        if x1 > x0 and y1 > y0:
+            draw.rectangle((x0, y0, x1 - 1, y1 - 1), fill=(128, 128, 128))
+    painted.paste(_as_rgb(kept), own[:2])  # a neighbour's box may overlap this face: the face itself stays whole
+    return painted
 
 
 def _upscale(image: Image.Image, min_side: int) -> Image.Image:

@@ -152,6 +152,10 @@ class LocalFaceBackend:
         self._gallery: _Gallery | None = None
         self._lock = threading.Lock()
 
+    def prepare(self) -> str:
+        """Nothing to create: the models ship in pip packages and the gallery is the database."""
+        return "ready"
+
     def detect(self, image: bytes) -> list[DetectedFace]:
         """Every face in a JPEG or PNG picture, largest first, with box, quality, crop and descriptor.
         An unreadable picture raises ``image_prep.ImageRejected`` (a ValueError), as on Rekognition."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from typing import Any, Collection, Iterator
 
 import boto3
@@ -17,7 +18,7 @@ from botocore.exceptions import ClientError, HTTPClientError, NoCredentialsError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from vision import image_prep
-from vision.types import DetectedFace, EnrolledFace, FaceMatch, RecognitionError
+from vision.types import Box, DetectedFace, EnrolledFace, FaceMatch, RecognitionError
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,9 @@ _RETRYABLE = frozenset({"ThrottlingException", "ProvisionedThroughputExceededExc
                         "ServiceUnavailableException", "ConflictException", "ResourceNotReadyException"})
 _GOOD_FACE_PX = 112  # from this face size up, size no longer lowers quality (enough detail for a person to compare)
 _PROFILE_DEGREES = 60.0  # yaw or pitch at which a face counts as unusable for search
+# SearchedFace against the face the crop was cut around: the detectors' boxes differ a little for the same face,
+# a neighbour's box barely overlaps it.
+SAME_FACE_IOU = 0.4
 
 
 def make_client(region: str | None, endpoint_url: str | None = None, *, max_attempts: int = 5,
@@ -58,7 +62,7 @@ def call(client: Any, operation: str, *, tolerate: Collection[str] = (), **param
             logger.debug("rekognition %s answered %s (expected, tolerated)", operation, code)
             return None
         logger.warning("rekognition %s failed: %s", operation, code)
-        raise RecognitionError(_reason(operation, code), retry=code in _RETRYABLE) from exc
+        raise RecognitionError(_reason(operation, code), retry=code in _RETRYABLE, code=code) from exc
     except (BotoConnectionError, HTTPClientError) as exc:
         logger.warning("rekognition %s unreachable: %s", operation, type(exc).__name__)
         raise RecognitionError(f"Amazon Rekognition could not be reached ({type(exc).__name__})", retry=True) from exc
@@ -73,6 +77,8 @@ def _reason(operation: str, code: str) -> str:
         return f"access denied to Rekognition {operation}: check the IAM policy"
     if code == "ResourceNotFoundException":
         return f"Rekognition {operation}: the collection or model does not exist"
+    if code == "InvalidParameterException":
+        return f"Rekognition {operation} refused the request as invalid (InvalidParameterException)"
     if code in ("ImageTooLargeException", "InvalidImageFormatException"):
         return f"Rekognition refused the picture ({code})"
     return f"Rekognition {operation} failed ({code})"
@@ -118,26 +124,54 @@ class RekognitionFaceBackend:
         if created is not None:
             logger.info("rekognition collection %s created (face model %s)", self.collection_id,
                         created.get("FaceModelVersion"))
+        else:
+            logger.info("rekognition collection %s exists", self.collection_id)
         return created is not None
+
+    def prepare(self) -> str:
+        """At start: make sure the collection exists; the state word for /readyz and ``status``.
+
+        A fresh AWS account has no collection, and IndexFaces then refuses every enrollment. An IAM policy
+        may allow using a collection but not creating one, so a refused create asks whether it exists."""
+        try:
+            self.ensure_collection()
+            return "ready"
+        except RecognitionError as exc:
+            if exc.code != "AccessDeniedException":
+                return f"collection {self.collection_id} missing: {exc.reason}"
+        try:
+            call(self._client, "describe_collection", CollectionId=self.collection_id)
+        except RecognitionError as exc:
+            if exc.code == "ResourceNotFoundException":
+                return f"collection {self.collection_id} missing: access denied to CreateCollection (check the IAM policy)"
+            return f"collection {self.collection_id} unknown: {exc.reason}"
+        logger.info("rekognition collection %s exists (this role may not create collections)", self.collection_id)
+        return "ready"
 
     def detect(self, image: bytes) -> list[DetectedFace]:
         """Every face Rekognition finds (up to its 100 largest), each with a crop cut from the full-size picture."""
         prepared = sendable(image)
         response = call(self._client, "detect_faces", Image={"Bytes": prepared.data}, Attributes=["DEFAULT"]) or {}
-        faces = [self._face(prepared, detail) for detail in response.get("FaceDetails", [])]
+        details = response.get("FaceDetails", [])
+        boxes = [_box(detail) for detail in details]
+        faces = [self._face(prepared, detail, box, boxes[:i] + boxes[i + 1:])
+                 for i, (detail, box) in enumerate(zip(details, boxes))]
         logger.info("rekognition detect: %d face(s)", len(faces))
         return faces
 
-    def _face(self, prepared: image_prep.PreparedImage, detail: dict[str, Any]) -> DetectedFace:
-        raw = detail.get("BoundingBox", {})
-        box = image_prep.clamp_box(raw.get("Left", 0.0), raw.get("Top", 0.0), raw.get("Width", 0.0), raw.get("Height", 0.0))
+    def _face(self, prepared: image_prep.PreparedImage, detail: dict[str, Any], box: Box,
+              others: list[Box]) -> DetectedFace:
         size_px = image_prep.box_size_px(prepared.image, box)
         quality, pose = detail.get("Quality", {}), detail.get("Pose", {})
         sharpness = _fraction(quality.get("Sharpness", 0.0))
         score = face_quality(size_px, sharpness, _fraction(quality.get("Brightness", 50.0)),
                              pose.get("Yaw", 0.0), pose.get("Pitch", 0.0))
-        crop = image_prep.crop_face(prepared.image, box, max_bytes=MAX_IMAGE_BYTES)
-        return DetectedFace(box=box, quality=score, size_px=size_px, sharpness=sharpness, crop=crop, handle=crop)
+        region = image_prep.crop_region(prepared.image, box)
+        near = [b for b in others if _overlaps(b, region, prepared.image.size)]
+        # Search*ByImage searches the largest face of the crop: neighbours inside the margin are painted over.
+        crop = image_prep.crop_face(prepared.image, box, max_bytes=MAX_IMAGE_BYTES, hide=near)
+        handle = FaceCrop(crop, image_prep.box_in_region(prepared.image, box, region))
+        return DetectedFace(box=box, quality=score, size_px=size_px, sharpness=sharpness, crop=crop, handle=handle)
 
     def search(self, face: DetectedFace, *, person_ids: Collection[str] | None, min_similarity: float) -> list[FaceMatch]:
         """Search this face's crop alone (a whole picture would search only its largest face)."""
@@ -145,10 +179,11 @@ class RekognitionFaceBackend:
             raise ValueError("min_similarity is 0-100")
         if person_ids is not None and not person_ids:
             return []  # an empty watchlist cannot match: no call
-        response = call(self._client, "search_users_by_image", tolerate={"InvalidParameterException"},
+        # No face in the crop is an empty UserMatches; InvalidParameterException is a real error and propagates.
+        response = call(self._client, "search_users_by_image",
                         CollectionId=self.collection_id, Image={"Bytes": self._crop_of(face)},
-                        UserMatchThreshold=float(min_similarity), MaxUsers=self.max_users)
-        if response is None:  # InvalidParameterException: no face found in the crop
+                        UserMatchThreshold=float(min_similarity), MaxUsers=self.max_users) or {}
+        if not self._searched_this_face(face, response):
             return []
         allowed = set(person_ids) if person_ids is not None else None
         matches = [FaceMatch(person_id=m["User"]["UserId"], similarity=float(m["Similarity"]))
@@ -161,7 +196,15 @@ class RekognitionFaceBackend:
     def enroll(self, person_id: str, face: DetectedFace) -> EnrolledFace:
         """Index the crop, then attach it to the person's user vector (created on first enrollment)."""
         check_person_id(person_id)
-        face_id = self._index(person_id, self._crop_of(face))
+        crop = self._crop_of(face)
+        try:
+            face_id = self._index(person_id, crop)
+        except RecognitionError as exc:
+            if exc.code != "ResourceNotFoundException":
+                raise
+            # The collection was deleted (or never created: start-up could not): create it and try once more.
+            self.ensure_collection()
+            face_id = self._index(person_id, crop)
         try:
             # ConflictException: the user exists already (a second photo of the same person).
             call(self._client, "create_user", tolerate={"ConflictException"},
@@ -223,14 +266,57 @@ class RekognitionFaceBackend:
         except RecognitionError:
             logger.error("rekognition face %s left unassociated in %s: delete it by hand", face_id, self.collection_id)
 
+    def _searched_this_face(self, face: DetectedFace, response: dict[str, Any]) -> bool:
+        """Whether the face Rekognition searched (``SearchedFace``) is the one this crop was cut around."""
+        expected = face.handle.face_box if isinstance(face.handle, FaceCrop) else None
+        raw = response.get("SearchedFace", {}).get("FaceDetail", {}).get("BoundingBox")
+        if expected is None or not raw:
+            return True  # a stored crop (geometry unknown) or no face searched at all (no matches either)
+        searched = image_prep.clamp_box(raw.get("Left", 0.0), raw.get("Top", 0.0), raw.get("Width", 0.0),
+                                        raw.get("Height", 0.0))
+        if _iou(expected, searched) >= SAME_FACE_IOU:
+            return True
+        logger.warning("rekognition searched another face than the one cropped (overlap %.2f): its matches are "
+                       "not this face's and are dropped", _iou(expected, searched))
+        return False
+
     @staticmethod
     def _crop_of(face: DetectedFace) -> bytes:
         # Our own detect puts the crop in ``handle``; a face from elsewhere (stored, other backend) has only ``crop``.
-        data = face.handle if isinstance(face.handle, (bytes, bytearray)) else face.crop
+        if isinstance(face.handle, FaceCrop):
+            data = face.handle.data
+        else:
+            data = face.handle if isinstance(face.handle, (bytes, bytearray)) else face.crop
         try:
             return image_prep.prepare_crop(bytes(data), max_bytes=MAX_IMAGE_BYTES)
         except image_prep.ImageRejected as exc:
             raise RecognitionError(f"face crop unusable: {exc}", retry=False) from exc
+
+
+@dataclass(frozen=True)
+class FaceCrop:
+    """What ``detect`` keeps in memory for ``search``: the crop sent, and where in it the detected face is."""
+
+    data: bytes
+    face_box: Box
+
+
+def _box(detail: dict[str, Any]) -> Box:
+    raw = detail.get("BoundingBox", {})
+    return image_prep.clamp_box(raw.get("Left", 0.0), raw.get("Top", 0.0), raw.get("Width", 0.0), raw.get("Height", 0.0))
+
+
+def _overlaps(box: Box, region: tuple[int, int, int, int], size: tuple[int, int]) -> bool:
+    left, top, right, bottom = region
+    return box[0] * size[0] < right and box[2] * size[0] > left and box[1] * size[1] < bottom and box[3] * size[1] > top
+
+
+def _iou(a: Box, b: Box) -> float:
+    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = width * height
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
 
 
 def _fraction(percent: float) -> float:

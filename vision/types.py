@@ -18,11 +18,12 @@ class CameraError(Exception):
 
 class RecognitionError(Exception):
     """A recognition call failed or was refused. ``reason`` is plain words (never image data);
-    ``retry`` says whether trying the same thing later can help (throttling) or not (no face)."""
+    ``retry`` says whether trying the same thing later can help (throttling) or not (no face); ``code`` is the
+    service's own error code when it gave one (``ResourceNotFoundException``)."""
 
-    def __init__(self, reason: str, *, retry: bool):
+    def __init__(self, reason: str, *, retry: bool, code: str | None = None):
         super().__init__(reason)
-        self.reason, self.retry = reason, retry
+        self.reason, self.retry, self.code = reason, retry, code
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,10 @@ class EnrolledFace:
 
 class FaceBackend(Protocol):
     name: str
+
+    def prepare(self) -> str:
+        """Make the backend usable (create what a fresh account lacks) once at start; ``"ready"`` or what is wrong,
+        in plain words, for /readyz and ``status``."""
 
     def detect(self, image: bytes) -> list[DetectedFace]:
         """Every face in the picture with its box and quality (not only the largest)."""
