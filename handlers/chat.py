@@ -13,10 +13,10 @@ from typing import Any, Callable
 
 from bot.clock import Clock
 from bot.config import Config
-from bot.messenger import Messenger
+from bot.messenger import Messenger, WebexError
 from bot.router import Refused, Router, UserError
 from handlers.events import CardAction, ChatCommand, parse_command
-from storage import inbound
+from storage import inbound, threads
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
 
@@ -50,11 +50,20 @@ def job_handle_event(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], u
         if stored is None or stored.handled_at is not None or messenger is None:
             return
         source = stored.source
-    event = _fetch(source, event_id, messenger)
+    try:
+        event = _fetch(source, event_id, messenger)
+    except WebexError as exc:
+        if exc.status != 404:
+            raise
+        # Deleted since, or a group message not meant for the bot: nothing to answer, nothing to retry.
+        log.info("event %s: its %s can no longer be read (404); ending it", event_id,
+                 "card action" if source == "webex_action" else "message")
+        event = None
+    thread_root = _thread_root(event, messenger, read_uow) if event is not None else None
     with uow() as work:
         now = clock()
         if event is not None:
-            reply = Reply(work, event.room_id, _thread_of(event), event_id, now)
+            reply = Reply(work, event.room_id, thread_root, event_id, now)
             dispatch_event(event, work, reply, router, config, now, dependencies)
         inbound.mark_handled(work.session, event_id, now)
         work.commit()
@@ -88,8 +97,25 @@ def _names(me: dict[str, Any]) -> tuple[str, ...]:
     return tuple(n for n in {display, display.split(" ")[0] if display else ""} if n)
 
 
-def _thread_of(event: ChatCommand | CardAction) -> str | None:
-    return event.thread_id if isinstance(event, ChatCommand) else event.message_id
+def _thread_root(event: ChatCommand | CardAction, messenger: Messenger, read_uow: Callable[[], UnitOfWork]) -> str | None:
+    """Where every answer to this event goes: the root of its thread, never a reply (Webex threads are one level
+    deep and refuse a reply to a reply with 400), refusals and input errors included.
+
+    A message's ``parentId`` is always a root. A pressed card may itself be a reply (a proposal under an alert):
+    our outbox knows its root; a card we no longer know (purged) is asked of Webex."""
+    if isinstance(event, ChatCommand):
+        return event.thread_id
+    if not event.message_id:
+        return None
+    with read_uow() as work:
+        known = threads.known_root(work.session, event.message_id)
+    if known is not None:
+        return known
+    try:
+        return messenger.message(event.message_id).get("parentId") or event.message_id
+    except WebexError as exc:
+        log.info("card message of action %s unreadable (%s): answering under it", event.event_id, exc.reason)
+        return event.message_id
 
 
 def dispatch_event(event: ChatCommand | CardAction, work: UnitOfWork, reply: Reply, router: Router, config: Config,

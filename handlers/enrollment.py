@@ -29,7 +29,7 @@ from handlers.chat import Reply
 from handlers.events import CardAction
 from handlers.lookback import schedule_lookback
 from handlers.proposals import transaction_to_act_on
-from handlers.threads import open_thread, post_in_thread, rethread
+from handlers.threads import open_thread, post_in_thread
 from storage.evidence import EvidenceStore
 from storage.evidence_refs import mark_enrollment
 from storage.models import Face, WatchlistFace, WatchlistPerson
@@ -87,7 +87,6 @@ def act_watchlist_approve(press: CardAction, *, uow: UnitOfWork, reply: Reply, c
     if person is None:
         raise UserError("That watchlist entry no longer exists.")
     require_role(config.business, press.person_email, person.store_id, "security")
-    rethread(reply, uow)
     if person.status != "pending_approval":
         approved = f" (approved by {person.approved_by})" if person.approved_by else ""
         reply(f"{person.id} is {person.status}{approved}; nothing to approve.")

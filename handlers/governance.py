@@ -18,7 +18,7 @@ from handlers.card_views import WRONG_MATCHES_FOR_REVIEW, entry_view
 from handlers.chat import Reply
 from handlers.erasure import ERASE_PERSON, FORGET_TEMPLATES, erasure_anchor
 from handlers.events import CardAction, ChatCommand
-from handlers.threads import open_thread, rethread
+from handlers.threads import open_thread
 from storage.models import WatchlistPerson
 from storage.uow import UnitOfWork
 
@@ -48,7 +48,7 @@ def cmd_watchlist(cmd: ChatCommand, *, uow: UnitOfWork, reply: Reply, config: Co
 @router.action(WATCHLIST_REMOVE, role="security")
 def act_watchlist_remove(press: CardAction, *, uow: UnitOfWork, reply: Reply, config: Config, now: datetime) -> None:
     person = _entry(uow, str(press.data.get("person_id") or ""))
-    remove(uow, rethread(reply, uow), config, person, press.person_email, now)
+    remove(uow, reply, config, person, press.person_email, now)
 
 
 @router.command("forget", role="security", usage="forget <person>",

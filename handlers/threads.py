@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any
 
 from handlers.chat import Reply
-from storage import threads
 from storage.models import OutboxMessage
 from storage.uow import UnitOfWork
 
@@ -24,7 +23,6 @@ def open_thread(work: UnitOfWork, reply: Any, *, key: str, now: datetime, markdo
     if not isinstance(reply, Reply):
         reply(markdown, card=card)
         return None
-    rethread(reply, work)
     return work.outbox.add(key=key, room_id=reply.room_id, now=now, markdown=markdown, card=card,
                            parent_message_id=reply.thread_id)
 
@@ -53,10 +51,3 @@ def post_under(work: UnitOfWork, anchor: OutboxMessage, *, key: str, now: dateti
     if parent_id:
         return work.outbox.add(parent_message_id=parent_id, **common)
     return work.outbox.add(parent=anchor, **common)
-
-
-def rethread(reply: Any, work: UnitOfWork) -> Any:
-    """Answer a press on a card inside a thread under the thread's root (Webex threads are one level deep)."""
-    if isinstance(reply, Reply) and reply.thread_id:
-        reply.thread_id = threads.root_of(work.session, reply.thread_id)
-    return reply

@@ -17,11 +17,11 @@ def by_webex_id(session: Session, webex_message_id: str) -> OutboxMessage | None
     return session.scalars(select(OutboxMessage).where(OutboxMessage.webex_message_id == webex_message_id)).first()
 
 
-def root_of(session: Session, webex_message_id: str) -> str:
-    """The Webex id of the thread root of one of our messages (the message itself when it is a root or not ours)."""
+def known_root(session: Session, webex_message_id: str) -> str | None:
+    """The Webex id of the thread root of one of our messages; None when the message is not (or no longer) ours."""
     ours = by_webex_id(session, webex_message_id)
     if ours is None:
-        return webex_message_id
+        return None
     if ours.parent_outbox_id is not None:
         parent = session.get(OutboxMessage, ours.parent_outbox_id)
         if parent is not None and parent.webex_message_id:

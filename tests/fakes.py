@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Collection
 
+from bot.messenger import WebexError
 from vision.types import CameraError, DetectedFace, EnrolledFace, FaceMatch, Picture, ProductCount
 
 JPEG = b"\xff\xd8\xff\xe0" + b"fake-jpeg"
@@ -81,18 +82,32 @@ class FakeMessenger:
     messages: dict = field(default_factory=dict)  # message id -> GET /messages/{id} body
     actions: dict = field(default_factory=dict)  # action id -> GET /attachment/actions/{id} body
     emails: dict = field(default_factory=dict)  # person id -> email
+    parents: dict = field(default_factory=dict)  # id of a message sent -> its parentId (None for a root)
     bot: dict = field(default_factory=lambda: {"id": "BOT", "displayName": "Loss Bot", "emails": ["loss-bot@webex.bot"]})
 
     def send(self, message):  # type: ignore[no-untyped-def]
         if self.failures:
             raise self.failures.pop(0)
+        if message.parent_id is not None and self._parent_of(message.parent_id):
+            # Webex: "parentId must be the thread's root"; a reply to a reply is refused.
+            raise WebexError("send a message: Webex answered 400 (Cannot reply to a reply)", retry=False, status=400)
         self.sent.append(message)
+        self.parents[f"M-{len(self.sent)}"] = message.parent_id
         return f"M-{len(self.sent)}"
 
+    def _parent_of(self, message_id: str) -> str | None:
+        if message_id in self.parents:
+            return self.parents[message_id]
+        return (self.messages.get(message_id) or {}).get("parentId")
+
     def message(self, message_id: str) -> dict:
+        if message_id not in self.messages:
+            raise WebexError("read a message: Webex answered 404 (not found)", retry=False, status=404)
         return self.messages[message_id]
 
     def attachment_action(self, action_id: str) -> dict:
+        if action_id not in self.actions:
+            raise WebexError("read a card action: Webex answered 404 (not found)", retry=False, status=404)
         return self.actions[action_id]
 
     def person_email(self, person_id: str) -> str | None:

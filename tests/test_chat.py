@@ -87,11 +87,11 @@ class Conversation:
                                              "personEmail": PEOPLE[person], "text": f"Loss Bot {text}"}
         return self._answers(lambda: self._deliver(event_id, "webex_message"))
 
-    def press(self, person: str, inputs: dict, *, event_id: str | None = None) -> list[str]:
+    def press(self, person: str, inputs: dict, *, event_id: str | None = None, on: str = "CARD-MSG") -> list[str]:
         self.n += 1
         event_id = event_id or f"ACT-{self.n}"
         self.messenger.actions[event_id] = {"id": event_id, "personId": person, "roomId": ROOM,
-                                            "messageId": "CARD-MSG", "inputs": inputs}
+                                            "messageId": on, "inputs": inputs}
         return self._answers(lambda: self._deliver(event_id, "webex_action"))
 
     def _answers(self, act) -> list[str]:  # type: ignore[no-untyped-def]
@@ -280,3 +280,40 @@ def test_patterns_is_refused_to_staff_plainly_and_audited(chat, services, messen
 def test_patterns_says_what_period_it_takes(chat, messenger):
     assert chat.say("P-ana", "patterns 400d") == ["Usage: `patterns` or `patterns 7d` (1 to 365 days)."]
     assert chat.say("P-ana", "patterns 7d now") == ["Usage: `patterns` or `patterns 7d` (1 to 365 days)."]
+
+
+# --- Webex threads are one level deep; vanished messages --------------------------------------------
+
+def test_the_stand_in_refuses_a_reply_to_a_reply_as_webex_does() -> None:
+    from bot.messenger import OutgoingMessage, WebexError
+    from tests.fakes import FakeMessenger
+
+    webex = FakeMessenger(messages={"MSG-IN": {"id": "MSG-IN", "parentId": "MSG-ROOT"}})
+    root = webex.send(OutgoingMessage(room_id="R", markdown="root"))
+    reply = webex.send(OutgoingMessage(room_id="R", markdown="reply", parent_id=root))
+    for parent in (reply, "MSG-IN"):
+        with pytest.raises(WebexError) as refused:
+            webex.send(OutgoingMessage(room_id="R", markdown="reply to a reply", parent_id=parent))
+        assert refused.value.status == 400 and refused.value.retry is False
+    with pytest.raises(WebexError) as gone:
+        webex.message("MSG-DELETED")
+    assert gone.value.status == 404
+
+
+def test_a_press_on_a_card_inside_a_thread_we_no_longer_know_is_answered_under_the_root(chat, alert_id, messenger):
+    # Our outbox row of that card was purged; Webex still knows the card is a reply to ROOT-OLD.
+    messenger.messages["CARD-OLD"] = {"id": "CARD-OLD", "roomId": ROOM, "parentId": "ROOT-OLD"}
+    before = len(messenger.sent)
+    refusal = chat.press("P-bruno", {"action": "confirm", "alert_id": alert_id}, on="CARD-OLD")
+    assert "needs the manager role" in refusal[0]
+    assert [m.parent_id for m in messenger.sent[before:]] == ["ROOT-OLD"]
+
+
+def test_a_message_that_can_no_longer_be_read_ends_quietly(chat, messenger, services):
+    # Deleted before we fetched it, or a group message not meant for the bot: Webex answers 404.
+    before = len(messenger.sent)
+    chat._deliver("MSG-GONE", "webex_message")
+    assert len(messenger.sent) == before
+    with UnitOfWork(services.db) as uow:
+        assert inbound.get(uow.session, "MSG-GONE").handled_at is not None
+        assert uow.work.counts().get("dead", 0) == 0 and uow.work.counts().get("pending", 0) == 0

@@ -171,8 +171,11 @@ def test_two_person_rule_waits_for_a_second_security_person(post_signed, chat, c
     approve = next(a["data"] for a in entry.card["actions"] if a["data"]["action"] == "watchlist_approve")
     on = chat.message_id(entry)
 
-    assert "needs a second person" in chat.press("P-carla", approve, on=on)[0].markdown
-    assert "needs the security role" in chat.press("P-ana", approve, on=on)[0].markdown
+    root = chat.message_id(proposal)
+    (same_person,) = chat.press("P-carla", approve, on=on)
+    (wrong_role,) = chat.press("P-ana", approve, on=on)  # the router's own role refusal
+    assert "needs a second person" in same_person.markdown and "needs the security role" in wrong_role.markdown
+    assert same_person.parent_id == wrong_role.parent_id == root  # refusals too: never a reply to a reply
     assert people(services)[0].status == "pending_approval"
     assert ("carla@example.com", "watchlist_approve", person.id, "same_person", "refused") in audit(services)
 
