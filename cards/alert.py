@@ -13,13 +13,14 @@ from cards import elements as el
 from cards.actions import (
     CONFIRM, DISMISS, DISMISS_REASONS, ENROLL_PROPOSAL, INPUT_NOTE, INPUT_REASON, open_url, show_card, submit,
 )
-from cards.views import AlertView, WatchlistEntryView
+from cards.views import AlertView, SightingView, WatchlistEntryView
 
 SEVERITY_COLOR = {"critical": "attention", "high": "attention", "medium": "warning", "low": "default"}
 MATCH_CAUTION = ("A similarity score is not an identification. A person must compare the photo and the "
                  "footage and confirm before anything is done.")
 COUNT_CAUTION = "Counts come from one camera picture; check the footage before acting."
 NOT_CHECKED_SHOWN = 3
+SIGHTINGS_SHOWN = 3  # lines of "also seen at …"; a phone card stays short
 _REASON_WORDS = dict(DISMISS_REASONS) | {"other": "Other"}
 
 
@@ -29,7 +30,7 @@ def alert_card(alert: AlertView, *, now: datetime | None = None, image_url: str 
         *_summary(alert),
         _facts(alert, now),
         *_products(alert.reconciliation, alert.currency),
-        *_watchlist(alert.person, alert.similarity, caution=not alert.is_decided),
+        *_watchlist(alert.person, alert.similarity, caution=not alert.is_decided, sightings=_sightings(alert)),
         *_evidence(alert, image_url),
         *_decision(alert),
     ]
@@ -121,10 +122,12 @@ def label_words(label: str) -> str:
     return words[:1].upper() + words[1:]
 
 
-def _watchlist(person: WatchlistEntryView | None, similarity: float | None, *, caution: bool) -> list[dict[str, Any]]:
-    """The matched entry: id, similarity, why enrolled, its track record, and (while open) the caution."""
+def _watchlist(person: WatchlistEntryView | None, similarity: float | None, *, caution: bool,
+               sightings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The matched entry: id, similarity, why enrolled, its track record, where else the person was seen,
+    and (while open) the caution."""
     if person is None:
-        return []
+        return [{**sightings[0], "separator": True}, *sightings[1:]] if sightings else []
     score = f", similarity {similarity:.1f}" if similarity is not None else ""
     blocks = [
         el.heading(f"Watchlist: {person.id}{score}", separator=True),
@@ -141,9 +144,31 @@ def _watchlist(person: WatchlistEntryView | None, similarity: float | None, *, c
         blocks.append(el.text(("; ".join(record)).capitalize(), subtle=True, spacing="small"))
     if person.flagged_for_review:
         blocks.append(el.text("This entry is flagged for review (too many wrong matches).", color="warning", spacing="small"))
+    blocks += sightings
     if caution:
         blocks.append(el.text(MATCH_CAUTION, weight="bolder", color="warning"))
     return blocks
+
+
+def _sightings(alert: AlertView) -> list[dict[str, Any]]:
+    """'Also seen at the entrance at 14:02 (store time): A-17', one line per place and minute, newest first,
+    so whoever decides this alert can open the earlier one by its id."""
+    lines: dict[str, list[str]] = {}
+    for sighting in alert.sightings:
+        lines.setdefault(_sighting_words(sighting, alert), []).append(sighting.alert_id)
+    shown = [el.text(f"{words}: {', '.join(ids)}", spacing="small") for words, ids in list(lines.items())[:SIGHTINGS_SHOWN]]
+    more = sum(len(ids) for ids in list(lines.values())[SIGHTINGS_SHOWN:])
+    if more:
+        shown.append(el.text(f"And {more} earlier alert{'s' if more != 1 else ''} of this person here.", subtle=True,
+                             spacing="small"))
+    return shown
+
+
+def _sighting_words(sighting: SightingView, alert: AlertView) -> str:
+    place = f"register {sighting.register_id}" if sighting.register_id else "the entrance"
+    if el.local_date(sighting.at, alert.timezone) == el.local_date(alert.occurred_at, alert.timezone):
+        return f"Also seen at {place} at {el.local_clock(sighting.at, alert.timezone)} (store time)"
+    return f"Also seen at {place} on {el.local_time(sighting.at, alert.timezone)}"
 
 
 def _evidence(alert: AlertView, image_url: str | None) -> list[dict[str, Any]]:

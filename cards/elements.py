@@ -104,6 +104,11 @@ def local_time(moment: datetime, zone: str, *, seconds: bool = False) -> str:
     return f"{_DAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]} {local.year}, {clock} {local.tzname()}"
 
 
+def local_clock(moment: datetime, zone: str) -> str:
+    """'22:41': the store's wall clock alone, for a moment on a day the card already names."""
+    return f"{_local(moment, zone):%H:%M}"
+
+
 def local_date(moment: datetime, zone: str) -> str:
     """'14 Jun 2025' in the given zone."""
     local = _local(moment, zone)

@@ -39,6 +39,15 @@ class SnapshotRef:
 
 
 @dataclass(frozen=True)
+class SightingView:
+    """An earlier alert of the same watchlist person in the store: where and when its card says it happened."""
+
+    alert_id: str  # "A-17"
+    register_id: str | None  # None: at an entrance camera
+    at: datetime  # aware; shown in the later alert's store time
+
+
+@dataclass(frozen=True)
 class AlertView:
     """An alert with what a person needs to decide it: where, when, how much, what was seen, who it may be."""
 
@@ -67,6 +76,7 @@ class AlertView:
     decided_at: datetime | None = None
     reason: str | None = None  # not_same_person|billed_correctly|no_loss|other (dismissals)
     note: str | None = None
+    sightings: tuple[SightingView, ...] = ()  # the same person's earlier alerts here, newest first
 
     @property
     def is_decided(self) -> bool:

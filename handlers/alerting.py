@@ -2,8 +2,10 @@
 
 Shared by the checkout decision (one alert per transaction and rule) and the entrance watch (one
 per camera, person and cool-down): only the key and the place differ, so the cool-down rule —
-the same rule for the same watchlist person (or, without one, the same register) in the same
-store — means the same thing wherever an alert comes from.
+the same rule for the same watchlist person (if any) at the same place, a register or an entrance
+camera, in the same store — means the same thing wherever an alert comes from. A person alerted
+at the door still gets a card at the register; that card names the door's alert (storage/alerts.py,
+sightings).
 """
 from __future__ import annotations
 
@@ -38,8 +40,7 @@ def raise_alert(work: UnitOfWork, result: RuleResult, facts: Facts, place: Alert
         return None
     if cooldown_s and work.alerts.recent(
         rule=result.rule, store_id=place.store_id, person_id=facts.match_person_id,
-        register_id=None if facts.match_person_id else place.register_id,
-        since=now - timedelta(seconds=cooldown_s),
+        register_id=place.register_id, camera_serial=place.camera_serial, since=now - timedelta(seconds=cooldown_s),
     ):
         log.info("rule %s within its cool-down (%s): no new alert", result.rule, key)
         return None

@@ -1,11 +1,15 @@
 """Database rows as the card builders' views (cards/views.py): the only place that maps one to the other."""
 from __future__ import annotations
 
+from typing import Sequence
+
 from bot.config import Config
 from cards.views import (
-    AlertView, EnrollmentProposalView, HealthView, ProposedFace, SnapshotRef, StatusView, WatchlistEntryView,
+    AlertView, EnrollmentProposalView, HealthView, ProposedFace, SightingView, SnapshotRef, StatusView,
+    WatchlistEntryView,
 )
 from handlers.proposal_plan import ProposalPlan
+from storage.alerts import Sighting
 from storage.models import Alert, Snapshot, Transaction, WatchlistPerson
 
 # An entry whose matches were dismissed as "not the same person" this often is flagged for review.
@@ -36,7 +40,9 @@ def proposal_view(plan: ProposalPlan, faces: tuple[ProposedFace, ...], config: C
 
 
 def alert_view(alert: Alert, transaction: Transaction | None, snapshots: list[Snapshot],
-               person: WatchlistPerson | None, config: Config, *, video_link: str | None = None) -> AlertView:
+               person: WatchlistPerson | None, config: Config, *, video_link: str | None = None,
+               sightings: Sequence[Sighting] = ()) -> AlertView:
+    """``sightings``: the person's earlier alerts in the store (AlertRepository.sightings), newest first."""
     store = config.business.store(alert.store_id)
     return AlertView(
         id=alert.public_id, rule=alert.rule, severity=alert.severity, message=alert.message, status=alert.status,
@@ -52,6 +58,7 @@ def alert_view(alert: Alert, transaction: Transaction | None, snapshots: list[Sn
         snapshots=tuple(SnapshotRef(s.id, s.kind) for s in snapshots if s.status == "ready"),
         faces_count=sum(len(s.faces) for s in snapshots), video_link=video_link,
         decided_by=alert.decided_by, decided_at=alert.decided_at, reason=alert.reason, note=alert.note,
+        sightings=tuple(SightingView(s.alert.public_id, s.alert.register_id, s.at) for s in sightings),
     )
 
 

@@ -54,7 +54,8 @@ def _item(uow: UnitOfWork, config: Config, alert: Alert, grouped: dict[str, list
     has_photo = any(s.status == "ready" and s.evidence_sha256 for s in snapshots)
     # The footage button goes through the console, which asks the camera for the link only when pressed.
     view = alert_view(alert, transaction, snapshots, person, config,
-                      video_link=footage_url(alert.public_id) if alert.camera_serial else None)
+                      video_link=footage_url(alert.public_id) if alert.camera_serial else None,
+                      sightings=uow.alerts.sightings([alert]).get(alert.id, []))
     posted = dataclasses.replace(view, status="open", decided_by=None, decided_at=None, reason=None, note=None)
     card = alert_card(posted, image_url=photo_url(alert.public_id) if has_photo else None)
     thread = [*grouped.get(alert.public_id, []), *grouped.get(alert.transaction_id or "", [])]

@@ -44,6 +44,7 @@ def job_notify_alert(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], u
         if person is not None:
             person.faces  # noqa: B018  (load before the session closes)
         picture = _evidence_picture(work, snapshots, alert.snapshot_id)
+        sightings = work.alerts.sightings([alert]).get(alert.id, [])
     store = config.business.store(alert.store_id)
     region = next((r for r in config.business.regions if store and r.id == store.region), None)
     if store is None or (store.webex_room_id is None and (region is None or region.webex_room_id is None)):
@@ -51,7 +52,8 @@ def job_notify_alert(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], u
         return
     moment = transaction.occurred_at if transaction else alert.created_at
     link = _video_link(camera, alert.camera_serial, store.meraki_org_id, moment)
-    card = alert_card(alert_view(alert, transaction, snapshots, person, config, video_link=link), now=clock())
+    view = alert_view(alert, transaction, snapshots, person, config, video_link=link, sightings=sightings)
+    card = alert_card(view, now=clock())
     photo = _annotated(picture, evidence) if picture else None
     now = clock()
     with uow() as work:

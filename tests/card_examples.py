@@ -1,12 +1,13 @@
 """Representative views for the card tests: literals, so a snapshot changes only when a builder does."""
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime, timedelta, timezone
 
 from cards.views import (
     AlertView, CardPattern, CommandHelp, EnrollmentProposalView, HealthView, HelpView, PatternReportView, ProposedFace,
-    Resemblance, RuleHits, RulePrecision, SnapshotRef, StatsView, StatusView, StoreStatsRow, SubjectPattern,
-    WatchlistEntryView,
+    Resemblance, RuleHits, RulePrecision, SightingView, SnapshotRef, StatsView, StatusView, StoreStatsRow,
+    SubjectPattern, WatchlistEntryView,
 )
 
 NOW = datetime(2025, 6, 15, 1, 53, 5, tzinfo=timezone.utc)  # 22:53 on Sat 14 Jun in São Paulo
@@ -50,6 +51,22 @@ WATCHLIST_ALERT = AlertView(
     snapshots=(SnapshotRef("s-1", "live"), SnapshotRef("s-2", "exact")), faces_count=2,
     video_link="https://dashboard.meraki.com/o/abc/manage/nodes/new_list/123?timestamp=1749865265",
 )
+# Ten past midnight in store time: the same person at the door twice (two rules on one picture share a
+# line), then at another register, and before midnight (so that line names the day).
+SIGHTED_AT = datetime(2025, 6, 15, 3, 10, 30, tzinfo=timezone.utc)  # 00:10:30 on Sun 15 Jun in São Paulo
+SIGHTED_ALERT = dataclasses.replace(WATCHLIST_ALERT, id="A-1044", occurred_at=SIGHTED_AT, sightings=(
+    SightingView("A-1041", None, SIGHTED_AT - timedelta(minutes=3)),
+    SightingView("A-1040", None, SIGHTED_AT - timedelta(minutes=3, seconds=20)),
+    SightingView("A-1039", "reg-2", SIGHTED_AT - timedelta(minutes=5)),
+    SightingView("A-1030", None, SIGHTED_AT - timedelta(minutes=25)),
+))
+SIGHTED_UNKNOWN_PERSON = dataclasses.replace(SIGHTED_ALERT, id="A-1045", person=None, sightings=(
+    SightingView("A-1041", None, SIGHTED_AT - timedelta(minutes=3)),
+    SightingView("A-1039", "reg-2", SIGHTED_AT - timedelta(minutes=5)),
+    SightingView("A-1038", "reg-3", SIGHTED_AT - timedelta(minutes=6)),
+    SightingView("A-1037", "reg-4", SIGHTED_AT - timedelta(minutes=7)),
+    SightingView("A-1036", "reg-5", SIGHTED_AT - timedelta(minutes=8)),
+))
 PRODUCT_ALERT = AlertView(
     id="A-1043", rule="unbilled_items", severity="medium", message="2 items seen but not billed (119.80 BRL)",
     status="open", store_id="store-001", store_name="Loja Centro", register_id="reg-2", occurred_at=OCCURRED,

@@ -36,6 +36,8 @@ CARDS: dict[str, Callable[[], dict[str, Any]]] = {
     "alert_product_only": lambda: alert_card(ex.PRODUCT_ALERT),
     "alert_pattern_without_picture": lambda: alert_card(ex.PATTERN_ALERT),
     "alert_decided": lambda: alert_card(ex.DECIDED_ALERT, now=ex.NOW),
+    "alert_with_sightings": lambda: alert_card(ex.SIGHTED_ALERT),
+    "alert_sightings_of_an_erased_person": lambda: alert_card(ex.SIGHTED_UNKNOWN_PERSON),
     "alert_with_image": lambda: alert_card(ex.PRODUCT_ALERT, image_url="https://bot.example.com/img/s-3?sig=abc"),
     "enrollment_one_face": lambda: enrollment_card(ex.proposal(1)),
     "enrollment_three_faces": lambda: enrollment_card(ex.proposal(3)),
@@ -170,6 +172,30 @@ def test_decided_alert_has_no_buttons_and_says_who_when_why() -> None:
     assert "Dismissed by ana@example.com, Sat 14 Jun 2025, 22:51 -03" in texts
     assert "Reason: Not the same person" in texts and "Note: Different person, checked the footage" in texts
     assert not any("must compare the photo" in t for t in texts)  # decided by a person already
+
+
+def test_a_later_alert_names_where_and_when_the_person_was_seen_before() -> None:
+    texts = [node["text"] for node in CARDS["alert_with_sightings"]()["body"] if node["type"] == "TextBlock"]
+    seen = [t for t in texts if t.startswith("Also seen")]
+    # Store time, newest first, one line per place and minute; the ids as people type them in commands.
+    assert seen == ["Also seen at the entrance at 00:07 (store time): A-1041, A-1040",
+                    "Also seen at register reg-2 at 00:05 (store time): A-1039",
+                    "Also seen at the entrance on Sat 14 Jun 2025, 23:45 -03: A-1030"]
+    # Beside the watchlist entry, before the caution that closes that section.
+    assert texts.index(seen[0]) < texts.index(next(t for t in texts if "must compare the photo" in t))
+
+
+def test_sightings_are_capped_and_stand_without_an_entry() -> None:
+    card = CARDS["alert_sightings_of_an_erased_person"]()
+    texts = _texts(card)
+    assert len([t for t in texts if t.startswith("Also seen")]) == 3
+    assert "And 2 earlier alerts of this person here." in texts
+    first = next(node for node in card["body"] if str(node.get("text", "")).startswith("Also seen"))
+    assert first.get("separator") is True and not any("Watchlist:" in t for t in texts)
+
+
+def test_no_sightings_no_line() -> None:
+    assert not any(t.startswith("Also seen") for t in _texts(CARDS["alert_watchlist_open"]()))
 
 
 def test_alert_image_only_when_a_url_is_given() -> None:

@@ -24,7 +24,8 @@ from storage.uow import UnitOfWork
 from tests.conftest import REPO
 from tests.fakes import FakeCamera, FakeFaceBackend, FakeMessenger, face
 from tests.mosquitto import broker, mosquitto, publisher, wait_for  # noqa: F401  (fixtures)
-from tests.test_pipeline import enroll
+from tests.card_schema import card_validator
+from tests.test_pipeline import body_now, enroll
 from vision.types import RecognitionError
 
 DOOR, SIDE_DOOR = "Q2XX-AAAA-0009", "Q2XX-AAAA-0008"
@@ -55,6 +56,11 @@ def faces() -> FakeFaceBackend:
     # The second face stands where a register's cashier would: at the door every face is searched.
     return FakeFaceBackend(faces=[face((0.1, 0.2, 0.3, 0.5), name="visitor"), face((0.7, 0.2, 0.9, 0.5), name="passer-by")],
                            similarity={("visitor", "P-1"): 95.0})
+
+
+@pytest.fixture(scope="module")
+def validator():  # type: ignore[no-untyped-def]
+    return card_validator()
 
 
 @pytest.fixture
@@ -248,21 +254,103 @@ def test_no_picture_when_no_watchlist_entry_applies(services, run, clock, camera
     assert camera.calls == [] and entrance_snapshots(services) == []
 
 
-def test_alerts_are_unique_per_person_and_cool_down(services, run, clock):
+def test_alerts_are_unique_per_person_camera_and_cool_down(services, run, clock):
     enroll(services)
     visit(services, clock)
     run()
     clock.advance(120)
     visit(services, clock)  # same camera, same person, within the 10 m cool-down
-    clock.advance(5)
-    visit(services, clock, SIDE_DOOR)  # and through the other door: one visit of the store is one alert
     run()
-    assert len(entrance_snapshots(services)) == 3
-    assert len(alerts(services)) == 1
+    assert len(entrance_snapshots(services)) == 2
+    assert [a.camera_serial for a in alerts(services)] == [DOOR]
+    clock.advance(5)
+    visit(services, clock, SIDE_DOOR)  # the other door is another place: its own alert, naming the first
+    run()
+    first, side = alerts(services)
+    assert (first.camera_serial, side.camera_serial) == (DOOR, SIDE_DOOR)
+    assert sightings_on_card(services, side) == [f"Also seen at the entrance at 17:03 (store time): A-{first.id}"]
     clock.advance(600)
     visit(services, clock)
     run()
-    assert [a.camera_serial for a in alerts(services)] == [DOOR, DOOR]
+    assert [a.camera_serial for a in alerts(services)] == [DOOR, SIDE_DOOR, DOOR]
+
+
+def card_of(services, alert: Alert) -> dict:  # type: ignore[no-untyped-def]
+    [card] = [m.card for m in services.messenger.sent if m.card and m.card["body"][0]["text"] == f"Alert A-{alert.id}"]
+    return card
+
+
+def sightings_on_card(services, alert: Alert) -> list[str]:  # type: ignore[no-untyped-def]
+    body = card_of(services, alert)["body"]
+    return [node["text"] for node in body if str(node.get("text", "")).startswith("Also seen")]
+
+
+def pay(post_signed, clock, transaction_id: str, register_id: str = "reg-1") -> None:  # type: ignore[no-untyped-def]
+    body = body_now(clock, transaction_id=transaction_id, register_id=register_id)
+    assert post_signed("/api/v1/transactions", body).status_code == 202
+
+
+def test_entrance_then_register_gives_the_register_its_own_card(services, run, clock, post_signed, client, auth,
+                                                                validator):
+    enroll(services)
+    visit(services, clock)
+    run()
+    clock.advance(120)  # well within the 10 m cool-down of watchlist_match
+    pay(post_signed, clock, "T-2026-000200")
+    run()
+    door, register = alerts(services)
+    assert (door.register_id, door.camera_serial, register.register_id) == (None, DOOR, "reg-1")
+    assert (door.rule, register.rule, register.person_id) == ("watchlist_match", "watchlist_match", "P-1")
+    # The checkout card names the door's alert, in store time (20:03 UTC is 17:03 in São Paulo).
+    assert sightings_on_card(services, register) == [f"Also seen at the entrance at 17:03 (store time): A-{door.id}"]
+    assert sightings_on_card(services, door) == []
+    assert validator.is_valid(card_of(services, register))
+    got = client.get(f"/api/v1/alerts/A-{register.id}", headers=auth).get_json()
+    assert got["related_alert_ids"] == [f"A-{door.id}"] and got["register_id"] == "reg-1"
+    assert client.get(f"/api/v1/alerts/A-{door.id}", headers=auth).get_json()["related_alert_ids"] == []
+    listed = {a["id"]: a["related_alert_ids"] for a in client.get("/api/v1/alerts", headers=auth).get_json()["alerts"]}
+    assert listed == {f"A-{door.id}": [], f"A-{register.id}": [f"A-{door.id}"]}
+
+
+def test_register_then_entrance_gives_the_door_its_own_card(services, run, clock, post_signed, validator):
+    enroll(services)
+    pay(post_signed, clock, "T-2026-000201")
+    run()
+    clock.advance(240)
+    visit(services, clock)
+    run()
+    register, door = alerts(services)
+    assert (register.register_id, door.register_id, door.camera_serial) == ("reg-1", None, DOOR)
+    assert sightings_on_card(services, door) == [f"Also seen at register reg-1 at 17:03 (store time): A-{register.id}"]
+    assert validator.is_valid(card_of(services, door))
+
+
+def test_the_same_register_within_the_cool_down_is_still_one_alert(services, run, clock, post_signed):
+    enroll(services)
+    pay(post_signed, clock, "T-2026-000202")
+    run()
+    clock.advance(300)
+    pay(post_signed, clock, "T-2026-000203")  # same person, same register, 5 min later
+    run()
+    assert [(a.transaction_id, a.register_id) for a in alerts(services)] == [("T-2026-000202", "reg-1")]
+    clock.advance(30)
+    pay(post_signed, clock, "T-2026-000204", register_id="reg-2")  # another register is another place
+    run()
+    first, other = alerts(services)
+    assert (other.transaction_id, other.register_id) == ("T-2026-000204", "reg-2")
+    assert sightings_on_card(services, other) == [f"Also seen at register reg-1 at 17:03 (store time): A-{first.id}"]
+
+
+def test_an_hour_later_the_earlier_alert_is_no_longer_named(services, run, clock, post_signed, client, auth):
+    enroll(services)
+    visit(services, clock)
+    run()
+    clock.advance(3601)
+    pay(post_signed, clock, "T-2026-000205")
+    run()
+    door, register = alerts(services)
+    assert sightings_on_card(services, register) == []
+    assert client.get(f"/api/v1/alerts/A-{register.id}", headers=auth).get_json()["related_alert_ids"] == []
 
 
 def test_a_late_visit_gets_the_footage_of_its_moment(services, run, clock, camera):

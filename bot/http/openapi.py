@@ -120,7 +120,11 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
                        "message": {"type": "string"}, "store_id": {"type": "string"}, "register_id": _NULLABLE_TEXT,
                        "transaction_id": _NULLABLE_TEXT, "person_id": _NULLABLE_TEXT,
                        "similarity": {"type": ["number", "null"]}, "created_at": _NULLABLE_TEXT,
-                       "decided_by": _NULLABLE_TEXT, "decided_at": _NULLABLE_TEXT, "reason": _NULLABLE_TEXT}},
+                       "decided_by": _NULLABLE_TEXT, "decided_at": _NULLABLE_TEXT, "reason": _NULLABLE_TEXT,
+                       "related_alert_ids": {
+                           "type": "array", "items": {"type": "string"},
+                           "description": "the same watchlist person's earlier alerts in the store within the hour "
+                                          "before, at any register or entrance camera, newest first"}}},
     "WatchlistEntry": {
         "type": "object", "required": ["id", "status"],
         "properties": {"id": {"type": "string"}, "status": {"type": "string"}, "store_id": {"type": "string"},

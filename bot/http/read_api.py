@@ -60,7 +60,9 @@ def list_alerts() -> Response:
         return problem(422, "Invalid query", f"status must be one of {', '.join(ALERT_STATUSES)}",
                        errors=[{"field": "status", "message": f"must be one of {', '.join(ALERT_STATUSES)}"}])
     with _uow() as uow:
-        return jsonify({"alerts": [alert_view(a) for a in uow.alerts.list(status=status)]})
+        alerts = uow.alerts.list(status=status)
+        sightings = uow.alerts.sightings(alerts)
+        return jsonify({"alerts": [alert_view(a, sightings.get(a.id, [])) for a in alerts]})
 
 
 @blueprint.get("/api/v1/alerts/<alert_id>")
@@ -70,7 +72,7 @@ def get_alert(alert_id: str) -> Response:
         alert = uow.alerts.get(alert_id)
         if alert is None:
             return problem(404, "Not Found", f"no alert {alert_id!r}")
-        return jsonify(alert_view(alert))
+        return jsonify(alert_view(alert, uow.alerts.sightings([alert]).get(alert.id, [])))
 
 
 @blueprint.get("/api/v1/watchlist")

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Sequence
 
 from sqlalchemy.orm import object_session
 
 from handlers.card_views import WRONG_MATCHES_FOR_REVIEW
+from storage.alerts import Sighting
 from storage.models import Alert, Transaction, WatchlistPerson, WorkItem
 from storage.watchlist_entries import WatchlistRepository
 
@@ -49,13 +50,14 @@ def transaction_view(transaction: Transaction, alert_ids: list[str], steps: list
     }
 
 
-def alert_view(alert: Alert) -> dict[str, Any]:
+def alert_view(alert: Alert, sightings: Sequence[Sighting] = ()) -> dict[str, Any]:
+    """``sightings``: the person's earlier alerts in the store (AlertRepository.sightings), newest first."""
     return {
         "id": alert.public_id, "status": alert.status, "rule": alert.rule, "severity": alert.severity,
         "message": alert.message, "store_id": alert.store_id, "register_id": alert.register_id,
         "transaction_id": alert.transaction_id, "person_id": alert.person_id, "similarity": alert.similarity,
         "created_at": iso(alert.created_at), "decided_by": alert.decided_by, "decided_at": iso(alert.decided_at),
-        "reason": alert.reason,
+        "reason": alert.reason, "related_alert_ids": [s.alert.public_id for s in sightings],
     }
 
 
