@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import stripe
 from flask import Blueprint, Response, current_app, jsonify, request
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from bot.card_numbers import card_number_paths
 from bot.config import BusinessConfig
@@ -89,7 +89,7 @@ def post_square() -> Response:
         return _counted("square", refused.response, refused.outcome)
 
 
-def _stripe_event(raw: bytes, secret: Any) -> dict[str, Any]:
+def _stripe_event(raw: bytes, secret: SecretStr) -> dict[str, Any]:
     """The verified event as a plain dict, by Stripe's own library (signature, then a 300 s tolerance)."""
     header = request.headers.get("Stripe-Signature")
     try:
@@ -99,7 +99,8 @@ def _stripe_event(raw: bytes, secret: Any) -> dict[str, Any]:
         reason = str(exc).split(". ")[0] if isinstance(exc, stripe.SignatureVerificationError) else "body not UTF-8"
         _refuse_signature(reason)
     except (ValueError, AttributeError, TypeError):  # after the signature: not JSON, or not an event object
-        raise _Unusable("the body is not a Stripe event", [{"field": "(body)", "message": "not a JSON event object"}]) from None
+        raise _Unusable("the body is not a Stripe event",
+                        [{"field": "(body)", "message": "not a JSON event object"}]) from None
     signed_at = _stripe_timestamp(header or "")
     if signed_at > time.time() + STRIPE_TOLERANCE_S:
         # Stripe's library refuses only old timestamps; a future one would let a captured body replay for longer.
@@ -138,12 +139,14 @@ def _feed(processor: str, raw: bytes, parse: Callable[[], dict[str, Any]], id_ke
         event_type = _printable(document.get("type"))
         named = document.get(id_key)
         if not isinstance(named, str) or not _EVENT_ID.fullmatch(named):
-            raise _Unusable(f"not a {processor} event: no event id", [{"field": id_key, "message": "required: the event id"}])
+            raise _Unusable(f"not a {processor} event: no event id",
+                            [{"field": id_key, "message": "required: the event id"}])
         event_id = named
         try:
             mapped = mapper(document, services.config.business)
         except MappingError as exc:
-            raise _Unusable(f"the {processor} event cannot be mapped", [{"field": exc.field, "message": exc.message}]) from None
+            raise _Unusable(f"the {processor} event cannot be mapped",
+                            [{"field": exc.field, "message": exc.message}]) from None
         if isinstance(mapped, Ignored) and mapped.covered_by is None:
             log.info("%s feed: event %s (%s) ignored: %s", processor, event_id, event_type, mapped.reason)
             return _answer({"status": "ignored", "reason": mapped.reason}), "ignored"
@@ -204,9 +207,10 @@ def _response(event: FeedEvent, mapped: Mapped, result: FeedResult) -> tuple[Res
         return _answer({"status": "ignored", "reason": mapped.reason}), "ignored"  # type: ignore[union-attr]
     if result.outcome == "skipped":
         skipped = event.skipped
+        assert skipped is not None  # only a skipped event is answered so
         log.warning("%s stored as skipped: %s", tag, result.skipped_reason)
-        return _answer({"status": "skipped", "reason": result.skipped_reason, "errors": skipped.errors,  # type: ignore[union-attr]
-                        "transaction_id": skipped.transaction_id}), "skipped"  # type: ignore[union-attr]
+        return _answer({"status": "skipped", "reason": result.skipped_reason, "errors": skipped.errors,
+                        "transaction_id": skipped.transaction_id}), "skipped"
     transaction_id = (mapped.transaction_id if isinstance(mapped, (FedStatus, Inquiry))
                       else mapped.body["transaction_id"])  # type: ignore[union-attr]
     if isinstance(mapped, (FedStatus, Inquiry)):
