@@ -12,7 +12,7 @@ from typing import Any
 from bot.config import BusinessConfig
 from feeds.money import STRIPE_EXPONENTS, decimal_money
 from feeds.types import (
-    Ignored, Mapped, MappingError, Place, card_sale, chargeback, field, required_text, text, unix_instant,
+    Ignored, Inquiry, Mapped, MappingError, Place, card_sale, chargeback, field, required_text, text, unix_instant,
 )
 
 PROCESSOR = "stripe"
@@ -25,13 +25,19 @@ READ_METHODS = {
     "magnetic_stripe_track2": "swipe",
 }
 FRAUD_REASONS = ("fraudulent",)
+DISPUTE_EVENTS = ("charge.dispute.created", "charge.dispute.updated", "charge.dispute.funds_withdrawn")
+# An inquiry (retrieval request) is a question from the bank before any chargeback: warning_* statuses.
+INQUIRY_PREFIX = "warning_"
+# An update moves a dispute into one of these when an inquiry escalates to a chargeback (or the
+# chargeback is decided against the store). won and prevented are not chargebacks at all.
+CHARGEBACK_STATUSES = ("needs_response", "under_review", "lost", "appeal_needs_response", "appeal_under_review")
 NOT_IN_PERSON = "not an in-person (Terminal card_present) payment: online payments are out of scope"
 
 
 def map_event(event: dict[str, Any], business: BusinessConfig) -> Mapped:
     """The effect of one Stripe event (``Event.to_dict()``)."""
     kind, obj = event.get("type"), field(event, "data.object")
-    if kind not in ("charge.succeeded", "payment_intent.succeeded", "charge.dispute.created"):
+    if kind not in ("charge.succeeded", "payment_intent.succeeded", *DISPUTE_EVENTS):
         return Ignored(f"Stripe event type {kind} is not used")
     if not isinstance(obj, dict):
         raise MappingError("data.object", "required")
@@ -40,7 +46,7 @@ def map_event(event: dict[str, Any], business: BusinessConfig) -> Mapped:
         return map_charge(obj, business, event_id=event_id)
     if kind == "payment_intent.succeeded":
         return _map_payment_intent(obj, business, event_id=event_id)
-    return map_dispute(obj)
+    return map_dispute(obj, created=kind == "charge.dispute.created")
 
 
 def transaction_id(charge_or_dispute: dict[str, Any]) -> str:
@@ -76,11 +82,20 @@ def map_charge(charge: dict[str, Any], business: BusinessConfig, *, event_id: st
     )
 
 
-def map_dispute(dispute: dict[str, Any]) -> Mapped:
-    """A dispute the cardholder's bank files as fraud is a chargeback fraud report; other reasons are not fraud."""
-    reason = text(dispute, "reason")
+def map_dispute(dispute: dict[str, Any], *, created: bool = True) -> Mapped:
+    """A dispute the cardholder's bank files as fraud is a chargeback fraud report; other reasons are not fraud.
+
+    A ``warning_*`` status is an inquiry, recorded and never a chargeback. An update counts only when
+    it shows a chargeback (an inquiry that escalated); the report is kept once per transaction, so
+    the created and later updates of one chargeback file it once."""
+    reason, status = text(dispute, "reason"), text(dispute, "status") or ""
+    dispute_id = required_text(dispute, "id", where="dispute")
+    if status.startswith(INQUIRY_PREFIX):
+        return Inquiry(transaction_id(dispute), f"Stripe inquiry {dispute_id} ({status}): {reason}")
+    if not created and status not in CHARGEBACK_STATUSES:
+        return Ignored(f"a dispute update with status {status or None} files no chargeback")
     return chargeback(reason, FRAUD_REASONS, transaction_id=transaction_id(dispute),
-                      said=f"Stripe dispute {required_text(dispute, 'id', where='dispute')}: {reason}",
+                      said=f"Stripe dispute {dispute_id}: {reason}",
                       reported_at=unix_instant(dispute.get("created"), field_name="dispute.created"))
 
 

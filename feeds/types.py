@@ -20,6 +20,29 @@ class FedTransaction:
 
     body: dict[str, Any]
     unplaced_reason: str | None = None
+    # The processor's own order of the payment's states (Square's updated_at and version), so a
+    # later, older update cannot overwrite what this event says.
+    status_at: datetime | None = None
+    status_version: int | None = None
+
+
+@dataclass(frozen=True)
+class FedStatus:
+    """A later change of a stored payment's status (``payment.status`` in our terms), ordered by the processor."""
+
+    transaction_id: str
+    status: str
+    changed_at: datetime
+    version: int | None
+    said: str
+
+
+@dataclass(frozen=True)
+class Inquiry:
+    """A pre-dispute inquiry from the cardholder's bank: recorded on the transaction, never a fraud report."""
+
+    transaction_id: str
+    said: str
 
 
 @dataclass(frozen=True)
@@ -37,7 +60,7 @@ class Ignored:
     covered_by: str | None = None
 
 
-Mapped = Union[FedTransaction, FedReport, Ignored]
+Mapped = Union[FedTransaction, FedReport, FedStatus, Inquiry, Ignored]
 
 
 def field(document: Any, path: str) -> Any:
@@ -101,3 +124,21 @@ def chargeback(reason: str | None, fraud_reasons: Iterable[str], *, transaction_
     if reason not in allowed:
         return Ignored(f"dispute reason {reason} is not fraud (fraud is: {', '.join(allowed)})")
     return FedReport({"transaction_id": transaction_id, "reason": said, "source": "chargeback", "reported_at": reported_at})
+
+
+def whole_number(document: Any, path: str) -> int | None:
+    """An integer field (never a bool, which is an int in Python), or None."""
+    value = field(document, path)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def rfc3339(document: Any, path: str, *, where: str) -> datetime:
+    """A required RFC 3339 timestamp with an offset (Square's ``updated_at``), as an aware datetime."""
+    value = required_text(document, path, where=where)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise MappingError(f"{where}.{path}", "must be an RFC 3339 timestamp with an offset")
+    return parsed

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from bot.pos_schema import FraudReportBody, PosTransaction
 
@@ -12,6 +13,9 @@ class TransactionReceived:
     raw_body: str
     body_sha256: str
     unplaced_reason: str | None = None  # a feed's own words for a reader or location it could not place
+    # A feed's order of the payment's states (Square's updated_at, version): later changes compare to them.
+    payment_status_at: datetime | None = None
+    payment_version: int | None = None
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,8 @@ def accept_transaction(event: TransactionReceived, *, uow: UnitOfWork, config: C
         original_transaction_id=posted.original_transaction_id,
         approver_id=posted.approver_id,
         adjustment_amount=posted.adjustment(),
+        payment_status_at=event.payment_status_at,
+        payment_version=event.payment_version,
         body=event.raw_body,
         body_sha256=event.body_sha256,
         placed=skipped_reason is None,

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -107,6 +108,10 @@ class Transaction(Base):
     placed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true(),
                                          doc="False for an unknown store or register (stored, never correlated or counted)")
     under_rung: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), doc="A picture showed more than was billed (counted once)")
+    # A processor's later change of the payment (Square payment.updated); null: the body's payment.status holds.
+    payment_status: Mapped[str | None] = mapped_column(String(32), doc="approved|pending|canceled|failed, as changed since")
+    payment_status_at: Mapped[datetime | None] = mapped_column(doc="The processor's updated_at of the status we hold")
+    payment_version: Mapped[int | None] = mapped_column(BigInteger, doc="The processor's version of the status we hold")
 
     fraud_reports: Mapped[list[FraudReport]] = relationship(back_populates="transaction", order_by="FraudReport.id")
     snapshots: Mapped[list[Snapshot]] = relationship(back_populates="transaction", order_by="Snapshot.created_at")

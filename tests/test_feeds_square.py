@@ -171,12 +171,103 @@ def test_a_dispute_for_a_payment_never_seen_is_200_unknown_transaction(send, ser
     assert send(dispute_event()).get_json() == {"status": "duplicate"}
 
 
-def test_an_event_without_its_object_is_422(send, services):
+def test_an_event_without_its_object_is_200_skipped_naming_it(send, services):
     event = payment_event()
     del event["data"]["object"]["payment"]
     response = send(event)
-    assert response.status_code == 422 and response.get_json()["errors"][0]["field"] == "data.object.payment"
+    assert response.status_code == 200 and response.get_json()["errors"][0]["field"] == "data.object.payment"
+    with UnitOfWork(services.db) as uow:
+        kept = uow.session.get(InboundEvent, "square:6a8f5f28-54a1-4eb0-a98a-3111513fd4fc")
+        assert kept.payload["outcome"] == "skipped" and "data.object.payment" in kept.payload["reason"]
+    assert count_rows(services, Transaction) == 0
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"team_member_id": "Ana Souza"}, "cashier_id"),
+    ({"team_member_id": "T" * 65}, "cashier_id"),
+    ({"id": "R" * 125}, "transaction_id"),
+    ({"amount_money": {"amount": 10 ** 13, "currency": "JPY"}}, "total.amount"),
+])
+def test_a_payment_our_schema_refuses_is_200_skipped_naming_the_field(send, services, changes, field):
+    response = send(payment_event(**changes))
+    assert response.status_code == 200 and response.get_json()["status"] == "skipped"
+    assert [e["field"] for e in response.get_json()["errors"]] == [field]
+    assert count_rows(services, Transaction) == 0 and count_rows(services, InboundEvent) == 1
+
+
+def update_event(event_id: str, status: str, updated_at: str, **changes) -> dict:  # type: ignore[no-untyped-def]
+    payment = square_payment(status=status, updated_at=updated_at, **changes)
+    return square_event("payment.updated", "payment", payment, event_id=event_id)
+
+
+def shown(client, auth) -> dict:  # type: ignore[no-untyped-def]
+    return client.get(f"/api/v1/transactions/{TX}", headers=auth).get_json()["transaction"]["payment"]
+
+
+@pytest.mark.parametrize(("status", "ours"), [("CANCELED", "canceled"), ("FAILED", "failed"), ("COMPLETED", "approved")])
+def test_a_payment_update_changes_the_stored_status(send, services, client, auth, status, ours):
+    assert send(payment_event()).status_code == 202
+    assert shown(client, auth)["status"] == "approved"
+    response = send(update_event("u-1", status, "2026-11-24T20:05:00.000Z"))
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "updated", "transaction_id": TX, "payment_status": ours,
+                                   "reason": f"Square payment {SQ_PAYMENT}: {status}"}
+    payment = shown(client, auth)
+    assert (payment["status"], payment["status_updated_at"]) == (ours, "2026-11-24T20:05:00Z")
+    transaction, steps = stored(services)
+    assert transaction.payment_status == ours and steps == [("triage", "pending")]  # no second correlation
+    with UnitOfWork(services.db) as uow:
+        assert [(a.action, a.reason_code) for a in uow.audit.entries(subject_id=TX)] == [("payment_status", ours)]
+    assert send(update_event("u-1", status, "2026-11-24T20:05:00.000Z")).get_json() == {"status": "duplicate"}
+
+
+def test_an_older_update_arriving_late_does_not_overwrite_a_newer_status(send, services, client, auth):
+    assert send(payment_event()).status_code == 202
+    assert send(update_event("u-2", "CANCELED", "2026-11-24T20:09:00.000Z")).get_json()["status"] == "updated"
+    late = send(update_event("u-1", "COMPLETED", "2026-11-24T20:05:00.000Z"))
+    assert late.status_code == 200 and late.get_json()["status"] == "stale"
+    assert shown(client, auth)["status"] == "canceled"
+
+
+def test_an_update_older_than_the_created_payment_changes_nothing(send, client, auth):
+    assert send(payment_event(updated_at="2026-11-24T20:06:00.000Z")).status_code == 202
+    assert send(update_event("u-1", "FAILED", "2026-11-24T20:04:00+00:00")).get_json()["status"] == "stale"
+    assert shown(client, auth)["status"] == "approved"
+
+
+def test_the_payments_version_orders_updates_when_both_carry_one(send, client, auth):
+    assert send(payment_event(version=1)).status_code == 202
+    assert send(update_event("u-3", "CANCELED", "2026-11-24T20:05:00Z", version=3)).get_json()["status"] == "updated"
+    # A later updated_at but an older version: the version wins (clocks can disagree, versions only grow).
+    assert send(update_event("u-2", "COMPLETED", "2026-11-24T20:07:00Z", version=2)).get_json()["status"] == "stale"
+    assert shown(client, auth)["status"] == "canceled"
+
+
+def test_an_update_of_a_payment_never_seen_is_200_unknown_and_kept(send, services):
+    response = send(update_event("u-1", "CANCELED", "2026-11-24T20:05:00Z"))
+    assert response.status_code == 200 and response.get_json()["status"] == "unknown_transaction"
+    with UnitOfWork(services.db) as uow:
+        kept = uow.session.get(InboundEvent, "square:u-1")
+        assert kept.handled_at is None and kept.payload["payment_status"]["status"] == "canceled"
+    assert count_rows(services, Transaction) == 0
+
+
+def test_an_update_of_an_online_payment_is_ignored(send, services):
+    response = send(update_event("u-1", "COMPLETED", "2026-11-24T20:05:00Z", device_details=None,
+                                 card_details__entry_method="KEYED"))
+    assert response.status_code == 200 and response.get_json()["status"] == "ignored"
     assert count_rows(services, InboundEvent) == 0
+
+
+@pytest.mark.parametrize("state", ["INQUIRY_EVIDENCE_REQUIRED", "INQUIRY_PROCESSING", "INQUIRY_CLOSED"])
+def test_an_inquiry_is_recorded_but_is_no_chargeback(send, services, state):
+    assert send(payment_event()).status_code == 202
+    response = send(dispute_event(state=state))
+    assert response.status_code == 200 and response.get_json()["status"] == "inquiry"
+    assert count_rows(services, FraudReport) == 0
+    escalated = send(square_event("dispute.state.updated", "dispute", square_dispute(state="EVIDENCE_REQUIRED"),
+                                  event_id="d-2"))
+    assert escalated.status_code == 202 and count_rows(services, FraudReport) == 1
 
 
 def test_the_notification_url_is_signed_exactly_as_written(environ, business, clock):

@@ -230,22 +230,112 @@ def test_a_dispute_for_a_payment_never_seen_is_200_unknown_and_kept(send, servic
     assert any(TX in r.getMessage() for r in caplog.records)
 
 
-def test_a_field_that_cannot_be_mapped_is_422_naming_it_and_nothing_stored(send, services):
+def kept_event(services, key: str):  # type: ignore[no-untyped-def]
+    with UnitOfWork(services.db) as uow:
+        event = uow.session.get(InboundEvent, key)
+        return None if event is None else (event.payload, event.handled_at)
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"metadata": {"cashier_id": "Ana Souza"}}, "cashier_id"),  # a space
+    ({"metadata": {"cashier_id": "c" * 65}}, "cashier_id"),  # over 64 characters
+    ({"payment_intent": "pi_" + "x" * 130}, "transaction_id"),  # over 128 with the stripe: prefix
+    ({"amount": 10 ** 15}, "total.amount"),  # more than 12 integer digits
+    ({"currency": "usd", "amount": 10 ** 14}, "total.amount"),
+    ({"payment_method_details__card_present__fingerprint": "f" * 129}, "payment.card_fingerprint"),
+    ({"payment_method_details__card_present__location": "tml_" + "L" * 70,
+      "payment_method_details__card_present__reader": "tmr_UNMAPPED"}, "store_id"),
+    ({"payment_method_details__card_present__reader": "tmr_" + "R" * 70}, "register_id"),
+])
+def test_a_charge_our_schema_refuses_is_200_and_kept_as_skipped_naming_the_field(send, services, changes, field):
+    response = send(stripe_event("charge.succeeded", stripe_charge(**changes)))
+    assert response.status_code == 200
+    answer = response.get_json()
+    assert answer["status"] == "skipped" and [e["field"] for e in answer["errors"]] == [field]
+    assert f"{field}: " in answer["reason"]
+    assert count_rows(services, Transaction) == 0 and count_rows(services, WorkItem) == 0
+    payload, handled_at = kept_event(services, "stripe:evt_1MmlLsLkdIwHu7ixN0Ngr4Yb")
+    assert payload["outcome"] == "skipped" and payload["reason"] == answer["reason"]
+    assert payload["type"] == "charge.succeeded" and handled_at is not None
+    # Never the refused value itself: it may be personal (a name) and the payload is kept for days.
+    assert "Ana Souza" not in json.dumps(payload)
+    again = send(stripe_event("charge.succeeded", stripe_charge(**changes)))
+    assert again.status_code == 200 and again.get_json() == {"status": "duplicate"}
+
+
+def test_a_field_the_mapping_cannot_read_is_200_skipped_naming_it(send, services, client):
     response = send(stripe_event("charge.succeeded", stripe_charge(amount=None)))
-    assert response.status_code == 422 and response.mimetype == "application/problem+json"
-    assert response.get_json()["errors"][0]["field"] == "charge.amount"
-    bad_cashier = send(stripe_event("charge.succeeded", stripe_charge(metadata={"cashier_id": "Ana Souza"})))
-    assert bad_cashier.status_code == 422
-    assert [e["field"] for e in bad_cashier.get_json()["errors"]] == ["cashier_id"]
-    assert count_rows(services, Transaction) == 0 and count_rows(services, InboundEvent) == 0
+    assert response.status_code == 200 and response.get_json()["status"] == "skipped"
+    assert response.get_json()["errors"] == [
+        {"field": "charge.amount", "message": "must be a non-negative integer amount in the currency's minor unit"}]
+    assert count_rows(services, Transaction) == 0
+    assert kept_event(services, "stripe:evt_1MmlLsLkdIwHu7ixN0Ngr4Yb")[0]["outcome"] == "skipped"
+    assert 'flp_feed_events_total{outcome="skipped",processor="stripe"} 1.0' in client.get("/metrics").get_data(as_text=True)
 
 
-def test_a_card_number_in_a_mapped_field_is_refused(send, services):
+def test_a_card_number_in_a_mapped_field_is_skipped_and_never_kept(send, services, caplog):
     charge = stripe_charge(payment_method_details__card_present__fingerprint="4111 1111 1111 1111")
-    response = send(stripe_event("charge.succeeded", charge))
-    assert response.status_code == 422
+    with caplog.at_level(logging.DEBUG):
+        response = send(stripe_event("charge.succeeded", charge))
+    assert response.status_code == 200
     assert response.get_json()["errors"] == [{"field": "payment.card_fingerprint", "message": "looks like a payment card number"}]
     assert count_rows(services, Transaction) == 0
+    payload, _ = kept_event(services, "stripe:evt_1MmlLsLkdIwHu7ixN0Ngr4Yb")
+    assert payload["transaction_id"] == TX and "4111" not in json.dumps(payload)
+    assert not any("4111" in r.getMessage() for r in caplog.records)
+
+
+def test_a_signed_body_that_is_not_an_event_is_200_skipped_keyed_by_its_hash(client, services):
+    body = b'{"object": "event", "type": "charge.succeeded"}'  # no id
+    response = client.post(URL, data=body, headers=stripe_headers(body))
+    assert response.status_code == 200 and response.get_json()["status"] == "skipped"
+    assert response.get_json()["errors"] == [{"field": "id", "message": "required: the event id"}]
+    with UnitOfWork(services.db) as uow:
+        [kept] = uow.session.scalars(select(InboundEvent)).all()
+        assert kept.id.startswith("stripe:sha256-") and kept.payload["outcome"] == "skipped"
+    assert client.post(URL, data=body, headers=stripe_headers(body)).get_json() == {"status": "duplicate"}
+
+
+def test_a_future_signature_beyond_the_tolerance_is_401(send, services):
+    response = send(stripe_event("charge.succeeded", stripe_charge()), at=time.time() + 360)
+    assert response.status_code == 401 and "future" in response.get_json()["detail"]
+    assert count_rows(services, Transaction) == 0 and count_rows(services, InboundEvent) == 0
+    assert send(stripe_event("charge.succeeded", stripe_charge()), at=time.time() + 200).status_code == 202
+
+
+@pytest.mark.parametrize("status", ["warning_needs_response", "warning_under_review", "warning_closed"])
+def test_an_inquiry_is_recorded_but_is_no_chargeback(send, services, client, auth, status):
+    assert send(stripe_event("charge.succeeded", stripe_charge())).status_code == 202
+    response = send(stripe_event("charge.dispute.created", stripe_dispute(status=status), event_id="evt_dp_1"))
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "inquiry", "transaction_id": TX,
+                                   "reason": f"Stripe inquiry dp_1MmlM3LkdIwHu7ix6DlyW8Jr ({status}): fraudulent"}
+    assert count_rows(services, FraudReport) == 0
+    with UnitOfWork(services.db) as uow:
+        assert "fraud_report" not in [w.kind for w in uow.work.for_transaction(TX)]
+        assert [(a.action, a.actor) for a in uow.audit.entries(subject_id=TX)] == [("dispute_inquiry", "stripe")]
+    assert kept_event(services, "stripe:evt_dp_1")[0]["outcome"] == "inquiry"
+    assert client.get(f"/api/v1/transactions/{TX}", headers=auth).get_json()["transaction"]["fraud"] is None
+
+
+def test_an_inquiry_that_escalates_files_the_chargeback_once(send, services):
+    assert send(stripe_event("charge.succeeded", stripe_charge())).status_code == 202
+    inquiry = stripe_dispute(status="warning_needs_response")
+    assert send(stripe_event("charge.dispute.created", inquiry, event_id="evt_dp_1")).get_json()["status"] == "inquiry"
+    escalated = send(stripe_event("charge.dispute.updated", stripe_dispute(status="needs_response"), event_id="evt_dp_2"))
+    assert escalated.status_code == 202 and escalated.get_json()["source"] == "chargeback"
+    withdrawn = send(stripe_event("charge.dispute.funds_withdrawn", stripe_dispute(status="needs_response"),
+                                  event_id="evt_dp_3"))
+    assert withdrawn.status_code == 200 and withdrawn.get_json() == {"status": "duplicate"}
+    assert count_rows(services, FraudReport) == 1
+
+
+@pytest.mark.parametrize("status", ["won", "prevented", "warning_closed"])
+def test_a_dispute_update_that_is_no_chargeback_files_nothing(send, services, status):
+    assert send(stripe_event("charge.succeeded", stripe_charge())).status_code == 202
+    response = send(stripe_event("charge.dispute.updated", stripe_dispute(status=status), event_id="evt_dp_2"))
+    assert response.status_code == 200 and response.get_json()["status"] in ("ignored", "inquiry")
+    assert count_rows(services, FraudReport) == 0
 
 
 def test_outcomes_are_counted_and_no_card_data_is_logged(send, client, caplog):

@@ -101,9 +101,17 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
     "FeedAnswer": {
         "type": "object", "required": ["status"],
         "description": "duplicate: the event id (or its payment) was seen before; ignored: not stored, with the "
-                       "reason; unknown_transaction: a fraud dispute for a payment never received (event kept).",
-        "properties": {"status": {"enum": ["duplicate", "ignored", "unknown_transaction"]},
-                       "reason": {"type": "string"}, "transaction_id": _ID}},
+                       "reason; skipped: signed but unusable (the mapping or our schema refuses a field, or it "
+                       "carries a card number), kept with the reason and errors naming each field; inquiry: a "
+                       "bank's inquiry, recorded, never a chargeback; updated / stale: a payment's later status, "
+                       "applied / older than the one held; unknown_transaction: for a payment never received "
+                       "(event kept).",
+        "properties": {"status": {"enum": ["duplicate", "ignored", "skipped", "inquiry", "updated", "stale",
+                                           "unknown_transaction"]},
+                       "reason": {"type": "string"}, "transaction_id": {"type": ["string", "null"]},
+                       "payment_status": {"type": "string"},
+                       "errors": {"type": "array", "items": {"type": "object", "properties": {
+                           "field": {"type": "string"}, "message": {"type": "string"}}}}}},
     "TransactionView": {
         "type": "object", "required": ["transaction", "correlation"],
         "properties": {

@@ -82,11 +82,11 @@ def _feed(name: str, scheme: str, variables: str) -> dict[str, Any]:
         "responses": {
             "202": _json_answer("a transaction or fraud report stored (an unmapped reader or location: stored "
                                 "as skipped, with the reason)", "Accepted"),
-            "200": _json_answer("duplicate, ignored (with the reason) or unknown_transaction", "FeedAnswer"),
-            "401": _problem("bad or missing signature (stale, for Stripe); nothing stored"),
+            "200": _json_answer("every other correctly signed event: duplicate, ignored, skipped (kept, errors name "
+                                "the field), inquiry, updated, stale or unknown_transaction", "FeedAnswer"),
+            "401": _problem("bad or missing signature (for Stripe: a timestamp over 300 s old or ahead); nothing stored"),
             "404": _problem(f"the feed is off: {variables} not set"),
             "413": _problem("body over 256 KiB"),
-            "422": _problem("the event cannot be mapped to a valid body; errors name the field; nothing stored"),
         },
     }
 

@@ -20,6 +20,11 @@ def iso(value: datetime | None) -> str | None:
 def transaction_view(transaction: Transaction, alert_ids: list[str], steps: list[WorkItem] = ()) -> dict[str, Any]:  # type: ignore[assignment]
     reports = transaction.fraud_reports
     posted = json.loads(transaction.body)
+    if transaction.payment_status is not None and isinstance(posted.get("payment"), dict):
+        # A processor changed the payment since (Square payment.updated): a canceled or failed payment
+        # must not read as approved. When it changed is the processor's own time.
+        posted["payment"] = {**posted["payment"], "status": transaction.payment_status,
+                             "status_updated_at": iso(transaction.payment_status_at)}
     posted["fraud"] = None if not reports else {
         "source": reports[0].source,
         "reason": reports[0].reason,
