@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Collection
 
+from bot.messenger import WebexError
 from vision.types import CameraError, DetectedFace, EnrolledFace, FaceMatch, Picture, ProductCount
 
 JPEG = b"\xff\xd8\xff\xe0" + b"fake-jpeg"
@@ -80,6 +81,8 @@ class FakeMessenger:
     bot: dict = field(default_factory=lambda: {"id": "BOT", "displayName": "Loss Bot", "emails": ["loss-bot@webex.bot"]})
 
     def send(self, message):  # type: ignore[no-untyped-def]
+        if len(message.markdown.encode("utf-8")) > 7439:  # what Webex answers, checked apart from the client's own
+            raise WebexError("send a message: Webex answered 400 (text too long)", retry=False, status=400)
         if self.failures:
             raise self.failures.pop(0)
         self.sent.append(message)
