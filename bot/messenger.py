@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+# Webex refuses a message whose text or markdown is longer than this, in UTF-8 bytes, with a 400
+# (EXTERNAL-APIS.md). Listings page under it (handlers/listing.py); the client refuses before sending.
+MAX_TEXT_BYTES = 7439
+
 
 class WebexError(Exception):
     """A Webex call failed. ``retry`` says whether trying later can help; ``retry_after_s`` comes from a 429."""
@@ -42,6 +46,15 @@ class OutgoingMessage:
             raise ValueError("a message goes to exactly one of room_id or to_person_email")
         if self.card is not None and self.attachment is not None:
             raise ValueError("a message carries a card or a file, not both")
+
+
+def text_too_long(message: OutgoingMessage) -> WebexError | None:
+    """The error Webex would answer for markdown over its limit (a 400: sending again cannot help); else None."""
+    size = len(message.markdown.encode("utf-8"))
+    if size <= MAX_TEXT_BYTES:
+        return None
+    return WebexError(f"send a message: markdown is {size} bytes, more than Webex's {MAX_TEXT_BYTES}",
+                      retry=False, status=400)
 
 
 class Messenger(Protocol):

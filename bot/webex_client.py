@@ -19,7 +19,7 @@ import requests
 from webexpythonsdk import WebexAPI
 from webexpythonsdk.exceptions import ApiError, MalformedResponse, RateLimitError
 
-from bot.messenger import Attachment, OutgoingMessage, WebexError
+from bot.messenger import Attachment, OutgoingMessage, WebexError, text_too_long
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,10 @@ class WebexClient:
 
     def send(self, message: OutgoingMessage) -> str:
         """Post one message (markdown with a card, or with one file); returns its Webex id."""
+        too_long = text_too_long(message)
+        if too_long is not None:  # Webex would answer 400; say why here, and spend no call on it
+            log.error("message to Webex refused before sending: %s", too_long.reason)
+            raise too_long
         fields = {"roomId": message.room_id, "toPersonEmail": message.to_person_email, "parentId": message.parent_id}
         fields = {k: v for k, v in fields.items() if v is not None}
         if message.attachment is not None:

@@ -13,6 +13,7 @@ from cards import elements as el
 from cards.actions import (
     CONFIRM, DISMISS, DISMISS_REASONS, ENROLL_PROPOSAL, INPUT_NOTE, INPUT_REASON, open_url, show_card, submit,
 )
+from cards.text import clean, for_card
 from cards.views import AlertView, SightingView, WatchlistEntryView
 
 SEVERITY_COLOR = {"critical": "attention", "high": "attention", "medium": "warning", "low": "default"}
@@ -35,7 +36,7 @@ def alert_card(alert: AlertView, *, now: datetime | None = None, image_url: str 
         *_decision(alert),
     ]
     actions = [] if alert.is_decided else _actions(alert)
-    return el.card(body, actions, fallback_text=f"Alert {alert.id}: {alert.message}")
+    return el.card(body, actions, fallback_text=f"Alert {alert.id}: {clean(alert.message)}")
 
 
 def _summary(alert: AlertView) -> list[dict[str, Any]]:
@@ -44,7 +45,7 @@ def _summary(alert: AlertView) -> list[dict[str, Any]]:
     return [
         el.text(f"Alert {alert.id}", size="medium", weight="bolder"),
         el.text(f"{alert.severity.upper()} · {alert.rule}", weight="bolder", color=color, spacing="none"),
-        el.text(alert.message),
+        el.text(for_card(alert.message)),  # a rule's words, with what the POS sent in them
     ]
 
 
@@ -62,8 +63,8 @@ def _facts(alert: AlertView, now: datetime | None) -> dict[str, Any]:
         ("Time", when),
         ("Kind", alert.transaction_type.replace("_", "-") if alert.transaction_type not in (None, "sale") else None),
         ("Amount", el.money(alert.amount, alert.currency)),
-        ("Transaction", alert.transaction_id),
-        ("Cashier", alert.cashier_id),
+        ("Transaction", for_card(alert.transaction_id) if alert.transaction_id else None),
+        ("Cashier", for_card(alert.cashier_id) if alert.cashier_id else None),
         ("Pictures", pictures),
         ("Faces", faces),
     ])
@@ -93,7 +94,7 @@ def _product_line(line: Mapping[str, Any]) -> dict[str, Any]:
     surplus = int(line.get("surplus", max(int(line["seen"]) - int(line["billed"]), 0)) or 0)
     counts = f"billed {line['billed']}, seen {line['seen']}" + (f" (+{surplus})" if surplus else "")
     return el.column_set([
-        el.column([el.text(label_words(line["label"]), weight="bolder")], width=3),
+        el.column([el.text(for_card(label_words(line["label"])), weight="bolder")], width=3),
         el.column([el.text(counts, color="attention" if surplus else None)], width=4),
     ], spacing="small")
 
@@ -102,7 +103,7 @@ def _not_checked(items: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The lines the camera could not vouch for, summarised: the first few with their reason."""
     if not items:
         return []
-    shown = [f"{_item_name(item)} ({item['reason']})" for item in items[:NOT_CHECKED_SHOWN]]
+    shown = [f"{for_card(_item_name(item))} ({for_card(item['reason'])})" for item in items[:NOT_CHECKED_SHOWN]]
     more = len(items) - NOT_CHECKED_SHOWN
     summary = "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
     return [el.text(f"Not checked ({len(items)}): {summary}", subtle=True, spacing="small")]
@@ -131,7 +132,7 @@ def _watchlist(person: WatchlistEntryView | None, similarity: float | None, *, c
     score = f", similarity {similarity:.1f}" if similarity is not None else ""
     blocks = [
         el.heading(f"Watchlist: {person.id}{score}", separator=True),
-        el.text(f"Enrolled for: {person.reason}", spacing="small"),
+        el.text(f"Enrolled for: {for_card(person.reason)}", spacing="small"),
         el.text(f"Enrolled {el.local_date(person.enrolled_at, person.timezone)} at {person.store_id}, "
                 f"expires {el.local_date(person.expires_at, person.timezone)}", subtle=True, spacing="small"),
     ]
@@ -188,9 +189,9 @@ def _decision(alert: AlertView) -> list[dict[str, Any]]:
     verdict = "Confirmed" if alert.status == "confirmed" else "Dismissed"
     blocks = [el.heading(f"{verdict} by {alert.decided_by or 'someone'}, {when}", separator=True)]
     if alert.reason:
-        blocks.append(el.text(f"Reason: {_REASON_WORDS.get(alert.reason, alert.reason)}", spacing="small"))
+        blocks.append(el.text(f"Reason: {for_card(_REASON_WORDS.get(alert.reason, alert.reason))}", spacing="small"))
     if alert.note:
-        blocks.append(el.text(f"Note: {alert.note}", spacing="small"))
+        blocks.append(el.text(f"Note: {for_card(alert.note)}", spacing="small"))
     return blocks
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from cards import elements as el
 from cards.actions import ENROLL, INPUT_EXPIRY_DAYS, INPUT_FACE, INPUT_REASON, submit
+from cards.text import for_card
 from cards.views import EnrollmentProposalView, ProposedFace
 
 ENROLL_CAUTION = ("Enroll only the person a fraud report is about. They will be recognised at every "
@@ -21,8 +22,8 @@ def enrollment_card(proposal: EnrollmentProposalView) -> dict[str, Any]:
     offered = [face for face in proposal.faces if face.problem is None]
     body = [
         el.text("Enrollment proposal", size="medium", weight="bolder"),
-        el.text(f"Transaction {proposal.transaction_id} at {proposal.store_id}", spacing="none", subtle=True),
-        *[el.text(reason, spacing="small") for reason in proposal.reasons],
+        el.text(f"Transaction {for_card(proposal.transaction_id)} at {proposal.store_id}", spacing="none", subtle=True),
+        *[el.text(for_card(reason), spacing="small") for reason in proposal.reasons],
         *[_face_row(face) for face in proposal.faces],
     ]
     if not offered:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from cards import elements as el
+from cards.text import for_card
 from cards.views import CardPattern, PatternReportView, RuleHits, SubjectPattern
 
 # How the counts of a cashier or register read, in this order; zeros are left out.
@@ -76,7 +77,7 @@ def _subject(row: SubjectPattern) -> dict[str, Any]:
     others = f"; others {rate(row.peer_mean)}" if row.peer_mean is not None else ""
     kinds = ", ".join(f"{n} {one if n == 1 else many}" for kind, one, many in KINDS if (n := row.counts.get(kind, 0)))
     items = [
-        el.text(f"{row.subject} · {standing(row)}", weight="bolder", color=color),
+        el.text(f"{for_card(row.subject)} · {standing(row)}", weight="bolder", color=color),
         el.text(f"{row.transactions} transactions, {row.exceptions} exceptions ({rate(row.rate)}{others})",
                 spacing="none"),
     ]
@@ -92,7 +93,7 @@ def _card(row: CardPattern) -> dict[str, Any]:
     token = row.fingerprint if len(row.fingerprint) <= FINGERPRINT_SHOWN else row.fingerprint[:FINGERPRINT_SHOWN] + "…"
     counts = ", ".join(f"{n} {word if n == 1 else word + 's'}" for n, word in ((row.refunds, "refund"), (row.voids, "void"))
                        if n)
-    return el.text(f"{token} · {counts} · {row.amount}", spacing="small")
+    return el.text(f"{for_card(token)} · {counts} · {row.amount}", spacing="small")
 
 
 def _hits(hits: RuleHits) -> str:

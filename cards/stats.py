@@ -6,19 +6,25 @@ from typing import Any
 from cards import elements as el
 from cards.views import EntryPrecision, RulePrecision, StatsView, StoreStatsRow
 
+RULES_SHOWN = 25  # a card is part of one request: bounded, the rest are in `rules`
+
 
 def stats_card(view: StatsView) -> dict[str, Any]:
     """One section per store, then each rule's confirmed / decided (the measure of whether it earns attention)."""
     body = [el.text(f"Stats, {view.period}", size="medium", weight="bolder")]
-    if not view.stores:
+    if not (view.stores or view.watchlist):
         body.append(el.text("No store activity in this period."))
     body += [_store(row) for row in view.stores]
     if view.rules:
         body.append(el.heading("Rule precision (confirmed of decided)", separator=True))
-        body += [_rule(rule) for rule in view.rules]
+        body += [_rule(rule) for rule in view.rules[:RULES_SHOWN]]
+        if len(view.rules) > RULES_SHOWN:
+            body.append(el.text(f"And {len(view.rules) - RULES_SHOWN} more: type rules", subtle=True, spacing="small"))
     if view.watchlist:
         body.append(el.heading("Watchlist precision (confirmed of decided)", separator=True))
         body += [_entry(entry) for entry in view.watchlist]
+    if view.more:
+        body.append(el.text(f"And {view.more} more: type {view.next_page}", subtle=True, separator=True))
     return el.card(body, fallback_text=f"Stats, {view.period}")
 
 

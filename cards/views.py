@@ -192,6 +192,8 @@ class StatsView:
     stores: tuple[StoreStatsRow, ...]
     rules: tuple[RulePrecision, ...] = ()
     watchlist: tuple[EntryPrecision, ...] = ()  # entries with decided alerts in the period
+    more: int = 0  # stores and entries on later pages
+    next_page: str | None = None  # what to type for them ("stats 7d 2")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from typing import Any, Sequence
 
 from cards import elements as el
 from cards.actions import WATCHLIST_APPROVE, WATCHLIST_REMOVE, submit
+from cards.text import for_card
 from cards.views import WatchlistEntryView
 
 STATUS_WORDS = {"pending_approval": "waiting for approval", "active": "active", "expired": "expired", "removed": "removed"}
@@ -18,7 +19,7 @@ def watchlist_entry_card(entry: WatchlistEntryView, *, now: datetime | None = No
         el.text(f"Watchlist {entry.id}", size="medium", weight="bolder"),
         el.text(STATUS_WORDS.get(entry.status, entry.status).capitalize(), spacing="none",
                 color="good" if entry.status == "active" else "warning"),
-        el.text(f"Enrolled for: {entry.reason}"),
+        el.text(f"Enrolled for: {for_card(entry.reason)}"),
         el.fact_set(_facts(entry, now)),
     ]
     if entry.flagged_for_review:
@@ -46,18 +47,25 @@ def _facts(entry: WatchlistEntryView, now: datetime | None) -> list[tuple[str, s
     ]
 
 
-def watchlist_list_card(entries: Sequence[WatchlistEntryView], *, limit: int = LIST_LIMIT) -> dict[str, Any]:
-    """The entries as short rows (id, status, reason, expiry); details and removal by command."""
+def watchlist_list_card(entries: Sequence[WatchlistEntryView], *, total: int | None = None, more: int | None = None,
+                        next_page: str | None = None, limit: int = LIST_LIMIT) -> dict[str, Any]:
+    """The entries as short rows (id, status, reason, expiry); details and removal by command.
+
+    ``entries`` may be one page of ``total``, with ``more`` after it and ``next_page`` what to type for them.
+    """
     body = [el.text("Watchlist", size="medium", weight="bolder")]
+    total = len(entries) if total is None else total
     if not entries:
         body.append(el.text("Nobody is on the watchlist."))
         return el.card(body, fallback_text="The watchlist is empty.")
-    body.append(el.text(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}", subtle=True, spacing="none"))
+    body.append(el.text(f"{total} entr{'y' if total == 1 else 'ies'}", subtle=True, spacing="none"))
     body += [_row(entry) for entry in entries[:limit]]
-    if len(entries) > limit:
-        body.append(el.text(f"And {len(entries) - limit} more.", subtle=True))
+    beyond = max(len(entries) - limit, 0) + (more or 0)
+    if beyond:
+        hint = f": type {next_page}" if next_page and len(entries) <= limit else ""
+        body.append(el.text(f"And {beyond} more{hint}.", subtle=True))
     body.append(el.text(f"To remove an entry, say: watchlist remove {entries[0].id}", subtle=True, separator=True))
-    return el.card(body, fallback_text=f"Watchlist: {len(entries)} entries")
+    return el.card(body, fallback_text=f"Watchlist: {total} entries")
 
 
 def _row(entry: WatchlistEntryView) -> dict[str, Any]:
@@ -65,6 +73,6 @@ def _row(entry: WatchlistEntryView) -> dict[str, Any]:
     flag = " · flagged for review" if entry.flagged_for_review else ""
     return el.container([
         el.text(f"{entry.id} · {status}{flag}", weight="bolder", color="warning" if flag else None),
-        el.text(entry.reason, spacing="none"),
+        el.text(for_card(entry.reason), spacing="none"),
         el.text(f"{entry.store_id} · expires {el.local_date(entry.expires_at, entry.timezone)}", subtle=True, spacing="none"),
     ], separator=True)

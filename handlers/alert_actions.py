@@ -14,6 +14,7 @@ from bot.messenger import Messenger
 from bot.pos_schema import FraudReportBody
 from bot.router import UserError, require_role
 from bot.routes import router
+from cards.text import for_markdown
 from handlers.chat import Reply
 from handlers.events import CardAction, FraudReported
 from handlers.intake import record_fraud_report
@@ -42,8 +43,8 @@ def act_confirm(press: CardAction, *, uow: UnitOfWork, reply: Reply, config: Con
         report = FraudReportBody(transaction_id=alert.transaction_id, source="manual", reported_at=now,
                                  reason=f"confirmed on alert {alert.public_id}")
         result = record_fraud_report(FraudReported(report, None, press.person_email), uow=uow, now=now)
-        filed = {"accepted": f" Fraud report filed for {alert.transaction_id}.",
-                 "duplicate": f" {alert.transaction_id} was already reported as fraud."}.get(result.outcome, "")
+        filed = {"accepted": f" Fraud report filed for {for_markdown(alert.transaction_id)}.",
+                 "duplicate": f" {for_markdown(alert.transaction_id)} was already reported as fraud."}.get(result.outcome, "")
     reply(f"✅ **{alert.public_id} confirmed** by {press.person_email} at {_store_time(config, alert, now)}.{filed}")
     if messenger is not None:
         _tell_region(uow, alert, config, now)
@@ -57,8 +58,8 @@ def _tell_region(uow: UnitOfWork, alert: Alert, config: Config, now: datetime) -
         return
     where = f"{store.name}, {alert.register_id or 'entrance'}" if store else alert.store_id
     uow.outbox.add(key=f"region:confirmed:{alert.id}", room_id=region.webex_room_id, now=now, alert_id=alert.id,
-                   markdown=f"🚨 **Confirmed incident {alert.public_id}** at {where}: {alert.message} "
-                            f"(confirmed by {alert.decided_by}, transaction {alert.transaction_id or '-'})")
+                   markdown=f"🚨 **Confirmed incident {alert.public_id}** at {where}: {for_markdown(alert.message)} "
+                            f"(confirmed by {alert.decided_by}, transaction {for_markdown(alert.transaction_id or '-')})")
 
 
 @router.action("dismiss", role="staff")

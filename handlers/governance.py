@@ -18,19 +18,20 @@ from handlers.card_views import WRONG_MATCHES_FOR_REVIEW, entry_view
 from handlers.chat import Reply
 from handlers.erasure import ERASE_PERSON, FORGET_TEMPLATES, erasure_anchor
 from handlers.events import CardAction, ChatCommand
+from handlers.listing import is_page, listing, page_number
 from handlers.threads import open_thread
 from storage.models import WatchlistPerson
 from storage.uow import UnitOfWork
 
-USAGE = "Usage: `watchlist`, `watchlist show <id>` or `watchlist remove <id>`."
+USAGE = "Usage: `watchlist`, `watchlist 2` (a page), `watchlist show <id>` or `watchlist remove <id>`."
 
 
-@router.command("watchlist", role="staff", usage="watchlist [show|remove <id>]",
+@router.command("watchlist", role="staff", usage="watchlist [page|show <id>|remove <id>]",
                 summary="the watchlist, one entry, or remove one (security)")
 def cmd_watchlist(cmd: ChatCommand, *, uow: UnitOfWork, reply: Reply, config: Config, stores: tuple[str, ...],
                   now: datetime) -> None:
-    if not cmd.args:
-        _list(cmd, uow, reply, config, stores, now)
+    if len(cmd.args) <= 1 and all(is_page(arg) for arg in cmd.args):
+        _list(cmd, uow, reply, config, stores, now, page=page_number(cmd.args[0] if cmd.args else None))
         return
     if len(cmd.args) != 2 or cmd.args[0].lower() not in ("show", "remove"):
         raise UserError(USAGE)
@@ -95,17 +96,20 @@ def watchlist_precision(uow: UnitOfWork, stores: tuple[str, ...], since: datetim
 
 
 def _list(cmd: ChatCommand, uow: UnitOfWork, reply: Reply, config: Config, stores: tuple[str, ...],
-          now: datetime) -> None:
+          now: datetime, *, page: int) -> None:
     business = config.business
     regions = {s.region for s in business.stores if s.id in stores and s.region}
     shared = [r.id for r in business.regions if r.id in regions and r.share_watchlist]
     people = uow.watchlist.listed(stores, shared)
     precision = uow.watchlist.precision([p.id for p in people])
     views = [entry_view(p, config, precision=_ratio(precision.get(p.id))) for p in people]
+    shown = listing(f"**Watchlist** ({len(views)})", [f"- {_entry_text(v)}" for v in views], page=page,
+                    command="watchlist", empty="Nobody is on the watchlist.")
     uow.audit.record(at=now, actor=cmd.person_email, action="view", subject_type="watchlist", subject_id="list",
                      store_id=stores[0] if len(stores) == 1 else None)
-    text = "\n".join(f"- {_entry_text(v)}" for v in views) or "Nobody is on the watchlist."
-    reply(f"**Watchlist** ({len(views)})\n{text}", card=watchlist_list_card(views))
+    card = watchlist_list_card(views[shown.start:shown.end], total=len(views), more=shown.more,
+                               next_page=f"watchlist {shown.number + 1}" if shown.more else None)
+    reply(shown.text, card=card)
 
 
 def _view(uow: UnitOfWork, person: WatchlistPerson, config: Config) -> WatchlistEntryView:

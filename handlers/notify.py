@@ -15,6 +15,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.messenger import Messenger
 from cards.alert import alert_card
+from cards.text import for_markdown
 from handlers.card_views import alert_view
 from storage.evidence import EvidenceStore
 from storage.models import Snapshot, WatchlistPerson
@@ -61,7 +62,7 @@ def job_notify_alert(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], u
             work.snapshots.record_file(photo["sha256"], kind="snapshot", content_type="image/jpeg",
                                        size_bytes=photo.pop("size"), now=now)
             photo["name"] = f"A-{alert.id}.jpg"
-        text = f"**Alert A-{alert.id}** ({alert.severity}): {alert.message}"
+        text = f"**Alert A-{alert.id}** ({alert.severity}): {for_markdown(alert.message)}"
         if store.webex_room_id:
             root = work.outbox.add(key=f"alert:{alert.id}:card", room_id=store.webex_room_id, now=now,
                                    markdown=text, card=card, alert_id=alert.id)

@@ -86,6 +86,8 @@ class FakeMessenger:
     bot: dict = field(default_factory=lambda: {"id": "BOT", "displayName": "Loss Bot", "emails": ["loss-bot@webex.bot"]})
 
     def send(self, message):  # type: ignore[no-untyped-def]
+        if len(message.markdown.encode("utf-8")) > 7439:  # what Webex answers, checked apart from the client's own
+            raise WebexError("send a message: Webex answered 400 (text too long)", retry=False, status=400)
         if self.failures:
             raise self.failures.pop(0)
         if message.parent_id is not None and self._parent_of(message.parent_id):

@@ -117,10 +117,10 @@ def audit(services) -> list[tuple]:  # type: ignore[no-untyped-def]
 
 def test_help_lists_what_the_role_allows(chat):
     staff = chat.say("P-bruno", "help")[0]
-    assert "`alerts [open|today]`" in staff and "`fraud" not in staff and "`rules`" not in staff
+    assert "`alerts [open|today] [page]`" in staff and "`fraud" not in staff and "`rules" not in staff
     assert "`patterns" not in staff and "`patterns [7d]`" in chat.say("P-ana", "help")[0]
     security = chat.say("P-carla", "help")[0]
-    assert "`fraud <transaction> [reason]`" in security and "`rules`" in security
+    assert "`fraud <transaction> [reason]`" in security and "`rules [page]`" in security
 
 
 def test_unknown_command_gets_help_not_silence(chat):
@@ -135,7 +135,7 @@ def test_command_is_matched_by_first_word_not_substring(chat):
 
 def test_person_not_in_the_config_is_refused_and_audited(chat, services):
     (answer,) = chat.say("P-dave", "alerts")
-    assert answer.startswith("Sorry, `alerts [open|today]` needs the staff role")
+    assert answer.startswith("Sorry, `alerts [open|today] [page]` needs the staff role")
     assert ("dave@example.com", "alerts", "MSG-1", "role", "refused") in audit(services)
 
 
