@@ -55,13 +55,13 @@ from sqlalchemy import create_engine, event, insert, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-import handlers.correlation as correlation  # noqa: E402
-from bot.config import Config, load_config  # noqa: E402
-from bot.pos_schema import PosTransaction  # noqa: E402
+import handlers.triage as correlation  # noqa: E402
+from core.config import Config, load_config  # noqa: E402
+from core.pos_schema import PosTransaction  # noqa: E402
 from bot.runner import Runner  # noqa: E402
-from handlers.correlation import job_triage  # noqa: E402
-from handlers.events import TransactionReceived  # noqa: E402
-from handlers.intake import TRIAGE, accept_transaction  # noqa: E402
+from handlers.triage import job_triage  # noqa: E402
+from core.events import TransactionReceived  # noqa: E402
+from handlers.intake import accept_transaction
 from handlers.patterns import OWN_REFUND, BaselineCache  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.db import Database  # noqa: E402
@@ -69,6 +69,7 @@ from storage.models import FraudReport, PatternCount, Transaction  # noqa: E402
 from storage.patterns import PatternRepository  # noqa: E402
 from storage.uow import UnitOfWork  # noqa: E402
 from tests.postgres import scratch_database  # noqa: E402
+from core.steps import StepKind
 
 TARGET_MS = 20.0
 DEFAULT_POSTGRES = "postgresql+psycopg://flp:flp@127.0.0.1:5432/flp_test"  # what ./run test starts as root
@@ -473,7 +474,7 @@ def measure(backend: str, url: str, shape: Shape, args: argparse.Namespace, tmp:
     db = Database(url)
     clock = Clock()
     baselines = ObservedBaselines()
-    runner = Runner(db=db, steps={TRIAGE: job_triage}, dependencies={"config": config, "clock": clock, "baselines": baselines},
+    runner = Runner(db=db, steps={StepKind.TRIAGE: job_triage}, dependencies={"config": config, "clock": clock, "baselines": baselines},
                     clock=clock)
     samples: list[dict[str, Any]] = []
     print(f"{backend}: posting and triaging {args.transactions} transactions …", flush=True)
@@ -489,7 +490,7 @@ def measure(backend: str, url: str, shape: Shape, args: argparse.Namespace, tmp:
                                         uow=uow, config=config, clock=clock)
         assert result.outcome == "accepted", result
         with UnitOfWork(db, write=True) as uow:
-            claimed = uow.work.claim_due(kinds={TRIAGE}, now=clock(), lease_s=120, limit=1)
+            claimed = uow.work.claim_due(kinds={StepKind.TRIAGE}, now=clock(), lease_s=120, limit=1)
             uow.commit()
         assert len(claimed) == 1 and claimed[0].transaction_id == body["transaction_id"], claimed
         misses = baselines.misses

@@ -22,11 +22,11 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.app import build_services  # noqa: E402
-from bot.config import load_config  # noqa: E402
-from bot.pos_schema import PosTransaction  # noqa: E402
+from core.config import load_config  # noqa: E402
+from core.pos_schema import PosTransaction  # noqa: E402
 from bot.runner import Runner  # noqa: E402
 from bot.steps import STEPS  # noqa: E402
-from handlers.events import TransactionReceived  # noqa: E402
+from core.events import TransactionReceived  # noqa: E402
 from handlers.intake import accept_transaction  # noqa: E402
 from simulation.scenes import Placement, compose_scene  # noqa: E402
 from storage import migrate  # noqa: E402

@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from bot import logs
-from bot.config import ConfigError, load_config_from_environment
+from core.config import ConfigError, load_config_from_environment
 
 
 def main(argv: list[str] | None = None) -> int:

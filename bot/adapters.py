@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.clock import Clock
-from bot.config import Config
+from core.clock import Clock
+from core.config import Config
 from storage import watchlist
 from storage.db import Database
 from storage.rate_budget import RateBudget
-from bot.messenger import Messenger
+from core.messenger import Messenger
 from vision.types import Camera, FaceBackend, ProductCounter
 
 # How long a capture step may wait for a camera API token before it gives the step back to the queue.

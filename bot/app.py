@@ -10,11 +10,11 @@ from typing import Any, Callable
 
 from flask import Flask, g, request
 
-from bot.clock import Clock, system_clock
-from bot.config import Config
-from bot.injection import call_with
+from core.clock import Clock, system_clock
+from core.config import Config
+from core.injection import call_with
 from bot import adapters
-from bot.messenger import Messenger
+from core.messenger import Messenger
 from bot.metrics import Metrics
 from handlers.patterns import BaselineCache
 from rules.engine import CompiledRule, compile_rules

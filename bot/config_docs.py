@@ -13,11 +13,11 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from bot.config import BusinessConfig, EnvSettings
+from core.config import BusinessConfig, EnvSettings
 
 HEADER = """# Configuration reference
 
-Generated from the models in `bot/config_business.py` and `bot/config_env.py` by `python -m bot.config_docs`; do not edit by hand.
+Generated from the models in `core/config_business.py` and `core/config_env.py` by `python -m bot.config_docs`; do not edit by hand.
 The business shape lives in the YAML file named by `FLP_CONFIG` (default `config/flp.yaml`,
 commented); secrets and endpoints come from the environment. Unknown keys are errors, and
 `python -m bot check-config` names every wrong key with its line.

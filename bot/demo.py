@@ -25,7 +25,7 @@ from typing import Any, MutableMapping, TextIO
 from pydantic import AnyUrl, SecretStr
 
 from bot.app import build_services, create_app
-from bot.config import Config
+from core.config import Config
 from bot.demo_story import Story
 from bot.narration import Narrator, speaker, summary
 from bot.processes import Background, prepare_recognition, start_listeners, stop_listeners

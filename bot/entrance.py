@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Collection
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bot.clock import Clock
+from core.clock import Clock
 from handlers.entrance import record_visit
 from storage.db import Database
 from storage.uow import UnitOfWork

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 from pythonjsonlogger.json import JsonFormatter
 
-from bot.card_numbers import looks_like_card_number
+from core.card_numbers import looks_like_card_number
 
 THIRD_PARTY = ("urllib3", "requests", "botocore", "boto3", "webexpythonsdk", "webex_bot", "websockets", "waitress",
                "gunicorn", "apscheduler", "alembic", "sqlalchemy", "paho", "matplotlib", "PIL")

@@ -14,10 +14,10 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.app import Services, build_services, create_app
-from bot.config import Config
+from core.config import Config
 from bot.entrance import start_entrance_watch
 from bot.http.webex_events import target_url
-from bot.messenger import WebexError
+from core.messenger import WebexError
 from bot.runner import Runner, RunnerSettings
 from bot.steps import CAMERA_LANE, ON_DEAD, STEPS
 from bot.sweeps import schedule_sweeps

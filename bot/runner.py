@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
-from bot.clock import Clock
-from bot.injection import call_with
+from core.clock import Clock
+from core.injection import call_with
+from core.steps import RetryLater
 from storage.db import Database
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
@@ -25,14 +26,6 @@ Step = Callable[..., None]
 
 class LeaseLost(Exception):
     """Another runner took this step over (our lease ran out); our effects are rolled back."""
-
-
-class RetryLater(Exception):
-    """A step asks to run again after ``delay_s`` (e.g. camera footage not yet indexed); not a failure."""
-
-    def __init__(self, reason: str, delay_s: float):
-        super().__init__(reason)
-        self.delay_s = delay_s
 
 
 class StepUnitOfWork(UnitOfWork):

@@ -11,17 +11,16 @@ import logging
 from datetime import datetime, timezone
 from typing import Any
 
-from bot.clock import Clock
-from bot.config import Config
+from core.clock import Clock
+from core.config import Config
 from handlers.digest import enqueue_digests
-from handlers.erasure import EXPIRE_WATCHLIST
-from handlers.retention import PURGE
 from handlers.weekly_report import enqueue_pattern_reports
 from storage.db import Database
 from storage.uow import UnitOfWork
+from core.steps import StepKind
 
 log = logging.getLogger(__name__)
-SWEEPS = (EXPIRE_WATCHLIST, PURGE)  # each once an hour
+SWEEPS = (StepKind.EXPIRE_WATCHLIST, StepKind.PURGE)  # each once an hour
 CHECK_EVERY_S = 300  # how often the scheduler makes sure this hour's items exist
 
 

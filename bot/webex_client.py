@@ -19,7 +19,7 @@ import requests
 from webexpythonsdk import WebexAPI
 from webexpythonsdk.exceptions import ApiError, MalformedResponse, RateLimitError
 
-from bot.messenger import Attachment, OutgoingMessage, WebexError, text_too_long
+from core.messenger import Attachment, OutgoingMessage, WebexError, text_too_long
 
 log = logging.getLogger(__name__)
 

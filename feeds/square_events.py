@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from bot.config import BusinessConfig, StoreConfig
+from core.config import BusinessConfig, StoreConfig
 from feeds.money import ISO_EXPONENTS, decimal_money
 from feeds.types import (
     FedStatus, Ignored, Inquiry, Mapped, MappingError, Place, card_sale, chargeback, field, required_text, rfc3339,

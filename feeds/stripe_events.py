@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.config import BusinessConfig
+from core.config import BusinessConfig
 from feeds.money import STRIPE_EXPONENTS, decimal_money
 from feeds.types import (
     Ignored, Inquiry, Mapped, MappingError, Place, card_sale, chargeback, field, required_text, text, unix_instant,

@@ -9,14 +9,14 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.config import Config
-from bot.messenger import Messenger
-from bot.pos_schema import FraudReportBody
-from bot.router import UserError, require_role
-from bot.routes import router
+from core.config import Config
+from core.messenger import Messenger
+from core.pos_schema import FraudReportBody
+from core.router import UserError, require_role
+from core.routes import router
 from cards.text import for_markdown
 from handlers.chat import Reply
-from handlers.events import CardAction, FraudReported
+from core.events import CardAction, FraudReported
 from handlers.intake import record_fraud_report
 from storage.models import Alert, WatchlistPerson
 from storage.uow import UnitOfWork

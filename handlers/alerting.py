@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from rules.engine import RuleResult
-from rules.facts import Facts
+from core.facts import Facts
 from storage.models import Alert
 from storage.uow import UnitOfWork
+from core.steps import StepKind
 
 log = logging.getLogger(__name__)
-NOTIFY_ALERT = "notify_alert"  # run by handlers/notify.py
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,6 @@ def raise_alert(work: UnitOfWork, result: RuleResult, facts: Facts, place: Alert
         person_id=facts.match_person_id, similarity=facts.match_similarity, status="open", created_at=now,
     )
     work.alerts.add(alert)
-    work.work.enqueue(kind=NOTIFY_ALERT, key=str(alert.id), transaction_id=place.transaction_id,
+    work.work.enqueue(kind=StepKind.NOTIFY_ALERT, key=str(alert.id), transaction_id=place.transaction_id,
                       ref_id=str(alert.id), run_at=now, now=now)
     return alert

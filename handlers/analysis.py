@@ -14,21 +14,20 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Callable
 
-from bot.clock import Clock
-from bot.config import Config
+from core.clock import Clock
+from core.config import Config
 from storage.evidence import EvidenceStore
 from storage.models import Face
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
-from bot.runner import RetryLater
-from handlers.correlation import schedule_unpictured_decision
+from core.steps import RetryLater, policy
+from handlers.triage import schedule_unpictured_decision
 from vision.image_prep import ImageRejected
 from vision.reconciliation import reconcile
 from vision.types import Box, DetectedFace, FaceBackend, FaceMatch, ProductCounter, RecognitionError
+from core.steps import StepKind
 
 log = logging.getLogger(__name__)
-DECIDE = "decide"
-ANALYZE_ATTEMPTS = 6  # below the runner's dead-letter limit, so the reason is recorded on the snapshot
 
 
 @dataclass(frozen=True)
@@ -63,8 +62,8 @@ def job_analyze(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], uow: C
         labels = sorted({c.label for c in catalog})
         counts = products.count(image, labels) if products is not None and labels else []
     except RecognitionError as exc:
-        if exc.retry and item.attempts < ANALYZE_ATTEMPTS:
-            raise RetryLater(exc.reason, min(600.0, 30.0 * 2 ** (item.attempts - 1))) from None
+        if exc.retry and not policy(StepKind.ANALYZE).gives_up(item.attempts):
+            raise RetryLater(exc.reason, policy(StepKind.ANALYZE).delay_s(item.attempts)) from None
         _give_up(uow, todo, exc.reason, clock, config)
         return
     except ImageRejected as exc:
@@ -134,7 +133,7 @@ def _store(uow: Callable[[], UnitOfWork], todo: _Work, found: list[_FoundFace], 
         transaction = snapshot.transaction
         if transaction is not None:
             transaction.reconciliation = reconciliation
-        work.work.enqueue(kind=DECIDE, key=todo.snapshot_id, transaction_id=todo.transaction_id,
+        work.work.enqueue(kind=StepKind.DECIDE, key=todo.snapshot_id, transaction_id=todo.transaction_id,
                           ref_id=todo.snapshot_id, run_at=now, now=now)
         work.commit()
 

@@ -12,20 +12,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
-from bot.clock import Clock
-from bot.config import Config
-from bot.runner import RetryLater
-from handlers.correlation import schedule_unpictured_decision
+from core.clock import Clock
+from core.config import Config
+from core.steps import RetryLater, policy
+from handlers.triage import schedule_unpictured_decision
 from storage.evidence import EvidenceStore
 from storage.models import Snapshot, Transaction
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
 from vision.types import Camera, CameraError
+from core.steps import StepKind
 
 log = logging.getLogger(__name__)
-ANALYZE = "analyze"
 # Below the runner's dead-letter limit, so a camera that stays down ends as a recorded failure.
-CAPTURE_ATTEMPTS = 6
 
 
 @dataclass(frozen=True)
@@ -68,8 +67,9 @@ def _capture(item: ClaimedItem, kind: str, *, read_uow: Callable[[], UnitOfWork]
     try:
         picture = camera.snapshot(target.serial, org_id=target.org_id, at=target.at)
     except CameraError as exc:
-        if exc.retry and item.attempts < CAPTURE_ATTEMPTS:
-            raise RetryLater(exc.reason, exc.retry_after_s or min(300.0, 20.0 * 2 ** (item.attempts - 1))) from None
+        retry = policy(StepKind(item.kind))
+        if exc.retry and not retry.gives_up(item.attempts):
+            raise RetryLater(exc.reason, retry.delay_s(item.attempts, exc.retry_after_s)) from None
         _record(uow, item, kind, target, clock, failure=f"{exc.reason} (after {item.attempts} attempts)")
         return
     digest = evidence.put(picture.content, picture.content_type)
@@ -111,7 +111,7 @@ def _record(uow: Callable[[], UnitOfWork], item: ClaimedItem, kind: str, target:
         if picture is not None:
             if transaction.status in ("pending", "capturing"):
                 transaction.status, transaction.status_reason = "analyzing", None
-            work.work.enqueue(kind=ANALYZE, key=snapshot.id, transaction_id=target.transaction_id,
+            work.work.enqueue(kind=StepKind.ANALYZE, key=snapshot.id, transaction_id=target.transaction_id,
                               ref_id=snapshot.id, run_at=now, now=now)
         else:
             _settle_after_failure(transaction, kind, failure or "")

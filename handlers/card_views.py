@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from bot.config import Config
+from core.config import Config
 from cards.views import (
     AlertView, EnrollmentProposalView, HealthView, ProposedFace, SightingView, SnapshotRef, StatusView,
     WatchlistEntryView,

@@ -11,17 +11,17 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from bot.clock import Clock
-from bot.config import Config
-from bot.messenger import Messenger, WebexError
-from bot.router import Refused, Router, UserError
-from handlers.events import CardAction, ChatCommand, parse_command
+from core.clock import Clock
+from core.config import Config
+from core.messenger import Messenger, WebexError
+from core.router import Refused, Router, UserError
+from core.events import CardAction, ChatCommand, parse_command
 from storage import inbound, threads
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
+from core.steps import StepKind
 
 log = logging.getLogger(__name__)
-HANDLE_EVENT = "handle_event"
 
 
 @dataclass

@@ -11,22 +11,22 @@ import secrets
 from datetime import datetime
 from typing import Callable
 
-from bot.clock import Clock
-from bot.config import Config, RegisterConfig, StoreConfig
-from bot.router import UserError, require_role
-from bot.routes import router
-from bot.runner import RetryLater
+from core.clock import Clock
+from core.config import Config, RegisterConfig, StoreConfig
+from core.router import UserError, require_role
+from core.routes import router
+from core.steps import RetryLater
 from handlers.chat import Reply
-from handlers.events import ChatCommand
+from core.events import ChatCommand
 from handlers.threads import open_thread, post_in_thread
 from storage.evidence import EvidenceStore
 from storage.models import Snapshot
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
 from vision.types import Camera, CameraError
+from core.steps import StepKind
 
 log = logging.getLogger(__name__)
-CHECKOUT_SNAPSHOT = "checkout_snapshot"
 ATTEMPTS = 3  # a person is waiting: a few quick tries, then say it did not work
 
 
@@ -41,7 +41,7 @@ def cmd_checkout(cmd: ChatCommand, *, uow: UnitOfWork, reply: Reply, config: Con
                         camera_serial=register.camera_serial, kind="manual", taken_for=None, status="pending",
                         created_at=now)
     uow.snapshots.add(snapshot)
-    uow.work.enqueue(kind=CHECKOUT_SNAPSHOT, key=snapshot.id, ref_id=snapshot.id, run_at=now, now=now)
+    uow.work.enqueue(kind=StepKind.CHECKOUT_SNAPSHOT, key=snapshot.id, ref_id=snapshot.id, run_at=now, now=now)
     uow.audit.record(at=now, actor=cmd.person_email, action="checkout", subject_type="register",
                      subject_id=f"{store.id}/{register.id}", store_id=store.id)
     open_thread(uow, reply, key=f"checkout:{snapshot.id}", now=now,

@@ -9,10 +9,10 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.config import ROLE_RANK, Config
-from bot.pos_schema import FraudReportBody
-from bot.router import UserError, best_role, require_role
-from bot.routes import router
+from core.config import ROLE_RANK, Config
+from core.pos_schema import FraudReportBody
+from core.router import UserError, best_role, require_role
+from core.routes import router
 from cards.help import help_card
 from cards.status import status_card
 from cards.stats import stats_card
@@ -20,7 +20,7 @@ from cards.text import for_markdown as md
 from cards.views import CommandHelp, EntryPrecision, HelpView, StatsView
 from handlers.card_views import status_view
 from handlers.chat import Reply
-from handlers.events import CardAction, ChatCommand, FraudReported
+from core.events import CardAction, ChatCommand, FraudReported
 from handlers.governance import watchlist_precision
 from handlers.intake import record_fraud_report
 from handlers.listing import is_page, listing, page_number, shorten

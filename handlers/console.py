@@ -15,10 +15,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.config import Config
-from bot.router import Router
+from core.config import Config
+from core.router import Router
 from handlers.chat import dispatch_event
-from handlers.events import CardAction, ChatCommand
+from core.events import CardAction, ChatCommand
 from storage import inbound
 from storage.models import InboundEvent, OutboxMessage
 from storage.uow import UnitOfWork

@@ -14,25 +14,26 @@ from typing import Any, Callable
 
 from sqlalchemy import select
 
-from bot.config import Config
+from core.config import Config
 from cards.enrollment import enrollment_card
 from handlers.card_views import proposal_view
 from handlers.console import SOURCE
 from handlers.proposal_plan import ProposalPlan, plan_proposal
-from handlers.proposals import PROPOSE, assess_face
+from handlers.proposals import assess_face
 from storage import inbound
 from storage.db import Database
 from storage.evidence import EvidenceStore
 from storage.models import WorkItem
 from storage.uow import UnitOfWork
 from vision.types import FaceBackend
+from core.steps import StepKind
 
 
 def answer_request(event_id: str, *, db: Database, faces: FaceBackend, evidence: EvidenceStore, config: Config,
                    now: datetime, crop_url: Callable[[str], str]) -> dict[str, Any] | None:
     """If this console press asked for a proposal (the handler queued one), add the proposal to its thread."""
     with UnitOfWork(db) as work:
-        asked = work.session.scalar(select(WorkItem).where(WorkItem.kind == PROPOSE, WorkItem.ref_id == event_id))
+        asked = work.session.scalar(select(WorkItem).where(WorkItem.kind == StepKind.PROPOSE_ENROLLMENT, WorkItem.ref_id == event_id))
         plan = plan_proposal(work, asked.transaction_id or "", config, now) if asked is not None else None
     if plan is None:
         return None

@@ -13,7 +13,7 @@ import json
 from datetime import datetime
 from typing import Any, Callable
 
-from bot.config import Config
+from core.config import Config
 from cards.alert import alert_card
 from cards.watchlist import watchlist_entry_card, watchlist_list_card
 from handlers.card_views import alert_view, entry_view

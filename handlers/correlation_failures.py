@@ -6,13 +6,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from handlers.analysis import DECIDE
-from handlers.capture import ANALYZE
-from handlers.correlation import CAPTURE_EXACT, CAPTURE_LIVE, schedule_unpictured_decision
+from handlers.triage import schedule_unpictured_decision
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
+from core.steps import CORRELATION_STEPS
 
-CORRELATION_STEPS = (CAPTURE_LIVE, CAPTURE_EXACT, ANALYZE, DECIDE)
 
 
 def settle_dead_step(work: UnitOfWork, item: ClaimedItem, error: str, now: datetime) -> None:

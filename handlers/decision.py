@@ -12,12 +12,12 @@ from datetime import datetime, timedelta
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from bot.clock import Clock
-from bot.config import Config
+from core.clock import Clock
+from core.config import Config
 from handlers.alerting import AlertPlace, raise_alert
 from handlers.patterns import count_under_rung
 from rules.engine import CompiledRule, RuleResult, evaluate
-from rules.facts import FACT_NAMES, WEEKDAYS, Facts
+from core.facts import FACT_NAMES, WEEKDAYS, Facts
 from storage.models import Alert, Snapshot, Transaction
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem

@@ -10,17 +10,16 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from bot.clock import Clock
-from bot.messenger import Attachment, Messenger, OutgoingMessage, WebexError
-from bot.runner import RetryLater
+from core.clock import Clock
+from core.messenger import Attachment, Messenger, OutgoingMessage, WebexError
+from core.steps import RetryLater, policy
 from storage.evidence import EvidenceStore
 from storage.models import OutboxMessage
-from storage.outbox import DELIVER
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
+from core.steps import StepKind
 
 log = logging.getLogger(__name__)
-DELIVERY_ATTEMPTS = 7  # below the runner's dead-letter limit: the reason ends up on the message
 
 
 def job_deliver(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], write_uow: Callable[[], UnitOfWork],
@@ -45,9 +44,10 @@ def job_deliver(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], write_
     try:
         webex_id = messenger.send(outgoing)
     except WebexError as exc:
-        if exc.retry and item.attempts < DELIVERY_ATTEMPTS:
+        # Below the runner's dead-letter limit: the reason ends up on the message.
+        if exc.retry and not policy(StepKind.DELIVER).gives_up(item.attempts):
             _mark(write_uow, message_id, "pending", error=exc.reason)
-            raise RetryLater(exc.reason, exc.retry_after_s or min(600.0, 10.0 * 2 ** (item.attempts - 1))) from None
+            raise RetryLater(exc.reason, policy(StepKind.DELIVER).delay_s(item.attempts, exc.retry_after_s)) from None
         _finish(uow, message_id, clock, error=exc.reason)
         return
     _finish(uow, message_id, clock, webex_id=webex_id)
@@ -85,7 +85,7 @@ def _finish(uow: Callable[[], UnitOfWork], message_id: int, clock: Clock, *, web
         if webex_id is not None:
             row.status, row.webex_message_id, row.sent_at = "sent", webex_id, clock()
             for child in work.outbox.children(message_id):  # replies waiting for this thread root go now
-                work.work.hurry(kind=DELIVER, key=str(child.id), now=clock())
+                work.work.hurry(kind=StepKind.DELIVER, key=str(child.id), now=clock())
         else:
             row.status, row.last_error = "failed", (error or "")[:1000]
             log.warning("outbox message %s not sent: %s", message_id, error)

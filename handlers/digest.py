@@ -13,9 +13,9 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from bot.clock import Clock
-from bot.config import Config, StoreConfig
-from bot.messenger import Messenger
+from core.clock import Clock
+from core.config import Config, StoreConfig
+from core.messenger import Messenger
 from cards.stats import stats_card
 from cards.views import StatsView
 from handlers.charts import digest_chart
@@ -24,9 +24,9 @@ from storage import stats as stats_queries
 from storage.evidence import EvidenceStore
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
+from core.steps import StepKind
 
 log = logging.getLogger(__name__)
-DAILY_DIGEST = "daily_digest"
 # A process that was down at digest time sends it late if it is back within this; later than that a
 # digest is stale news (``stats`` answers on demand), and a first start never sends yesterday's.
 CATCH_UP = timedelta(hours=6)
@@ -72,7 +72,7 @@ def enqueue_digests(work: UnitOfWork, config: Config, now: datetime) -> None:
     if not digest.enabled:
         return
     for due in due_digests(tuple(config.business.stores), digest.local_time, now):
-        work.work.enqueue(kind=DAILY_DIGEST, key=due.key, ref_id=due.key, run_at=now, now=now)
+        work.work.enqueue(kind=StepKind.DAILY_DIGEST, key=due.key, ref_id=due.key, run_at=now, now=now)
 
 
 def job_daily_digest(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], uow: Callable[[], UnitOfWork],

@@ -16,17 +16,17 @@ from datetime import datetime, timedelta
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from bot.clock import Clock
-from bot.config import Config, EnrollmentConfig
-from bot.router import UserError, require_role
-from bot.routes import router
-from bot.runner import RetryLater
+from core.clock import Clock
+from core.config import Config, EnrollmentConfig
+from core.router import UserError, require_role
+from core.routes import router
+from core.steps import RetryLater, policy
 from cards.actions import ENROLL, INPUT_EXPIRY_DAYS, INPUT_FACE, INPUT_REASON, WATCHLIST_APPROVE
 from cards.watchlist import watchlist_entry_card
 from handlers import gates
 from handlers.card_views import entry_view
 from handlers.chat import Reply
-from handlers.events import CardAction
+from core.events import CardAction
 from handlers.lookback import schedule_lookback
 from handlers.proposals import transaction_to_act_on
 from handlers.threads import open_thread, post_in_thread
@@ -37,10 +37,9 @@ from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
 from vision.image_prep import ImageRejected
 from vision.types import EnrolledFace, FaceBackend, RecognitionError
+from core.steps import StepKind
 
 log = logging.getLogger(__name__)
-ENROLL_FACE = "enroll_face"
-ENROLL_ATTEMPTS = 6  # a busy backend is retried this often, then the enrollment is refused with its reason
 
 
 def anchor_key(face_id: str) -> str:
@@ -104,7 +103,7 @@ def act_watchlist_approve(press: CardAction, *, uow: UnitOfWork, reply: Reply, c
 
 
 def _schedule(uow: UnitOfWork, face_id: str, transaction_id: str | None, now: datetime) -> None:
-    uow.work.enqueue(kind=ENROLL_FACE, key=face_id, transaction_id=transaction_id, ref_id=face_id, run_at=now, now=now)
+    uow.work.enqueue(kind=StepKind.ENROLL_FACE, key=face_id, transaction_id=transaction_id, ref_id=face_id, run_at=now, now=now)
 
 
 def _reason(data: dict) -> str:
@@ -168,8 +167,9 @@ def job_enroll_face(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], uo
         _refuse(uow, todo, str(exc), "unreadable", config, clock)
         return
     except RecognitionError as exc:
-        if exc.retry and item.attempts < ENROLL_ATTEMPTS:
-            raise RetryLater(exc.reason, min(600.0, 30.0 * 2 ** (item.attempts - 1))) from None
+        # A busy backend is retried as the policy says, then the enrollment is refused with its reason.
+        if exc.retry and not policy(StepKind.ENROLL_FACE).gives_up(item.attempts):
+            raise RetryLater(exc.reason, policy(StepKind.ENROLL_FACE).delay_s(item.attempts)) from None
         _refuse(uow, todo, exc.reason, "backend_refused", config, clock)
         return
     if not _store(uow, todo, enrolled, target, faces.name, config, clock) and target is None:

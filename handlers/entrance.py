@@ -20,22 +20,21 @@ from datetime import datetime, timezone
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from bot.clock import Clock
-from bot.config import Config, StoreConfig
-from bot.runner import RetryLater
+from core.clock import Clock
+from core.config import Config, StoreConfig
+from core.steps import RetryLater, policy
 from handlers.alerting import AlertPlace, raise_alert
 from rules.engine import CompiledRule, evaluate
-from rules.facts import WEEKDAYS, Facts
+from core.facts import WEEKDAYS, Facts
 from storage.evidence import EvidenceStore
 from storage.models import Face, Snapshot
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
 from vision.image_prep import ImageRejected
 from vision.types import Camera, CameraError, DetectedFace, FaceBackend, FaceMatch, RecognitionError
+from core.steps import StepKind
 
 log = logging.getLogger(__name__)
-ENTRANCE_VISIT = "entrance_visit"
-ENTRANCE_ATTEMPTS = 6  # below the runner's dead-letter limit, so the reason ends up on the snapshot
 # Alerts of a rule without its own cool-down still come at most once per person per camera in this
 # window at the door: one visit is one alert (PRODUCT.md, flow 7).
 ENTRANCE_COOLDOWN_S = 600
@@ -76,7 +75,7 @@ def record_visit(work: UnitOfWork, *, serial: str, at_ms: int, window_s: float, 
     """Enqueue the visit step, once per camera per window: the same window again is a no-op, whichever
     process (or message) asks, so a burst of messages is one picture."""
     bucket = at_ms // int(window_s * 1000)
-    work.work.enqueue(kind=ENTRANCE_VISIT, key=f"{serial}:{bucket}", ref_id=Visit(serial, at_ms).ref(), run_at=now, now=now)
+    work.work.enqueue(kind=StepKind.ENTRANCE_VISIT, key=f"{serial}:{bucket}", ref_id=Visit(serial, at_ms).ref(), run_at=now, now=now)
 
 
 def job_entrance_visit(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], write_uow: Callable[[], UnitOfWork],
@@ -142,8 +141,8 @@ def _capture(item: ClaimedItem, visit: Visit, place: _Place, *, camera: Camera |
     try:
         picture = camera.snapshot(visit.serial, org_id=place.store.meraki_org_id, at=at)
     except CameraError as exc:
-        if exc.retry and item.attempts < ENTRANCE_ATTEMPTS:
-            raise RetryLater(exc.reason, exc.retry_after_s or min(300.0, 10.0 * 2 ** (item.attempts - 1))) from None
+        if exc.retry and not policy(StepKind.ENTRANCE_VISIT).gives_up(item.attempts):
+            raise RetryLater(exc.reason, policy(StepKind.ENTRANCE_VISIT).delay_s(item.attempts, exc.retry_after_s)) from None
         _record_snapshot(uow, visit, place, clock, at=at, failure=f"{exc.reason} (after {item.attempts} attempts)")
         return None
     digest = evidence.put(picture.content, picture.content_type)
@@ -192,8 +191,9 @@ def _look(item: ClaimedItem, visit: Visit, picture: tuple[str, str], scope: list
         # Below the review threshold a resemblance is never shown as a match (PRODUCT.md).
         searched = [(f, faces.search(f, person_ids=scope, min_similarity=recognition.review_threshold)) for f in detected]
     except RecognitionError as exc:
-        if exc.retry and item.attempts < ENTRANCE_ATTEMPTS:
-            raise RetryLater(exc.reason, min(600.0, 30.0 * 2 ** (item.attempts - 1))) from None
+        # The recognition half of the visit waits as the checkout's analysis does.
+        if exc.retry and not policy(StepKind.ENTRANCE_VISIT).gives_up(item.attempts):
+            raise RetryLater(exc.reason, policy(StepKind.ANALYZE).delay_s(item.attempts)) from None
         _give_up(uow, visit, exc.reason, clock)
         return None
     except ImageRejected as exc:

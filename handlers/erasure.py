@@ -11,9 +11,9 @@ import logging
 from datetime import datetime
 from typing import Callable, Iterable
 
-from bot.clock import Clock
-from bot.config import Config
-from bot.messenger import Messenger
+from core.clock import Clock
+from core.config import Config
+from core.messenger import Messenger
 from handlers.threads import post_in_thread
 from storage import evidence_refs, lookback, threads
 from storage.evidence import EvidenceStore
@@ -21,11 +21,9 @@ from storage.models import WatchlistPerson
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
 from vision.types import FaceBackend
+from core.steps import StepKind
 
 log = logging.getLogger(__name__)
-EXPIRE_WATCHLIST = "watchlist_expiry"
-FORGET_TEMPLATES = "watchlist_forget"
-ERASE_PERSON = "erase_person"
 
 
 def erasure_anchor(person_id: str) -> str:
@@ -42,7 +40,7 @@ def job_expire_watchlist(item: ClaimedItem, *, uow: Callable[[], UnitOfWork], me
             person.status = "expired"
             work.audit.record(at=now, actor="system", action="watchlist_expire", subject_type="watchlist",
                               subject_id=person.id, store_id=person.store_id, reason_code="expired")
-            work.work.enqueue(kind=FORGET_TEMPLATES, key=person.id, ref_id=person.id, run_at=now, now=now)
+            work.work.enqueue(kind=StepKind.FORGET_TEMPLATES, key=person.id, ref_id=person.id, run_at=now, now=now)
             _notice(work, person, messenger, config, now)
             ended.append(person.id)
         work.commit()

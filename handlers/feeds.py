@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from bot.clock import Clock
-from bot.config import Config
+from core.clock import Clock
+from core.config import Config
 from feeds.types import FedStatus, Inquiry
-from handlers.events import FraudReported, TransactionReceived
+from core.events import FraudReported, TransactionReceived
 from handlers.intake import accept_transaction, record_fraud_report
 from storage import inbound
 from storage.models import Transaction

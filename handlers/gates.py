@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.config import EnrollmentConfig
+from core.config import EnrollmentConfig
 from vision.types import DetectedFace
 
 

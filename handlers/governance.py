@@ -8,20 +8,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.config import Config
-from bot.router import UserError, require_role
-from bot.routes import router
+from core.config import Config
+from core.router import UserError, require_role
+from core.routes import router
 from cards.actions import WATCHLIST_REMOVE
 from cards.watchlist import watchlist_entry_card, watchlist_list_card
 from cards.views import EntryPrecision, WatchlistEntryView
 from handlers.card_views import WRONG_MATCHES_FOR_REVIEW, entry_view
 from handlers.chat import Reply
-from handlers.erasure import ERASE_PERSON, FORGET_TEMPLATES, erasure_anchor
-from handlers.events import CardAction, ChatCommand
+from handlers.erasure import erasure_anchor
+from core.events import CardAction, ChatCommand
 from handlers.listing import is_page, listing, page_number
 from handlers.threads import open_thread
 from storage.models import WatchlistPerson
 from storage.uow import UnitOfWork
+from core.steps import StepKind
 
 USAGE = "Usage: `watchlist`, `watchlist 2` (a page), `watchlist show <id>` or `watchlist remove <id>`."
 
@@ -66,7 +67,7 @@ def cmd_forget(cmd: ChatCommand, *, uow: UnitOfWork, reply: Reply, config: Confi
     open_thread(uow, reply, key=erasure_anchor(person.id), now=now,
                 markdown=f"Erasing **{person.id}**: its faces in recognition, its enrollment photos and crops, "
                          "and its entry. I'll confirm here.")
-    uow.work.enqueue(kind=ERASE_PERSON, key=person.id, ref_id=person.id, run_at=now, now=now)
+    uow.work.enqueue(kind=StepKind.ERASE_PERSON, key=person.id, ref_id=person.id, run_at=now, now=now)
 
 
 def remove(uow: UnitOfWork, reply: Reply, config: Config, person: WatchlistPerson, email: str, now: datetime) -> None:
@@ -79,7 +80,7 @@ def remove(uow: UnitOfWork, reply: Reply, config: Config, person: WatchlistPerso
     person.expires_at = min(person.expires_at, now)  # its end, from which retention counts
     uow.audit.record(at=now, actor=email, action="watchlist_remove", subject_type="watchlist", subject_id=person.id,
                      store_id=person.store_id, reason_code="removed")
-    uow.work.enqueue(kind=FORGET_TEMPLATES, key=person.id, ref_id=person.id, run_at=now, now=now)
+    uow.work.enqueue(kind=StepKind.FORGET_TEMPLATES, key=person.id, ref_id=person.id, run_at=now, now=now)
     reply(f"🗑️ **{person.id}** removed from the watchlist by {email}: it will not be matched again, and its faces "
           "are being deleted from recognition.")
 

@@ -7,16 +7,15 @@ from typing import Literal
 
 from sqlalchemy.exc import IntegrityError
 
-from bot.clock import Clock
-from bot.config import Config
-from bot.pos_schema import occurred_utc
-from handlers.events import FraudReported, TransactionReceived
+from core.clock import Clock
+from core.config import Config
+from core.pos_schema import occurred_utc
+from core.events import FraudReported, TransactionReceived
 from storage.models import FraudReport, Transaction
 from storage.uow import UnitOfWork
+from core.steps import StepKind
 
 Outcome = Literal["accepted", "duplicate", "conflict", "unknown_transaction"]
-TRIAGE = "triage"
-FRAUD_REPORT = "fraud_report"
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ def accept_transaction(event: TransactionReceived, *, uow: UnitOfWork, config: C
         existing = uow.transactions.get(posted.transaction_id)
         return _repeat(existing.body_sha256 if existing else "", event.body_sha256)
     if skipped_reason is None:
-        uow.work.enqueue(kind=TRIAGE, key=posted.transaction_id, transaction_id=posted.transaction_id, run_at=now, now=now)
+        uow.work.enqueue(kind=StepKind.TRIAGE, key=posted.transaction_id, transaction_id=posted.transaction_id, run_at=now, now=now)
     uow.commit()
     return IntakeResult("accepted", skipped_reason)
 
@@ -93,7 +92,7 @@ def record_fraud_report(event: FraudReported, *, uow: UnitOfWork, now: datetime)
             ))
     except IntegrityError:
         return IntakeResult("duplicate")  # a concurrent report of the same source won
-    uow.work.enqueue(kind=FRAUD_REPORT, key=f"{report.transaction_id}:{report.source}",
+    uow.work.enqueue(kind=StepKind.FRAUD_REPORT, key=f"{report.transaction_id}:{report.source}",
                      transaction_id=report.transaction_id, ref_id=report.source, run_at=now, now=now)
     uow.audit.record(at=now, actor=event.reported_by or report.source, action="fraud_report",
                      subject_type="transaction", subject_id=report.transaction_id, reason_code=report.source)

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from bot.messenger import MAX_TEXT_BYTES
-from bot.router import UserError
+from core.messenger import MAX_TEXT_BYTES
+from core.router import UserError
 
 PAGE_LINES = 25  # a phone screen or two; a card of the same rows stays well inside a request's size
 ELLIPSIS = "…"

@@ -14,9 +14,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from bot.clock import Clock
-from bot.config import Config
-from bot.runner import RetryLater
+from core.clock import Clock
+from core.config import Config
+from core.steps import RetryLater
 from handlers.threads import post_in_thread
 from storage import lookback
 from storage.evidence import EvidenceStore
@@ -25,9 +25,9 @@ from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
 from vision.image_prep import ImageRejected
 from vision.types import Box, FaceBackend, RecognitionError
+from core.steps import StepKind
 
 log = logging.getLogger(__name__)
-LOOKBACK = "lookback"
 DELAY_S = 10.0  # behind the checkout steps that are due now
 PAGE = 20  # about this many pictures per step (whole hours of visits): one step stays well inside its lease
 
@@ -70,7 +70,7 @@ class _Page:
 
 
 def schedule_lookback(work: UnitOfWork, face_id: str, now: datetime) -> None:
-    work.work.enqueue(kind=LOOKBACK, key=face_id, ref_id=face_id, run_at=now + timedelta(seconds=DELAY_S), now=now)
+    work.work.enqueue(kind=StepKind.LOOKBACK, key=face_id, ref_id=face_id, run_at=now + timedelta(seconds=DELAY_S), now=now)
 
 
 def job_lookback(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], uow: Callable[[], UnitOfWork],
@@ -91,7 +91,7 @@ def job_lookback(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], uow: 
     with uow() as work:
         lines = [f"- {_local(p.when, p.timezone)}, {p.where} (similarity {s:.1f})" for p, s in visits.values()]
         if page.next_since is not None:
-            work.work.enqueue(kind=LOOKBACK, key=f"{cursor.face_id}:{following.since}", ref_id=following.ref(),
+            work.work.enqueue(kind=StepKind.LOOKBACK, key=f"{cursor.face_id}:{following.since}", ref_id=following.ref(),
                               run_at=now + timedelta(seconds=DELAY_S), now=now)
         else:
             lines.append(_summary(page, following))

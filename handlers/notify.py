@@ -11,9 +11,9 @@ import logging
 from datetime import datetime
 from typing import Callable
 
-from bot.clock import Clock
-from bot.config import Config
-from bot.messenger import Messenger
+from core.clock import Clock
+from core.config import Config
+from core.messenger import Messenger
 from cards.alert import alert_card
 from cards.text import for_markdown
 from handlers.card_views import alert_view

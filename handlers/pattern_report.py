@@ -14,14 +14,14 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Mapping
 from zoneinfo import ZoneInfo
 
-from bot.config import ROLE_RANK, Config, StoreConfig
-from bot.routes import router
+from core.config import ROLE_RANK, Config, StoreConfig
+from core.routes import router
 from cards.patterns import pattern_card, period, standing
 from cards.views import CardPattern, PatternReportView, RuleHits, SubjectPattern
 from handlers.charts import pattern_chart
 from handlers.chat import Reply
 from handlers.commands import parse_days
-from handlers.events import ChatCommand
+from core.events import ChatCommand
 from handlers.patterns import OWN_REFUND, UNDER_RUNG
 from rules.baselines import EXCEPTION_KINDS, BaselinePolicy, CashierBaseline, rates_of, transactions_of
 from storage import stats as stats_queries

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
-from bot.config import Config, PatternsConfig
+from core.config import Config, PatternsConfig
 from rules.baselines import RATES, BaselinePolicy, CashierBaseline, transactions_of
 from storage.models import Transaction
 from storage.patterns import Window
@@ -78,7 +78,7 @@ def _register_and_cashier(transaction: Transaction) -> list[tuple[str, str]]:
 
 def pattern_facts(work: UnitOfWork, transaction: Transaction, original: Transaction | None, day: date,
                   config: Config, baselines: BaselineCache) -> dict[str, Any]:
-    """The pattern fields of rules.facts.Facts for this transaction, JSON-safe."""
+    """The pattern fields of core.facts.Facts for this transaction, JSON-safe."""
     policy = config.business.patterns
     at = transaction.occurred_at
     shift = Window(at - timedelta(hours=policy.shift_hours), at)

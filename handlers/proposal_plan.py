@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.config import Config
+from core.config import Config
 from storage.models import Alert, Snapshot, Transaction
 from storage.uow import UnitOfWork
 

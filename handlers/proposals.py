@@ -13,19 +13,19 @@ import re
 from datetime import datetime
 from typing import Callable
 
-from bot.clock import Clock
-from bot.config import Config
-from bot.messenger import Messenger
-from bot.router import UserError, require_role
-from bot.routes import router
-from bot.runner import RetryLater
+from core.clock import Clock
+from core.config import Config
+from core.messenger import Messenger
+from core.router import UserError, require_role
+from core.routes import router
+from core.steps import RetryLater, policy
 from cards.actions import ENROLL_PROPOSAL
 from cards.enrollment import enrollment_card
 from cards.views import ProposedFace, Resemblance
 from handlers import gates
 from handlers.card_views import proposal_view
 from handlers.chat import Reply
-from handlers.events import CardAction, ChatCommand
+from core.events import CardAction, ChatCommand
 from handlers.proposal_plan import Candidate, ProposalPlan, plan_proposal
 from handlers.threads import open_thread, post_under
 from storage.evidence import EvidenceStore
@@ -35,10 +35,9 @@ from storage.work_queue import ClaimedItem
 from vision.contact_sheet import contact_sheet
 from vision.image_prep import ImageRejected
 from vision.types import FaceBackend, RecognitionError
+from core.steps import StepKind
 
 log = logging.getLogger(__name__)
-PROPOSE = "propose_enrollment"
-WAIT_ATTEMPTS = 6  # wait this many times for pictures still being analysed, then propose what there is
 CROP_GONE = "its picture is no longer kept"
 TRANSACTION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
@@ -86,7 +85,7 @@ def _ask(uow: UnitOfWork, reply: Reply, transaction: Transaction, event_id: str,
     """Answer at once (the anchor the proposal will thread beside), and leave the looking to a step."""
     open_thread(uow, reply, key=f"proposal-ask:{event_id}", now=now,
                 markdown=f"Looking at the faces of **{transaction.transaction_id}** for an enrollment proposal…")
-    uow.work.enqueue(kind=PROPOSE, key=event_id, transaction_id=transaction.transaction_id, ref_id=event_id,
+    uow.work.enqueue(kind=StepKind.PROPOSE_ENROLLMENT, key=event_id, transaction_id=transaction.transaction_id, ref_id=event_id,
                      run_at=now, now=now)
     uow.audit.record(at=now, actor=email, action="enroll_proposal_request", subject_type="transaction",
                      subject_id=transaction.transaction_id, store_id=transaction.store_id)
@@ -107,7 +106,8 @@ def _propose(item: ClaimedItem, *, key: str, anchor_key: str | None, read_uow: C
     if anchor is None and plan.room_id is None:
         log.info("transaction %s: no Webex space for store %s; no enrollment proposal", plan.transaction_id, plan.store_id)
         return
-    if plan.waiting and item.attempts < WAIT_ATTEMPTS:
+    # Wait a few times for pictures still being analysed, then propose what there is.
+    if plan.waiting and not policy(StepKind.PROPOSE_ENROLLMENT).gives_up(item.attempts):
         raise RetryLater("the checkout's pictures are still being analysed", 60.0)
     offered = tuple(assess_face(c, plan, faces, evidence, config) for c in plan.candidates)
     sheet = contact_sheet([(c.number, crop) for c in plan.candidates if (crop := _crop(c, evidence)) is not None])

@@ -12,17 +12,17 @@ import logging
 from datetime import datetime, timedelta
 from typing import Callable
 
-from bot.clock import Clock
-from bot.config import Config, RetentionConfig
+from core.clock import Clock
+from core.config import Config, RetentionConfig
 from handlers.erasure import drop_files, erase
 from storage import retention
 from storage.evidence import EvidenceStore
 from storage.retention import Purged
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
+from core.steps import StepKind
 
 log = logging.getLogger(__name__)
-PURGE = "purge"
 BATCH = 500
 MAX_ROUNDS = 50  # at most this many batches per run; the next hour's run goes on
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.clock import Clock
+from core.clock import Clock
 from storage import inbound
 from storage.uow import UnitOfWork
+from core.steps import StepKind
 
-HANDLE_EVENT = "handle_event"
 SOURCES = {"messages": "webex_message", "attachmentActions": "webex_action"}
 # Webex ids are base64url ("ciscospark://<cluster>/MESSAGE/<uuid>"), about 80-110 characters;
 # work_items.ref_id holds 128. The pattern also keeps ids safe to put in a REST path.
@@ -42,7 +42,7 @@ def accept_event(uow: UnitOfWork, *, event_id: str, source: str, payload: dict[s
         raise ValueError(f"unknown Webex event source {source!r}")
     if not inbound.record_event(uow.session, event_id=event_id, source=source, payload=payload, now=now):
         return False
-    uow.work.enqueue(kind=HANDLE_EVENT, key=event_id, ref_id=event_id, run_at=now, now=now)
+    uow.work.enqueue(kind=StepKind.HANDLE_EVENT, key=event_id, ref_id=event_id, run_at=now, now=now)
     return True
 
 

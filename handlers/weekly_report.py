@@ -13,18 +13,18 @@ from datetime import date, datetime
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from bot.clock import Clock
-from bot.config import Config
-from bot.messenger import Messenger
+from core.clock import Clock
+from core.config import Config
+from core.messenger import Messenger
 from cards.patterns import pattern_card
 from handlers.digest import dates_due
 from handlers.pattern_report import chart_of, pattern_report, summary, week_before
 from storage.evidence import EvidenceStore
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
+from core.steps import StepKind
 
 log = logging.getLogger(__name__)
-PATTERN_REPORT = "pattern_report"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -56,7 +56,7 @@ def enqueue_pattern_reports(work: UnitOfWork, config: Config, now: datetime) -> 
         for local_date in dates_due(ZoneInfo(store.timezone), patterns.report_local_time, now):
             if local_date.weekday() == weekday:
                 due = DueReport(store.id, local_date)
-                work.work.enqueue(kind=PATTERN_REPORT, key=due.key, ref_id=f"{store.id}:{local_date.isoformat()}",
+                work.work.enqueue(kind=StepKind.PATTERN_REPORT, key=due.key, ref_id=f"{store.id}:{local_date.isoformat()}",
                                   run_at=now, now=now)
 
 

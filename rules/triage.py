@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from bot.config import TriageConfig
+from core.config import TriageConfig
 
 
 @dataclass(frozen=True)

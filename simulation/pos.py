@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import requests
 
-from bot import signatures
+from core import signatures
 from simulation.floor import Customer, Floor
 from simulation.products import Placement as Package
 from simulation.scenes import Placement as Person

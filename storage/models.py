@@ -104,7 +104,7 @@ class Transaction(Base):
     triage_reason: Mapped[str | None] = mapped_column(String(500))
     reconciliation: Mapped[dict[str, Any] | None]
     rule_results: Mapped[list[Any] | None] = mapped_column(doc="[{rule, fired, facts}] of the last evaluation")
-    pattern_facts: Mapped[dict[str, Any] | None] = mapped_column(doc="Pattern facts as of triage (rules/facts.py)")
+    pattern_facts: Mapped[dict[str, Any] | None] = mapped_column(doc="Pattern facts as of triage (core/facts.py)")
     placed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true(),
                                          doc="False for an unknown store or register (stored, never correlated or counted)")
     under_rung: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), doc="A picture showed more than was billed (counted once)")

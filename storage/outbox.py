@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.models import OutboxMessage
+from core.steps import StepKind
 
-DELIVER = "deliver"
 
 
 class Outbox:
@@ -32,7 +32,7 @@ class Outbox:
         )
         self._session.add(message)
         self._session.flush()
-        self._enqueue(kind=DELIVER, key=str(message.id), ref_id=str(message.id), run_at=now, now=now)
+        self._enqueue(kind=StepKind.DELIVER, key=str(message.id), ref_id=str(message.id), run_at=now, now=now)
         return message
 
     def get(self, message_id: int) -> OutboxMessage | None:

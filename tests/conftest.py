@@ -19,9 +19,9 @@ import pytest
 import yaml
 from sqlalchemy import text
 
-from bot import signatures
+from core import signatures
 from bot.app import Services, build_services, create_app
-from bot.config import Config, load_config
+from core.config import Config, load_config
 from storage import migrate
 from storage.db import Database
 from storage.models import Base

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Collection
 
-from bot.messenger import WebexError
+from core.messenger import WebexError
 from vision.types import CameraError, DetectedFace, EnrolledFace, FaceMatch, Picture, ProductCount
 
 JPEG = b"\xff\xd8\xff\xe0" + b"fake-jpeg"

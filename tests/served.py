@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping
 
 import requests
 
-from bot import signatures
+from core import signatures
 from tests.conftest import transaction_body
 
 REPO = Path(__file__).resolve().parent.parent

@@ -1,11 +1,11 @@
-"""bot/card_numbers.py: a PAN (network prefix, 14–19 digits, Luhn) is found wherever it hides; ids are not PANs."""
+"""core/card_numbers.py: a PAN (network prefix, 14–19 digits, Luhn) is found wherever it hides; ids are not PANs."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from bot.card_numbers import card_number_paths, looks_like_card_number, luhn_ok
+from core.card_numbers import card_number_paths, looks_like_card_number, luhn_ok
 
 
 def with_check_digit(prefix: str, length: int) -> str:

@@ -285,7 +285,7 @@ def test_patterns_says_what_period_it_takes(chat, messenger):
 # --- Webex threads are one level deep; vanished messages --------------------------------------------
 
 def test_the_stand_in_refuses_a_reply_to_a_reply_as_webex_does() -> None:
-    from bot.messenger import OutgoingMessage, WebexError
+    from core.messenger import OutgoingMessage, WebexError
     from tests.fakes import FakeMessenger
 
     webex = FakeMessenger(messages={"MSG-IN": {"id": "MSG-IN", "parentId": "MSG-ROOT"}})

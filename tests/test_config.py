@@ -1,4 +1,4 @@
-"""bot/config.py: every problem names its key path and YAML line; the environment is validated too."""
+"""core/config.py: every problem names its key path and YAML line; the environment is validated too."""
 from __future__ import annotations
 
 import copy
@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from bot.config import ConfigError, load_config
+from core.config import ConfigError, load_config
 from tests.conftest import REPO, minimal_business
 
 ENV = {"POS_WEBHOOK_SECRET": "x" * 16}

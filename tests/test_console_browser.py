@@ -20,7 +20,7 @@ import requests
 import yaml
 
 from bot.app import build_services, create_app
-from bot.config import load_config
+from core.config import load_config
 from bot.demo import ThreadedServer
 from bot.runner import Runner
 from bot.steps import STEPS

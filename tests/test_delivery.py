@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from bot.app import build_services
-from bot.messenger import WebexError
+from core.messenger import WebexError
 from bot.runner import Runner
 from bot.steps import STEPS
 from storage.uow import UnitOfWork

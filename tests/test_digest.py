@@ -11,12 +11,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from PIL import Image
 
 from bot.sweeps import enqueue_daily, schedule_sweeps
-from handlers.digest import DAILY_DIGEST
 from storage.models import Alert, Transaction, WorkItem
 from storage.uow import UnitOfWork
 from tests.card_schema import card_validator
 from tests.fakes import FakeMessenger
 from tests.scheduled import TICK, cards_with_charts, items, run, tick_until
+from core.steps import StepKind
 
 ROOM = "ROOM-STORE-1"
 UTC = timezone.utc
@@ -50,7 +50,7 @@ def messenger() -> FakeMessenger:
 
 
 def digest_items(services) -> dict[str, datetime]:  # type: ignore[no-untyped-def]
-    return items(services, DAILY_DIGEST)
+    return items(services, StepKind.DAILY_DIGEST)
 
 
 def digests_sent(messenger: FakeMessenger) -> list[tuple[object, object]]:
@@ -74,10 +74,10 @@ def test_one_digest_per_local_day_at_the_local_time_across_daylight_saving(
     clock.now = start
     tick_until(services, clock, end, enqueue_daily)
     enqueued = digest_items(services)
-    assert sorted(enqueued) == [f"{DAILY_DIGEST}:store-001:{day}" for day in sorted(expected)]
+    assert sorted(enqueued) == [f"{StepKind.DAILY_DIGEST}:store-001:{day}" for day in sorted(expected)]
     for day, due_at in expected.items():
         # Never before the local time, and at the first tick after it.
-        assert due_at <= enqueued[f"{DAILY_DIGEST}:store-001:{day}"] < due_at + TICK
+        assert due_at <= enqueued[f"{StepKind.DAILY_DIGEST}:store-001:{day}"] < due_at + TICK
     run(services, clock)
     sent = digests_sent(messenger)
     assert len(sent) == len(expected) and len(messenger.sent) == 2 * len(expected)
@@ -96,7 +96,7 @@ def test_nothing_before_the_local_time_and_a_repeated_tick_adds_nothing(services
     clock.now = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)  # 21:00
     job.func()
     job.func()  # a second tick, or another process firing too
-    assert list(digest_items(services)) == [f"{DAILY_DIGEST}:store-001:2026-11-23"]
+    assert list(digest_items(services)) == [f"{StepKind.DAILY_DIGEST}:store-001:2026-11-23"]
     run(services, clock)
     clock.advance(600)
     job.func()

@@ -18,7 +18,7 @@ from bot.app import build_services
 from bot.entrance import AppearanceDetector, BrokerAddress, event_time_ms, parse_topic, start_entrance_watch
 from bot.runner import Runner
 from bot.steps import STEPS
-from handlers.entrance import ENTRANCE_VISIT, record_visit
+from handlers.entrance import record_visit
 from storage.models import Alert, Snapshot, WorkItem
 from storage.uow import UnitOfWork
 from tests.conftest import REPO
@@ -27,6 +27,7 @@ from tests.mosquitto import broker, mosquitto, publisher, wait_for  # noqa: F401
 from tests.card_schema import card_validator
 from tests.test_pipeline import body_now, enroll
 from vision.types import RecognitionError
+from core.steps import StepKind
 
 DOOR, SIDE_DOOR = "Q2XX-AAAA-0009", "Q2XX-AAAA-0008"
 COUNT, OBJECTS = f"/merakimv/{DOOR}/0", f"/merakimv/{DOOR}/raw_detections"
@@ -101,7 +102,7 @@ def now_ms(clock) -> int:  # type: ignore[no-untyped-def]
 
 def visits(services) -> list[WorkItem]:  # type: ignore[no-untyped-def]
     with UnitOfWork(services.db) as uow:
-        return list(uow.session.query(WorkItem).filter(WorkItem.kind == ENTRANCE_VISIT).order_by(WorkItem.id))
+        return list(uow.session.query(WorkItem).filter(WorkItem.kind == StepKind.ENTRANCE_VISIT).order_by(WorkItem.id))
 
 
 def alerts(services) -> list[Alert]:  # type: ignore[no-untyped-def]

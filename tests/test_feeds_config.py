@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from bot.config import ConfigError, load_config
+from core.config import ConfigError, load_config
 from tests.conftest import minimal_business
 
 ENV = {"POS_WEBHOOK_SECRET": "s"}

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.config import BusinessConfig
-from bot.pos_schema import PosTransaction
+from core.config import BusinessConfig
+from core.pos_schema import PosTransaction
 from feeds import square_events, stripe_events
 from feeds.money import ISO_EXPONENTS, STRIPE_EXPONENTS, decimal_money
 from feeds.types import FedTransaction, Ignored, MappingError

@@ -11,7 +11,7 @@ import yaml
 from sqlalchemy import select
 
 from bot.app import build_services, create_app
-from bot.config import load_config
+from core.config import load_config
 from storage.models import FraudReport, InboundEvent, Transaction, WorkItem
 from storage.uow import UnitOfWork
 from tests.feed_events import (

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
 from werkzeug.http import parse_options_header
 
-from bot import signatures
-from bot.card_numbers import card_number_paths
+from core import signatures
+from core.card_numbers import card_number_paths
 from storage.models import AuditEntry, FraudReport, Transaction, WorkItem
 from storage.uow import UnitOfWork
 from tests.conftest import POS_SECRET, transaction_body

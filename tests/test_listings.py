@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 import responses
 
-from bot.messenger import MAX_TEXT_BYTES, OutgoingMessage, WebexError
+from core.messenger import MAX_TEXT_BYTES, OutgoingMessage, WebexError
 from bot.webex_client import WebexClient
 from cards.alert import alert_card
 from cards.text import for_card, for_markdown

@@ -13,7 +13,7 @@ from bot.steps import router
 from cards.patterns import pattern_card
 from handlers.chat import dispatch_event
 from handlers.charts import pattern_chart
-from handlers.events import ChatCommand
+from core.events import ChatCommand
 from handlers.pattern_report import days_to_today, local_days, pattern_report, week_before
 from storage.models import Alert, AuditEntry, PatternCount, Transaction
 from storage.uow import UnitOfWork

@@ -14,18 +14,19 @@ import yaml
 from sqlalchemy import select
 
 from bot.app import build_services
-from bot.config import load_config
-from bot.pos_schema import PosTransaction
+from core.config import load_config
+from core.pos_schema import PosTransaction
 from bot.runner import Runner
-from handlers.correlation import job_triage
-from handlers.events import TransactionReceived
-from handlers.intake import TRIAGE, accept_transaction
+from handlers.triage import job_triage
+from core.events import TransactionReceived
+from handlers.intake import accept_transaction
 from handlers.patterns import count_under_rung
 from rules.baselines import BaselinePolicy, CashierBaseline
 from storage.models import PatternCount
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
 from tests.conftest import minimal_business, transaction_body
+from core.steps import StepKind
 
 NOW = datetime(2026, 11, 24, 20, 0, tzinfo=timezone.utc)  # 17:00 in São Paulo: local day 2026-11-24
 TODAY = date(2026, 11, 24)
@@ -65,7 +66,7 @@ def post(services, *, at: datetime, type: str = "sale", cashier: str | None = "c
 
 
 def triage(services, clock) -> None:
-    Runner(db=services.db, steps={TRIAGE: job_triage}, dependencies=services.dependencies(),
+    Runner(db=services.db, steps={StepKind.TRIAGE: job_triage}, dependencies=services.dependencies(),
            clock=clock).run_until_idle()
 
 
@@ -183,7 +184,7 @@ def test_a_raised_price_gives_nothing_away_and_huge_overrides_are_refused():
 def test_an_override_or_discount_without_its_amounts_is_refused_naming_the_field(changes, field):
     from pydantic import ValidationError
 
-    from bot.pos_schema import field_errors
+    from core.pos_schema import field_errors
 
     with pytest.raises(ValidationError) as refused:
         PosTransaction.model_validate(transaction_body(**changes))
@@ -231,9 +232,9 @@ def test_each_transaction_is_counted_once_on_its_store_local_day(services, clock
     post(services, at=NOW, type="void", original="T-x")
     triage(services, clock)
     with UnitOfWork(services.db) as uow:
-        [item] = [i for i in uow.work.for_transaction(sale) if i.kind == TRIAGE]
+        [item] = [i for i in uow.work.for_transaction(sale) if i.kind == StepKind.TRIAGE]
     # The same step again (a redelivery after a crash) finds the triage done and counts nothing.
-    job_triage(ClaimedItem(id=item.id, kind=TRIAGE, transaction_id=sale, ref_id=None, attempts=1, lease_token="x"),
+    job_triage(ClaimedItem(id=item.id, kind=StepKind.TRIAGE, transaction_id=sale, ref_id=None, attempts=1, lease_token="x"),
                uow=lambda: UnitOfWork(services.db, write=True), config=services.config, clock=clock,
                baselines=services.baselines)
     assert cashier_counts(services) == {
@@ -343,7 +344,7 @@ def test_z_scores_leave_the_cashier_out_of_its_population():
 
 
 def test_a_baseline_longer_than_the_transactions_are_kept_is_refused(environ, business):
-    from bot.config import ConfigError
+    from core.config import ConfigError
 
     business["patterns"] = {"baseline_days": 60, "card_refund_days": 61}
     business["retention"] = {"transactions_days": 60}

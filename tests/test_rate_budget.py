@@ -123,7 +123,7 @@ def test_threads_share_one_bucket(services, clock) -> None:
 
 CHILD = r"""
 import json, sys, time
-from bot.clock import system_clock
+from core.clock import system_clock
 from storage.db import Database
 from storage.rate_budget import RateBudget
 url, org, rate, burst, duration = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from bot.app import build_services, create_app
-from bot.config import load_config
+from core.config import load_config
 from bot.runner import Runner
 from bot.steps import STEPS
 from storage.models import Alert, Face, FaceMatch, Snapshot, WatchlistPerson

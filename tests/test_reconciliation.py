@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass
 from decimal import Decimal
 
-from bot.config import CatalogItem
+from core.config import CatalogItem
 from vision.reconciliation import reconcile
 from vision.types import ProductCount
 

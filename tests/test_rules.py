@@ -11,9 +11,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.config import RuleConfig
+from core.config import RuleConfig
 from rules.engine import RuleError, check_condition, check_template, compile_rule, compile_rules, evaluate, parse_cooldown
-from rules.facts import FACT_NAMES, FACT_SCHEMA, Facts
+from core.facts import FACT_NAMES, FACT_SCHEMA, Facts
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "rules.md"
 

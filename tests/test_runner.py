@@ -6,7 +6,8 @@ import threading
 from collections import Counter
 from datetime import timedelta
 
-from bot.runner import RetryLater, Runner, RunnerSettings
+from bot.runner import Runner, RunnerSettings
+from core.steps import RetryLater
 from bot.steps import STEPS
 from storage.db import Database
 from storage.models import AuditEntry, Transaction, WorkItem

@@ -1,4 +1,4 @@
-"""bot/signatures.py: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">, 300 s either way, key rotation."""
+"""core/signatures.py: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">, 300 s either way, key rotation."""
 from __future__ import annotations
 
 import hashlib
@@ -6,7 +6,7 @@ import hmac
 
 import pytest
 
-from bot.signatures import TOLERANCE_S, SignatureError, sign, verify
+from core.signatures import TOLERANCE_S, SignatureError, sign, verify
 
 BODY = b'{"transaction_id":"T-1"}'
 SECRET = "pos-secret"

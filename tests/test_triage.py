@@ -8,18 +8,17 @@ import pytest
 import yaml
 
 from bot.app import build_services
-from bot.config import TriageConfig, load_config
-from bot.pos_schema import FraudReportBody, PosTransaction
+from core.config import TriageConfig, load_config
+from core.pos_schema import FraudReportBody, PosTransaction
 from bot.runner import Runner
-from handlers.correlation import job_triage
-from handlers.intake import TRIAGE
-from handlers.correlation import CAPTURE_EXACT, CAPTURE_LIVE
-from handlers.events import FraudReported, TransactionReceived
+from handlers.triage import job_triage
+from core.events import FraudReported, TransactionReceived
 from handlers.intake import accept_fraud_report, accept_transaction
 from rules.triage import TriageFacts, decide
 from storage.models import WatchlistPerson
 from storage.uow import UnitOfWork
 from tests.conftest import transaction_body
+from core.steps import StepKind
 
 QUIET = dict(payment_method="card", entry_mode="contactless", risk_score=10, amount=Decimal("149.90"),
              fingerprint_in_fraud=False, watchlist_active=False)
@@ -102,7 +101,7 @@ def receive(services, **changes) -> str:
 
 def run_steps(services, clock) -> None:
     # Only the triage step: the capture steps it schedules are tested with a fake camera elsewhere.
-    Runner(db=services.db, steps={TRIAGE: job_triage}, dependencies=services.dependencies(), clock=clock).run_until_idle()
+    Runner(db=services.db, steps={StepKind.TRIAGE: job_triage}, dependencies=services.dependencies(), clock=clock).run_until_idle()
 
 
 def state(services, transaction_id):
@@ -143,11 +142,11 @@ def test_fresh_transaction_gets_a_live_and_an_exact_time_picture(camera_services
     run_steps(camera_services, clock)
     transaction, items = state(camera_services, transaction_id)
     assert transaction.status == "capturing"
-    assert set(items) == {"triage", CAPTURE_LIVE, CAPTURE_EXACT}
-    assert items[CAPTURE_LIVE].next_run_at == clock() and items[CAPTURE_LIVE].status == "pending"
+    assert set(items) == {"triage", StepKind.CAPTURE_LIVE, StepKind.CAPTURE_EXACT}
+    assert items[StepKind.CAPTURE_LIVE].next_run_at == clock() and items[StepKind.CAPTURE_LIVE].status == "pending"
     exact_delay = camera_services.config.business.camera.exact_delay_s
-    assert items[CAPTURE_EXACT].next_run_at == transaction.occurred_at + timedelta(seconds=exact_delay)
-    assert items[CAPTURE_EXACT].next_run_at == datetime(2026, 11, 24, 20, 6, 12, tzinfo=timezone.utc)
+    assert items[StepKind.CAPTURE_EXACT].next_run_at == transaction.occurred_at + timedelta(seconds=exact_delay)
+    assert items[StepKind.CAPTURE_EXACT].next_run_at == datetime(2026, 11, 24, 20, 6, 12, tzinfo=timezone.utc)
 
 
 def test_old_transaction_gets_only_the_exact_time_picture(camera_services, clock):
@@ -157,15 +156,15 @@ def test_old_transaction_gets_only_the_exact_time_picture(camera_services, clock
     run_steps(camera_services, clock)
     transaction, items = state(camera_services, transaction_id)
     assert transaction.status == "capturing"
-    assert set(items) == {"triage", CAPTURE_EXACT}
-    assert items[CAPTURE_EXACT].next_run_at == occurred + timedelta(seconds=180)
+    assert set(items) == {"triage", StepKind.CAPTURE_EXACT}
+    assert items[StepKind.CAPTURE_EXACT].next_run_at == occurred + timedelta(seconds=180)
 
 
 def test_transaction_older_than_the_exact_delay_is_pictured_now(camera_services, clock):
     transaction_id = receive(camera_services, occurred_at=(clock() - timedelta(hours=1)).isoformat())
     run_steps(camera_services, clock)
     _, items = state(camera_services, transaction_id)
-    assert set(items) == {"triage", CAPTURE_EXACT} and items[CAPTURE_EXACT].next_run_at == clock()
+    assert set(items) == {"triage", StepKind.CAPTURE_EXACT} and items[StepKind.CAPTURE_EXACT].next_run_at == clock()
 
 
 def test_card_fingerprint_of_a_reported_fraud_triggers_capture(camera_services, clock):
@@ -178,7 +177,7 @@ def test_card_fingerprint_of_a_reported_fraud_triggers_capture(camera_services, 
     run_steps(camera_services, clock)
     transaction, items = state(camera_services, second)
     assert transaction.triage_reason == "card fingerprint seen in a reported fraud"
-    assert transaction.status == "capturing" and CAPTURE_EXACT in items
+    assert transaction.status == "capturing" and StepKind.CAPTURE_EXACT in items
     assert state(camera_services, other_card)[0].triage_decision == "skip"
 
 

@@ -6,7 +6,7 @@ import requests
 import responses
 from responses import matchers
 
-from bot.messenger import Attachment, OutgoingMessage, WebexError
+from core.messenger import Attachment, OutgoingMessage, WebexError
 from bot.webex_client import CARD_CONTENT_TYPE, CARD_FALLBACK, DEFAULT_RETRY_AFTER_S, WebexClient
 
 BASE = "https://webex.test/v1"

@@ -10,11 +10,12 @@ from sqlalchemy import func, select
 
 from bot.app import create_app
 from bot.http import webex_events
-from handlers.webex_intake import HANDLE_EVENT, accept_event
+from handlers.webex_intake import accept_event
 from storage import inbound
 from storage.models import InboundEvent, WorkItem
 from storage.uow import UnitOfWork
 from tests.conftest import base_environ
+from core.steps import StepKind
 
 SECRET = "test-webex-webhook-secret-42"
 BOT = "Y2lzY29zcGFyazovL3VzL1BFT1BMRS9ib3Q"
@@ -83,7 +84,7 @@ def test_signed_message_event_is_stored_with_its_step_then_200(client, services,
     assert events[0].payload == {**webhook_body()["data"], "resource": "messages"}
     assert events[0].received_at == clock()
     assert [(i.kind, i.dedupe_key, i.ref_id, i.status) for i in items] == [
-        (HANDLE_EVENT, f"{HANDLE_EVENT}:{MESSAGE_ID}", MESSAGE_ID, "pending")]
+        (StepKind.HANDLE_EVENT, f"{StepKind.HANDLE_EVENT}:{MESSAGE_ID}", MESSAGE_ID, "pending")]
     assert wakes == [1]
 
 
@@ -148,7 +149,7 @@ def test_signed_but_malformed_bodies_are_422(client, services, raw):
 
 def test_without_a_webhook_secret_the_endpoint_is_off(services, tmp_path, database_url):  # type: ignore[no-untyped-def]
     from bot.app import build_services
-    from bot.config import load_config
+    from core.config import load_config
     from tests.conftest import minimal_business
     import yaml
 

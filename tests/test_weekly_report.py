@@ -11,12 +11,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from PIL import Image
 
 from bot.sweeps import enqueue_weekly, schedule_sweeps
-from handlers.weekly_report import PATTERN_REPORT
 from storage.models import PatternCount
 from storage.uow import UnitOfWork
 from tests.card_schema import card_validator
 from tests.fakes import FakeMessenger
 from tests.scheduled import TICK, cards_with_charts, items, run, tick_until
+from core.steps import StepKind
 
 ROOM = "ROOM-STORE-1"
 UTC = timezone.utc
@@ -48,7 +48,7 @@ def messenger() -> FakeMessenger:
 
 
 def report_items(services) -> dict[str, datetime]:  # type: ignore[no-untyped-def]
-    return items(services, PATTERN_REPORT)
+    return items(services, StepKind.PATTERN_REPORT)
 
 
 def reports_sent(messenger: FakeMessenger) -> list[tuple[object, object]]:
@@ -78,10 +78,10 @@ def test_one_report_per_store_and_local_week_at_the_local_time_across_daylight_s
     clock.now = start
     tick_until(services, clock, end, enqueue_weekly)
     enqueued = report_items(services)
-    assert sorted(enqueued) == [f"{PATTERN_REPORT}:store-001:{week}" for week in sorted(expected)]  # not store-002
+    assert sorted(enqueued) == [f"{StepKind.PATTERN_REPORT}:store-001:{week}" for week in sorted(expected)]  # not store-002
     for week, (due_at, _) in expected.items():
         # Never before the local time, and at the first tick after it.
-        assert due_at <= enqueued[f"{PATTERN_REPORT}:store-001:{week}"] < due_at + TICK
+        assert due_at <= enqueued[f"{StepKind.PATTERN_REPORT}:store-001:{week}"] < due_at + TICK
     run(services, clock)
     sent = reports_sent(messenger)
     assert len(sent) == len(expected) and len(messenger.sent) == 2 * len(expected)
@@ -100,7 +100,7 @@ def test_nothing_before_the_local_time_and_a_repeated_tick_adds_nothing(services
     clock.now = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
     job.func()
     job.func()  # a second tick, or another process firing too
-    assert list(report_items(services)) == [f"{PATTERN_REPORT}:store-001:2026-W48"]
+    assert list(report_items(services)) == [f"{StepKind.PATTERN_REPORT}:store-001:2026-W48"]
     run(services, clock)
     clock.advance(600)
     job.func()

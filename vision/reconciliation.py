@@ -22,7 +22,7 @@ class BilledItem(NamedTuple):
 
 
 class CatalogEntry(Protocol):
-    """What reconcile needs of a catalog item (``bot.config.CatalogItem`` fits); ``unit_price`` is optional."""
+    """What reconcile needs of a catalog item (``core.config.CatalogItem`` fits); ``unit_price`` is optional."""
 
     sku: str
     label: str

@@ -22,7 +22,7 @@ from typing import Any, Callable
 from flask import Flask, current_app, g, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 
-from bot.config import Config, PersonConfig
+from core.config import Config, PersonConfig
 from bot.http.problems import problem
 
 SESSION_HOURS = 12

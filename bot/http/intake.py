@@ -15,11 +15,11 @@ from typing import Any, Callable, Iterator
 from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import BaseModel, ValidationError
 
-from bot import signatures
-from bot.card_numbers import card_number_paths
+from core import signatures
+from core.card_numbers import card_number_paths
 from bot.http.problems import problem
-from bot.pos_schema import FraudReportBody, PosTransaction, field_errors
-from handlers.events import FraudReported, TransactionReceived
+from core.pos_schema import FraudReportBody, PosTransaction, field_errors
+from core.events import FraudReported, TransactionReceived
 from handlers.intake import IntakeResult, accept_fraud_report, accept_transaction
 
 log = logging.getLogger(__name__)

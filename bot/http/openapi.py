@@ -1,6 +1,6 @@
 """``GET /api/v1/openapi.json``: the HTTP API as OpenAPI 3.1, its bodies generated from the pydantic models.
 
-Documentation only (no auth, nothing acts on it). The schemas come from ``bot/pos_schema.py`` so they
+Documentation only (no auth, nothing acts on it). The schemas come from ``core/pos_schema.py`` so they
 cannot drift from what the intake validates; what pydantic cannot express (the fields a ``type``
 requires, checked in a model validator) is added here as JSON Schema ``if``/``then``.
 """
@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from bot.http.openapi_paths import paths
-from bot.pos_schema import FraudReportBody, PosTransaction
+from core.pos_schema import FraudReportBody, PosTransaction
 
 blueprint = Blueprint("openapi", __name__)
 PATH = "/api/v1/openapi.json"

@@ -4,17 +4,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Callable
 
-from bot.clock import Clock
-from bot.config import Config
+from core.clock import Clock
+from core.config import Config
 from handlers.patterns import BaselineCache, count_transaction, local_day, pattern_facts
 from rules.triage import TriageFacts, decide
 from storage.models import Transaction
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
+from core.steps import StepKind
 
-CAPTURE_LIVE = "capture_live"
-CAPTURE_EXACT = "capture_exact"
-DECIDE_UNPICTURED = "decide_unpictured"  # run by handlers/decision.py
 
 
 def job_triage(item: ClaimedItem, *, uow: Callable[[], UnitOfWork], config: Config, clock: Clock,
@@ -59,7 +57,7 @@ def job_triage(item: ClaimedItem, *, uow: Callable[[], UnitOfWork], config: Conf
 def schedule_unpictured_decision(work: UnitOfWork, transaction_id: str, *, run_at: datetime, now: datetime) -> None:
     """No picture of this checkout will be analysed: the rules still see the payment and its patterns,
     once (the key is the transaction's, so every way of ending without a picture schedules the same step)."""
-    work.work.enqueue(kind=DECIDE_UNPICTURED, key=transaction_id, transaction_id=transaction_id, run_at=run_at, now=now)
+    work.work.enqueue(kind=StepKind.DECIDE_UNPICTURED, key=transaction_id, transaction_id=transaction_id, run_at=run_at, now=now)
 
 
 def _count_patterns(work: UnitOfWork, transaction: Transaction, config: Config, baselines: BaselineCache) -> None:
@@ -74,6 +72,6 @@ def _schedule_snapshots(work: UnitOfWork, transaction_id: str, occurred_at, now,
     camera = config.business.camera
     # A late or replayed transaction would picture the next customer: live only while fresh.
     if (now - occurred_at).total_seconds() <= camera.live_max_age_s:
-        work.work.enqueue(kind=CAPTURE_LIVE, key=transaction_id, transaction_id=transaction_id, run_at=now, now=now)
+        work.work.enqueue(kind=StepKind.CAPTURE_LIVE, key=transaction_id, transaction_id=transaction_id, run_at=now, now=now)
     exact_at = max(now, occurred_at + timedelta(seconds=camera.exact_delay_s))
-    work.work.enqueue(kind=CAPTURE_EXACT, key=transaction_id, transaction_id=transaction_id, run_at=exact_at, now=now)
+    work.work.enqueue(kind=StepKind.CAPTURE_EXACT, key=transaction_id, transaction_id=transaction_id, run_at=exact_at, now=now)

@@ -10,9 +10,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from bot.config import ROLE_RANK, BusinessConfig, Role
-from bot.injection import call_with
-from handlers.events import CardAction, ChatCommand
+from core.config import ROLE_RANK, BusinessConfig, Role
+from core.injection import call_with
+from core.events import CardAction, ChatCommand
 
 log = logging.getLogger(__name__)
 

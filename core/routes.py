@@ -1,6 +1,6 @@
 """The one router of chat commands and card actions; handler modules register on it by decorator."""
 from __future__ import annotations
 
-from bot.router import Router
+from core.router import Router
 
 router = Router()

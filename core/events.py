@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.pos_schema import FraudReportBody, PosTransaction
+from core.pos_schema import FraudReportBody, PosTransaction
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Only this module reads ``os.environ``. Everything is frozen after loading; an invalid
 configuration raises ``ConfigError`` carrying every problem with its key path and YAML line.
-The models live in ``bot/config_business.py`` (the YAML file) and ``bot/config_env.py`` (the
+The models live in ``core/config_business.py`` (the YAML file) and ``core/config_env.py`` (the
 environment); their names are importable from here.
 """
 from __future__ import annotations
@@ -17,12 +17,12 @@ from typing import Mapping
 import yaml
 from pydantic import ValidationError
 
-from bot.config_business import (  # noqa: F401  (the configuration's names, importable from here as before)
+from core.config_business import (  # noqa: F401  (the configuration's names, importable from here as before)
     DEFAULT_CONFIG_PATH, ROLE_RANK, _LOCATED, BusinessConfig, CameraConfig, CatalogItem, DigestConfig,
     EnrollmentConfig, Identifier, PatternsConfig, PersonConfig, RecognitionConfig, RegionConfig, RegisterConfig,
     RetentionConfig, Role, RuleConfig, RunnerConfig, StoreConfig, TriageConfig, _dotted,
 )
-from bot.config_env import EnvSettings
+from core.config_env import EnvSettings
 
 
 @dataclass(frozen=True)

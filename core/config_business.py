@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from rules.engine import check_condition, check_template, parse_cooldown
+from core.rule_language import check_condition, check_template, parse_cooldown
 
 Role = Literal["staff", "manager", "security"]
 ROLE_RANK: dict[str, int] = {"staff": 1, "manager": 2, "security": 3}

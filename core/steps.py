@@ -1,0 +1,124 @@
+"""The step catalogue: every kind of background work, declared once, with its handler, lane and retry policy.
+
+A step is a row of ``work_items`` first and a function call second. Producers enqueue a kind from
+here (``StepKind.ANALYZE``); the composition root (``bot/steps.py``) resolves each handler and
+gives each lane its runner. Handlers are named as ``module:function`` so this kernel never imports
+the packages above it; a test resolves every one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class RetryLater(Exception):
+    """A step asks to run again after ``delay_s`` (e.g. camera footage not yet indexed); not a failure."""
+
+    def __init__(self, reason: str, delay_s: float):
+        super().__init__(reason)
+        self.delay_s = delay_s
+
+
+class StepKind(StrEnum):
+    """The ``work_items.kind`` of each step (the stored strings: never rename one without a migration)."""
+
+    TRIAGE = "triage"
+    CAPTURE_LIVE = "capture_live"
+    CAPTURE_EXACT = "capture_exact"
+    ANALYZE = "analyze"
+    DECIDE = "decide"
+    DECIDE_UNPICTURED = "decide_unpictured"
+    NOTIFY_ALERT = "notify_alert"
+    DELIVER = "deliver"
+    HANDLE_EVENT = "handle_event"
+    CHECKOUT_SNAPSHOT = "checkout_snapshot"
+    ENTRANCE_VISIT = "entrance_visit"
+    FRAUD_REPORT = "fraud_report"
+    PROPOSE_ENROLLMENT = "propose_enrollment"
+    ENROLL_FACE = "enroll_face"
+    LOOKBACK = "lookback"
+    FORGET_TEMPLATES = "watchlist_forget"
+    ERASE_PERSON = "erase_person"
+    EXPIRE_WATCHLIST = "watchlist_expiry"
+    PURGE = "purge"
+    DAILY_DIGEST = "daily_digest"
+    PATTERN_REPORT = "pattern_report"
+
+
+class Lane(StrEnum):
+    """Which runner takes a step. Camera steps never queue behind analyses: a live picture is taken only while
+    the payment is fresh."""
+
+    CAMERA = "camera"
+    WORK = "work"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a step that asks to be retried waits: doubling from ``base_s`` up to ``cap_s``, ``attempts`` times,
+    then the step gives its reason up (kept below the runner's dead-letter limit, so the reason is recorded)."""
+
+    attempts: int = 6
+    base_s: float = 30.0
+    cap_s: float = 600.0
+
+    def delay_s(self, attempt: int, retry_after_s: float | None = None) -> float:
+        """The wait before attempt ``attempt + 1``; a service's own Retry-After wins."""
+        if retry_after_s:
+            return retry_after_s
+        return min(self.cap_s, self.base_s * 2 ** min(max(attempt, 1) - 1, 32))
+
+    def gives_up(self, attempt: int) -> bool:
+        return attempt >= self.attempts
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    handler: str  # "module:function" of the step's handler
+    lane: Lane = Lane.WORK
+    retry: RetryPolicy = RetryPolicy()
+    settle_dead: str | None = None  # "module:function" run in the burial's transaction when the step dies
+
+
+_SETTLE_CORRELATION = "handlers.correlation_failures:settle_dead_step"
+
+CATALOGUE: dict[StepKind, StepSpec] = {
+    StepKind.TRIAGE: StepSpec("handlers.triage:job_triage"),
+    StepKind.CAPTURE_LIVE: StepSpec("handlers.capture:job_capture_live", Lane.CAMERA,
+                                    RetryPolicy(attempts=6, base_s=20.0, cap_s=300.0), _SETTLE_CORRELATION),
+    StepKind.CAPTURE_EXACT: StepSpec("handlers.capture:job_capture_exact", Lane.CAMERA,
+                                     RetryPolicy(attempts=6, base_s=20.0, cap_s=300.0), _SETTLE_CORRELATION),
+    StepKind.ANALYZE: StepSpec("handlers.analysis:job_analyze", retry=RetryPolicy(attempts=6, base_s=30.0, cap_s=600.0),
+                               settle_dead=_SETTLE_CORRELATION),
+    StepKind.DECIDE: StepSpec("handlers.decision:job_decide", settle_dead=_SETTLE_CORRELATION),
+    StepKind.DECIDE_UNPICTURED: StepSpec("handlers.decision:job_decide_unpictured"),
+    StepKind.NOTIFY_ALERT: StepSpec("handlers.notify:job_notify_alert"),
+    StepKind.DELIVER: StepSpec("handlers.delivery:job_deliver", retry=RetryPolicy(attempts=7, base_s=10.0, cap_s=600.0)),
+    StepKind.HANDLE_EVENT: StepSpec("handlers.chat:job_handle_event"),
+    StepKind.CHECKOUT_SNAPSHOT: StepSpec("handlers.checkout:job_checkout_snapshot", Lane.CAMERA),
+    StepKind.ENTRANCE_VISIT: StepSpec("handlers.entrance:job_entrance_visit", Lane.CAMERA,
+                                      RetryPolicy(attempts=6, base_s=10.0, cap_s=300.0)),
+    StepKind.FRAUD_REPORT: StepSpec("handlers.proposals:job_fraud_report"),
+    StepKind.PROPOSE_ENROLLMENT: StepSpec("handlers.proposals:job_propose_enrollment",
+                                          retry=RetryPolicy(attempts=6, base_s=60.0, cap_s=60.0)),
+    StepKind.ENROLL_FACE: StepSpec("handlers.enrollment:job_enroll_face",
+                                   retry=RetryPolicy(attempts=6, base_s=30.0, cap_s=600.0)),
+    StepKind.LOOKBACK: StepSpec("handlers.lookback:job_lookback", retry=RetryPolicy(base_s=60.0, cap_s=60.0)),
+    StepKind.FORGET_TEMPLATES: StepSpec("handlers.erasure:job_forget_templates"),
+    StepKind.ERASE_PERSON: StepSpec("handlers.erasure:job_erase_person"),
+    StepKind.EXPIRE_WATCHLIST: StepSpec("handlers.erasure:job_expire_watchlist"),
+    StepKind.PURGE: StepSpec("handlers.retention:job_purge"),
+    StepKind.DAILY_DIGEST: StepSpec("handlers.digest:job_daily_digest"),
+    StepKind.PATTERN_REPORT: StepSpec("handlers.weekly_report:job_pattern_report"),
+}
+
+# The steps of one transaction's correlation: a dead one settles the transaction (handlers/correlation_failures.py).
+CORRELATION_STEPS = frozenset(kind for kind, spec in CATALOGUE.items() if spec.settle_dead == _SETTLE_CORRELATION)
+
+
+def policy(kind: StepKind) -> RetryPolicy:
+    return CATALOGUE[kind].retry
+
+
+def camera_lane() -> frozenset[StepKind]:
+    return frozenset(kind for kind, spec in CATALOGUE.items() if spec.lane is Lane.CAMERA)
