@@ -2,7 +2,7 @@
 
 We never construct ``WebexBot``: it installs coloredlogs (an unredacted root handler) and does
 its own loose command matching. We subclass its ``WebexWebsocketClient`` for device discovery,
-headers and message-id resolution, and change three things:
+headers and message-id resolution, and change four things:
 
 - an activity is stored (``accept``) *before* it is acknowledged; the library acks first, so a
   crash in between would lose the event;
