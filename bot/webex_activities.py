@@ -4,6 +4,11 @@ An activity (``conversation.activity`` with verb ``post`` or ``cardAction``) nam
 card press by its conversation-service uuid; the REST id, which the handlers and the webhook
 transport use, is resolved by the caller. Text and inputs arrive encrypted, so what is stored is
 ids and hints: the ``handle_event`` step reads the message or action through the REST API.
+
+Mercury frames are envelopes: ``{"id": <envelope id>, "data": {"eventType": ..., "activity": ...}}``.
+The official SDK acknowledges each frame by that envelope id (its socket wraps the parsed frame as
+``event.data`` and sends ``{"type": "ack", "messageId": event.data.id}``); the activity's id and the
+REST message id mean nothing to Mercury as an ack.
 """
 from __future__ import annotations
 
@@ -25,6 +30,9 @@ log = logging.getLogger(__name__)
 Accept = Callable[[str, str, dict[str, Any]], Any]  # (event_id, source, payload); stores, or raises
 RESOURCES = {"post": "messages", "cardAction": "attachmentActions"}
 RECENT_IDS = 2048
+# What Mercury sends once it has accepted the authorization frame; the official SDK counts the socket
+# as open only when one of these has come.
+AUTHORIZATION_ACCEPTED = frozenset({"mercury.buffer_state", "mercury.registration_status"})
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,18 @@ def person_uuid(person_id: str) -> str | None:
     except (binascii.Error, ValueError):
         return None
     return decoded.rsplit("/", 1)[-1] if decoded.startswith("ciscospark://") else None
+
+
+def envelope_id(frame: dict[str, Any]) -> str | None:
+    """The id to acknowledge a frame by: the envelope's own id, never the message's."""
+    value = frame.get("id")
+    return value if isinstance(value, str) and value else None
+
+
+def authorization_accepted(frame: dict[str, Any]) -> bool:
+    """Whether this frame is Mercury accepting our authorization (typed frames such as pongs are not events)."""
+    data = frame.get("data")
+    return "type" not in frame and isinstance(data, dict) and data.get("eventType") in AUTHORIZATION_ACCEPTED
 
 
 def activity_event(activity: dict[str, Any], rest_id: str) -> InboundActivity:
@@ -71,47 +91,53 @@ class ActivityDispatcher:
         self._accept = accept
         self._bot_uuid = person_uuid(bot_person_id) or bot_person_id
         self._recent: OrderedDict[str, str] = OrderedDict()  # event id -> "storing" | "stored"
-        self._lock = threading.Lock()
+        self._changed = threading.Condition()
 
-    def dispatch(self, message: dict[str, Any], resolve_id: Callable[[dict[str, Any]], str | None]) -> str | None:
-        """Store the activity once; returns the id to acknowledge, or None (not ours, or not stored)."""
+    def dispatch(self, message: dict[str, Any], resolve_id: Callable[[dict[str, Any]], str | None]) -> bool:
+        """Store the activity once; True when the frame may be acknowledged (stored, or nothing of ours to store)."""
         data = message.get("data") or {}
         activity = data.get("activity") or {}
         if data.get("eventType") != "conversation.activity" or activity.get("verb") not in RESOURCES:
-            return None
+            return True  # as the official SDK does: acknowledged, so Mercury does not send it again
         if (activity.get("actor") or {}).get("id") == self._bot_uuid:
-            return None  # our own post coming back
+            return True  # our own post coming back
         try:
             rest_id = resolve_id(activity)
         except Exception as exc:  # the library's lookup raises on timeouts and odd activities
-            log.warning("webex activity %s (%s) ignored: resolving its REST id failed (%s)",
+            log.warning("webex activity %s (%s) not acknowledged: resolving its REST id failed (%s)",
                         activity.get("id"), activity["verb"], type(exc).__name__)
-            return None
+            return False
         if not valid_event_id(rest_id):
-            log.warning("webex activity %s (%s) ignored: its REST id could not be resolved", activity.get("id"), activity["verb"])
-            return None
+            log.warning("webex activity %s (%s) not acknowledged: its REST id could not be resolved",
+                        activity.get("id"), activity["verb"])
+            return False
         return self._store_once(activity_event(activity, rest_id))
 
-    def _store_once(self, event: InboundActivity) -> str | None:
-        with self._lock:
-            state = self._recent.get(event.event_id)
-            if state is not None:
-                # Stored: acknowledge the redelivery. Still being stored by another thread: that one acks.
-                return event.event_id if state == "stored" else None
+    def _store_once(self, event: InboundActivity) -> bool:
+        with self._changed:
+            # A redelivery (its own envelope) while the first is being stored waits for that outcome.
+            while self._recent.get(event.event_id) == "storing":
+                self._changed.wait()
+            if self._recent.get(event.event_id) == "stored":
+                return True
             self._recent[event.event_id] = "storing"
             while len(self._recent) > RECENT_IDS:
                 self._recent.popitem(last=False)
+        stored = False
         try:
             self._accept(event.event_id, event.source, event.payload)
+            stored = True
         except Exception as exc:
-            with self._lock:
-                self._recent.pop(event.event_id, None)
             # Only the type: database errors quote the payload (emails) in their message.
             log.error("webex %s %s could not be stored (%s); not acknowledged", event.source, event.event_id, type(exc).__name__)
-            return None
-        with self._lock:
-            self._recent[event.event_id] = "stored"
-        return event.event_id
+        finally:
+            with self._changed:
+                if stored:
+                    self._recent[event.event_id] = "stored"
+                else:
+                    self._recent.pop(event.event_id, None)
+                self._changed.notify_all()
+        return stored
 
 
 def accept_into(services: "Services") -> Accept:

@@ -2,14 +2,17 @@
 
 We never construct ``WebexBot``: it installs coloredlogs (an unredacted root handler) and does
 its own loose command matching. We subclass its ``WebexWebsocketClient`` for device discovery,
-headers and message-id resolution, and change three things:
+headers and message-id resolution, and change four things:
 
 - an activity is stored (``accept``) *before* it is acknowledged; the library acks first, so a
   crash in between would lose the event;
 - nothing is fetched through the library's own ``WebexAPI`` (fixed public host, 60 s timeout,
   unbounded rate-limit sleep): handlers read the message through WEBEX_BASE_URL later;
 - our own loop replaces ``run()``, which needs the main thread's event loop, cannot be stopped
-  from another thread, and registers a new Webex device after every dropped connection.
+  from another thread, and registers a new Webex device after every dropped connection;
+- a frame is acknowledged by its envelope id, as the official SDK does (the library sends the REST
+  message id, which Mercury does not know), and the socket counts as connected only once Mercury
+  has answered the authorization with its buffer state, as the SDK waits for too.
 
 A reconnect may deliver events again: the event id (the REST message or action id) dedupes.
 """
@@ -28,9 +31,13 @@ import requests
 import websockets
 from webex_bot.websockets.webex_websocket_client import WebexWebsocketClient, ssl_context
 
-from bot.webex_activities import Accept, ActivityDispatcher
+from bot.webex_activities import Accept, ActivityDispatcher, authorization_accepted, envelope_id
 
 log = logging.getLogger(__name__)
+
+
+class NotAuthorised(ConnectionError):
+    """Mercury did not accept the authorization: it closed the socket, or sent no buffer state in time."""
 
 
 class _DeadlineSession(requests.Session):
@@ -64,11 +71,11 @@ class SocketClient(WebexWebsocketClient):
         self.session = bounded
         return self._preset_device_url or super()._get_device_url()
 
-    def _process_incoming_websocket_message(self, msg: dict[str, Any]) -> str | None:
+    def _process_incoming_websocket_message(self, msg: dict[str, Any]) -> bool:
         return self._dispatcher.dispatch(msg, self._get_base64_message_id)
 
     async def listen(self, on_open: Callable[[], None], executor: ThreadPoolExecutor) -> None:
-        """Connect, authorise, then store and acknowledge each activity until the socket closes."""
+        """Connect and authorise; ``on_open`` once Mercury accepts; then store and acknowledge each frame until it closes."""
         if self.device_info is None:
             # After a 404 the device registration is stale: register a new one, as the library does.
             self._get_device_info(check_existing=not self._fresh_device)
@@ -81,8 +88,7 @@ class SocketClient(WebexWebsocketClient):
                 await socket.send(json.dumps({"id": str(uuid.uuid4()), "type": "authorization",
                                               "data": {"token": "Bearer " + self.access_token}}))
                 self._fresh_device = False
-                on_open()
-                await self._receive(socket, executor)
+                await self._receive(socket, executor, on_open)
         except websockets.InvalidStatus as exc:
             if exc.response.status_code == 404:
                 self.device_info, self._fresh_device = None, True
@@ -90,30 +96,53 @@ class SocketClient(WebexWebsocketClient):
         finally:
             self.websocket = None
 
-    async def _receive(self, socket: Any, executor: ThreadPoolExecutor) -> None:
+    async def _receive(self, socket: Any, executor: ThreadPoolExecutor, on_open: Callable[[], None]) -> None:
         pending: set[asyncio.Task[None]] = set()
+        accepted = False
         try:
-            async for raw in socket:
-                task = asyncio.get_running_loop().create_task(self._handle(socket, raw, executor))
-                pending.add(task)
-                task.add_done_callback(pending.discard)
+            # Until Mercury accepts the authorization, the socket must answer within the deadline.
+            async with asyncio.timeout(self._deadline_s) as handshake:
+                async for raw in socket:
+                    frame = _parse(raw)
+                    if frame is None:
+                        continue
+                    if not accepted and authorization_accepted(frame):
+                        accepted = True
+                        handshake.reschedule(None)
+                        on_open()
+                    task = asyncio.get_running_loop().create_task(self._handle(socket, frame, executor))
+                    pending.add(task)
+                    task.add_done_callback(pending.discard)
+        except TimeoutError:
+            if accepted:
+                raise
+            raise NotAuthorised("no buffer state within the deadline") from None
         finally:
             if pending:  # let events already being stored finish and be acknowledged; the rest come again
                 await asyncio.wait(pending, timeout=self._deadline_s)
+        if not accepted:
+            raise NotAuthorised("the socket closed before the authorization was accepted")
 
-    async def _handle(self, socket: Any, raw: str | bytes, executor: ThreadPoolExecutor) -> None:
-        try:
-            message = json.loads(raw)
-        except ValueError:
-            log.warning("webex websocket: a frame that is not JSON was ignored")
-            return
+    async def _handle(self, socket: Any, frame: dict[str, Any], executor: ThreadPoolExecutor) -> None:
         # Off the event loop: resolving the id is an HTTP call and storing is a database write.
-        ack_id = await asyncio.get_running_loop().run_in_executor(executor, self._process_incoming_websocket_message, message)
-        if ack_id:
+        settled = await asyncio.get_running_loop().run_in_executor(executor, self._process_incoming_websocket_message, frame)
+        ack_id = envelope_id(frame)
+        if settled and ack_id:
             try:
                 await socket.send(json.dumps({"type": "ack", "messageId": ack_id}))
             except websockets.ConnectionClosed:
-                log.info("webex websocket closed before %s was acknowledged; it may come again", ack_id)
+                log.info("webex websocket closed before frame %s was acknowledged; it may come again", ack_id)
+
+
+def _parse(raw: str | bytes) -> dict[str, Any] | None:
+    try:
+        frame = json.loads(raw)
+    except ValueError:
+        frame = None
+    if not isinstance(frame, dict):
+        log.warning("webex websocket: a frame that is not a JSON object was ignored")
+        return None
+    return frame
 
 
 class TransportClient(Protocol):
@@ -196,7 +225,7 @@ class WebsocketTransport:
             dispatcher = ActivityDispatcher(self._accept, bot_person_id=str(self._me()["id"]))
             self._client = self._client_factory(self._token, dispatcher)
 
-        def opened() -> None:
+        def opened() -> None:  # called once Mercury has accepted the authorization, not when the socket opens
             connected.set()
             self._set_state("connected")
             log.info("webex websocket connected")
@@ -220,6 +249,10 @@ class WebsocketTransport:
 
 
 def _describe(exc: BaseException) -> str:
-    """A failure in plain words: the type, and a status for HTTP refusals (never a URL: it may hold ids)."""
+    """A failure in plain words: the type, and a status or close code (never a URL: it may hold ids)."""
     status = getattr(getattr(exc, "response", None), "status_code", None)
-    return f"{type(exc).__name__}{f' {status}' if status else ''}"
+    code = getattr(getattr(exc, "rcvd", None), "code", None)  # a close from Mercury: 4401 refused, 4000 replaced
+    if isinstance(exc, NotAuthorised):
+        return f"not authorised: {exc}"
+    detail = f" {status}" if status else f" close {code}" if code else ""
+    return f"{type(exc).__name__}{detail}"

@@ -167,6 +167,73 @@ def test_rate_limited_tells_the_budget_and_is_retryable(mock, camera, calls) -> 
     assert calls.rate_limited == [(ORG, 3.0)]
 
 
+class Jitter:
+    """Records the range of each randomised wait and picks its top (the longest the product may wait)."""
+
+    def __init__(self) -> None:
+        self.ranges: list[tuple[float, float]] = []
+
+    def __call__(self, low: float, high: float) -> float:
+        self.ranges.append((low, high))
+        return high
+
+
+def limited_camera(calls: Recorder, fake_time: FakeTime, jitter: Any = None) -> MerakiCamera:
+    extra = {} if jitter is None else {"jitter": jitter}
+    return MerakiCamera(base_url=BASE, api_key="secret-key", budget=calls.budget.append,
+                        on_rate_limited=lambda org, s: calls.rate_limited.append((org, s)),
+                        sleep=fake_time.sleep, monotonic=fake_time.monotonic, **extra)
+
+
+def test_429_without_retry_after_backs_off_like_the_sdk_and_grows_to_a_minute(mock, calls, fake_time) -> None:
+    jitter = Jitter()
+    camera = limited_camera(calls, fake_time, jitter)
+    mock.post(SNAP, status=429, json={"errors": ["Too many requests"]})  # Meraki's front proxy: no Retry-After
+    waits = []
+    for _ in range(5):
+        with pytest.raises(CameraError) as caught:
+            camera.snapshot(SERIAL, org_id=ORG, at=None)
+        assert caught.value.retry and caught.value.reason == "Meraki rate limit reached"
+        waits.append(caught.value.retry_after_s)
+    assert jitter.ranges == [(5.0, 10.0), (10.0, 20.0), (20.0, 40.0), (30.0, 60.0), (30.0, 60.0)]
+    assert waits == [10.0, 20.0, 40.0, 60.0, 60.0] and calls.rate_limited == [(ORG, w) for w in waits]
+    assert fake_time.sleeps == []  # the camera never sleeps on a 429: the shared budget makes everyone wait
+
+
+@pytest.mark.parametrize("header", [{}, {"Retry-After": "soon"}, {"Retry-After": "nan"}])
+def test_429_without_a_usable_retry_after_waits_seconds_not_one(mock, calls, fake_time, header) -> None:
+    camera = limited_camera(calls, fake_time)  # the real randomness
+    mock.get(VIDEO, status=429, headers=header)
+    assert camera.video_link(SERIAL, org_id=ORG, at=AT) is None
+    [(org, wait)] = calls.rate_limited
+    assert org == ORG and 5.0 <= wait <= 10.0
+
+
+def test_an_answer_other_than_429_ends_the_streak_for_that_organisation_only(mock, calls, fake_time) -> None:
+    jitter = Jitter()
+    camera = limited_camera(calls, fake_time, jitter)
+    mock.get(VIDEO, status=429)
+    for _ in range(2):
+        camera.video_link(SERIAL, org_id=ORG, at=AT)
+    camera.video_link(SERIAL, org_id="org-2", at=AT)  # another organisation starts its own streak
+    mock.replace(responses.GET, VIDEO, json={"url": "https://dashboard.meraki.test/v"})
+    assert camera.video_link(SERIAL, org_id=ORG, at=AT) == "https://dashboard.meraki.test/v"
+    mock.replace(responses.GET, VIDEO, status=429)
+    camera.video_link(SERIAL, org_id=ORG, at=AT)
+    camera.video_link(SERIAL, org_id="org-2", at=AT)
+    assert [wait for _, wait in calls.rate_limited] == [10.0, 20.0, 10.0, 10.0, 20.0]
+
+
+def test_retry_after_is_honoured_as_sent_even_during_a_streak(mock, calls, fake_time) -> None:
+    jitter = Jitter()
+    camera = limited_camera(calls, fake_time, jitter)
+    mock.get(VIDEO, status=429)
+    camera.video_link(SERIAL, org_id=ORG, at=AT)
+    mock.replace(responses.GET, VIDEO, status=429, headers={"Retry-After": "2"})
+    camera.video_link(SERIAL, org_id=ORG, at=AT)
+    assert calls.rate_limited == [(ORG, 10.0), (ORG, 2.0)] and len(jitter.ranges) == 1
+
+
 @pytest.mark.parametrize(("exception", "reason"), [
     (requests.exceptions.ConnectTimeout("connect timed out"), "Meraki API did not answer in time"),
     (requests.exceptions.ReadTimeout("read timed out"), "Meraki API did not answer in time"),

@@ -10,11 +10,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import responses
 from sqlalchemy import select
 
 from storage.models import RateBucket
 from storage.rate_budget import RateBudget
 from storage.uow import UnitOfWork
+from vision.meraki import MerakiCamera
 from vision.types import CameraError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -100,6 +102,42 @@ def test_acquire_counts_its_own_sleeps_even_if_time_stands_still(budget) -> None
     with pytest.raises(CameraError):
         budget.acquire(ORG, max_wait_s=1, sleep=slept.append)  # the clock never moves: no token ever comes
     assert len(slept) == 10 and sum(slept) == pytest.approx(1.0)
+
+
+MERAKI = "https://api.meraki.test/api/v1"
+SNAP = f"{MERAKI}/devices/Q2XX-AAAA-0001/camera/generateSnapshot"
+VIDEO = f"{MERAKI}/devices/Q2XX-AAAA-0001/camera/videoLink"
+
+
+def budgeted_camera(budget: RateBudget, clock, slept: list[float], max_wait_s: float) -> MerakiCamera:  # type: ignore[no-untyped-def]
+    """A camera wired as bot/adapters.py wires it; the budget's sleeps move the test clock instead of waiting."""
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.advance(seconds)
+
+    return MerakiCamera(base_url=MERAKI, api_key="k", budget=lambda org: budget.acquire(org, max_wait_s=max_wait_s, sleep=sleep),
+                        on_rate_limited=budget.block_for, jitter=lambda low, high: high)
+
+
+def test_a_429_without_retry_after_makes_every_request_of_the_organisation_wait(budget, clock) -> None:
+    slept: list[float] = []
+    first, other_worker = budgeted_camera(budget, clock, slept, 5), budgeted_camera(budget, clock, slept, 60)
+    at = clock()
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as meraki:
+        meraki.post(SNAP, status=429, json={"errors": ["Too many requests"]})  # no Retry-After
+        with pytest.raises(CameraError) as caught:
+            first.snapshot("Q2XX-AAAA-0001", org_id=ORG, at=None)
+        assert caught.value.retry_after_s == 10.0
+        assert budget.try_take(ORG) == pytest.approx(10.0)  # the wait is in the shared bucket, not in one worker
+        # A worker that may wait 5 s gives its step back without a request (none is registered here).
+        with pytest.raises(CameraError) as caught:
+            first.video_link("Q2XX-AAAA-0001", org_id=ORG, at=at)
+        assert caught.value.reason == "camera API rate budget exhausted" and caught.value.retry_after_s == pytest.approx(10.0)
+        # Another organisation is not held up; one that may wait a minute sleeps the block out, then asks.
+        meraki.get(VIDEO, json={"url": "https://dashboard.meraki.test/v"})
+        assert budget.try_take("org-2") == 0.0 and slept == []
+        assert other_worker.video_link("Q2XX-AAAA-0001", org_id=ORG, at=at) == "https://dashboard.meraki.test/v"
+    assert sum(slept) == pytest.approx(10.1)  # the block, then one refill from empty at 10 requests/s
 
 
 def test_threads_share_one_bucket(services, clock) -> None:

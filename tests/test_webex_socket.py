@@ -15,13 +15,15 @@ from typing import Any
 
 import pytest
 import responses
+import websockets
 from sqlalchemy import select
-from websockets.asyncio.server import serve
 
-from bot.webex_activities import ActivityDispatcher, accept_into, activity_event, person_uuid
-from bot.webex_socket import SocketClient, WebsocketTransport, _DeadlineSession
+from bot.webex_activities import (ActivityDispatcher, accept_into, activity_event, authorization_accepted, envelope_id,
+                                  person_uuid)
+from bot.webex_socket import NotAuthorised, SocketClient, WebsocketTransport, _DeadlineSession, _describe
 from storage.models import InboundEvent, WorkItem
 from storage.uow import UnitOfWork
+from tests.mercury import FakeWebexSocket, buffer_state, wait_until
 
 FIXTURES = Path(__file__).parent / "fixtures" / "webex"
 TOKEN = "test-webex-token-0123456789"
@@ -41,9 +43,17 @@ POST, CARD_ACTION = recorded("post_activity"), recorded("card_action_activity")
 
 def by_bot(frame: dict[str, Any]) -> dict[str, Any]:
     own = copy.deepcopy(frame)
+    own["id"] = "e0000000-1f1b-4b8a-9a43-6c1d2f3e4a01"
     own["data"]["activity"]["actor"]["id"] = BOT_UUID
     own["data"]["activity"]["id"] = "00000000-0b1a-11f1-8e2d-4b5a6c7d8e9f"
     return own
+
+
+def redelivered(frame: dict[str, Any]) -> dict[str, Any]:
+    """The same activity in a new envelope, as after a reconnect."""
+    again = copy.deepcopy(frame)
+    again["id"] = "a9a9a9a9-1f1b-4b8a-9a43-6c1d2f3e4a01"
+    return again
 
 
 def resolver(activity: dict[str, Any]) -> str:
@@ -87,11 +97,24 @@ def test_a_card_press_becomes_an_action_event():
     assert event.payload["messageActivityId"] == "9e8d7c6b-0b1a-11f1-8e2d-4b5a6c7d8e9f"
 
 
+def test_a_frame_is_acknowledged_by_its_envelope_id_not_the_message_id():
+    assert envelope_id(POST) == "5e7a9c1e-1f1b-4b8a-9a43-6c1d2f3e4a01" != POST["data"]["activity"]["id"]
+    assert envelope_id({"data": {}}) is None and envelope_id({"id": 17}) is None
+
+
+def test_only_mercurys_buffer_state_accepts_the_authorization():
+    assert authorization_accepted(buffer_state("b-1"))
+    assert authorization_accepted({"id": "r-1", "data": {"eventType": "mercury.registration_status"}})
+    assert not authorization_accepted(POST)
+    assert not authorization_accepted({"id": "p-1", "type": "pong", "data": {"eventType": "mercury.buffer_state"}})
+    assert not authorization_accepted({"type": "pong"})
+
+
 def test_each_event_is_accepted_once_even_when_delivered_twice():
     accept = Recorder()
     dispatcher = ActivityDispatcher(accept, bot_person_id=BOT_ID)
-    acks = [dispatcher.dispatch(frame, resolver) for frame in (POST, CARD_ACTION, POST, CARD_ACTION)]
-    assert acks == [MESSAGE_ID, ACTION_ID, MESSAGE_ID, ACTION_ID]  # a redelivery is acknowledged again
+    acks = [dispatcher.dispatch(frame, resolver) for frame in (POST, CARD_ACTION, redelivered(POST), CARD_ACTION)]
+    assert acks == [True, True, True, True]  # a redelivery is acknowledged again
     assert [(event_id, source) for event_id, source, _ in accept.calls] == [
         (MESSAGE_ID, "webex_message"), (ACTION_ID, "webex_action")]
 
@@ -99,8 +122,8 @@ def test_each_event_is_accepted_once_even_when_delivered_twice():
 def test_our_own_posts_are_ignored_before_any_lookup():
     accept, lookups = Recorder(), []
     dispatcher = ActivityDispatcher(accept, bot_person_id=BOT_ID)
-    assert dispatcher.dispatch(by_bot(POST), lambda activity: lookups.append(activity) or MESSAGE_ID) is None
-    assert accept.calls == [] and lookups == []
+    assert dispatcher.dispatch(by_bot(POST), lambda activity: lookups.append(activity) or MESSAGE_ID) is True
+    assert accept.calls == [] and lookups == []  # acknowledged (nothing to keep), never stored
 
 
 @pytest.mark.parametrize("frame", [
@@ -109,25 +132,50 @@ def test_our_own_posts_are_ignored_before_any_lookup():
     {"data": {"eventType": "conversation.activity", "activity": {**POST["data"]["activity"], "verb": "acknowledge"}}},
     {"type": "pong"},
 ])
-def test_other_frames_are_neither_stored_nor_acknowledged(frame):
+def test_other_frames_are_acknowledged_but_not_stored(frame):
     accept = Recorder()
-    assert ActivityDispatcher(accept, bot_person_id=BOT_ID).dispatch(frame, resolver) is None
+    assert ActivityDispatcher(accept, bot_person_id=BOT_ID).dispatch(frame, resolver) is True
     assert accept.calls == []
 
 
 @pytest.mark.parametrize("lookup", [lambda a: None, lambda a: "bad/id", lambda a: (_ for _ in ()).throw(TimeoutError())])
 def test_an_unresolvable_id_is_not_stored_or_acknowledged(lookup):
     accept = Recorder()
-    assert ActivityDispatcher(accept, bot_person_id=BOT_ID).dispatch(POST, lookup) is None
+    assert ActivityDispatcher(accept, bot_person_id=BOT_ID).dispatch(POST, lookup) is False
     assert accept.calls == []
 
 
 def test_an_event_that_could_not_be_stored_is_not_acknowledged_and_is_stored_when_it_comes_again():
     accept = Recorder(fail_first=1)
     dispatcher = ActivityDispatcher(accept, bot_person_id=BOT_ID)
-    assert dispatcher.dispatch(POST, resolver) is None
-    assert dispatcher.dispatch(POST, resolver) == MESSAGE_ID
+    assert dispatcher.dispatch(POST, resolver) is False
+    assert dispatcher.dispatch(POST, resolver) is True
     assert len(accept.calls) == 2
+
+
+def test_a_redelivery_while_the_first_is_being_stored_waits_for_its_outcome():
+    storing, release = threading.Event(), threading.Event()
+    calls: list[str] = []
+
+    def slow_accept(event_id: str, source: str, payload: dict[str, Any]) -> bool:
+        calls.append(event_id)
+        storing.set()
+        assert release.wait(10)
+        return True
+
+    dispatcher = ActivityDispatcher(slow_accept, bot_person_id=BOT_ID)
+    outcomes: list[bool] = []
+    first = threading.Thread(target=lambda: outcomes.append(dispatcher.dispatch(POST, resolver)))
+    first.start()
+    assert storing.wait(10)
+    second = threading.Thread(target=lambda: outcomes.append(dispatcher.dispatch(redelivered(POST), resolver)))
+    second.start()
+    second.join(0.2)
+    assert second.is_alive() and outcomes == []  # not acknowledged before the first is stored
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert outcomes == [True, True] and calls == [MESSAGE_ID]
 
 
 def stored(services) -> tuple[list[tuple[str, str]], list[str | None]]:  # type: ignore[no-untyped-def]
@@ -142,53 +190,22 @@ def test_after_a_restart_the_database_dedupes_what_memory_no_longer_knows(servic
     services.wake_runner = lambda: wakes.append(1)
     for _ in range(2):  # a fresh dispatcher, as after a process restart
         dispatcher = ActivityDispatcher(accept_into(services), bot_person_id=BOT_ID)
-        assert dispatcher.dispatch(POST, resolver) == MESSAGE_ID
+        assert dispatcher.dispatch(POST, resolver) is True
     assert stored(services) == ([(MESSAGE_ID, "webex_message")], [MESSAGE_ID])
     assert wakes == [1]
 
 
-class FakeWebexSocket:
-    """A websocket server on loopback that sends recorded frames and collects what the client sends back."""
-
-    def __init__(self, frames: list[dict[str, Any]], expect_acks: set[str]):
-        self.frames, self.expect_acks = frames, expect_acks
-        self.received: list[dict[str, Any]] = []
-        self.handshake_auth: list[str | None] = []
-        self.acked = threading.Event()
-        self._ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_until_complete, args=(self._main(),), daemon=True)
-
-    async def _handler(self, socket: Any) -> None:
-        self.handshake_auth.append(socket.request.headers.get("Authorization"))
-        self.received.append(json.loads(await socket.recv()))
-        for frame in self.frames:
-            await socket.send(json.dumps(frame))
-        async for raw in socket:
-            self.received.append(json.loads(raw))
-            if self.expect_acks <= {m["messageId"] for m in self.received if m.get("type") == "ack"}:
-                self.acked.set()
-
-    async def _main(self) -> None:
-        self._stopped = asyncio.Event()
-        async with serve(self._handler, "127.0.0.1", 0) as server:
-            self.port = server.sockets[0].getsockname()[1]
-            self._ready.set()
-            await self._stopped.wait()
-
-    def __enter__(self) -> "FakeWebexSocket":
-        self._thread.start()
-        assert self._ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._loop.call_soon_threadsafe(self._stopped.set)
-        self._thread.join(10)
-        self._loop.close()
+def socket_transport(server: FakeWebexSocket, accept: Any, states: list[str], *, deadline_s: float = 20,
+                     backoff_s: tuple[float, float] = (1.0, 60.0)) -> WebsocketTransport:
+    return WebsocketTransport(
+        access_token=TOKEN, me=lambda: {"id": BOT_ID}, accept=accept, on_state=states.append, backoff_s=backoff_s,
+        client_factory=lambda token, dispatcher: SocketClient(
+            token, dispatcher, deadline_s=deadline_s, device_url="https://wdm.test/wdm/api/v1",
+            device_info={"webSocketUrl": f"ws://127.0.0.1:{server.port}"}))
 
 
 def test_transport_stores_before_it_acknowledges_over_a_real_socket(services):
-    frames = [POST, by_bot(POST), CARD_ACTION, POST]  # the post comes twice, as after a reconnect
+    frames = [POST, by_bot(POST), CARD_ACTION, redelivered(POST)]  # the post comes twice, as after a reconnect
     root_handlers = list(logging.getLogger().handlers)
     accepted: list[str] = []
     store = accept_into(services)
@@ -198,28 +215,96 @@ def test_transport_stores_before_it_acknowledges_over_a_real_socket(services):
         return store(event_id, source, payload)
 
     states: list[str] = []
-    with FakeWebexSocket(frames, {MESSAGE_ID, ACTION_ID}) as server, responses.RequestsMock() as conversation:
+    with FakeWebexSocket(frames, token=TOKEN) as server, responses.RequestsMock() as conversation:
         conversation.get(f"{CONVERSATIONS}/messages/{POST['data']['activity']['id']}", json={"id": MESSAGE_ID})
         conversation.get(f"{CONVERSATIONS}/attachment/actions/{CARD_ACTION['data']['activity']['id']}", json={"id": ACTION_ID})
-        transport = WebsocketTransport(
-            access_token=TOKEN, me=lambda: {"id": BOT_ID}, accept=accept, on_state=states.append,
-            client_factory=lambda token, dispatcher: SocketClient(
-                token, dispatcher, device_url="https://wdm.test/wdm/api/v1",
-                device_info={"webSocketUrl": f"ws://127.0.0.1:{server.port}"}))
+        transport = socket_transport(server, accept, states)
         transport.start()
         try:
-            assert server.acked.wait(20), server.received
+            assert server.all_acked.wait(20), (server.sent - server.acked, server.refused_acks)
             assert transport.state == "connected"
         finally:
             transport.stop()
     assert transport.state == "off" and states[0] == "reconnecting" and "connected" in states and states[-1] == "off"
     assert server.received[0]["type"] == "authorization" and server.received[0]["data"]["token"] == f"Bearer {TOKEN}"
-    assert server.handshake_auth == [f"Bearer {TOKEN}"]
+    assert server.handshake_auth == [f"Bearer {TOKEN}"] and server.connections == 1
+    # Every envelope, the buffer state and our own post included, is acknowledged by its own id and nothing else.
+    assert server.refused_acks == [] and len(server.acked) == 5
     assert sorted(accepted) == sorted([MESSAGE_ID, ACTION_ID])  # once per event id; our own post never
     events, items = stored(services)
     assert sorted(events) == sorted([(MESSAGE_ID, "webex_message"), (ACTION_ID, "webex_action")])
     assert sorted(items) == sorted([MESSAGE_ID, ACTION_ID])
     assert logging.getLogger().handlers == root_handlers  # no coloredlogs, no WebexBot
+
+
+def test_the_stand_in_refuses_acks_by_message_id_and_unauthorised_sockets():
+    """The stand-in itself: acks by the REST or activity id (what webex-bot 1.3 sends) and a wrong token are refused."""
+    from websockets.sync.client import connect
+
+    with FakeWebexSocket([POST], token=TOKEN) as server:
+        with connect(f"ws://127.0.0.1:{server.port}") as socket:
+            socket.send(json.dumps({"id": "auth-1", "type": "authorization", "data": {"token": "Bearer " + TOKEN}}))
+            frames = [json.loads(socket.recv(5)) for _ in range(2)]
+            assert authorization_accepted(frames[0]) and frames[1] == POST
+            socket.send(json.dumps({"type": "ack", "messageId": MESSAGE_ID}))
+            socket.send(json.dumps({"type": "ack", "messageId": POST["data"]["activity"]["id"]}))
+            socket.send(json.dumps({"type": "ack", "messageId": POST["id"]}))
+        with connect(f"ws://127.0.0.1:{server.port}") as socket:
+            socket.send(json.dumps({"id": "auth-2", "type": "authorization", "data": {"token": "Bearer wrong"}}))
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                socket.recv(5)
+        wait_until(lambda: len(server.refused_acks) == 2 and POST["id"] in server.acked)
+    assert server.refused_acks == [MESSAGE_ID, POST["data"]["activity"]["id"]]
+    assert server.acked == {POST["id"]} and closed.value.rcvd.code == 4401
+
+
+def test_connected_only_once_the_server_has_accepted_the_authorization():
+    states: list[str] = []
+    with FakeWebexSocket([], token=TOKEN, accept_auth=False) as server:
+        transport = socket_transport(server, Recorder(), states)
+        transport.start()
+        try:
+            assert server.authorised.wait(10)
+            # The socket is open and authorised from our side; a client that called that "connected" fails here.
+            assert not wait_until(lambda: "connected" in states, timeout_s=0.5, fail=False)
+            assert transport.state == "reconnecting"
+            server.accept_auth.set()
+            wait_until(lambda: transport.state == "connected")
+            assert server.all_acked.wait(10)  # the buffer state itself is acknowledged, by its envelope id
+        finally:
+            transport.stop()
+    assert states == ["reconnecting", "connected", "off"] and server.refused_acks == []
+
+
+def test_a_refused_authorization_is_never_reported_connected():
+    states: list[str] = []
+    with FakeWebexSocket([POST], token="another-bots-token") as server:
+        transport = socket_transport(server, Recorder(), states, backoff_s=(0.01, 0.02))
+        transport.start()
+        try:
+            wait_until(lambda: server.connections >= 3)
+        finally:
+            transport.stop()
+    assert "connected" not in states and set(states) == {"reconnecting", "off"}
+    assert server.acked == set() and server.sent == set()
+
+
+def test_no_acceptance_within_the_deadline_closes_and_reconnects():
+    states: list[str] = []
+    with FakeWebexSocket([POST], token=TOKEN, accept_auth=False) as server:
+        transport = socket_transport(server, Recorder(), states, deadline_s=0.3, backoff_s=(0.01, 0.02))
+        transport.start()
+        try:
+            wait_until(lambda: server.closed_unaccepted >= 2)
+        finally:
+            transport.stop()
+    assert "connected" not in states and server.connections >= 2
+
+
+def test_failures_are_described_without_urls():
+    assert _describe(NotAuthorised("no buffer state within the deadline")) == "not authorised: no buffer state within the deadline"
+    closed = websockets.ConnectionClosedError(websockets.frames.Close(4401, "authentication failed"), None)
+    assert _describe(closed) == "ConnectionClosedError close 4401"
 
 
 def test_socket_client_gives_the_library_a_deadline_and_no_rest_client():

@@ -4,11 +4,15 @@ A snapshot is two steps: ``generateSnapshot`` answers with a short-lived, unauth
 image URL, which returns 404 for a few seconds before the image is there. That URL is a
 capability: it lives in one local variable while polling and is never logged (urllib3 logs
 request paths at DEBUG, so its records from the polling thread are scrubbed), stored, raised
-or returned. Every Dashboard request first takes a token from the organisation's budget.
+or returned. Every Dashboard request first takes a token from the organisation's budget, and
+every 429 blocks that budget (so all workers of the organisation wait), for ``Retry-After`` or,
+without one, for a randomised back-off that grows with the organisation's consecutive 429s.
 """
 from __future__ import annotations
 
 import logging
+import math
+import random
 import threading
 import time
 from datetime import datetime, timezone
@@ -26,7 +30,11 @@ log = logging.getLogger(__name__)
 USER_AGENT = "FraudLossPrevention/1.0 FLP"  # Meraki asks integrations for "Application/version Vendor"
 MAX_IMAGE_BYTES = 25 * 1024 * 1024
 MAX_REDIRECTS = 3
-DEFAULT_RETRY_AFTER_S = 1.0
+# A 429 without Retry-After comes from Meraki's front proxy, not the API's own limiter; the official
+# SDK then waits random.randint(1, nginx_429_retry_wait_time=60) s. Ours: the first waits 5-10 s, each
+# consecutive one doubles the range, capped at 30-60 s (never near-zero, as a full 1..60 draw can be).
+NO_RETRY_AFTER_FIRST_S = 10.0
+NO_RETRY_AFTER_CAP_S = 60.0
 _REDIRECTS = {301, 302, 303, 307, 308}
 _JPEG, _PNG = b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n"
 # Loggers that may name the image URL's path while it is being fetched.
@@ -85,14 +93,18 @@ class MerakiCamera:
     def __init__(self, *, base_url: str, api_key: str, budget: Callable[[str], None],
                  on_rate_limited: Callable[[str, float], None], timeout_s: float = 10.0,
                  poll_initial_s: float = 2.0, poll_total_s: float = 30.0, session: requests.Session | None = None,
-                 sleep: Callable[[float], None] = time.sleep, monotonic: Callable[[], float] = time.monotonic):
+                 sleep: Callable[[float], None] = time.sleep, monotonic: Callable[[], float] = time.monotonic,
+                 jitter: Callable[[float, float], float] = random.uniform):
         self._base = base_url.rstrip("/")
         # Per request, never on the session: the image host must not receive the key.
         self._auth = {"Authorization": f"Bearer {api_key}", "Accept": "application/json", "User-Agent": USER_AGENT}
         self._budget, self._on_rate_limited = budget, on_rate_limited
         self._timeout_s, self._poll_initial_s, self._poll_total_s = timeout_s, poll_initial_s, poll_total_s
         self._session = session or default_session()
-        self._sleep, self._monotonic = sleep, monotonic
+        self._sleep, self._monotonic, self._jitter = sleep, monotonic, jitter
+        # Consecutive 429s per organisation in this process (the wait itself is shared through the budget).
+        self._streaks: dict[str, int] = {}
+        self._streaks_lock = threading.Lock()
 
     def snapshot(self, serial: str, *, org_id: str, at: datetime | None) -> Picture:
         """Ask for a snapshot (live when ``at`` is None), poll its image URL, download and check it."""
@@ -116,7 +128,7 @@ class MerakiCamera:
         response = self._dashboard("GET", f"/devices/{quote(serial, safe='')}/camera/videoLink",
                                    org_id=org_id, params={"timestamp": iso_utc(at)})
         if response.status_code == 429:
-            self._on_rate_limited(org_id, _retry_after_s(response))
+            self._rate_limited(org_id, response)
         if 400 <= response.status_code < 500:
             log.info("Meraki video link refused serial=%s org=%s status=%d", serial, org_id, response.status_code)
             return None
@@ -142,10 +154,26 @@ class MerakiCamera:
             if failure:
                 log.warning("Meraki request failed org=%s path=%s reason=%s", org_id, path, failure)
                 raise CameraError(failure, retry=True)
+            if response.status_code != 429:
+                with self._streaks_lock:
+                    self._streaks.pop(org_id, None)  # any other answer ends the organisation's 429 streak
             if response.status_code not in _REDIRECTS:
                 return response
             url = self._redirect_target(url, response.headers.get("Location", ""))
         raise CameraError("Meraki API redirected too many times", retry=True)
+
+    def _rate_limited(self, org_id: str, response: requests.Response) -> float:
+        """Block the organisation's budget after a 429; returns the wait in seconds."""
+        with self._streaks_lock:
+            streak = self._streaks[org_id] = self._streaks.get(org_id, 0) + 1
+        wait = _retry_after_s(response)
+        if wait is None:
+            ceiling = min(NO_RETRY_AFTER_CAP_S, NO_RETRY_AFTER_FIRST_S * 2 ** min(streak - 1, 8))
+            # Jitter in the upper half: workers of many stores do not come back in step, and none too soon.
+            wait = round(self._jitter(ceiling / 2, ceiling), 3)
+            log.info("Meraki 429 without Retry-After org=%s streak=%d wait_s=%.1f", org_id, streak, wait)
+        self._on_rate_limited(org_id, wait)
+        return wait
 
     def _redirect_target(self, current: str, location: str) -> str:
         """Where a redirect may go: within the base URL's parent domain (api.meraki.com -> n123.meraki.com)."""
@@ -163,8 +191,7 @@ class MerakiCamera:
         """Plain words and the right retry flag for a refused generateSnapshot."""
         status = response.status_code
         if status == 429:
-            retry_after = _retry_after_s(response)
-            self._on_rate_limited(org_id, retry_after)
+            retry_after = self._rate_limited(org_id, response)
             error = CameraError("Meraki rate limit reached", retry=True, retry_after_s=retry_after)
         elif status == 400:
             # Footage of the last ~2-3 minutes is not indexed yet; any other 400 is an offline camera.
@@ -254,9 +281,10 @@ def _errors(response: requests.Response) -> list[str]:
         return [response.text[:500]]
 
 
-def _retry_after_s(response: requests.Response) -> float:
-    """Retry-After in seconds (Meraki sends an integer); a short default when absent or unreadable."""
+def _retry_after_s(response: requests.Response) -> float | None:
+    """Retry-After in seconds (Meraki sends an integer); None when absent or unreadable."""
     try:
-        return max(float(response.headers.get("Retry-After", "")), 0.0)
+        seconds = float(response.headers.get("Retry-After", ""))
     except ValueError:
-        return DEFAULT_RETRY_AFTER_S
+        return None
+    return max(seconds, 0.0) if math.isfinite(seconds) else None
