@@ -20,11 +20,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from simulation.scenes import Placement, compose_scene  # noqa: E402
-from vision.local_faces import DIMENSIONS, LocalFaceBackend  # noqa: E402
-from vision.types import DetectedFace  # noqa: E402
+from simulation.scenes import Placement, compose_scene
+from vision.local_faces import DIMENSIONS, LocalFaceBackend
+from vision.types import DetectedFace
 
 TARGET_MS = 50.0
 
@@ -73,7 +73,7 @@ def _search_row(size: int, queries: int, real: bytes, query: DetectedFace) -> di
     assert backend.gallery_size() == size
     load_s = time.perf_counter() - started
     rss_mb = (_rss_bytes() - rss_before) / 2**20
-    del rows
+    rows.clear()  # the database's result set is gone once loaded
     timings = []
     for _ in range(queries):
         started = time.perf_counter()

@@ -21,18 +21,18 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import requests  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+import requests
+from sqlalchemy.engine import make_url
 
-from tests.postgres import scratch_database  # noqa: E402
-from tests.served import ServedProcess, pos_body, post_signed, wait_for  # noqa: E402
+from tests.postgres import scratch_database
+from tests.served import ServedProcess, pos_body, post_signed, wait_for
 
 SECRET = "bench-pos-secret-" + uuid.uuid4().hex
 

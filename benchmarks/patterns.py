@@ -38,38 +38,39 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 from zoneinfo import ZoneInfo
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import numpy as np  # noqa: E402
-import yaml  # noqa: E402
-from sqlalchemy import create_engine, event, insert, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-from sqlalchemy.orm import Session  # noqa: E402
+import numpy as np
+import yaml
+from sqlalchemy import create_engine, event, insert, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
-import handlers.triage as correlation  # noqa: E402
-from core.config import Config, load_config  # noqa: E402
-from core.pos_schema import PosTransaction  # noqa: E402
-from bot.runner import Runner  # noqa: E402
-from handlers.triage import job_triage  # noqa: E402
-from core.events import TransactionReceived  # noqa: E402
-from handlers.intake import accept_transaction
-from handlers.patterns import OWN_REFUND, BaselineCache  # noqa: E402
-from storage import migrate  # noqa: E402
-from storage.db import Database  # noqa: E402
-from storage.models import FraudReport, PatternCount, Transaction  # noqa: E402
-from storage.patterns import PatternRepository  # noqa: E402
-from storage.uow import UnitOfWork  # noqa: E402
-from tests.postgres import scratch_database  # noqa: E402
+import handlers.triage as correlation
+from bot.runner import Runner
+from core.config import Config, load_config
+from core.events import TransactionReceived
+from core.pos_schema import PosTransaction
 from core.steps import StepKind
+from handlers.intake import accept_transaction
+from handlers.patterns import OWN_REFUND, BaselineCache
+from handlers.triage import job_triage
+from storage import migrate
+from storage.db import Database
+from storage.models import FraudReport, PatternCount, Transaction
+from storage.patterns import PatternRepository
+from storage.uow import UnitOfWork
+from tests.postgres import scratch_database
 
 TARGET_MS = 20.0
 DEFAULT_POSTGRES = "postgresql+psycopg://flp:flp@127.0.0.1:5432/flp_test"  # what ./run test starts as root
@@ -165,7 +166,7 @@ class Shape:
         return f"{(card * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF:016x}{card:016x}"
 
     def when(self, i: int) -> datetime:
-        return datetime.fromtimestamp(float(self.at[i]), timezone.utc)
+        return datetime.fromtimestamp(float(self.at[i]), UTC)
 
 
 def generate(args: argparse.Namespace) -> Shape:
@@ -374,7 +375,7 @@ def load_history(backend: str, url: str, shape: Shape, batch: int = 20_000) -> N
         if backend == "postgresql":
             _copy(conn, Transaction.__table__, rows)
         else:
-            while chunk := [row for _, row in zip(range(batch), rows)]:
+            while chunk := [row for _, row in zip(range(batch), rows, strict=False)]:
                 conn.execute(insert(Transaction.__table__), chunk)
         conn.execute(insert(PatternCount.__table__), pattern_count_rows(shape))
         conn.execute(insert(FraudReport.__table__), fraud_report_rows(shape))
@@ -395,7 +396,7 @@ def _copy(conn, table, rows: Iterator[dict[str, Any]]) -> None:  # type: ignore[
 
 class Clock:
     def __init__(self) -> None:
-        self.now = datetime.now(timezone.utc)
+        self.now = datetime.now(UTC)
 
     def __call__(self) -> datetime:
         return self.now
@@ -619,7 +620,7 @@ def _database(backend: str, args: argparse.Namespace, tmp: Path) -> Iterator[str
     with ExitStack() as stack:
         try:
             url = stack.enter_context(scratch_database(base, "flp_bench_patterns", keep=args.keep))
-        except Exception as exc:  # noqa: BLE001 - any failure to reach the server means: skip it
+        except Exception as exc:
             print(f"\npostgresql: skipped, cannot create a database on {make_url(base).render_as_string()}: "
                   f"{str(exc).splitlines()[0]}\n  (pass --url or set FLP_TEST_POSTGRES_URL; ./run test starts one as root)")
             yield None

@@ -14,25 +14,25 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.app import build_services  # noqa: E402
-from core.config import load_config  # noqa: E402
-from core.pos_schema import PosTransaction  # noqa: E402
-from bot.runner import Runner  # noqa: E402
-from bot.steps import STEPS  # noqa: E402
-from core.events import TransactionReceived  # noqa: E402
-from handlers.intake import accept_transaction  # noqa: E402
-from simulation.scenes import Placement, compose_scene  # noqa: E402
-from storage import migrate  # noqa: E402
-from storage.models import WatchlistFace, WatchlistPerson  # noqa: E402
-from storage.uow import UnitOfWork  # noqa: E402
-from vision.types import Picture  # noqa: E402
+from bot.app import build_services
+from bot.runner import Runner
+from bot.steps import STEPS
+from core.config import load_config
+from core.events import TransactionReceived
+from core.pos_schema import PosTransaction
+from handlers.intake import accept_transaction
+from simulation.scenes import Placement, compose_scene
+from storage import migrate
+from storage.models import WatchlistFace, WatchlistPerson
+from storage.uow import UnitOfWork
+from vision.types import Picture
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -51,7 +51,7 @@ class InstantCamera:
 
 class Clock:
     def __init__(self) -> None:
-        self.now = datetime(2026, 11, 24, 20, 0, tzinfo=timezone.utc)
+        self.now = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         return self.now
@@ -126,7 +126,7 @@ def report(timings: dict[str, list[float]], total: float, transactions: int) -> 
     print(f"{'step':<14}{'runs':>6}{'p50 ms':>10}{'p90 ms':>10}{'max ms':>10}{'ms/transaction':>16}")
     for kind, values in sorted(timings.items(), key=lambda kv: -sum(kv[1])):
         ordered = sorted(values)
-        p = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
+        p = lambda q, ordered=ordered: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
         print(f"{kind:<14}{len(values):>6}{statistics.median(values) * 1000:>10.1f}{p(0.9):>10.1f}"
               f"{max(values) * 1000:>10.1f}{sum(values) * 1000 / transactions:>16.1f}")
     own = sum(sum(v) for v in timings.values())

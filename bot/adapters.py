@@ -8,10 +8,10 @@ from typing import Any
 
 from core.clock import Clock
 from core.config import Config
+from core.messenger import Messenger
 from storage import watchlist
 from storage.db import Database
 from storage.rate_budget import RateBudget
-from core.messenger import Messenger
 from vision.types import Camera, FaceBackend, ProductCounter
 
 # How long a capture step may wait for a camera API token before it gives the step back to the queue.

@@ -5,17 +5,18 @@ Handlers never import this module: they get what they need passed in by name.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from flask import Flask, g, request
 
+from bot import adapters
+from bot.metrics import Metrics
 from core.clock import Clock, system_clock
 from core.config import Config
 from core.injection import call_with
-from bot import adapters
 from core.messenger import Messenger
-from bot.metrics import Metrics
 from handlers.patterns import BaselineCache
 from rules.engine import CompiledRule, compile_rules
 from storage.db import Database

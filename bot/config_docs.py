@@ -34,7 +34,7 @@ def render() -> str:
 
 
 def _section(model: type[BaseModel], prefix: str) -> list[str]:
-    lines = [f"| key | type | default | meaning |", "| --- | --- | --- | --- |"]
+    lines = ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
     nested: list[tuple[str, type[BaseModel]]] = []
     for name, field in model.model_fields.items():
         key = f"{prefix}{name}"

@@ -19,16 +19,17 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import MutableMapping
 from pathlib import Path
-from typing import Any, MutableMapping, TextIO
+from typing import Any, TextIO
 
 from pydantic import AnyUrl, SecretStr
 
 from bot.app import build_services, create_app
-from core.config import Config
 from bot.demo_story import Story
 from bot.narration import Narrator, speaker, summary
 from bot.processes import Background, prepare_recognition, start_listeners, stop_listeners
+from core.config import Config
 from simulation.camera_server import CameraEvent, CameraStandIn
 from simulation.floor import Floor
 from simulation.pos import PosStandIn
@@ -143,7 +144,7 @@ class ThreadedServer:
     def port(self) -> int:
         return int(self._server.effective_port)
 
-    def start(self) -> "ThreadedServer":
+    def start(self) -> ThreadedServer:
         self._thread.start()
         return self
 

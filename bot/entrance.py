@@ -16,8 +16,9 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Collection
+from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -120,7 +121,7 @@ class BrokerAddress:
     password: str | None = None
 
     @classmethod
-    def from_url(cls, url: Any) -> "BrokerAddress":
+    def from_url(cls, url: Any) -> BrokerAddress:
         """``mqtt://[user:pass@]host[:1883]`` or ``mqtts://…[:8883]`` (pydantic AnyUrl or text)."""
         from urllib.parse import unquote, urlsplit
 
@@ -237,7 +238,7 @@ def visit_recorder(db: Database, clock: Clock, window_s: float = ENTRANCE_WINDOW
     return record
 
 
-def start_entrance_watch(services: "Services", *,
+def start_entrance_watch(services: Services, *,
                          reconnect_s: tuple[int, int] = (RECONNECT_MIN_S, RECONNECT_MAX_S)) -> EntranceWatch | None:
     """Start listening when MQTT_URL is set, some store has entrance cameras and the camera API is on; else None."""
     config = services.config

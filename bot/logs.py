@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
 

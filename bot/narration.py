@@ -9,7 +9,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from typing import Callable, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
 from sqlalchemy import select
 
@@ -39,7 +40,7 @@ class Narrator:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="narrator", daemon=True)
 
-    def start(self) -> "Narrator":
+    def start(self) -> Narrator:
         say, self.say = self.say, lambda kind, text: None
         self.look()  # what was there before this run is not news
         self.say = say

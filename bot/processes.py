@@ -14,15 +14,15 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.app import Services, build_services, create_app
-from core.config import Config
 from bot.entrance import start_entrance_watch
 from bot.http.webex_events import target_url
-from core.messenger import WebexError
 from bot.runner import Runner, RunnerSettings
 from bot.steps import CAMERA_LANE, ON_DEAD, STEPS
 from bot.sweeps import schedule_sweeps
 from bot.webex_activities import accept_into
 from bot.webex_socket import WebsocketTransport
+from core.config import Config
+from core.messenger import WebexError
 from storage import migrate
 from vision.types import RecognitionError
 
@@ -65,7 +65,7 @@ class Background:
         self.scheduler.add_job(self.wake, "interval", seconds=5, id="wake_runner", max_instances=1, coalesce=True)
         schedule_sweeps(self.scheduler, services)  # expiry and retention: each a work item per period
         self._threads = [threading.Thread(target=r.run_forever, name=name, daemon=True)
-                         for r, name in zip(self.runners, ("camera-runner", "runner"))]
+                         for r, name in zip(self.runners, ("camera-runner", "runner"), strict=True)]
         services.wake_runner = self.wake
 
     def _runner(self, steps: dict[str, Any]) -> Runner:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 import random
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from core.clock import Clock
 from core.injection import call_with

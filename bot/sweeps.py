@@ -8,16 +8,16 @@ nor repeats an hour, and a sweep that fails is retried by the queue, not by the 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from core.clock import Clock
 from core.config import Config
+from core.steps import StepKind
 from handlers.digest import enqueue_digests
 from handlers.weekly_report import enqueue_pattern_reports
 from storage.db import Database
 from storage.uow import UnitOfWork
-from core.steps import StepKind
 
 log = logging.getLogger(__name__)
 SWEEPS = (StepKind.EXPIRE_WATCHLIST, StepKind.PURGE)  # each once an hour
@@ -26,7 +26,7 @@ CHECK_EVERY_S = 300  # how often the scheduler makes sure this hour's items exis
 
 def period_key(now: datetime) -> str:
     """The UTC hour a moment falls in, as the sweep's key: '2026-11-25T15'."""
-    return now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H")
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H")
 
 
 def enqueue_sweeps(db: Database, clock: Clock) -> None:
@@ -69,4 +69,4 @@ def schedule_sweeps(scheduler: Any, services: Any) -> None:
         services.wake_runner()
 
     scheduler.add_job(fire, "interval", seconds=CHECK_EVERY_S, id="sweeps", max_instances=1, coalesce=True,
-                      next_run_time=datetime.now(timezone.utc))
+                      next_run_time=datetime.now(UTC))

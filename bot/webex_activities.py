@@ -17,8 +17,9 @@ import binascii
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from handlers.webex_intake import SOURCES, WebexEventReceived, accept_webex_event, valid_event_id
 
@@ -140,7 +141,7 @@ class ActivityDispatcher:
         return stored
 
 
-def accept_into(services: "Services") -> Accept:
+def accept_into(services: Services) -> Accept:
     """The composition root's ``accept``: store and enqueue in one transaction, then wake the runner."""
 
     def accept(event_id: str, source: str, payload: dict[str, Any]) -> bool:

@@ -13,7 +13,8 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import requests
 from webexpythonsdk import WebexAPI

@@ -19,13 +19,15 @@ A reconnect may deliver events again: the event id (the REST message or action i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
 import threading
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import requests
 import websockets
@@ -185,10 +187,8 @@ class WebsocketTransport:
         self._stop.set()
         loop, task = self._loop, self._task
         if loop is not None and task is not None:
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop has just closed on its own
                 loop.call_soon_threadsafe(task.cancel)
-            except RuntimeError:
-                pass  # the loop has just closed on its own
         if self._thread is not None:
             self._thread.join(timeout_s)
             if self._thread.is_alive():

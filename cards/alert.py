@@ -6,12 +6,21 @@ must check. A decided alert shows who decided, when and why, and no buttons.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from cards import elements as el
 from cards.actions import (
-    CONFIRM, DISMISS, DISMISS_REASONS, ENROLL_PROPOSAL, INPUT_NOTE, INPUT_REASON, open_url, show_card, submit,
+    CONFIRM,
+    DISMISS,
+    DISMISS_REASONS,
+    ENROLL_PROPOSAL,
+    INPUT_NOTE,
+    INPUT_REASON,
+    open_url,
+    show_card,
+    submit,
 )
 from cards.text import clean, for_card
 from cards.views import AlertView, SightingView, WatchlistEntryView

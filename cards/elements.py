@@ -6,8 +6,9 @@ same on every host.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from typing import Any, Iterable, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 VERSION = "1.3"  # the highest Webex renders (EXTERNAL-APIS.md)

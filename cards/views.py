@@ -6,9 +6,10 @@ are the public ones ("P-7"), alert ids the public ones ("A-1042").
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Mapping
+from typing import Any
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Watchlist cards: one entry with its track record and a Remove button, and the list `watchlist` answers."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 from cards import elements as el
 from cards.actions import WATCHLIST_APPROVE, WATCHLIST_REMOVE, submit

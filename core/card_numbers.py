@@ -7,7 +7,8 @@ ids pass Luhn about one time in ten by chance (CONTRACT.md).
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 _DIGIT_GROUPS = re.compile(r"\d+(?:[ -]\d+)*")
 _SEPARATOR = re.compile(r"[ -]")

@@ -10,17 +10,35 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import yaml
 from pydantic import ValidationError
 
 from core.config_business import (  # noqa: F401  (the configuration's names, importable from here as before)
-    DEFAULT_CONFIG_PATH, ROLE_RANK, _LOCATED, BusinessConfig, CameraConfig, CatalogItem, DigestConfig,
-    EnrollmentConfig, Identifier, PatternsConfig, PersonConfig, RecognitionConfig, RegionConfig, RegisterConfig,
-    RetentionConfig, Role, RuleConfig, RunnerConfig, StoreConfig, TriageConfig, _dotted,
+    _LOCATED,
+    DEFAULT_CONFIG_PATH,
+    ROLE_RANK,
+    BusinessConfig,
+    CameraConfig,
+    CatalogItem,
+    DigestConfig,
+    EnrollmentConfig,
+    Identifier,
+    PatternsConfig,
+    PersonConfig,
+    RecognitionConfig,
+    RegionConfig,
+    RegisterConfig,
+    RetentionConfig,
+    Role,
+    RuleConfig,
+    RunnerConfig,
+    StoreConfig,
+    TriageConfig,
+    _dotted,
 )
 from core.config_env import EnvSettings
 

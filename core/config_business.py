@@ -146,7 +146,7 @@ class RecognitionConfig(_Model):
     min_face_px: int = Field(default=40, ge=20, le=1000, description="Smaller faces are not searched.")
 
     @model_validator(mode="after")
-    def _check_thresholds(self) -> "RecognitionConfig":
+    def _check_thresholds(self) -> RecognitionConfig:
         if self.review_threshold > self.match_threshold:
             _raise_located([(("review_threshold",), "must not be above match_threshold")])
         return self
@@ -207,7 +207,7 @@ class EnrollmentConfig(_Model):
     lookback_days: int = Field(default=30, ge=0, le=365)
 
     @model_validator(mode="after")
-    def _check_expiry(self) -> "EnrollmentConfig":
+    def _check_expiry(self) -> EnrollmentConfig:
         if self.default_expiry_days > self.max_expiry_days:
             _raise_located([(("default_expiry_days",), "must not exceed max_expiry_days")])
         return self
@@ -261,7 +261,7 @@ class BusinessConfig(_Model):
     runner: RunnerConfig = Field(default=RunnerConfig(), description="Background queue handling.")
 
     @model_validator(mode="after")
-    def _check_references(self) -> "BusinessConfig":
+    def _check_references(self) -> BusinessConfig:
         problems = [
             *_duplicates([(("stores", i, "id"), s.id) for i, s in enumerate(self.stores)]),
             *_duplicates([(("regions", i, "id"), r.id) for i, r in enumerate(self.regions)]),

@@ -14,7 +14,7 @@ def _url_password(database_url: str) -> str | None:
 
     try:
         return make_url(database_url).password
-    except Exception:  # noqa: BLE001  (only for redaction: never fail start-up here)
+    except Exception:
         return None
 
 

@@ -5,11 +5,12 @@ A keyword-only parameter with a default is optional: it keeps its default when n
 from __future__ import annotations
 
 import inspect
-from functools import lru_cache
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from functools import cache
+from typing import Any
 
 
-@lru_cache(maxsize=None)
+@cache
 def _parameters(function: Callable[..., Any]) -> tuple[tuple[str, bool], ...]:
     return tuple(
         (name, p.default is inspect.Parameter.empty)

@@ -5,19 +5,19 @@ must not stop fraud monitoring of a whole chain. Everything we read is strictly 
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 # A bounded range: far from datetime's limits, so converting to UTC or adding a delay never overflows.
-_EARLIEST, _LATEST = datetime(1970, 1, 1, tzinfo=timezone.utc), datetime(9000, 1, 1, tzinfo=timezone.utc)
+_EARLIEST, _LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
 
 
 def _in_range(value: datetime) -> datetime:
     try:
-        utc = value.astimezone(timezone.utc)
+        utc = value.astimezone(UTC)
     except OverflowError:  # e.g. 0001-01-01T00:00:00+05:00 is before year 1 in UTC
         utc = None
     if utc is None or not _EARLIEST <= utc < _LATEST:
@@ -80,7 +80,7 @@ class PosTransaction(_Body):
     discount: Total | None = Field(default=None, description="A discount's amount off the receipt.")
 
     @model_validator(mode="after")
-    def _check_type_fields(self) -> "PosTransaction":
+    def _check_type_fields(self) -> PosTransaction:
         if self.type in ("refund", "void") and self.original_transaction_id is None:
             raise ValueError(f"original_transaction_id: required for type {self.type}")
         if self.type in ("price_override", "discount") and self.approver_id is None:
@@ -127,4 +127,4 @@ def field_errors(exc: ValidationError) -> list[dict[str, str]]:
 
 
 def occurred_utc(transaction: PosTransaction) -> datetime:
-    return transaction.occurred_at.astimezone(timezone.utc)
+    return transaction.occurred_at.astimezone(UTC)

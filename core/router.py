@@ -7,12 +7,13 @@ refusal plainly, and audits it. Handlers get their collaborators injected by par
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from core.config import ROLE_RANK, BusinessConfig, Role
-from core.injection import call_with
 from core.events import CardAction, ChatCommand
+from core.injection import call_with
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """Processor amounts (integers in the currency's minor unit) as our decimal-string money."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Mapping
 
 from feeds.types import MappingError
 

@@ -12,8 +12,19 @@ from typing import Any
 from core.config import BusinessConfig, StoreConfig
 from feeds.money import ISO_EXPONENTS, decimal_money
 from feeds.types import (
-    FedStatus, Ignored, Inquiry, Mapped, MappingError, Place, card_sale, chargeback, field, required_text, rfc3339,
-    text, whole_number,
+    FedStatus,
+    Ignored,
+    Inquiry,
+    Mapped,
+    MappingError,
+    Place,
+    card_sale,
+    chargeback,
+    field,
+    required_text,
+    rfc3339,
+    text,
+    whole_number,
 )
 
 PROCESSOR = "square"

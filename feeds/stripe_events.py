@@ -12,7 +12,17 @@ from typing import Any
 from core.config import BusinessConfig
 from feeds.money import STRIPE_EXPONENTS, decimal_money
 from feeds.types import (
-    Ignored, Inquiry, Mapped, MappingError, Place, card_sale, chargeback, field, required_text, text, unix_instant,
+    Ignored,
+    Inquiry,
+    Mapped,
+    MappingError,
+    Place,
+    card_sale,
+    chargeback,
+    field,
+    required_text,
+    text,
+    unix_instant,
 )
 
 PROCESSOR = "stripe"

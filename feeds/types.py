@@ -1,9 +1,10 @@
 """What a processor event maps to: a transaction, a fraud report, or an acknowledgement without effect."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterable, Union
+from datetime import UTC, datetime
+from typing import Any
 
 
 class MappingError(ValueError):
@@ -60,7 +61,7 @@ class Ignored:
     covered_by: str | None = None
 
 
-Mapped = Union[FedTransaction, FedReport, FedStatus, Inquiry, Ignored]
+Mapped = FedTransaction | FedReport | FedStatus | Inquiry | Ignored
 
 
 def field(document: Any, path: str) -> Any:
@@ -91,7 +92,7 @@ def unix_instant(value: Any, *, field_name: str) -> str:
     if not isinstance(value, int) or isinstance(value, bool):
         raise MappingError(field_name, "must be a Unix timestamp in seconds")
     try:
-        return datetime.fromtimestamp(value, tz=timezone.utc).isoformat()
+        return datetime.fromtimestamp(value, tz=UTC).isoformat()
     except (OverflowError, OSError, ValueError):
         raise MappingError(field_name, "is out of range") from None
 

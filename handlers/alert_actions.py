@@ -9,14 +9,14 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from cards.text import for_markdown
 from core.config import Config
+from core.events import CardAction, FraudReported
 from core.messenger import Messenger
 from core.pos_schema import FraudReportBody
 from core.router import UserError, require_role
 from core.routes import router
-from cards.text import for_markdown
 from handlers.chat import Reply
-from core.events import CardAction, FraudReported
 from handlers.intake import record_fraud_report
 from storage.models import Alert, WatchlistPerson
 from storage.uow import UnitOfWork

@@ -13,11 +13,11 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from rules.engine import RuleResult
 from core.facts import Facts
+from core.steps import StepKind
+from rules.engine import RuleResult
 from storage.models import Alert
 from storage.uow import UnitOfWork
-from core.steps import StepKind
 
 log = logging.getLogger(__name__)
 

@@ -9,23 +9,22 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import Callable
 
 from core.clock import Clock
 from core.config import Config
+from core.steps import RetryLater, StepKind, policy
+from handlers.triage import schedule_unpictured_decision
 from storage.evidence import EvidenceStore
 from storage.models import Face
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
-from core.steps import RetryLater, policy
-from handlers.triage import schedule_unpictured_decision
 from vision.image_prep import ImageRejected
 from vision.reconciliation import reconcile
 from vision.types import Box, DetectedFace, FaceBackend, FaceMatch, ProductCounter, RecognitionError
-from core.steps import StepKind
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +119,7 @@ def _store(uow: Callable[[], UnitOfWork], todo: _Work, found: list[_FoundFace], 
     now = clock()
     with uow() as work:
         snapshot = work.snapshots.get(todo.snapshot_id)
-        for number, result in enumerate(found, start=1):
+        for result in found:
             work.snapshots.record_file(result.crop_sha256, kind="crop", content_type="image/jpeg",
                                        size_bytes=len(result.face.crop), now=now)
             work.snapshots.add_face(

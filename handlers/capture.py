@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
 
 from core.clock import Clock
 from core.config import Config
-from core.steps import RetryLater, policy
+from core.steps import RetryLater, StepKind, policy
 from handlers.triage import schedule_unpictured_decision
 from storage.evidence import EvidenceStore
 from storage.models import Snapshot, Transaction
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
 from vision.types import Camera, CameraError
-from core.steps import StepKind
 
 log = logging.getLogger(__name__)
 # Below the runner's dead-letter limit, so a camera that stays down ends as a recorded failure.

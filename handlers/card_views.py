@@ -1,13 +1,19 @@
 """Database rows as the card builders' views (cards/views.py): the only place that maps one to the other."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
-from core.config import Config
 from cards.views import (
-    AlertView, EnrollmentProposalView, HealthView, ProposedFace, SightingView, SnapshotRef, StatusView,
+    AlertView,
+    EnrollmentProposalView,
+    HealthView,
+    ProposedFace,
+    SightingView,
+    SnapshotRef,
+    StatusView,
     WatchlistEntryView,
 )
+from core.config import Config
 from handlers.proposal_plan import ProposalPlan
 from storage.alerts import Sighting
 from storage.models import Alert, Snapshot, Transaction, WatchlistPerson

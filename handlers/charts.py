@@ -6,7 +6,7 @@ metadata, so a retried digest stores the same evidence file instead of a second 
 from __future__ import annotations
 
 import io
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -39,7 +39,7 @@ def pattern_chart(title: str, cashiers: Sequence[SubjectPattern], registers: Seq
     FigureCanvasAgg(figure)
     figure.suptitle(title, fontsize=12)
     slots = max(len(cashiers), len(registers), 1)
-    for axes, name, rows in zip(figure.subplots(1, 2), ("Cashiers", "Registers"), (cashiers, registers)):
+    for axes, name, rows in zip(figure.subplots(1, 2), ("Cashiers", "Registers"), (cashiers, registers), strict=False):
         _rates(axes, name, rows, slots)
     figure.legend(handles=[Line2D([], [], color=_ALERTS, linewidth=6, label="exceptions per 100 transactions"),
                            Line2D([], [], color="black", marker="|", markersize=12, linestyle="", label="the others' mean")],
@@ -62,7 +62,7 @@ def _rates(axes, title: str, rows: Sequence[SubjectPattern], slots: int) -> None
         return
     positions = list(range(len(rows)))
     axes.barh(positions, [row.rate * 100 for row in rows], height=0.6, color=_ALERTS)
-    means = [(position, row.peer_mean * 100) for position, row in zip(positions, rows) if row.peer_mean is not None]
+    means = [(position, row.peer_mean * 100) for position, row in zip(positions, rows, strict=False) if row.peer_mean is not None]
     axes.scatter([mean for _, mean in means], [position for position, _ in means], marker="|", s=250, color="black",
                  zorder=3)
     axes.set_yticks(positions, [f"{row.subject} ({standing(row)})" for row in rows])

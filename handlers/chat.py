@@ -8,18 +8,18 @@ changes nothing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from core.clock import Clock
 from core.config import Config
+from core.events import CardAction, ChatCommand, parse_command
 from core.messenger import Messenger, WebexError
 from core.router import Refused, Router, UserError
-from core.events import CardAction, ChatCommand, parse_command
 from storage import inbound, threads
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
-from core.steps import StepKind
 
 log = logging.getLogger(__name__)
 

@@ -8,23 +8,22 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
 from core.clock import Clock
 from core.config import Config, RegisterConfig, StoreConfig
+from core.events import ChatCommand
 from core.router import UserError, require_role
 from core.routes import router
-from core.steps import RetryLater
+from core.steps import RetryLater, StepKind
 from handlers.chat import Reply
-from core.events import ChatCommand
 from handlers.threads import open_thread, post_in_thread
 from storage.evidence import EvidenceStore
 from storage.models import Snapshot
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
 from vision.types import Camera, CameraError
-from core.steps import StepKind
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 3  # a person is waiting: a few quick tries, then say it did not work

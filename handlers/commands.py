@@ -9,18 +9,18 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from cards.help import help_card
+from cards.stats import stats_card
+from cards.status import status_card
+from cards.text import for_markdown as md
+from cards.views import CommandHelp, EntryPrecision, HelpView, StatsView
 from core.config import ROLE_RANK, Config
+from core.events import CardAction, ChatCommand, FraudReported
 from core.pos_schema import FraudReportBody
 from core.router import UserError, best_role, require_role
 from core.routes import router
-from cards.help import help_card
-from cards.status import status_card
-from cards.stats import stats_card
-from cards.text import for_markdown as md
-from cards.views import CommandHelp, EntryPrecision, HelpView, StatsView
 from handlers.card_views import status_view
 from handlers.chat import Reply
-from core.events import CardAction, ChatCommand, FraudReported
 from handlers.governance import watchlist_precision
 from handlers.intake import record_fraud_report
 from handlers.listing import is_page, listing, page_number, shorten

@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import select
 
 from core.config import Config
+from core.events import CardAction, ChatCommand
 from core.router import Router
 from handlers.chat import dispatch_event
-from core.events import CardAction, ChatCommand
 from storage import inbound
 from storage.models import InboundEvent, OutboxMessage
 from storage.uow import UnitOfWork

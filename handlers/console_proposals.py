@@ -8,14 +8,16 @@ the console, behind its session.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import select
 
-from core.config import Config
 from cards.enrollment import enrollment_card
+from core.config import Config
+from core.steps import StepKind
 from handlers.card_views import proposal_view
 from handlers.console import SOURCE
 from handlers.proposal_plan import ProposalPlan, plan_proposal
@@ -26,7 +28,6 @@ from storage.evidence import EvidenceStore
 from storage.models import WorkItem
 from storage.uow import UnitOfWork
 from vision.types import FaceBackend
-from core.steps import StepKind
 
 
 def answer_request(event_id: str, *, db: Database, faces: FaceBackend, evidence: EvidenceStore, config: Config,

@@ -10,12 +10,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
-from core.config import Config
 from cards.alert import alert_card
 from cards.watchlist import watchlist_entry_card, watchlist_list_card
+from core.config import Config
 from handlers.card_views import alert_view, entry_view
 from handlers.console import threads
 from storage.evidence import EvidenceStore

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from core.steps import CORRELATION_STEPS
 from handlers.triage import schedule_unpictured_decision
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
-from core.steps import CORRELATION_STEPS
-
 
 
 def settle_dead_step(work: UnitOfWork, item: ClaimedItem, error: str, now: datetime) -> None:

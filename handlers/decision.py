@@ -8,16 +8,16 @@ it saw, fired or not, so any alert (and any silence) can be explained.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Callable
 from zoneinfo import ZoneInfo
 
 from core.clock import Clock
 from core.config import Config
+from core.facts import FACT_NAMES, WEEKDAYS, Facts
 from handlers.alerting import AlertPlace, raise_alert
 from handlers.patterns import count_under_rung
 from rules.engine import CompiledRule, RuleResult, evaluate
-from core.facts import FACT_NAMES, WEEKDAYS, Facts
 from storage.models import Alert, Snapshot, Transaction
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem

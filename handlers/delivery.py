@@ -8,16 +8,15 @@ been sent, because ``parentId`` must name the root's Webex message id.
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from core.clock import Clock
 from core.messenger import Attachment, Messenger, OutgoingMessage, WebexError
-from core.steps import RetryLater, policy
+from core.steps import RetryLater, StepKind, policy
 from storage.evidence import EvidenceStore
 from storage.models import OutboxMessage
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
-from core.steps import StepKind
 
 log = logging.getLogger(__name__)
 

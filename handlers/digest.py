@@ -8,23 +8,23 @@ the digest keeps to the local clock across daylight-saving changes.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Callable
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from cards.stats import stats_card
+from cards.views import StatsView
 from core.clock import Clock
 from core.config import Config, StoreConfig
 from core.messenger import Messenger
-from cards.stats import stats_card
-from cards.views import StatsView
+from core.steps import StepKind
 from handlers.charts import digest_chart
 from handlers.stats_views import rule_rows, stats_row
 from storage import stats as stats_queries
 from storage.evidence import EvidenceStore
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
-from core.steps import StepKind
 
 log = logging.getLogger(__name__)
 # A process that was down at digest time sends it late if it is back within this; later than that a
@@ -50,7 +50,7 @@ def occurrence(local_date: date, local_time: str, zone: ZoneInfo) -> datetime:
     after the hour before it, so that day still has its digest, on the same local date.
     """
     hour, minute = (int(part) for part in local_time.split(":"))
-    return datetime.combine(local_date, time(hour, minute), tzinfo=zone).replace(fold=0).astimezone(timezone.utc)
+    return datetime.combine(local_date, time(hour, minute), tzinfo=zone).replace(fold=0).astimezone(UTC)
 
 
 def dates_due(zone: ZoneInfo, local_time: str, now: datetime) -> list[date]:

@@ -11,22 +11,22 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
 from zoneinfo import ZoneInfo
 
-from core.clock import Clock
-from core.config import Config, EnrollmentConfig
-from core.router import UserError, require_role
-from core.routes import router
-from core.steps import RetryLater, policy
 from cards.actions import ENROLL, INPUT_EXPIRY_DAYS, INPUT_FACE, INPUT_REASON, WATCHLIST_APPROVE
 from cards.watchlist import watchlist_entry_card
+from core.clock import Clock
+from core.config import Config, EnrollmentConfig
+from core.events import CardAction
+from core.router import UserError, require_role
+from core.routes import router
+from core.steps import RetryLater, StepKind, policy
 from handlers import gates
 from handlers.card_views import entry_view
 from handlers.chat import Reply
-from core.events import CardAction
 from handlers.lookback import schedule_lookback
 from handlers.proposals import transaction_to_act_on
 from handlers.threads import open_thread, post_in_thread
@@ -37,7 +37,6 @@ from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
 from vision.image_prep import ImageRejected
 from vision.types import EnrolledFace, FaceBackend, RecognitionError
-from core.steps import StepKind
 
 log = logging.getLogger(__name__)
 

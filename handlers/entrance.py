@@ -15,24 +15,23 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from core.clock import Clock
 from core.config import Config, StoreConfig
-from core.steps import RetryLater, policy
+from core.facts import WEEKDAYS, Facts
+from core.steps import RetryLater, StepKind, policy
 from handlers.alerting import AlertPlace, raise_alert
 from rules.engine import CompiledRule, evaluate
-from core.facts import WEEKDAYS, Facts
 from storage.evidence import EvidenceStore
 from storage.models import Face, Snapshot
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
 from vision.image_prep import ImageRejected
 from vision.types import Camera, CameraError, DetectedFace, FaceBackend, FaceMatch, RecognitionError
-from core.steps import StepKind
 
 log = logging.getLogger(__name__)
 # Alerts of a rule without its own cool-down still come at most once per person per camera in this
@@ -49,7 +48,7 @@ class Visit:
 
     @property
     def at(self) -> datetime:
-        return datetime.fromtimestamp(self.at_ms / 1000, tz=timezone.utc)
+        return datetime.fromtimestamp(self.at_ms / 1000, tz=UTC)
 
     @property
     def snapshot_id(self) -> str:
@@ -60,7 +59,7 @@ class Visit:
         return f"{self.serial}@{self.at_ms}"
 
     @classmethod
-    def parse(cls, ref: str) -> "Visit":
+    def parse(cls, ref: str) -> Visit:
         serial, _, at_ms = ref.partition("@")
         return cls(serial, int(at_ms))
 

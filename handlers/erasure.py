@@ -8,12 +8,13 @@ The audit log keeps the fact of each end with ids and reason codes only.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Callable, Iterable
 
 from core.clock import Clock
 from core.config import Config
 from core.messenger import Messenger
+from core.steps import StepKind
 from handlers.threads import post_in_thread
 from storage import evidence_refs, lookback, threads
 from storage.evidence import EvidenceStore
@@ -21,7 +22,6 @@ from storage.models import WatchlistPerson
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
 from vision.types import FaceBackend
-from core.steps import StepKind
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 from core.clock import Clock
 from core.config import Config
-from feeds.types import FedStatus, Inquiry
 from core.events import FraudReported, TransactionReceived
+from feeds.types import FedStatus, Inquiry
 from handlers.intake import accept_transaction, record_fraud_report
 from storage import inbound
 from storage.models import Transaction

@@ -8,21 +8,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from cards.actions import WATCHLIST_REMOVE
+from cards.views import EntryPrecision, WatchlistEntryView
+from cards.watchlist import watchlist_entry_card, watchlist_list_card
 from core.config import Config
+from core.events import CardAction, ChatCommand
 from core.router import UserError, require_role
 from core.routes import router
-from cards.actions import WATCHLIST_REMOVE
-from cards.watchlist import watchlist_entry_card, watchlist_list_card
-from cards.views import EntryPrecision, WatchlistEntryView
+from core.steps import StepKind
 from handlers.card_views import WRONG_MATCHES_FOR_REVIEW, entry_view
 from handlers.chat import Reply
 from handlers.erasure import erasure_anchor
-from core.events import CardAction, ChatCommand
 from handlers.listing import is_page, listing, page_number
 from handlers.threads import open_thread
 from storage.models import WatchlistPerson
 from storage.uow import UnitOfWork
-from core.steps import StepKind
 
 USAGE = "Usage: `watchlist`, `watchlist 2` (a page), `watchlist show <id>` or `watchlist remove <id>`."
 

@@ -9,11 +9,11 @@ from sqlalchemy.exc import IntegrityError
 
 from core.clock import Clock
 from core.config import Config
-from core.pos_schema import occurred_utc
 from core.events import FraudReported, TransactionReceived
+from core.pos_schema import occurred_utc
+from core.steps import StepKind
 from storage.models import FraudReport, Transaction
 from storage.uow import UnitOfWork
-from core.steps import StepKind
 
 Outcome = Literal["accepted", "duplicate", "conflict", "unknown_transaction"]
 

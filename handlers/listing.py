@@ -9,8 +9,8 @@ a line too long for a page on its own is shortened.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from core.messenger import MAX_TEXT_BYTES
 from core.router import UserError

@@ -9,14 +9,14 @@ thread; the visit the enrollment is about is not one of them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from core.clock import Clock
 from core.config import Config
-from core.steps import RetryLater
+from core.steps import RetryLater, StepKind
 from handlers.threads import post_in_thread
 from storage import lookback
 from storage.evidence import EvidenceStore
@@ -25,7 +25,6 @@ from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
 from vision.image_prep import ImageRejected
 from vision.types import Box, FaceBackend, RecognitionError
-from core.steps import StepKind
 
 log = logging.getLogger(__name__)
 DELAY_S = 10.0  # behind the checkout steps that are due now
@@ -40,7 +39,7 @@ class _Cursor:
     found: int = 0
 
     @classmethod
-    def parse(cls, ref: str) -> "_Cursor":
+    def parse(cls, ref: str) -> _Cursor:
         face_id, since, scanned, found = (ref.split("|") + ["0", "0", "0"])[:4]
         return cls(face_id, int(since or 0), int(scanned or 0), int(found or 0))
 
@@ -117,7 +116,7 @@ def _page(work: UnitOfWork, cursor: _Cursor, config: Config) -> _Page | None:
         return None  # erased, removed or expired meanwhile: nobody to look for
     person, days = face.person, config.business.enrollment.lookback_days
     start = face.created_at - timedelta(days=days)
-    since = max(start, datetime.fromtimestamp(cursor.since, timezone.utc)) if cursor.since else start
+    since = max(start, datetime.fromtimestamp(cursor.since, UTC)) if cursor.since else start
     found, next_since = lookback.pictures(
         work.session, store_ids=_stores(config, person.store_id), since=since, until=face.created_at,
         skip_transactions=lookback.transactions_pictured_by(work.session, face.enrollment_image_sha256), limit=PAGE)

@@ -8,14 +8,14 @@ needs a login.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
+from cards.alert import alert_card
+from cards.text import for_markdown
 from core.clock import Clock
 from core.config import Config
 from core.messenger import Messenger
-from cards.alert import alert_card
-from cards.text import for_markdown
 from handlers.card_views import alert_view
 from storage.evidence import EvidenceStore
 from storage.models import Snapshot, WatchlistPerson

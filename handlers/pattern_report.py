@@ -9,19 +9,19 @@ today (today so far); the weekly report (``handlers/weekly_report.py``) the 7 co
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Mapping
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from core.config import ROLE_RANK, Config, StoreConfig
-from core.routes import router
 from cards.patterns import pattern_card, period, standing
 from cards.views import CardPattern, PatternReportView, RuleHits, SubjectPattern
+from core.config import ROLE_RANK, Config, StoreConfig
+from core.events import ChatCommand
+from core.routes import router
 from handlers.charts import pattern_chart
 from handlers.chat import Reply
 from handlers.commands import parse_days
-from core.events import ChatCommand
 from handlers.patterns import OWN_REFUND, UNDER_RUNG
 from rules.baselines import EXCEPTION_KINDS, BaselinePolicy, CashierBaseline, rates_of, transactions_of
 from storage import stats as stats_queries
@@ -45,7 +45,7 @@ def local_days(store: StoreConfig, first_day: date, last_day: date) -> ReportPer
     zone = ZoneInfo(store.timezone)
 
     def midnight(day: date) -> datetime:
-        return datetime.combine(day, time(0), tzinfo=zone).astimezone(timezone.utc)
+        return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
     return ReportPeriod(first_day, last_day, midnight(first_day), midnight(last_day + timedelta(days=1)))
 

@@ -10,22 +10,22 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
-from core.clock import Clock
-from core.config import Config
-from core.messenger import Messenger
-from core.router import UserError, require_role
-from core.routes import router
-from core.steps import RetryLater, policy
 from cards.actions import ENROLL_PROPOSAL
 from cards.enrollment import enrollment_card
 from cards.views import ProposedFace, Resemblance
+from core.clock import Clock
+from core.config import Config
+from core.events import CardAction, ChatCommand
+from core.messenger import Messenger
+from core.router import UserError, require_role
+from core.routes import router
+from core.steps import RetryLater, StepKind, policy
 from handlers import gates
 from handlers.card_views import proposal_view
 from handlers.chat import Reply
-from core.events import CardAction, ChatCommand
 from handlers.proposal_plan import Candidate, ProposalPlan, plan_proposal
 from handlers.threads import open_thread, post_under
 from storage.evidence import EvidenceStore
@@ -35,7 +35,6 @@ from storage.work_queue import ClaimedItem
 from vision.contact_sheet import contact_sheet
 from vision.image_prep import ImageRejected
 from vision.types import FaceBackend, RecognitionError
-from core.steps import StepKind
 
 log = logging.getLogger(__name__)
 CROP_GONE = "its picture is no longer kept"

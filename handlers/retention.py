@@ -9,8 +9,8 @@ writer lock is never held for long; what a run leaves is found by the next one.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Callable
 
 from core.clock import Clock
 from core.config import Config, RetentionConfig
@@ -20,7 +20,6 @@ from storage.evidence import EvidenceStore
 from storage.retention import Purged
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
-from core.steps import StepKind
 
 log = logging.getLogger(__name__)
 BATCH = 500

@@ -1,8 +1,8 @@
 """From storage's counts to the stats card's view, shared by `stats [7d]` and the daily digest so both read alike."""
 from __future__ import annotations
 
-from core.config import Config
 from cards.views import RulePrecision, StoreStatsRow
+from core.config import Config
 from storage.stats import StoreStats
 
 

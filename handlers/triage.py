@@ -1,18 +1,17 @@
 """Background steps of a transaction's correlation: triage (and pattern counting) first; capture and analysis follow."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Callable
 
 from core.clock import Clock
 from core.config import Config
+from core.steps import StepKind
 from handlers.patterns import BaselineCache, count_transaction, local_day, pattern_facts
 from rules.triage import TriageFacts, decide
 from storage.models import Transaction
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
-from core.steps import StepKind
-
 
 
 def job_triage(item: ClaimedItem, *, uow: Callable[[], UnitOfWork], config: Config, clock: Clock,

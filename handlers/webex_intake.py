@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from core.clock import Clock
+from core.steps import StepKind
 from storage import inbound
 from storage.uow import UnitOfWork
-from core.steps import StepKind
 
 SOURCES = {"messages": "webex_message", "attachmentActions": "webex_action"}
 # Webex ids are base64url ("ciscospark://<cluster>/MESSAGE/<uuid>"), about 80-110 characters;

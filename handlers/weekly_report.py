@@ -8,21 +8,21 @@ counts once, a skipped one is read with the offset before the change), late by a
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Callable
 from zoneinfo import ZoneInfo
 
+from cards.patterns import pattern_card
 from core.clock import Clock
 from core.config import Config
 from core.messenger import Messenger
-from cards.patterns import pattern_card
+from core.steps import StepKind
 from handlers.digest import dates_due
 from handlers.pattern_report import chart_of, pattern_report, summary, week_before
 from storage.evidence import EvidenceStore
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
-from core.steps import StepKind
 
 log = logging.getLogger(__name__)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

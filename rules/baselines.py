@@ -70,7 +70,7 @@ class CashierBaseline:
         rates = self._rates.get(cashier_id)
         peers = len(self._rates) - 1
         if rates is None or peers < self._policy.min_peers:
-            return {name: None for name in RATES}
+            return dict.fromkeys(RATES)
         scores: dict[str, float | None] = {}
         for name, rate in rates.items():
             mean = (self._sums[name] - rate) / peers

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import logging
 import string
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 import rule_engine
 from rule_engine import errors
@@ -62,7 +63,7 @@ class RuleResult:
                 "facts": dict(self.facts_seen), "facts_used": list(self.facts_used), "error": self.error}
 
 
-def compile_rule(rule: "RuleConfig") -> CompiledRule:
+def compile_rule(rule: RuleConfig) -> CompiledRule:
     """Check and compile one configured rule; raises ``RuleError`` naming the rule, the key and the cause."""
     try:
         compiled, used = compile_condition(rule.when)
@@ -79,7 +80,7 @@ def compile_rule(rule: "RuleConfig") -> CompiledRule:
     return CompiledRule(rule.name, rule.severity, rule.message, cooldown_s, used, rule.when, compiled)
 
 
-def compile_rules(rules: Iterable["RuleConfig"]) -> list[CompiledRule]:
+def compile_rules(rules: Iterable[RuleConfig]) -> list[CompiledRule]:
     return [compile_rule(rule) for rule in rules]
 
 

@@ -17,11 +17,12 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from simulation.floor import Floor
@@ -76,7 +77,7 @@ class CameraStandIn:
     def base_url(self) -> str:
         return f"{self.root}/api/v1"
 
-    def start(self) -> "CameraStandIn":
+    def start(self) -> CameraStandIn:
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
                                         name="camera-stand-in", daemon=True)
         self._thread.start()
@@ -185,7 +186,7 @@ def _handler_for(camera: CameraStandIn) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "MerakiStandIn/1.0"
 
-        def do_POST(self) -> None:  # noqa: N802  (http.server's naming)
+        def do_POST(self) -> None:
             path = urlsplit(self.path).path
             match = _SNAPSHOT.match(path)
             if match is None:
@@ -202,7 +203,7 @@ def _handler_for(camera: CameraStandIn) -> type[BaseHTTPRequestHandler]:
                 return
             self._json(*camera.generate_snapshot(match.group(1), self.headers.get("Authorization"), body))
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             parts = urlsplit(self.path)
             query = parse_qs(parts.query)
             if match := _IMAGE.match(parts.path):
@@ -232,7 +233,7 @@ def _handler_for(camera: CameraStandIn) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(content)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass  # quiet: picture links are capabilities, and the demo narrates what matters
 
     return Handler

@@ -11,8 +11,8 @@ import bisect
 import io
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from PIL import Image
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import requests
 
@@ -23,7 +24,7 @@ class ConsoleManager:
         self.session = requests.Session()
         self.csrf = ""
 
-    def sign_in(self) -> "ConsoleManager":
+    def sign_in(self) -> ConsoleManager:
         page = self._get("/console/signin").text
         form_token = _match(r'name="csrf" value="([^"]+)"', page)
         response = self.session.post(f"{self.base_url}/console/signin", data={"token": self.token, "csrf": form_token},

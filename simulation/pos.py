@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import requests
@@ -128,7 +128,7 @@ class PosStandIn:
         time.sleep(max(0.0, paid - time.time()))
         self._free_at[checkout.register_id] = paid + self.turnover_s
         transaction_id = f"{self.prefix}-{len(self.rung) + 1:02d}"
-        occurred = datetime.fromtimestamp(paid, timezone.utc).astimezone(ZoneInfo(self.timezone))
+        occurred = datetime.fromtimestamp(paid, UTC).astimezone(ZoneInfo(self.timezone))
         body = {
             "transaction_id": transaction_id, "store_id": self.store_id, "register_id": checkout.register_id,
             "occurred_at": occurred.isoformat(), "total": {"amount": checkout.total(), "currency": self.currency},
@@ -150,7 +150,7 @@ class PosStandIn:
 
     def report_fraud(self, transaction_id: str, reason: str, *, source: str = "chargeback") -> int | None:
         body = {"transaction_id": transaction_id, "reason": reason, "source": source,
-                "reported_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                "reported_at": datetime.now(UTC).isoformat(timespec="seconds")}
         return self._post("/api/v1/fraud-reports", body)
 
     def _post(self, path: str, body: dict) -> int | None:

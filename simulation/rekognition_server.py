@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +60,7 @@ class RekognitionStandIn:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> "RekognitionStandIn":
+    def start(self) -> RekognitionStandIn:
         self._thread.start()
         return self
 
@@ -76,14 +78,14 @@ class RekognitionStandIn:
 
     def answer(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         self.calls.append(operation)
-        handler: Callable[[dict[str, Any]], dict[str, Any]] | None = getattr(self, f"_op_{operation}", None)
+        handler: Callable[[dict[str, Any]], dict[str, Any]] | None = getattr(self, "_op_" + re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower(), None)
         if handler is None:
             raise AwsError("UnknownOperationException", f"{operation} is not implemented by the stand-in")
         return handler(params)
 
     # --- collections and users -----------------------------------------------------------------
 
-    def _op_CreateCollection(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _op_create_collection(self, params: dict[str, Any]) -> dict[str, Any]:
         collection_id = params["CollectionId"]
         with self._lock:
             if collection_id in self._collections:
@@ -92,12 +94,12 @@ class RekognitionStandIn:
         return {"StatusCode": 200, "FaceModelVersion": FACE_MODEL_VERSION,
                 "CollectionArn": f"aws:rekognition:us-east-1:000000000000:collection/{collection_id}"}
 
-    def _op_DescribeCollection(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _op_describe_collection(self, params: dict[str, Any]) -> dict[str, Any]:
         collection = self._collection(params)
         return {"FaceCount": len(collection.faces), "UserCount": len(collection.users),
                 "FaceModelVersion": FACE_MODEL_VERSION}
 
-    def _op_CreateUser(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _op_create_user(self, params: dict[str, Any]) -> dict[str, Any]:
         collection = self._collection(params)
         with self._lock:
             if params["UserId"] in collection.users:
@@ -105,14 +107,14 @@ class RekognitionStandIn:
             collection.users[params["UserId"]] = set()
         return {}
 
-    def _op_DeleteUser(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _op_delete_user(self, params: dict[str, Any]) -> dict[str, Any]:
         collection = self._collection(params)
         with self._lock:
             if collection.users.pop(params["UserId"], None) is None:
                 raise AwsError("ResourceNotFoundException", "The user does not exist")
         return {}
 
-    def _op_AssociateFaces(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _op_associate_faces(self, params: dict[str, Any]) -> dict[str, Any]:
         collection = self._collection(params)
         with self._lock:
             if params["UserId"] not in collection.users:
@@ -126,7 +128,7 @@ class RekognitionStandIn:
                     refused.append({"FaceId": face_id, "Reasons": ["FACE_NOT_FOUND"]})
         return {"AssociatedFaces": done, "UnsuccessfulFaceAssociations": refused, "UserStatus": "ACTIVE"}
 
-    def _op_DisassociateFaces(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _op_disassociate_faces(self, params: dict[str, Any]) -> dict[str, Any]:
         collection = self._collection(params)
         with self._lock:
             faces = collection.users.get(params["UserId"], set())
@@ -134,7 +136,7 @@ class RekognitionStandIn:
             faces.difference_update(params["FaceIds"])
         return {"DisassociatedFaces": gone, "UnsuccessfulFaceDisassociations": [], "UserStatus": "ACTIVE"}
 
-    def _op_DeleteFaces(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _op_delete_faces(self, params: dict[str, Any]) -> dict[str, Any]:
         collection = self._collection(params)
         with self._lock:
             deleted = [f for f in params["FaceIds"] if collection.faces.pop(f, None) is not None]
@@ -143,10 +145,10 @@ class RekognitionStandIn:
 
     # --- what needs eyes -----------------------------------------------------------------------
 
-    def _op_DetectFaces(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _op_detect_faces(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"FaceDetails": [_detail(face) for face in self._faces_in(params)]}
 
-    def _op_IndexFaces(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _op_index_faces(self, params: dict[str, Any]) -> dict[str, Any]:
         collection = self._collection(params)
         faces = self._faces_in(params)
         kept = faces[:int(params.get("MaxFaces", 100))]
@@ -161,7 +163,7 @@ class RekognitionStandIn:
         unindexed = [{"Reasons": ["EXCEEDS_MAX_FACES"], "FaceDetail": _detail(f)} for f in faces[len(kept):]]
         return {"FaceRecords": records, "UnindexedFaces": unindexed, "FaceModelVersion": FACE_MODEL_VERSION}
 
-    def _op_SearchUsersByImage(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _op_search_users_by_image(self, params: dict[str, Any]) -> dict[str, Any]:
         collection = self._collection(params)
         faces = self._faces_in(params)
         if not faces:
@@ -182,7 +184,7 @@ class RekognitionStandIn:
                 "SearchedFace": {"FaceDetail": {"BoundingBox": _bounding_box(searched)}},
                 "UnsearchedFaces": [{"FaceDetails": _detail(f), "Reasons": ["FACE_NOT_LARGEST"]} for f in others]}
 
-    def _op_DetectLabels(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _op_detect_labels(self, params: dict[str, Any]) -> dict[str, Any]:
         self._image(params)
         return {"Labels": [], "LabelModelVersion": "3.0"}
 
@@ -224,7 +226,7 @@ def _handler_for(standin: RekognitionStandIn) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "RekognitionStandIn/1.0"
 
-        def do_POST(self) -> None:  # noqa: N802  (http.server's naming)
+        def do_POST(self) -> None:
             target = self.headers.get("X-Amz-Target", "")
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             try:
@@ -248,7 +250,7 @@ def _handler_for(standin: RekognitionStandIn) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(content)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     return Handler

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Sequence
+from functools import cache, lru_cache
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
@@ -104,7 +104,7 @@ def head(person: str) -> tuple[Image.Image, tuple[int, int, int, int]]:
     return _source_photo(person).crop(source.crop), (fx0 - x0, fy0 - y0, fx1 - x0, fy1 - y0)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _source_photo(person: str) -> Image.Image:
     if person == "grace_hopper":
         from matplotlib import cbook

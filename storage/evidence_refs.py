@@ -5,7 +5,7 @@ once. A file is deleted only when no snapshot, face, enrolled face or outbox mes
 """
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -26,7 +26,7 @@ def unreferenced(session: Session, candidates: Iterable[str]) -> list[tuple[str,
         used.update(session.scalars(select(column).where(column.in_(wanted))))
     free = wanted - used
     rows = session.execute(select(EvidenceFile.sha256, EvidenceFile.content_type).where(EvidenceFile.sha256.in_(free)))
-    known = {sha: content_type for sha, content_type in rows}
+    known = dict(rows.all())
     # A file with no row (a crash between writing it and recording it) is still ours to delete.
     return [(sha, known.get(sha, "image/jpeg")) for sha in sorted(free)]
 

@@ -2,8 +2,8 @@
 finding earlier visits of a newly enrolled person means looking at the pictures again."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Iterable
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload

@@ -7,9 +7,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.models import OutboxMessage
 from core.steps import StepKind
-
+from storage.models import OutboxMessage
 
 
 class Outbox:

@@ -13,7 +13,16 @@ from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import (
-    Alert, AuditEntry, Face, FaceMatch, FraudReport, InboundEvent, OutboxMessage, PatternCount, Snapshot, Transaction,
+    Alert,
+    AuditEntry,
+    Face,
+    FaceMatch,
+    FraudReport,
+    InboundEvent,
+    OutboxMessage,
+    PatternCount,
+    Snapshot,
+    Transaction,
     WorkItem,
 )
 
@@ -25,7 +34,7 @@ class Purged:
     rows: int = 0
     files: set[str] = field(default_factory=set)
 
-    def add(self, other: "Purged") -> "Purged":
+    def add(self, other: Purged) -> Purged:
         self.rows += other.rows
         self.files |= other.files
         return self

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, or_, select
@@ -28,7 +28,7 @@ def store_stats(session: Session, store_ids: tuple[str, ...], since: datetime, n
                 until: datetime | None = None) -> list[StoreStats]:
     """Counts of [since, until) (until: now); ``open_older_than_a_day`` is as of now, whatever the period."""
     stats = {s: StoreStats(s) for s in store_ids}
-    until = until or datetime(9999, 1, 1, tzinfo=timezone.utc)  # no end: up to now and what is arriving
+    until = until or datetime(9999, 1, 1, tzinfo=UTC)  # no end: up to now and what is arriving
     rows = session.execute(select(Transaction.store_id, func.count()).where(
         Transaction.store_id.in_(store_ids), Transaction.received_at >= since,
         Transaction.received_at < until).group_by(Transaction.store_id))

@@ -29,7 +29,7 @@ class UnitOfWork:
         self._db = db
         self._write = write
 
-    def __enter__(self) -> "UnitOfWork":
+    def __enter__(self) -> UnitOfWork:
         if self._write and self._db.write_lock is not None:
             self._db.write_lock.acquire()
         try:

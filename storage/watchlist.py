@@ -1,7 +1,7 @@
 """The local backend's view of the watchlist: enrolled descriptors, and a cheap version that changes with them."""
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from sqlalchemy import func, select
 

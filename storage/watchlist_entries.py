@@ -6,8 +6,8 @@ the person's, for the caller to delete from disk once nothing else refers to the
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Iterable
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload

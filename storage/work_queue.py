@@ -96,7 +96,7 @@ class WorkQueue:
 
     def counts(self) -> dict[str, int]:
         rows = self._session.execute(select(WorkItem.status, func.count()).group_by(WorkItem.status))
-        return {status: n for status, n in rows}
+        return dict(rows.all())
 
     def oldest_due(self, *, now: datetime) -> datetime | None:
         query = select(func.min(WorkItem.next_run_at)).where(WorkItem.status == "pending", WorkItem.next_run_at <= now)

@@ -2,28 +2,43 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from cards.views import (
-    AlertView, CardPattern, CommandHelp, EnrollmentProposalView, HealthView, HelpView, PatternReportView, ProposedFace,
-    Resemblance, RuleHits, RulePrecision, SightingView, SnapshotRef, StatsView, StatusView, StoreStatsRow,
-    SubjectPattern, WatchlistEntryView,
+    AlertView,
+    CardPattern,
+    CommandHelp,
+    EnrollmentProposalView,
+    HealthView,
+    HelpView,
+    PatternReportView,
+    ProposedFace,
+    Resemblance,
+    RuleHits,
+    RulePrecision,
+    SightingView,
+    SnapshotRef,
+    StatsView,
+    StatusView,
+    StoreStatsRow,
+    SubjectPattern,
+    WatchlistEntryView,
 )
 
-NOW = datetime(2025, 6, 15, 1, 53, 5, tzinfo=timezone.utc)  # 22:53 on Sat 14 Jun in São Paulo
+NOW = datetime(2025, 6, 15, 1, 53, 5, tzinfo=UTC)  # 22:53 on Sat 14 Jun in São Paulo
 OCCURRED = NOW - timedelta(minutes=12)
 STORE_TZ = "America/Sao_Paulo"
 
 ENTRY = WatchlistEntryView(
     id="P-7", status="active", reason="Chargeback on a cloned card, 3 Mar", store_id="store-001",
-    enrolled_by="sec@example.com", enrolled_at=datetime(2025, 3, 4, 15, 0, tzinfo=timezone.utc),
-    expires_at=datetime(2025, 9, 1, 15, 0, tzinfo=timezone.utc), faces_count=2, wrong_match_count=1,
+    enrolled_by="sec@example.com", enrolled_at=datetime(2025, 3, 4, 15, 0, tzinfo=UTC),
+    expires_at=datetime(2025, 9, 1, 15, 0, tzinfo=UTC), faces_count=2, wrong_match_count=1,
     flagged_for_review=False, precision=0.75, approved_by="lead@example.com", timezone=STORE_TZ,
 )
 PENDING_ENTRY = WatchlistEntryView(
     id="P-9", status="pending_approval", reason="Returned stolen goods twice", store_id="store-002",
-    enrolled_by="ana@example.com", enrolled_at=datetime(2025, 6, 10, 12, 0, tzinfo=timezone.utc),
-    expires_at=datetime(2025, 12, 7, 12, 0, tzinfo=timezone.utc), faces_count=1, flagged_for_review=True,
+    enrolled_by="ana@example.com", enrolled_at=datetime(2025, 6, 10, 12, 0, tzinfo=UTC),
+    expires_at=datetime(2025, 12, 7, 12, 0, tzinfo=UTC), faces_count=1, flagged_for_review=True,
     wrong_match_count=4, precision=0.2,
 )
 
@@ -53,7 +68,7 @@ WATCHLIST_ALERT = AlertView(
 )
 # Ten past midnight in store time: the same person at the door twice (two rules on one picture share a
 # line), then at another register, and before midnight (so that line names the day).
-SIGHTED_AT = datetime(2025, 6, 15, 3, 10, 30, tzinfo=timezone.utc)  # 00:10:30 on Sun 15 Jun in São Paulo
+SIGHTED_AT = datetime(2025, 6, 15, 3, 10, 30, tzinfo=UTC)  # 00:10:30 on Sun 15 Jun in São Paulo
 SIGHTED_ALERT = dataclasses.replace(WATCHLIST_ALERT, id="A-1044", occurred_at=SIGHTED_AT, sightings=(
     SightingView("A-1041", None, SIGHTED_AT - timedelta(minutes=3)),
     SightingView("A-1040", None, SIGHTED_AT - timedelta(minutes=3, seconds=20)),

@@ -11,16 +11,17 @@ import os
 import shutil
 import socket
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import yaml
 from sqlalchemy import text
 
-from core import signatures
 from bot.app import Services, build_services, create_app
+from core import signatures
 from core.config import Config, load_config
 from storage import migrate
 from storage.db import Database
@@ -147,7 +148,7 @@ def config(environ: dict[str, str], business: dict[str, Any]) -> Config:
 
 @pytest.fixture
 def clock() -> FixedClock:
-    return FixedClock(datetime(2026, 11, 24, 20, 3, 20, tzinfo=timezone.utc))
+    return FixedClock(datetime(2026, 11, 24, 20, 3, 20, tzinfo=UTC))
 
 
 CONFIGURED = object()  # the messenger fixture's default: whatever the configuration builds (none without a token)

@@ -1,9 +1,9 @@
 """Fakes of the outside-service Protocols (vision.types) that record their calls."""
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Collection
 
 from core.messenger import WebexError
 from vision.types import CameraError, DetectedFace, EnrolledFace, FaceMatch, Picture, ProductCount

@@ -7,8 +7,9 @@ import hashlib
 import hmac
 import json
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import stripe
 from sqlalchemy import func, select
@@ -21,7 +22,7 @@ SQUARE_URL = "https://flp.example.com/api/v1/feeds/square"
 READER, LOCATION = "tmr_FDOt2wlRZEdpd7", "tml_FDOtHwxAAdIJOh"
 INTENT, CHARGE = "pi_3MmlLrLkdIwHu7ix0uke3Ezy", "ch_3MmlLrLkdIwHu7ix0snN0B15"
 SQ_LOCATION, SQ_DEVICE, SQ_PAYMENT = "L88917AVBK2S5", "device:995CS397A6475287", "R2B3Z8WMVt3EAmzYWLZvz7Y69EbZY"
-PAID_AT = datetime(2026, 11, 24, 20, 3, 12, tzinfo=timezone.utc)
+PAID_AT = datetime(2026, 11, 24, 20, 3, 12, tzinfo=UTC)
 
 
 def feed_business(business: dict[str, Any]) -> dict[str, Any]:
@@ -86,7 +87,7 @@ def stripe_intent(**changes: Any) -> dict[str, Any]:
 def stripe_dispute(**changes: Any) -> dict[str, Any]:
     dispute = {
         "id": "dp_1MmlM3LkdIwHu7ix6DlyW8Jr", "object": "dispute", "amount": 14990, "balance_transactions": [],
-        "charge": CHARGE, "created": int(datetime(2026, 12, 1, 13, 0, tzinfo=timezone.utc).timestamp()),
+        "charge": CHARGE, "created": int(datetime(2026, 12, 1, 13, 0, tzinfo=UTC).timestamp()),
         "currency": "brl", "evidence": {"customer_name": "Jane Roe", "customer_email_address": "jane@example.com"},
         "is_charge_refundable": False, "livemode": False, "metadata": {}, "payment_intent": INTENT,
         "reason": "fraudulent", "status": "needs_response",

@@ -2,8 +2,9 @@
 stored-event step (presses on the actual messages the bot sent), and a few lookups."""
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import timedelta, timezone
-from typing import Any, Collection
+from typing import Any
 
 from bot.runner import Runner
 from bot.steps import STEPS

@@ -10,7 +10,8 @@ import asyncio
 import json
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from websockets.asyncio.server import serve
 
@@ -88,7 +89,7 @@ class FakeWebexSocket:
             self._ready.set()
             await self._stopped.wait()
 
-    def __enter__(self) -> "FakeWebexSocket":
+    def __enter__(self) -> FakeWebexSocket:
         self._thread.start()
         assert self._ready.wait(10)
         return self

@@ -3,8 +3,8 @@ empty each other's tables, and nothing is left behind."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url

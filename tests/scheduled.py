@@ -2,8 +2,9 @@
 steps, and pair each card sent with the chart threaded under it."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bot.runner import Runner
 from bot.steps import STEPS
@@ -22,7 +23,7 @@ def items(services: Any, kind: str) -> dict[str, datetime]:
     """Each work item of ``kind``: its key and when it was first enqueued."""
     with UnitOfWork(services.db) as uow:
         found = uow.session.query(WorkItem).filter(WorkItem.kind == kind)
-        return {w.dedupe_key: w.created_at.astimezone(timezone.utc) for w in found}
+        return {w.dedupe_key: w.created_at.astimezone(UTC) for w in found}
 
 
 def tick_until(services: Any, clock: Any, end: datetime, enqueue: Callable[..., None]) -> None:

@@ -14,9 +14,10 @@ import sys
 import threading
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import requests
 
@@ -56,7 +57,7 @@ class ServedProcess:
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, *, ready_timeout_s: float = 60) -> "ServedProcess":
+    def start(self, *, ready_timeout_s: float = 60) -> ServedProcess:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=REPO, env=self.environ,
                                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -97,7 +98,7 @@ class ServedProcess:
                 counts[labels.split('status="', 1)[1].split('"', 1)[0]] = float(value)
         return counts
 
-    def __enter__(self) -> "ServedProcess":
+    def __enter__(self) -> ServedProcess:
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -111,7 +112,7 @@ def child_environ(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+    return datetime.now(UTC).astimezone().isoformat(timespec="seconds")
 
 
 def post_signed(session: requests.Session, base_url: str, raw: bytes, secret: str, *, timeout_s: float = 30) -> int | None:
@@ -156,7 +157,7 @@ class Traffic:
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._client, name=f"pos-{n}", daemon=True) for n in range(clients)]
 
-    def start(self) -> "Traffic":
+    def start(self) -> Traffic:
         for thread in self._threads:
             thread.start()
         return self

@@ -4,7 +4,7 @@ Time is a fake shared by the stand-in, the floor and the client's polling, so no
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -58,7 +58,7 @@ def client(camera: CameraStandIn, clock: FakeTime, *, key: str = KEY) -> MerakiC
 
 
 def at(seconds: float) -> datetime:
-    return datetime.fromtimestamp(START + seconds, timezone.utc)
+    return datetime.fromtimestamp(START + seconds, UTC)
 
 
 GRACE = Customer((Placement("grace_hopper", at=(0.3, 0.4)),))
@@ -141,5 +141,5 @@ def test_no_video_is_meraki_s_wording(camera, floor, clock):
     floor.step_up(SERIAL, Customer())
     response = requests.post(f"{camera.base_url}/devices/{SERIAL}/camera/generateSnapshot", timeout=5,
                              headers={"Authorization": f"Bearer {KEY}"},
-                             json={"timestamp": datetime.fromtimestamp(clock.now, timezone.utc).isoformat()})
+                             json={"timestamp": datetime.fromtimestamp(clock.now, UTC).isoformat()})
     assert response.status_code == 400 and response.json() == {"errors": [NO_VIDEO]}

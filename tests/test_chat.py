@@ -11,9 +11,8 @@ from PIL import Image
 from bot.runner import Runner
 from bot.steps import STEPS
 from storage import inbound
-from storage.models import Alert, AuditEntry, OutboxMessage, PatternCount, Transaction, WatchlistPerson
+from storage.models import Alert, PatternCount, Transaction, WatchlistPerson
 from storage.uow import UnitOfWork
-from tests.conftest import transaction_body
 from tests.card_schema import card_validator
 from tests.fakes import FakeMessenger
 

@@ -20,10 +20,10 @@ import requests
 import yaml
 
 from bot.app import build_services, create_app
-from core.config import load_config
 from bot.demo import ThreadedServer
 from bot.runner import Runner
 from bot.steps import STEPS
+from core.config import load_config
 from simulation.camera_server import CameraStandIn
 from simulation.floor import Floor
 from simulation.pos import PosStandIn, demo_day

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 
 from bot.app import build_services
-from core.messenger import WebexError
 from bot.runner import Runner
 from bot.steps import STEPS
+from core.messenger import WebexError
 from storage.uow import UnitOfWork
 from tests.fakes import FakeMessenger
 

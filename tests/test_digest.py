@@ -3,7 +3,7 @@ time, across daylight-saving changes; enqueued by the sweep tick, idempotently."
 from __future__ import annotations
 
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -11,15 +11,15 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from PIL import Image
 
 from bot.sweeps import enqueue_daily, schedule_sweeps
+from core.steps import StepKind
 from storage.models import Alert, Transaction, WorkItem
 from storage.uow import UnitOfWork
 from tests.card_schema import card_validator
 from tests.fakes import FakeMessenger
 from tests.scheduled import TICK, cards_with_charts, items, run, tick_until
-from core.steps import StepKind
 
 ROOM = "ROOM-STORE-1"
-UTC = timezone.utc
+UTC = UTC
 
 
 @pytest.fixture

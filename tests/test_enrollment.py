@@ -10,7 +10,16 @@ from storage.models import Face
 from storage.uow import UnitOfWork
 from tests.fakes import face
 from tests.learning_fixtures import (  # noqa: F401  (fixtures)
-    CUSTOMER, active_entry, business, chat, checkout, environ, faces, messenger, proposed, services,
+    CUSTOMER,
+    active_entry,
+    business,
+    chat,
+    checkout,
+    environ,
+    faces,
+    messenger,
+    proposed,
+    services,
 )
 from tests.learning_helpers import ROOM, audit, card_texts, cards_titled, enroll_inputs, people
 from vision.types import DetectedFace

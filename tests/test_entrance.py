@@ -18,16 +18,16 @@ from bot.app import build_services
 from bot.entrance import AppearanceDetector, BrokerAddress, event_time_ms, parse_topic, start_entrance_watch
 from bot.runner import Runner
 from bot.steps import STEPS
+from core.steps import StepKind
 from handlers.entrance import record_visit
 from storage.models import Alert, Snapshot, WorkItem
 from storage.uow import UnitOfWork
+from tests.card_schema import card_validator
 from tests.conftest import REPO
 from tests.fakes import FakeCamera, FakeFaceBackend, FakeMessenger, face
 from tests.mosquitto import broker, mosquitto, publisher, wait_for  # noqa: F401  (fixtures)
-from tests.card_schema import card_validator
 from tests.test_pipeline import body_now, enroll
 from vision.types import RecognitionError
-from core.steps import StepKind
 
 DOOR, SIDE_DOOR = "Q2XX-AAAA-0009", "Q2XX-AAAA-0008"
 COUNT, OBJECTS = f"/merakimv/{DOOR}/0", f"/merakimv/{DOOR}/raw_detections"

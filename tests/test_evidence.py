@@ -81,7 +81,7 @@ def test_a_failed_write_leaves_no_file_and_no_temporary(store, monkeypatch, fail
     digest = hashlib.sha256(JPEG).hexdigest()
     assert not store.path(digest, "image/jpeg").exists()
     assert [p.name for p in files_under(store.root)] == [f"{hashlib.sha256(b'already here').hexdigest()}.jpg"]
-    assert not [p for p in store.root.rglob(".incoming-*")]
+    assert not list(store.root.rglob(".incoming-*"))
 
 
 @pytest.mark.parametrize("digest", [

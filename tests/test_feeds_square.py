@@ -13,8 +13,18 @@ from core.config import load_config
 from storage.models import FraudReport, InboundEvent, Transaction, WorkItem
 from storage.uow import UnitOfWork
 from tests.feed_events import (
-    SQ_DEVICE, SQ_PAYMENT, SQUARE_URL, count_rows, feed_business, feed_environ, poster, raw, square_dispute,
-    square_event, square_headers, square_payment,
+    SQ_DEVICE,
+    SQ_PAYMENT,
+    SQUARE_URL,
+    count_rows,
+    feed_business,
+    feed_environ,
+    poster,
+    raw,
+    square_dispute,
+    square_event,
+    square_headers,
+    square_payment,
 )
 
 URL = "/api/v1/feeds/square"

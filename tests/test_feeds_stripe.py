@@ -15,8 +15,19 @@ from core.config import load_config
 from storage.models import FraudReport, InboundEvent, Transaction, WorkItem
 from storage.uow import UnitOfWork
 from tests.feed_events import (
-    CHARGE, INTENT, LOCATION, count_rows, feed_business, feed_environ, poster, raw, stripe_charge, stripe_dispute,
-    stripe_event, stripe_headers, stripe_intent,
+    CHARGE,
+    INTENT,
+    LOCATION,
+    count_rows,
+    feed_business,
+    feed_environ,
+    poster,
+    raw,
+    stripe_charge,
+    stripe_dispute,
+    stripe_event,
+    stripe_headers,
+    stripe_intent,
 )
 
 URL = "/api/v1/feeds/stripe"

@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from storage.models import Transaction, WorkItem
+from storage.models import Transaction
 from storage.uow import UnitOfWork
-from tests.conftest import POS_SECRET, signed_headers, transaction_body
+from tests.conftest import signed_headers, transaction_body
 
 URL = "/api/v1/transactions"
 

@@ -7,7 +7,6 @@ SQLite only: the database paths are covered on both backends by the governance t
 """
 from __future__ import annotations
 
-
 import pytest
 
 from bot.app import build_services
@@ -16,7 +15,14 @@ from storage.models import Alert
 from storage.uow import UnitOfWork
 from tests.learning_fixtures import messenger  # noqa: F401  (a fixture: every card sent must be valid)
 from tests.learning_helpers import (
-    ROLES, ROOM, Chat, body_at, card_texts, cards_titled, enroll_inputs, people,
+    ROLES,
+    ROOM,
+    Chat,
+    body_at,
+    card_texts,
+    cards_titled,
+    enroll_inputs,
+    people,
 )
 from vision.types import Picture
 

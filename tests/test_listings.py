@@ -13,11 +13,11 @@ from datetime import timedelta
 import pytest
 import responses
 
-from core.messenger import MAX_TEXT_BYTES, OutgoingMessage, WebexError
 from bot.webex_client import WebexClient
 from cards.alert import alert_card
 from cards.text import for_card, for_markdown
 from cards.views import AlertView
+from core.messenger import MAX_TEXT_BYTES, OutgoingMessage, WebexError
 from handlers.listing import listing, shorten
 from storage.models import Alert, Transaction, WatchlistPerson
 from storage.uow import UnitOfWork
@@ -30,7 +30,7 @@ BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c
 
 
 @pytest.fixture
-def chat(services, messenger, clock) -> Conversation:  # noqa: F811  # type: ignore[no-untyped-def]
+def chat(services, messenger, clock) -> Conversation:  # type: ignore[no-untyped-def]
     return Conversation(services, messenger, clock)
 
 

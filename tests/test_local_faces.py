@@ -12,7 +12,7 @@ import dataclasses
 import functools
 import io
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -49,7 +49,7 @@ SCENE_SPECS = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def scene(name: str) -> Scene:
     people, products, seed = SCENE_SPECS[name]
     return compose_scene(people, products, seed=seed)
@@ -99,7 +99,7 @@ def test_similarity_maps_distance_monotonically_with_0_6_at_80() -> None:
     assert similarity(0.0) == 100.0
     assert similarity(3.0) == 0.0 and similarity(10.0) == 0.0 and similarity(-1.0) == 100.0
     values = [similarity(d) for d in np.linspace(0, 4, 401)]
-    assert all(a >= b for a, b in zip(values, values[1:]))
+    assert all(a >= b for a, b in zip(values, values[1:], strict=False))
     assert similarity(0.3) > similarity(0.59) > 80 > similarity(0.61)
     assert distance_for(0) == float("inf")
     for s in (50.0, 80.0, 90.0, 100.0):
@@ -285,7 +285,7 @@ def test_concurrent_searches_while_the_gallery_changes(faces_in) -> None:
         try:
             for _ in range(200):
                 seen.append(tuple(m.person_id for m in listed.search(query, person_ids=None, min_similarity=REVIEW)))
-        except Exception as exc:  # noqa: BLE001 - any failure in a thread must fail the test
+        except Exception as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=searcher) for _ in range(4)]

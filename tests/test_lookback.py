@@ -7,13 +7,20 @@ import pytest
 from bot.app import build_services
 from handlers import lookback
 from tests.learning_fixtures import (  # noqa: F401  (fixtures)
-    CountingCamera, OnePerPicture, chat, checkout, environ, learning_business, messenger, proposed,
+    CountingCamera,
+    OnePerPicture,
+    chat,
+    checkout,
+    environ,
+    learning_business,
+    messenger,
+    proposed,
 )
 from tests.learning_helpers import audit, enroll_inputs, people
 
 
 @pytest.fixture
-def business(business: dict) -> dict:  # noqa: F811
+def business(business: dict) -> dict:
     business["camera"] = {"exact_delay_s": 0}  # each checkout has its live and exact picture at once
     return learning_business(business)
 

@@ -5,8 +5,9 @@ import http.server
 import logging
 import threading
 import traceback
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -317,7 +318,7 @@ class _ImageHandler(http.server.BaseHTTPRequestHandler):
 
     hits = 0
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         type(self).hits += 1
         ready = type(self).hits > 1
         self.send_response(200 if ready else 404)

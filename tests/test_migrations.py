@@ -1,8 +1,8 @@
 """Alembic migrations: one head, up from empty on SQLite and PostgreSQL, and the models agree with the result."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -108,11 +108,10 @@ def test_sqlite_foreign_keys_are_enforced(fresh_sqlite):
     migrate.upgrade(fresh_sqlite)
     database = Database(fresh_sqlite)
     try:
-        with pytest.raises(Exception, match="FOREIGN KEY"):
-            with database.engine.begin() as conn:
-                conn.execute(text(
-                    "INSERT INTO fraud_reports (transaction_id, source, reported_at, received_at) "
-                    "VALUES ('T-missing', 'manual', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"))
+        with pytest.raises(Exception, match="FOREIGN KEY"), database.engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO fraud_reports (transaction_id, source, reported_at, received_at) "
+                "VALUES ('T-missing', 'manual', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"))
     finally:
         database.dispose()
 

@@ -9,11 +9,10 @@ from PIL import Image
 from bot.app import build_services
 from bot.runner import Runner
 from bot.steps import STEPS
-from tests.card_schema import card_validator
-from tests.fakes import FakeFaceBackend, FakeMessenger, FakeProductCounter, face
-from tests.test_pipeline import CUSTOMER, URL, body_now, enroll
 from simulation.scenes import Placement, compose_scene
-from tests.fakes import FakeCamera
+from tests.card_schema import card_validator
+from tests.fakes import FakeCamera, FakeFaceBackend, FakeMessenger, FakeProductCounter, face
+from tests.test_pipeline import CUSTOMER, URL, body_now, enroll
 from vision.types import Picture
 
 ROOM, REGION_ROOM = "ROOM-STORE-1", "ROOM-SOUTH"

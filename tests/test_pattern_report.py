@@ -3,7 +3,7 @@ its chart; and `patterns` reporting only the stores where the person is a manage
 from __future__ import annotations
 
 import io
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -11,16 +11,16 @@ from PIL import Image
 
 from bot.steps import router
 from cards.patterns import pattern_card
-from handlers.chat import dispatch_event
-from handlers.charts import pattern_chart
 from core.events import ChatCommand
+from handlers.charts import pattern_chart
+from handlers.chat import dispatch_event
 from handlers.pattern_report import days_to_today, local_days, pattern_report, week_before
 from storage.models import Alert, AuditEntry, PatternCount, Transaction
 from storage.uow import UnitOfWork
 from tests import card_examples as ex
 from tests.card_schema import card_validator
 
-UTC = timezone.utc
+UTC = UTC
 FIRST, LAST = date(2026, 11, 16), date(2026, 11, 22)  # Mon to Sun in São Paulo (UTC−3 all year)
 
 

@@ -6,7 +6,7 @@ computed) on SQLite and PostgreSQL; baselines are seeded as daily counts where a
 from __future__ import annotations
 
 import statistics
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -14,21 +14,21 @@ import yaml
 from sqlalchemy import select
 
 from bot.app import build_services
-from core.config import load_config
-from core.pos_schema import PosTransaction
 from bot.runner import Runner
-from handlers.triage import job_triage
+from core.config import load_config
 from core.events import TransactionReceived
+from core.pos_schema import PosTransaction
+from core.steps import StepKind
 from handlers.intake import accept_transaction
 from handlers.patterns import count_under_rung
+from handlers.triage import job_triage
 from rules.baselines import BaselinePolicy, CashierBaseline
 from storage.models import PatternCount
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
 from tests.conftest import minimal_business, transaction_body
-from core.steps import StepKind
 
-NOW = datetime(2026, 11, 24, 20, 0, tzinfo=timezone.utc)  # 17:00 in São Paulo: local day 2026-11-24
+NOW = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)  # 17:00 in São Paulo: local day 2026-11-24
 TODAY = date(2026, 11, 24)
 
 
@@ -227,7 +227,7 @@ def cashier_counts(services) -> dict[tuple[str, date, str], int]:
 
 
 def test_each_transaction_is_counted_once_on_its_store_local_day(services, clock):
-    sale = post(services, at=datetime(2026, 11, 24, 2, 30, tzinfo=timezone.utc))  # 23:30 on the 23rd in São Paulo
+    sale = post(services, at=datetime(2026, 11, 24, 2, 30, tzinfo=UTC))  # 23:30 on the 23rd in São Paulo
     post(services, at=NOW, type="refund", original=sale)
     post(services, at=NOW, type="void", original="T-x")
     triage(services, clock)
@@ -340,7 +340,7 @@ def test_z_scores_leave_the_cashier_out_of_its_population():
     assert baseline.z_scores("a")["void"] == pytest.approx((0.10 - 0.02) / statistics.pstdev(others), abs=1e-3)
     assert baseline.z_scores("c")["void"] == pytest.approx(
         (0.02 - statistics.fmean([0.10, 0.01, 0.03])) / statistics.pstdev([0.10, 0.01, 0.03]), abs=1e-3)
-    assert baseline.z_scores("unknown") == {name: None for name in baseline.z_scores("unknown")}
+    assert baseline.z_scores("unknown") == dict.fromkeys(baseline.z_scores("unknown"))
 
 
 def test_a_baseline_longer_than_the_transactions_are_kept_is_refused(environ, business):

@@ -5,13 +5,12 @@ Outside services are fakes of the vision Protocols (tests/fakes.py); the databas
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import yaml
 
-from bot.app import build_services, create_app
+from bot.app import build_services
 from bot.runner import Runner
 from bot.steps import STEPS
 from storage.models import Alert, WatchlistPerson
@@ -158,7 +157,7 @@ def test_expired_watchlist_entry_is_not_searched(post_signed, services, run, clo
 
 
 def test_late_transaction_gets_only_the_exact_time_picture(post_signed, services, run, clock, client, auth, camera):
-    old = (clock() - timedelta(seconds=60)).astimezone(timezone.utc).isoformat()
+    old = (clock() - timedelta(seconds=60)).astimezone(UTC).isoformat()
     assert post_signed(URL, transaction_body(occurred_at=old)).status_code == 202
     run()
     assert camera.calls == []
@@ -171,7 +170,7 @@ def test_late_transaction_gets_only_the_exact_time_picture(post_signed, services
 
 def test_footage_not_ready_is_retried_then_picture_stored(post_signed, services, run, clock, client, auth, camera):
     camera.script = [CameraError("no footage for that moment yet", retry=True, retry_after_s=60)] * 2
-    old = (clock() - timedelta(seconds=60)).astimezone(timezone.utc).isoformat()
+    old = (clock() - timedelta(seconds=60)).astimezone(UTC).isoformat()
     assert post_signed(URL, transaction_body(occurred_at=old)).status_code == 202
     run()
     clock.advance(120)
@@ -202,7 +201,7 @@ def test_unknown_camera_fails_plainly_without_retrying(post_signed, services, ru
 
 def test_camera_that_stays_down_ends_as_a_recorded_failure(post_signed, services, run, clock, client, auth, camera):
     camera.script = [CameraError("camera offline or unreachable", retry=True)] * 20
-    old = (clock() - timedelta(seconds=60)).astimezone(timezone.utc).isoformat()
+    old = (clock() - timedelta(seconds=60)).astimezone(UTC).isoformat()
     assert post_signed(URL, transaction_body(occurred_at=old)).status_code == 202
     for _ in range(12):
         clock.advance(400)
@@ -267,7 +266,7 @@ def test_recognition_outage_is_retried_later(post_signed, services, run, clock, 
 
 def test_read_api_shows_each_step_and_its_last_error(post_signed, services, run, clock, client, auth, camera):
     camera.script = [CameraError("no footage for that moment yet", retry=True, retry_after_s=60)]
-    old = (clock() - timedelta(seconds=60)).astimezone(timezone.utc).isoformat()
+    old = (clock() - timedelta(seconds=60)).astimezone(UTC).isoformat()
     assert post_signed(URL, transaction_body(occurred_at=old)).status_code == 202
     run()
     clock.advance(120)

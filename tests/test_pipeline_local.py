@@ -13,9 +13,9 @@ import pytest
 from bot.app import build_services
 from bot.runner import Runner
 from bot.steps import STEPS
+from simulation.scenes import Placement, compose_scene
 from storage.models import WatchlistFace, WatchlistPerson
 from storage.uow import UnitOfWork
-from simulation.scenes import Placement, compose_scene
 from tests.conftest import transaction_body
 from tests.fakes import FakeCamera
 from vision.types import Picture

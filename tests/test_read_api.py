@@ -7,9 +7,9 @@ import pytest
 import yaml
 
 from bot.app import build_services, create_app
-from core.config import load_config
 from bot.runner import Runner
 from bot.steps import STEPS
+from core.config import load_config
 from storage.models import Alert, Face, FaceMatch, Snapshot, WatchlistPerson
 from storage.uow import UnitOfWork
 from tests.conftest import transaction_body

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import numpy as np

@@ -12,8 +12,9 @@ import hashlib
 import json
 import re
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -126,8 +127,9 @@ def test_fresh_collection_fraud_report_enroll_button_and_the_next_visit_alerts(
     report = {"transaction_id": "T-1", "reason": "cardholder denies", "source": "chargeback", "reported_at": now_iso()}
     with requests.Session() as session:
         raw = json.dumps(report).encode()
-        from core import signatures
         import time
+
+        from core import signatures
         answer = session.post(f"{server.base_url}/api/v1/fraud-reports", data=raw, timeout=10, headers={
             "Content-Type": "application/json", "X-Signature": signatures.sign(raw, POS_SECRET, int(time.time()))})
     assert answer.status_code == 202

@@ -7,7 +7,6 @@ hourly sweep's work item.
 """
 from __future__ import annotations
 
-
 import pytest
 
 from bot.app import build_services
@@ -15,7 +14,13 @@ from bot.sweeps import enqueue_sweeps
 from storage.models import AuditEntry, EvidenceFile, InboundEvent, Snapshot, Transaction
 from storage.uow import UnitOfWork
 from tests.learning_fixtures import (  # noqa: F401  (fixtures)
-    CountingCamera, OnePerPicture, chat, checkout, environ, learning_business, messenger,
+    CountingCamera,
+    OnePerPicture,
+    chat,
+    checkout,
+    environ,
+    learning_business,
+    messenger,
 )
 from tests.learning_helpers import cards_titled, enroll_inputs, people
 
@@ -36,7 +41,7 @@ def faces() -> OnePerPicture:
 
 
 @pytest.fixture
-def services(config, clock, faces, messenger):  # type: ignore[no-untyped-def]  # noqa: F811
+def services(config, clock, faces, messenger):  # type: ignore[no-untyped-def]
     built = build_services(config, clock=clock, camera=CountingCamera(), faces=faces, messenger=messenger, products=None)
     yield built
     built.db.dispose()

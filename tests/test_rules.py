@@ -12,8 +12,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.config import RuleConfig
-from rules.engine import RuleError, check_condition, check_template, compile_rule, compile_rules, evaluate, parse_cooldown
 from core.facts import FACT_NAMES, FACT_SCHEMA, Facts
+from rules.engine import (
+    RuleError,
+    check_condition,
+    check_template,
+    compile_rule,
+    compile_rules,
+    evaluate,
+    parse_cooldown,
+)
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "rules.md"
 
@@ -233,7 +241,7 @@ def test_every_fact_is_typed_and_documented():
     for spec in FACT_SCHEMA:
         assert spec.kind in {"number", "string", "boolean"} and spec.meaning
         assert f"| `{spec.name}` |" in documented, f"{spec.name} missing from docs/rules.md"
-    assert FACT_NAMES == {f.name for f in fields(Facts)}
+    assert {f.name for f in fields(Facts)} == FACT_NAMES
     json.dumps(Facts().as_dict())
 
 

@@ -7,8 +7,8 @@ from collections import Counter
 from datetime import timedelta
 
 from bot.runner import Runner, RunnerSettings
-from core.steps import RetryLater
 from bot.steps import STEPS
+from core.steps import RetryLater
 from storage.db import Database
 from storage.models import AuditEntry, Transaction, WorkItem
 from storage.uow import UnitOfWork
@@ -267,7 +267,7 @@ def test_two_runners_in_two_threads_never_run_the_same_item_twice(services, cloc
         try:
             start.wait()
             runner.run_until_idle()
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(r,), name=f"runner-{n}") for n, r in enumerate(runners)]

@@ -2,7 +2,7 @@
 hour (idempotently, whichever process fires) and wakes the runner."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -18,7 +18,7 @@ def sweep_keys(services) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def test_period_key_is_the_utc_hour():
-    moment = datetime(2026, 11, 25, 12, 59, 59, tzinfo=timezone.utc).astimezone()
+    moment = datetime(2026, 11, 25, 12, 59, 59, tzinfo=UTC).astimezone()
     assert period_key(moment) == "2026-11-25T12"
 
 

@@ -1,27 +1,27 @@
 """rules/triage.decide and the triage step: which transactions get a picture, and when it is taken."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 import yaml
 
 from bot.app import build_services
-from core.config import TriageConfig, load_config
-from core.pos_schema import FraudReportBody, PosTransaction
 from bot.runner import Runner
-from handlers.triage import job_triage
+from core.config import TriageConfig, load_config
 from core.events import FraudReported, TransactionReceived
+from core.pos_schema import FraudReportBody, PosTransaction
+from core.steps import StepKind
 from handlers.intake import accept_fraud_report, accept_transaction
+from handlers.triage import job_triage
 from rules.triage import TriageFacts, decide
 from storage.models import WatchlistPerson
 from storage.uow import UnitOfWork
 from tests.conftest import transaction_body
-from core.steps import StepKind
 
-QUIET = dict(payment_method="card", entry_mode="contactless", risk_score=10, amount=Decimal("149.90"),
-             fingerprint_in_fraud=False, watchlist_active=False)
+QUIET = {"payment_method": "card", "entry_mode": "contactless", "risk_score": 10, "amount": Decimal("149.90"),
+             "fingerprint_in_fraud": False, "watchlist_active": False}
 
 
 def facts(**changes) -> TriageFacts:
@@ -146,7 +146,7 @@ def test_fresh_transaction_gets_a_live_and_an_exact_time_picture(camera_services
     assert items[StepKind.CAPTURE_LIVE].next_run_at == clock() and items[StepKind.CAPTURE_LIVE].status == "pending"
     exact_delay = camera_services.config.business.camera.exact_delay_s
     assert items[StepKind.CAPTURE_EXACT].next_run_at == transaction.occurred_at + timedelta(seconds=exact_delay)
-    assert items[StepKind.CAPTURE_EXACT].next_run_at == datetime(2026, 11, 24, 20, 6, 12, tzinfo=timezone.utc)
+    assert items[StepKind.CAPTURE_EXACT].next_run_at == datetime(2026, 11, 24, 20, 6, 12, tzinfo=UTC)
 
 
 def test_old_transaction_gets_only_the_exact_time_picture(camera_services, clock):

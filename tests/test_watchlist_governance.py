@@ -9,7 +9,15 @@ from bot.sweeps import enqueue_sweeps
 from storage.models import Face, FaceMatch, WatchlistFace, WatchlistPerson, WorkItem
 from storage.uow import UnitOfWork
 from tests.learning_fixtures import (  # noqa: F401  (fixtures)
-    active_entry, business, chat, decided_alert, environ, faces, messenger, proposed, services,
+    active_entry,
+    business,
+    chat,
+    decided_alert,
+    environ,
+    faces,
+    messenger,
+    proposed,
+    services,
 )
 from tests.learning_helpers import ROOM, audit, body_at, card_texts, enroll_inputs, evidence_files, people
 

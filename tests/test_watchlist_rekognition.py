@@ -4,7 +4,8 @@ IndexFaces, CreateUser and AssociateFaces to enroll; DisassociateFaces, DeleteUs
 from __future__ import annotations
 
 import io
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest

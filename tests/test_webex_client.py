@@ -6,8 +6,8 @@ import requests
 import responses
 from responses import matchers
 
-from core.messenger import Attachment, OutgoingMessage, WebexError
 from bot.webex_client import CARD_CONTENT_TYPE, CARD_FALLBACK, DEFAULT_RETRY_AFTER_S, WebexClient
+from core.messenger import Attachment, OutgoingMessage, WebexError
 
 BASE = "https://webex.test/v1"
 TOKEN = "test-webex-token-0123456789abcdef"

@@ -10,12 +10,12 @@ from sqlalchemy import func, select
 
 from bot.app import create_app
 from bot.http import webex_events
+from core.steps import StepKind
 from handlers.webex_intake import accept_event
 from storage import inbound
 from storage.models import InboundEvent, WorkItem
 from storage.uow import UnitOfWork
 from tests.conftest import base_environ
-from core.steps import StepKind
 
 SECRET = "test-webex-webhook-secret-42"
 BOT = "Y2lzY29zcGFyazovL3VzL1BFT1BMRS9ib3Q"
@@ -148,10 +148,11 @@ def test_signed_but_malformed_bodies_are_422(client, services, raw):
 
 
 def test_without_a_webhook_secret_the_endpoint_is_off(services, tmp_path, database_url):  # type: ignore[no-untyped-def]
+    import yaml
+
     from bot.app import build_services
     from core.config import load_config
     from tests.conftest import minimal_business
-    import yaml
 
     config = load_config(base_environ(tmp_path, database_url), yaml.safe_dump(minimal_business()))
     other = build_services(config, db=services.db, clock=services.clock)

@@ -18,8 +18,14 @@ import responses
 import websockets
 from sqlalchemy import select
 
-from bot.webex_activities import (ActivityDispatcher, accept_into, activity_event, authorization_accepted, envelope_id,
-                                  person_uuid)
+from bot.webex_activities import (
+    ActivityDispatcher,
+    accept_into,
+    activity_event,
+    authorization_accepted,
+    envelope_id,
+    person_uuid,
+)
 from bot.webex_socket import NotAuthorised, SocketClient, WebsocketTransport, _DeadlineSession, _describe
 from storage.models import InboundEvent, WorkItem
 from storage.uow import UnitOfWork

@@ -6,7 +6,7 @@ proposal are the ones they see. Drawn thick enough to read on a phone at full-wi
 from __future__ import annotations
 
 import io
-from typing import Sequence
+from collections.abc import Sequence
 
 from PIL import ImageDraw, ImageFont, ImageOps
 

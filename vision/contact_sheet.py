@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import io
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 

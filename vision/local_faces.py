@@ -11,8 +11,8 @@ import importlib.resources
 import logging
 import math
 import threading
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
-from typing import Callable, Collection, Iterable
 
 import cv2
 import dlib
@@ -71,12 +71,12 @@ class _Gallery:
     person_ids: tuple[str, ...]
 
     @classmethod
-    def of(cls, version: object, matrix: np.ndarray, owners: np.ndarray, person_ids: tuple[str, ...]) -> "_Gallery":
+    def of(cls, version: object, matrix: np.ndarray, owners: np.ndarray, person_ids: tuple[str, ...]) -> _Gallery:
         matrix = np.ascontiguousarray(matrix, dtype=np.float32)
         return cls(version, matrix, np.einsum("ij,ij->i", matrix, matrix), np.asarray(owners, np.int32), person_ids)
 
     @classmethod
-    def load(cls, rows: GalleryRows, version: object) -> "_Gallery":
+    def load(cls, rows: GalleryRows, version: object) -> _Gallery:
         index: dict[str, int] = {}
         owners, blobs, skipped = [], [], 0
         for person_id, blob in rows:
@@ -90,12 +90,12 @@ class _Gallery:
         matrix = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(-1, DIMENSIONS)
         return cls.of(version, matrix, np.asarray(owners, np.int32), tuple(index))
 
-    def with_face(self, person_id: str, descriptor: np.ndarray) -> "_Gallery":
+    def with_face(self, person_id: str, descriptor: np.ndarray) -> _Gallery:
         ids = self.person_ids if person_id in self.person_ids else self.person_ids + (person_id,)
         matrix = np.vstack([self.matrix, descriptor.reshape(1, DIMENSIONS)])
         return _Gallery.of(self.version, matrix, np.append(self.owners, ids.index(person_id)), ids)
 
-    def without(self, person_id: str) -> "_Gallery":
+    def without(self, person_id: str) -> _Gallery:
         if person_id not in self.person_ids:
             return self
         keep = self.owners != self.person_ids.index(person_id)
@@ -105,7 +105,7 @@ class _Gallery:
 class _Models:
     """dlib's models, loaded once per process on first use and shared by every backend instance."""
 
-    _instance: "_Models | None" = None
+    _instance: _Models | None = None
     _lock = threading.Lock()
 
     def __init__(self) -> None:
@@ -118,7 +118,7 @@ class _Models:
         self.busy = threading.Lock()  # dlib's models are not documented as thread-safe: one caller at a time
 
     @classmethod
-    def get(cls) -> "_Models":
+    def get(cls) -> _Models:
         with cls._lock:
             if cls._instance is None:
                 cls._instance = cls()
@@ -187,7 +187,7 @@ class LocalFaceBackend:
         order = np.lexsort((distances, owners))  # by person, nearest first
         owners, distances = owners[order], distances[order]
         first = np.r_[True, owners[1:] != owners[:-1]] if len(owners) else np.zeros(0, bool)
-        matches = [FaceMatch(gallery.person_ids[o], similarity(float(d))) for o, d in zip(owners[first], distances[first])]
+        matches = [FaceMatch(gallery.person_ids[o], similarity(float(d))) for o, d in zip(owners[first], distances[first], strict=False)]
         matches = [m for m in matches if m.similarity >= min_similarity]
         return sorted(matches, key=lambda m: (-m.similarity, m.person_id))
 
@@ -229,7 +229,7 @@ class LocalFaceBackend:
         scale = min(1.0, self._max_side / max(pixels.shape[:2]))
         small = pixels if scale == 1.0 else cv2.resize(pixels, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         rects, scores, _kinds = models.detector.run(small, self._upsample, self._threshold)
-        kept = [r for r, s in zip(rects, scores) if s >= self._verify_below or _confirmed(models, small, r)]
+        kept = [r for r, s in zip(rects, scores, strict=False) if s >= self._verify_below or _confirmed(models, small, r)]
         if len(kept) < len(rects):
             log.debug("detect: %d weak boxes not confirmed as faces", len(rects) - len(kept))
         return [dlib.rectangle(*(round(v / scale) for v in (r.left(), r.top(), r.right(), r.bottom()))) for r in kept]

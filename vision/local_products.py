@@ -15,9 +15,10 @@ unless that side has its own reference photo. A label without a usable reference
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Collection, Iterable, Mapping, Sequence
+from typing import Any
 
 import cv2
 import numpy as np

@@ -15,8 +15,9 @@ import math
 import random
 import threading
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 import requests
@@ -75,7 +76,7 @@ def iso_utc(at: datetime) -> str:
     """Meraki's timestamp form: ISO 8601 in UTC with a 'Z'."""
     if at.tzinfo is None:
         raise ValueError("a naive datetime cannot name a moment of footage; use an aware one")
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def picture_type(content: bytes) -> str | None:

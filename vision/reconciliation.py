@@ -7,9 +7,10 @@ is listed in ``not_checked`` with the reason, never guessed.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Iterable, NamedTuple, Protocol, Sequence
+from typing import Any, NamedTuple, Protocol
 
 from vision.types import ProductCount
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
-from typing import Any, Collection, Iterator
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -155,7 +156,7 @@ class RekognitionFaceBackend:
         details = response.get("FaceDetails", [])
         boxes = [_box(detail) for detail in details]
         faces = [self._face(prepared, detail, box, boxes[:i] + boxes[i + 1:])
-                 for i, (detail, box) in enumerate(zip(details, boxes))]
+                 for i, (detail, box) in enumerate(zip(details, boxes, strict=False))]
         logger.info("rekognition detect: %d face(s)", len(faces))
         return faces
 

@@ -8,7 +8,8 @@ counted by a Custom Labels object-detection model instead (a running model versi
 from __future__ import annotations
 
 import logging
-from typing import Any, Collection
+from collections.abc import Collection
+from typing import Any
 
 from vision.rekognition import MAX_IMAGE_BYTES, call, sendable
 from vision.types import ProductCount

@@ -1,9 +1,10 @@
 """The interfaces between the pipeline and the outside services that see: cameras and recognition."""
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Collection, Protocol
+from typing import Any, Protocol
 
 Box = tuple[float, float, float, float]  # normalised [x0, y0, x1, y1]
 

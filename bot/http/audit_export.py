@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Iterator
 
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy import select

@@ -11,12 +11,25 @@ import json
 import logging
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from bot.http import console_auth as auth
 from bot.http.problems import problem
-from handlers import console as console_handlers
 from cards.actions import ENROLL_PROPOSAL
+from handlers import console as console_handlers
 from handlers.console_proposals import answer_request
 from handlers.console_timeline import alert_item, alert_items, evidence_photo, visible_stores, watchlist_cards
 from storage.models import Face

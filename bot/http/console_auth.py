@@ -13,17 +13,18 @@ import hmac
 import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import wraps
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from flask import Flask, current_app, g, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 
-from core.config import Config, PersonConfig
 from bot.http.problems import problem
+from core.config import Config, PersonConfig
 
 SESSION_HOURS = 12
 KEY_FILE = "console-session.key"

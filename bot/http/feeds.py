@@ -16,20 +16,21 @@ import json
 import logging
 import re
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import stripe
 from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import SecretStr, ValidationError
 
-from core.card_numbers import card_number_paths
-from core.config import BusinessConfig
 from bot.http.intake import canonical_sha256
 from bot.http.problems import problem
+from core.card_numbers import card_number_paths
+from core.config import BusinessConfig
+from core.events import FraudReported, TransactionReceived
 from core.pos_schema import FraudReportBody, PosTransaction, field_errors
 from feeds import square_events, stripe_events
 from feeds.types import FedReport, FedStatus, FedTransaction, Ignored, Inquiry, Mapped, MappingError
-from core.events import FraudReported, TransactionReceived
 from handlers.feeds import FeedEvent, FeedResult, Skip, accept_feed_event
 
 log = logging.getLogger(__name__)

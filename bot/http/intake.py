@@ -10,16 +10,17 @@ import hashlib
 import json
 import logging
 import re
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import BaseModel, ValidationError
 
+from bot.http.problems import problem
 from core import signatures
 from core.card_numbers import card_number_paths
-from bot.http.problems import problem
-from core.pos_schema import FraudReportBody, PosTransaction, field_errors
 from core.events import FraudReported, TransactionReceived
+from core.pos_schema import FraudReportBody, PosTransaction, field_errors
 from handlers.intake import IntakeResult, accept_fraud_report, accept_transaction
 
 log = logging.getLogger(__name__)

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import hmac
 import re
+from collections.abc import Callable
 from functools import wraps
-from typing import Any, Callable
+from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import pool
 
 from storage.db import Database
 from storage.models import Base
