@@ -7,6 +7,7 @@ descriptor of Grace Hopper; each query is her face from another scene, which mus
 the best match. Memory: the gallery arrays' bytes and the process RSS growth while loading them.
 Target (PRODUCT/brief): under 50 ms per search at 100k. Offline; touches no database or network.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,23 +38,33 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     detector = LocalFaceBackend()
-    enroll_face = detector.detect(compose_scene([Placement("grace_hopper", at=(0.5, 0.42), face_px=150)], seed=1).image)[0]
-    query = detector.detect(compose_scene([Placement("grace_hopper", at=(0.3, 0.4), face_px=110, brightness=0.7)], seed=2).image)[0]
+    enroll_face = detector.detect(
+        compose_scene([Placement("grace_hopper", at=(0.5, 0.42), face_px=150)], seed=1).image
+    )[0]
+    query = detector.detect(
+        compose_scene([Placement("grace_hopper", at=(0.3, 0.4), face_px=110, brightness=0.7)], seed=2).image
+    )[0]
     real = detector.enroll("p-grace", enroll_face).descriptor
 
-    print(f"{'enrolled':>9} {'p50 ms':>8} {'p99 ms':>8} {'matrix MB':>10} {'RSS +MB':>8} {'load s':>7} {'enroll ms':>9}  best match")
+    print(
+        f"{'enrolled':>9} {'p50 ms':>8} {'p99 ms':>8} {'matrix MB':>10} {'RSS +MB':>8} {'load s':>7} {'enroll ms':>9}  best match"
+    )
     p99_at_target = None
     for size in args.sizes:
         row = _search_row(size, args.queries, real, query)
         if size == 100_000:
             p99_at_target = row["p99"]
-        print(f"{size:>9,} {row['p50']:>8.2f} {row['p99']:>8.2f} {row['matrix_mb']:>10.1f} {row['rss_mb']:>8.1f} "
-              f"{row['load_s']:>7.2f} {row['enroll_ms']:>9.1f}  {row['best']}")
+        print(
+            f"{size:>9,} {row['p50']:>8.2f} {row['p99']:>8.2f} {row['matrix_mb']:>10.1f} {row['rss_mb']:>8.1f} "
+            f"{row['load_s']:>7.2f} {row['enroll_ms']:>9.1f}  {row['best']}"
+        )
 
     print(f"\n{'scene 1280x720':>15} {'p50 s':>7} {'min s':>7} {'max s':>7}  faces")
     for people in (1, 2):
         times, found = _detect_row(detector, people, args.scenes)
-        print(f"{people:>9} face{'s' if people > 1 else ' '} {statistics.median(times):>7.3f} {min(times):>7.3f} {max(times):>7.3f}  {found}")
+        print(
+            f"{people:>9} face{'s' if people > 1 else ' '} {statistics.median(times):>7.3f} {min(times):>7.3f} {max(times):>7.3f}  {found}"
+        )
     if p99_at_target is not None:
         verdict = "meets" if p99_at_target < TARGET_MS else "MISSES"
         print(f"\nsearch p99 at 100k: {p99_at_target:.2f} ms, {verdict} the {TARGET_MS:.0f} ms target")
@@ -85,15 +96,22 @@ def _search_row(size: int, queries: int, real: bytes, query: DetectedFace) -> di
     enroll_ms = (time.perf_counter() - started) * 1000
     timings.sort()
     return {
-        "p50": statistics.median(timings), "p99": timings[min(len(timings) - 1, int(len(timings) * 0.99))],
+        "p50": statistics.median(timings),
+        "p99": timings[min(len(timings) - 1, int(len(timings) * 0.99))],
         "matrix_mb": size * (DIMENSIONS * 4 + 4 + 4) / 2**20,  # matrix + squared norms + owner index
-        "rss_mb": rss_mb, "load_s": load_s, "enroll_ms": enroll_ms, "best": best,
+        "rss_mb": rss_mb,
+        "load_s": load_s,
+        "enroll_ms": enroll_ms,
+        "best": best,
     }
 
 
 def _detect_row(detector: LocalFaceBackend, people: int, runs: int) -> tuple[list[float], list[int]]:
     """Time detect (HOG + landmarks + descriptor + crop per face) on 1280x720 scenes."""
-    placements = [Placement("grace_hopper", at=(0.3, 0.4), face_px=120), Placement("astronaut", at=(0.7, 0.42), face_px=110)]
+    placements = [
+        Placement("grace_hopper", at=(0.3, 0.4), face_px=120),
+        Placement("astronaut", at=(0.7, 0.42), face_px=110),
+    ]
     times, found = [], []
     for seed in range(runs):
         image = compose_scene(placements[:people], seed=100 + seed).image

@@ -9,6 +9,7 @@ posts N signed transactions from C client threads (one ``requests.Session`` each
 accepted requests/s and latency percentiles. Bounded: every wait has a deadline, and the
 server is stopped (SIGTERM, then SIGKILL) whatever happens. Talks only to 127.0.0.1.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,7 +41,9 @@ SECRET = "bench-pos-secret-" + uuid.uuid4().hex
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
-    parser.add_argument("--url", help="PostgreSQL server URL (default: FLP_TEST_POSTGRES_URL); a fresh database is created on it")
+    parser.add_argument(
+        "--url", help="PostgreSQL server URL (default: FLP_TEST_POSTGRES_URL); a fresh database is created on it"
+    )
     parser.add_argument("-n", "--requests", type=int, default=5000, help="transactions to post (default 5000)")
     parser.add_argument("-c", "--clients", type=int, default=16, help="concurrent client threads (default 16)")
     parser.add_argument("--max-seconds", type=float, default=300, help="stop posting after this long (default 300)")
@@ -49,17 +52,29 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="flp-bench-") as tmp, _database(args, Path(tmp)) as database_url:
-        environ = {"DATABASE_URL": database_url, "DATA_DIR": f"{tmp}/data", "POS_WEBHOOK_SECRET": SECRET,
-                   "API_TOKEN": uuid.uuid4().hex, "FLP_CONFIG": str(REPO / "config/flp.yaml"), "LOG_LEVEL": args.log_level}
+        environ = {
+            "DATABASE_URL": database_url,
+            "DATA_DIR": f"{tmp}/data",
+            "POS_WEBHOOK_SECRET": SECRET,
+            "API_TOKEN": uuid.uuid4().hex,
+            "FLP_CONFIG": str(REPO / "config/flp.yaml"),
+            "LOG_LEVEL": args.log_level,
+        }
         with ServedProcess(environ, Path(tmp) / "serve.log") as server:
             server.start()
-            print(f"serve on {server.base_url}, {args.database}, {args.requests} requests, {args.clients} clients", flush=True)
+            print(
+                f"serve on {server.base_url}, {args.database}, {args.requests} requests, {args.clients} clients",
+                flush=True,
+            )
             cpu_before = _cpu_seconds(server.process.pid)
             elapsed, latencies, statuses = _post_all(server.base_url, args.requests, args.clients, args.max_seconds)
             _report(elapsed, latencies, statuses)
             cpu = _cpu_seconds(server.process.pid) - cpu_before
-            print(f"server CPU while posting: {cpu:.1f} s ({cpu / max(len(latencies), 1) * 1000:.2f} ms a request, "
-                  f"{cpu / elapsed * 100:.0f}% of one core); benchmark process CPU {time.process_time():.1f} s", flush=True)
+            print(
+                f"server CPU while posting: {cpu:.1f} s ({cpu / max(len(latencies), 1) * 1000:.2f} ms a request, "
+                f"{cpu / elapsed * 100:.0f}% of one core); benchmark process CPU {time.process_time():.1f} s",
+                flush=True,
+            )
             if args.drain:
                 started = time.perf_counter()
                 wait_for(lambda: _queue_empty(server), timeout_s=600, what="an empty work queue", every_s=0.25)
@@ -111,8 +126,11 @@ def _report(elapsed: float, latencies: list[float], statuses: Counter) -> None:
     accepted = statuses.get(202, 0)
     cuts = statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else [0.0] * 99
     print(f"{len(latencies)} requests in {elapsed:.2f} s; statuses {dict(sorted(statuses.items(), key=str))}")
-    print(f"accepted/s {accepted / elapsed:.0f}   latency ms p50 {cuts[49] * 1000:.1f}  p90 {cuts[89] * 1000:.1f}  "
-          f"p99 {cuts[98] * 1000:.1f}  max {max(latencies, default=0) * 1000:.1f}", flush=True)
+    print(
+        f"accepted/s {accepted / elapsed:.0f}   latency ms p50 {cuts[49] * 1000:.1f}  p90 {cuts[89] * 1000:.1f}  "
+        f"p99 {cuts[98] * 1000:.1f}  max {max(latencies, default=0) * 1000:.1f}",
+        flush=True,
+    )
 
 
 def _cpu_seconds(pid: int) -> float:

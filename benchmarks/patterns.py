@@ -27,6 +27,7 @@ the daily counts of ``baseline_days`` days), "hit" the others. The first ``--war
 used and removed afterwards (PostgreSQL: one created next to ``--url`` / ``FLP_TEST_POSTGRES_URL`` /
 ./run's default, dropped afterwards; skipped with a message when unreachable). Talks only to 127.0.0.1.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -80,42 +81,81 @@ KINDS = ("sale", "refund", "void", "no_sale", "price_override", "discount")
 EXCEPTION_RATES = (0.008, 0.008, 0.004, 0.003, 0.002)  # refund, void, no_sale, price_override, discount: 2.5 %
 CARD_POOL, HOT_CARDS, HOT_SHARE = 400_000, 100, 0.03
 METHODS, ENTRY_MODES = ("card", "cash", "wallet"), ("chip", "contactless", "swipe", "manual")
-QUERIES = ("count", "cashier_types", "register_exceptions", "store_exceptions", "card_uses", "card_refunds", "daily_counts")
+QUERIES = (
+    "count",
+    "cashier_types",
+    "register_exceptions",
+    "store_exceptions",
+    "card_uses",
+    "card_refunds",
+    "daily_counts",
+)
 # Stored with every history row so the rows are as wide as triaged ones (not recomputed per row).
-FACTS_SHAPE = {"refund_of_own_sale": False, "minutes_since_original": None, "approver_is_cashier": False,
-               "register_exceptions_shift": 3, "store_exceptions_shift": 14, "cashier_transactions_shift": 38,
-               "cashier_voids_shift": 1, "cashier_refunds_shift": 0, "cashier_no_sales_shift": 0,
-               "cashier_overrides_shift": 0, "card_uses_window": 1, "card_stores_window": 1, "card_refunds_window": 0,
-               "cashier_transactions_baseline": 612, "cashier_own_refunds_baseline": 0, "cashier_under_rung_baseline": 0,
-               "cashier_exception_z": 0.412, "cashier_void_z": -0.215, "cashier_refund_z": 0.734,
-               "cashier_no_sale_z": -0.5, "cashier_override_z": 0.101, "cashier_under_rung_z": None}
+FACTS_SHAPE = {
+    "refund_of_own_sale": False,
+    "minutes_since_original": None,
+    "approver_is_cashier": False,
+    "register_exceptions_shift": 3,
+    "store_exceptions_shift": 14,
+    "cashier_transactions_shift": 38,
+    "cashier_voids_shift": 1,
+    "cashier_refunds_shift": 0,
+    "cashier_no_sales_shift": 0,
+    "cashier_overrides_shift": 0,
+    "card_uses_window": 1,
+    "card_stores_window": 1,
+    "card_refunds_window": 0,
+    "cashier_transactions_baseline": 612,
+    "cashier_own_refunds_baseline": 0,
+    "cashier_under_rung_baseline": 0,
+    "cashier_exception_z": 0.412,
+    "cashier_void_z": -0.215,
+    "cashier_refund_z": 0.734,
+    "cashier_no_sale_z": -0.5,
+    "cashier_override_z": 0.101,
+    "cashier_under_rung_z": None,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--url", help=f"PostgreSQL server URL (default: FLP_TEST_POSTGRES_URL, else {DEFAULT_POSTGRES})")
+    parser.add_argument(
+        "--url", help=f"PostgreSQL server URL (default: FLP_TEST_POSTGRES_URL, else {DEFAULT_POSTGRES})"
+    )
     parser.add_argument("--history", type=int, default=1_000_000, help="transactions of history (default 1000000)")
     parser.add_argument("--transactions", type=int, default=2000, help="transactions measured (default 2000)")
     parser.add_argument("--days", type=int, default=60, help="days of history (default 60)")
     parser.add_argument("--stores", type=int, default=20, help="stores (default 20)")
-    parser.add_argument("--measure-days", type=int, default=5, help="the last days the measured transactions fall on (default 5)")
+    parser.add_argument(
+        "--measure-days", type=int, default=5, help="the last days the measured transactions fall on (default 5)"
+    )
     parser.add_argument("--warmup", type=int, default=20, help="first measured transactions not counted (default 20)")
     parser.add_argument("--seed", type=int, default=9)
-    parser.add_argument("--explain", action="store_true", help="also print the plans of the pattern queries for a busy transaction")
-    parser.add_argument("--keep", action="store_true", help="keep the databases (prints where) instead of removing them")
+    parser.add_argument(
+        "--explain", action="store_true", help="also print the plans of the pattern queries for a busy transaction"
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the databases (prints where) instead of removing them"
+    )
     args = parser.parse_args(argv)
     if args.measure_days > args.days or args.transactions < 1 or args.history < 1000:
         parser.error("need --history >= 1000, --transactions >= 1 and --measure-days <= --days")
 
     started = time.perf_counter()
     shape = generate(args)
-    print(f"generated {args.history:,} + {args.transactions:,} transactions over {args.days} days, {args.stores} stores, "
-          f"{sum(len(s.cashiers) for s in shape.stores)} cashiers, {shape.exception_share * 100:.1f} % exceptions "
-          f"in {time.perf_counter() - started:.1f} s", flush=True)
+    print(
+        f"generated {args.history:,} + {args.transactions:,} transactions over {args.days} days, {args.stores} stores, "
+        f"{sum(len(s.cashiers) for s in shape.stores)} cashiers, {shape.exception_share * 100:.1f} % exceptions "
+        f"in {time.perf_counter() - started:.1f} s",
+        flush=True,
+    )
     results = []
-    for backend in (["sqlite", "postgresql"] if args.database == "both" else [args.database]):
-        with tempfile.TemporaryDirectory(prefix="flp-bench-patterns-") as tmp, _database(backend, args, Path(tmp)) as url:
+    for backend in ["sqlite", "postgresql"] if args.database == "both" else [args.database]:
+        with (
+            tempfile.TemporaryDirectory(prefix="flp-bench-patterns-") as tmp,
+            _database(backend, args, Path(tmp)) as url,
+        ):
             if url is None:
                 continue
             results.append(run_backend(backend, url, shape, args, Path(tmp)))
@@ -126,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # --- the history's shape ------------------------------------------------------------------------
+
 
 @dataclass
 class StoreShape:
@@ -176,21 +217,39 @@ def generate(args: argparse.Namespace) -> Shape:
     for s in range(n_stores):
         registers = int(rng.integers(4, 9))
         cashiers = int(rng.integers(10, 31))
-        stores.append(StoreShape(f"store-{s + 1:03d}", TIMEZONES[s % len(TIMEZONES)],
-                                 [f"reg-{r + 1}" for r in range(registers)], [f"op-{s + 1:03d}-{c + 1:02d}" for c in range(cashiers)]))
+        stores.append(
+            StoreShape(
+                f"store-{s + 1:03d}",
+                TIMEZONES[s % len(TIMEZONES)],
+                [f"reg-{r + 1}" for r in range(registers)],
+                [f"op-{s + 1:03d}-{c + 1:02d}" for c in range(cashiers)],
+            )
+        )
     # Volume per store and day: busier stores, busier Fridays and Saturdays, quieter Sundays.
     weekday = np.array([1.0, 1.0, 1.0, 1.05, 1.2, 1.35, 0.8])
-    cell = np.outer(rng.uniform(0.5, 1.5, n_stores), weekday[[(FIRST_DAY + timedelta(d)).weekday() for d in range(days)]])
+    cell = np.outer(
+        rng.uniform(0.5, 1.5, n_stores), weekday[[(FIRST_DAY + timedelta(d)).weekday() for d in range(days)]]
+    )
     counts = rng.multinomial(n, (cell / cell.sum()).ravel())
     store = np.repeat(np.repeat(np.arange(n_stores), days), counts)
     day = np.repeat(np.tile(np.arange(days), n_stores), counts)
     # Store hours 08:00-22:00 local, peaks at lunch and after work.
     which = rng.random(n)
-    seconds = np.where(which < 0.35, rng.normal(12.5 * 3600, 5400, n),
-                       np.where(which < 0.75, rng.normal(18.5 * 3600, 5400, n), rng.uniform(8 * 3600, 22 * 3600, n)))
+    seconds = np.where(
+        which < 0.35,
+        rng.normal(12.5 * 3600, 5400, n),
+        np.where(which < 0.75, rng.normal(18.5 * 3600, 5400, n), rng.uniform(8 * 3600, 22 * 3600, n)),
+    )
     seconds = np.clip(seconds, 8 * 3600, 22 * 3600 - 1)
-    midnight = np.array([[datetime.combine(FIRST_DAY + timedelta(d), datetime.min.time(), ZoneInfo(st.timezone)).timestamp()
-                          for d in range(days)] for st in stores])
+    midnight = np.array(
+        [
+            [
+                datetime.combine(FIRST_DAY + timedelta(d), datetime.min.time(), ZoneInfo(st.timezone)).timestamp()
+                for d in range(days)
+            ]
+            for st in stores
+        ]
+    )
     at = midnight[store, day] + seconds
     order = np.argsort(at, kind="stable")
     at, store, day, seconds = at[order], store[order], day[order], seconds[order]
@@ -201,7 +260,7 @@ def generate(args: argparse.Namespace) -> Shape:
         for d in range(days):
             drawn = rng.permutation(len(st.cashiers))[: 2 * open_registers[s]]
             roster[s, d, 0, : open_registers[s]] = drawn[: open_registers[s]]
-            roster[s, d, 1, : open_registers[s]] = drawn[open_registers[s]:]
+            roster[s, d, 1, : open_registers[s]] = drawn[open_registers[s] :]
     register = (rng.random(n) * open_registers[store]).astype(int)
     cashier = roster[store, day, (seconds >= 15 * 3600).astype(int), register]
     # Kinds: a few cashiers have three times the exception rates of their peers.
@@ -212,7 +271,9 @@ def generate(args: argparse.Namespace) -> Shape:
     method = rng.choice(3, n, p=[0.68, 0.25, 0.07])
     entry = np.where(method == 0, rng.choice(4, n, p=[0.55, 0.35, 0.07, 0.03]), np.where(method == 2, 1, -1))
     hot = (method == 0) & (rng.random(n) < HOT_SHARE)
-    card = np.where(method == 0, np.where(hot, rng.integers(0, HOT_CARDS, n), rng.integers(HOT_CARDS, CARD_POOL, n)), -1)
+    card = np.where(
+        method == 0, np.where(hot, rng.integers(0, HOT_CARDS, n), rng.integers(HOT_CARDS, CARD_POOL, n)), -1
+    )
     risk = np.where(method == 0, np.clip(rng.beta(1.2, 8, n) * 100, 0, 100).astype(int), -1)
     cents = np.maximum(100, np.round(rng.lognormal(np.log(4500), 0.8, n))).astype(np.int64)
     original = np.full(n, -1)
@@ -224,7 +285,9 @@ def generate(args: argparse.Namespace) -> Shape:
     for i in np.flatnonzero(kind > 0):
         s, k = int(store[i]), int(kind[i])
         if k in (4, 5):
-            approver[i] = stores[s].cashiers[cashier[i]] if rng.random() < 0.03 else f"mgr-{s + 1:03d}-{int(rng.integers(1, 3))}"
+            approver[i] = (
+                stores[s].cashiers[cashier[i]] if rng.random() < 0.03 else f"mgr-{s + 1:03d}-{int(rng.integers(1, 3))}"
+            )
             continue
         if k == 3:
             method[i], entry[i], card[i], risk[i], cents[i], hot[i] = 1, -1, -1, -1, 0, False
@@ -235,7 +298,7 @@ def generate(args: argparse.Namespace) -> Shape:
             kind[i] = 0
             continue
         if k == 2:
-            recent = sales[max(0, before - 40): before]
+            recent = sales[max(0, before - 40) : before]
             same = recent[register[recent] == register[i]]
             o = int(same[-1] if len(same) else recent[-1])
             cents[i] = cents[o]
@@ -249,8 +312,25 @@ def generate(args: argparse.Namespace) -> Shape:
     measured = np.zeros(n, dtype=bool)
     recent = np.flatnonzero(day >= days - args.measure_days)
     measured[rng.choice(recent, args.transactions, replace=False)] = True
-    return Shape(stores, at, day, store, register, cashier, kind, method, entry, card, risk, cents, original, approver,
-                 measured, hot, float(np.mean(kind[~measured] > 0)))
+    return Shape(
+        stores,
+        at,
+        day,
+        store,
+        register,
+        cashier,
+        kind,
+        method,
+        entry,
+        card,
+        risk,
+        cents,
+        original,
+        approver,
+        measured,
+        hot,
+        float(np.mean(kind[~measured] > 0)),
+    )
 
 
 def body_of(shape: Shape, i: int) -> dict[str, Any]:
@@ -265,10 +345,14 @@ def body_of(shape: Shape, i: int) -> dict[str, Any]:
     if shape.risk[i] >= 0:
         payment["risk_score"] = int(shape.risk[i])
     body: dict[str, Any] = {
-        "transaction_id": shape.transaction_id(i), "store_id": st.id, "register_id": st.registers[int(shape.register[i])],
+        "transaction_id": shape.transaction_id(i),
+        "store_id": st.id,
+        "register_id": st.registers[int(shape.register[i])],
         "occurred_at": shape.when(i).astimezone(ZoneInfo(st.timezone)).isoformat(),
-        "total": {"amount": amount, "currency": "BRL"}, "payment": payment,
-        "cashier_id": st.cashiers[int(shape.cashier[i])], "type": kind,
+        "total": {"amount": amount, "currency": "BRL"},
+        "payment": payment,
+        "cashier_id": st.cashiers[int(shape.cashier[i])],
+        "type": kind,
     }
     if kind != "no_sale":
         body["items"] = [{"sku": "7891000100103", "name": "Whisky 1L", "quantity": 1, "unit_price": amount}]
@@ -291,22 +375,44 @@ def history_rows(shape: Shape) -> Iterator[dict[str, Any]]:
         raw = json.dumps(body)
         payment, kind = body["payment"], body["type"]
         at = shape.when(i)
-        capture = kind != "sale" or (payment["method"] == "card" and (
-            payment.get("entry_mode") in ("manual", "swipe") or payment.get("risk_score", 0) >= 60 or shape.cents[i] >= 50000))
+        capture = kind != "sale" or (
+            payment["method"] == "card"
+            and (
+                payment.get("entry_mode") in ("manual", "swipe")
+                or payment.get("risk_score", 0) >= 60
+                or shape.cents[i] >= 50000
+            )
+        )
         yield {
-            "transaction_id": body["transaction_id"], "store_id": body["store_id"], "register_id": body["register_id"],
-            "type": kind, "occurred_at": at, "received_at": at + timedelta(seconds=1),
-            "total_amount": Decimal(body["total"]["amount"]), "currency": "BRL", "payment_method": payment["method"],
-            "entry_mode": payment.get("entry_mode"), "card_fingerprint": payment.get("card_fingerprint"),
-            "risk_score": payment.get("risk_score"), "cashier_id": body["cashier_id"],
-            "original_transaction_id": body.get("original_transaction_id"), "approver_id": body.get("approver_id"),
-            "adjustment_amount": PosTransaction.model_validate(body).adjustment() if kind in ("price_override", "discount")
+            "transaction_id": body["transaction_id"],
+            "store_id": body["store_id"],
+            "register_id": body["register_id"],
+            "type": kind,
+            "occurred_at": at,
+            "received_at": at + timedelta(seconds=1),
+            "total_amount": Decimal(body["total"]["amount"]),
+            "currency": "BRL",
+            "payment_method": payment["method"],
+            "entry_mode": payment.get("entry_mode"),
+            "card_fingerprint": payment.get("card_fingerprint"),
+            "risk_score": payment.get("risk_score"),
+            "cashier_id": body["cashier_id"],
+            "original_transaction_id": body.get("original_transaction_id"),
+            "approver_id": body.get("approver_id"),
+            "adjustment_amount": PosTransaction.model_validate(body).adjustment()
+            if kind in ("price_override", "discount")
             else Decimal(0),
-            "body": raw, "body_sha256": hashlib.sha256(raw.encode()).hexdigest(),
-            "status": "done" if capture else "skipped", "status_reason": None if capture else "triage: no triage condition met",
+            "body": raw,
+            "body_sha256": hashlib.sha256(raw.encode()).hexdigest(),
+            "status": "done" if capture else "skipped",
+            "status_reason": None if capture else "triage: no triage condition met",
             "triage_decision": "capture" if capture else "skip",
             "triage_reason": "exception is always pictured" if capture else "no triage condition met",
-            "reconciliation": None, "rule_results": [], "pattern_facts": FACTS_SHAPE, "placed": True, "under_rung": False,
+            "reconciliation": None,
+            "rule_results": [],
+            "pattern_facts": FACTS_SHAPE,
+            "placed": True,
+            "under_rung": False,
         }
 
 
@@ -328,8 +434,18 @@ def pattern_count_rows(shape: Shape) -> list[dict[str, Any]]:
         if o >= 0 and kind in ("refund", "void") and shape.cashier[o] == shape.cashier[i]:
             for dimension, subject in subjects[:2]:
                 totals[(st.id, dimension, subject, day, OWN_REFUND)][0] += 1
-    return [{"store_id": k[0], "dimension": k[1], "subject": k[2], "day": k[3], "kind": k[4], "count": v[0],
-             "amount": Decimal(v[1]) / 100} for k, v in totals.items()]
+    return [
+        {
+            "store_id": k[0],
+            "dimension": k[1],
+            "subject": k[2],
+            "day": k[3],
+            "kind": k[4],
+            "count": v[0],
+            "amount": Decimal(v[1]) / 100,
+        }
+        for k, v in totals.items()
+    ]
 
 
 def fraud_report_rows(shape: Shape) -> list[dict[str, Any]]:
@@ -339,12 +455,22 @@ def fraud_report_rows(shape: Shape) -> list[dict[str, Any]]:
     rows = []
     for i in rng.choice(candidates, min(len(candidates), max(1, len(shape.at) // 5000)), replace=False):
         at = shape.when(int(i)) + timedelta(days=20)
-        rows.append({"transaction_id": shape.transaction_id(int(i)), "source": "chargeback", "reason": "bench",
-                     "reported_at": at, "received_at": at, "reported_by": None, "body_sha256": None})
+        rows.append(
+            {
+                "transaction_id": shape.transaction_id(int(i)),
+                "source": "chargeback",
+                "reason": "bench",
+                "reported_at": at,
+                "received_at": at,
+                "reported_by": None,
+                "body_sha256": None,
+            }
+        )
     return rows
 
 
 # --- one database ---------------------------------------------------------------------------------
+
 
 def run_backend(backend: str, url: str, shape: Shape, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     print(f"\n{backend}: migrating and loading the history …", flush=True)
@@ -363,6 +489,7 @@ def run_backend(backend: str, url: str, shape: Shape, args: argparse.Namespace, 
 def load_history(backend: str, url: str, shape: Shape, batch: int = 20_000) -> None:
     engine = create_engine(url)
     if backend == "sqlite":
+
         @event.listens_for(engine, "connect")
         def _load_settings(dbapi_connection, _record):  # type: ignore[no-untyped-def]
             # For the load only: no fsync, and a rollback journal instead of WAL (a WAL would hold every
@@ -370,6 +497,7 @@ def load_history(backend: str, url: str, shape: Shape, batch: int = 20_000) -> N
             dbapi_connection.execute("PRAGMA journal_mode=DELETE")
             dbapi_connection.execute("PRAGMA synchronous=OFF")
             dbapi_connection.execute("PRAGMA cache_size=-524288")
+
     with engine.begin() as conn:
         rows = history_rows(shape)
         if backend == "postgresql":
@@ -380,7 +508,9 @@ def load_history(backend: str, url: str, shape: Shape, batch: int = 20_000) -> N
         conn.execute(insert(PatternCount.__table__), pattern_count_rows(shape))
         conn.execute(insert(FraudReport.__table__), fraud_report_rows(shape))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("ANALYZE" if backend == "sqlite" else "VACUUM (ANALYZE) transactions, pattern_counts, fraud_reports"))
+        conn.execute(
+            text("ANALYZE" if backend == "sqlite" else "VACUUM (ANALYZE) transactions, pattern_counts, fraud_reports")
+        )
     engine.dispose()
 
 
@@ -391,7 +521,9 @@ def _copy(conn, table, rows: Iterator[dict[str, Any]]) -> None:  # type: ignore[
     cursor = conn.connection.driver_connection.cursor()
     with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row([json.dumps(row[c]) if c in json_columns and row[c] is not None else row[c] for c in columns])
+            copy.write_row(
+                [json.dumps(row[c]) if c in json_columns and row[c] is not None else row[c] for c in columns]
+            )
 
 
 class Clock:
@@ -411,6 +543,7 @@ class ObservedBaselines(BaselineCache):
         def counted():  # type: ignore[no-untyped-def]
             self.misses += 1
             return build()
+
         return super().get(key, counted)
 
 
@@ -434,6 +567,7 @@ def _timed_patterns(sample: dict[str, float]) -> Iterator[None]:
                 return method(*a, **kw)
             finally:
                 sample[name] = sample.get(name, 0.0) + time.perf_counter() - t0
+
         return wrapper
 
     commit_started: list[float] = []
@@ -462,10 +596,17 @@ def _timed_patterns(sample: dict[str, float]) -> Iterator[None]:
 
 def make_config(url: str, shape: Shape, tmp: Path) -> Config:
     business = yaml.safe_load((REPO / "config" / "flp.yaml").read_text())
-    business["stores"] = [{"id": st.id, "name": st.id, "timezone": st.timezone, "region": "south",
-                           "meraki_org_id": "123456",
-                           "registers": [{"id": r, "camera_serial": f"Q2XX-{s:04d}-{n:04d}"} for n, r in enumerate(st.registers)]}
-                          for s, st in enumerate(shape.stores)]
+    business["stores"] = [
+        {
+            "id": st.id,
+            "name": st.id,
+            "timezone": st.timezone,
+            "region": "south",
+            "meraki_org_id": "123456",
+            "registers": [{"id": r, "camera_serial": f"Q2XX-{s:04d}-{n:04d}"} for n, r in enumerate(st.registers)],
+        }
+        for s, st in enumerate(shape.stores)
+    ]
     environ = {"DATABASE_URL": url, "DATA_DIR": str(tmp / "data"), "POS_WEBHOOK_SECRET": "bench"}
     return load_config(environ, yaml.safe_dump(business), source=str(REPO / "config" / "flp.yaml"))
 
@@ -475,8 +616,12 @@ def measure(backend: str, url: str, shape: Shape, args: argparse.Namespace, tmp:
     db = Database(url)
     clock = Clock()
     baselines = ObservedBaselines()
-    runner = Runner(db=db, steps={StepKind.TRIAGE: job_triage}, dependencies={"config": config, "clock": clock, "baselines": baselines},
-                    clock=clock)
+    runner = Runner(
+        db=db,
+        steps={StepKind.TRIAGE: job_triage},
+        dependencies={"config": config, "clock": clock, "baselines": baselines},
+        clock=clock,
+    )
     samples: list[dict[str, Any]] = []
     print(f"{backend}: posting and triaging {args.transactions} transactions …", flush=True)
     started = time.perf_counter()
@@ -486,9 +631,12 @@ def measure(backend: str, url: str, shape: Shape, args: argparse.Namespace, tmp:
         raw = json.dumps(body)
         clock.now = shape.when(i) + timedelta(seconds=1)
         with UnitOfWork(db, write=True) as uow:
-            result = accept_transaction(TransactionReceived(PosTransaction.model_validate(body), raw,
-                                                            hashlib.sha256(raw.encode()).hexdigest()),
-                                        uow=uow, config=config, clock=clock)
+            result = accept_transaction(
+                TransactionReceived(PosTransaction.model_validate(body), raw, hashlib.sha256(raw.encode()).hexdigest()),
+                uow=uow,
+                config=config,
+                clock=clock,
+            )
         assert result.outcome == "accepted", result
         with UnitOfWork(db, write=True) as uow:
             claimed = uow.work.claim_due(kinds={StepKind.TRIAGE}, now=clock(), lease_s=120, limit=1)
@@ -506,19 +654,35 @@ def measure(backend: str, url: str, shape: Shape, args: argparse.Namespace, tmp:
             samples.append(sample)
     elapsed = time.perf_counter() - started
     with UnitOfWork(db) as uow:
-        done = uow.session.scalar(text("SELECT count(*) FROM transactions WHERE pattern_facts IS NOT NULL "
-                                       "AND transaction_id IN (SELECT transaction_id FROM work_items WHERE kind = 'triage' AND status = 'done')"))
+        done = uow.session.scalar(
+            text(
+                "SELECT count(*) FROM transactions WHERE pattern_facts IS NOT NULL "
+                "AND transaction_id IN (SELECT transaction_id FROM work_items WHERE kind = 'triage' AND status = 'done')"
+            )
+        )
     db.dispose()
     assert done == args.transactions, f"{done} of {args.transactions} transactions triaged"
     for s in samples:
         s["patterns"] = s.get("queries", 0.0) + s.get("commit", 0.0)
-    groups = {"all": samples, "miss": [s for s in samples if s["miss"]], "hit": [s for s in samples if not s["miss"]],
-              "hot card": [s for s in samples if s["hot"]]}
+    groups = {
+        "all": samples,
+        "miss": [s for s in samples if s["miss"]],
+        "hit": [s for s in samples if not s["miss"]],
+        "hot card": [s for s in samples if s["hot"]],
+    }
     return {
-        "database": backend, "history": args.history, "transactions": len(samples), "wall_s": round(elapsed, 1),
-        "groups": {name: {"n": len(group), **{metric: _percentiles([s[metric] for s in group])
-                                              for metric in ("patterns", "queries", "step")}}
-                   for name, group in groups.items() if group},
+        "database": backend,
+        "history": args.history,
+        "transactions": len(samples),
+        "wall_s": round(elapsed, 1),
+        "groups": {
+            name: {
+                "n": len(group),
+                **{metric: _percentiles([s[metric] for s in group]) for metric in ("patterns", "queries", "step")},
+            }
+            for name, group in groups.items()
+            if group
+        },
         "per_query_ms": {name: _percentiles([s[name] for s in samples if name in s]) for name in QUERIES},
         "sample_ids": _busy_sample(shape),
     }
@@ -529,8 +693,12 @@ def _percentiles(values: list[float]) -> dict[str, float]:
         return {}
     ordered = sorted(values)
     pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
-    return {"p50": round(statistics.median(ordered) * 1000, 2), "p90": round(pick(0.9), 2), "p99": round(pick(0.99), 2),
-            "max": round(ordered[-1] * 1000, 2)}
+    return {
+        "p50": round(statistics.median(ordered) * 1000, 2),
+        "p90": round(pick(0.9), 2),
+        "p99": round(pick(0.99), 2),
+        "max": round(ordered[-1] * 1000, 2),
+    }
 
 
 def _busy_sample(shape: Shape) -> dict[str, str]:
@@ -544,6 +712,7 @@ def _busy_sample(shape: Shape) -> dict[str, str]:
 
 # --- query plans ------------------------------------------------------------------------------------
 
+
 def explain(url: str, shape: Shape, result: dict[str, Any]) -> None:
     """The plan of every pattern query of two measured transactions (pattern_facts re-run, rolled back)."""
     from handlers.patterns import local_day, pattern_facts
@@ -554,7 +723,9 @@ def explain(url: str, shape: Shape, result: dict[str, Any]) -> None:
     plans: list[tuple[str, list[str]]] = []
 
     def before(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        if statement.lstrip().upper().startswith("SELECT") and ("transactions" in statement or "pattern_counts" in statement):
+        if statement.lstrip().upper().startswith("SELECT") and (
+            "transactions" in statement or "pattern_counts" in statement
+        ):
             cursor.execute(prefix + statement, parameters)
             plans.append((statement, [" | ".join(str(v) for v in row) for row in cursor.fetchall()]))
 
@@ -562,14 +733,20 @@ def explain(url: str, shape: Shape, result: dict[str, Any]) -> None:
         plans.clear()
         with UnitOfWork(db) as uow:
             transaction = uow.transactions.get(transaction_id)
-            original = uow.transactions.get(transaction.original_transaction_id) if transaction.original_transaction_id else None
+            original = (
+                uow.transactions.get(transaction.original_transaction_id)
+                if transaction.original_transaction_id
+                else None
+            )
             event.listen(db.engine, "before_cursor_execute", before)
             try:
                 pattern_facts(uow, transaction, original, local_day(transaction, config), config, BaselineCache())
             finally:
                 event.remove(db.engine, "before_cursor_execute", before)
-        print(f"\n-- {result['database']}: plans for {label} {transaction_id} "
-              f"(card {transaction.card_fingerprint}, cashier {transaction.cashier_id})")
+        print(
+            f"\n-- {result['database']}: plans for {label} {transaction_id} "
+            f"(card {transaction.card_fingerprint}, cashier {transaction.cashier_id})"
+        )
         for statement, plan in plans:
             print(" ".join(statement.split())[:160])
             for line in plan:
@@ -579,16 +756,23 @@ def explain(url: str, shape: Shape, result: dict[str, Any]) -> None:
 
 # --- output -----------------------------------------------------------------------------------------
 
+
 def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
-    print(f"\npattern facts per transaction, ms ({args.history:,} transactions of history; "
-          f"patterns = count + facts + the step's commit)")
-    print(f"{'database':<11}{'group':<10}{'n':>6} {'p50':>7}{'p90':>7}{'p99':>7}{'max':>7}  "
-          f"{'queries p50':>11}{'p99':>7}  {'step p50':>8}{'p99':>7}")
+    print(
+        f"\npattern facts per transaction, ms ({args.history:,} transactions of history; "
+        f"patterns = count + facts + the step's commit)"
+    )
+    print(
+        f"{'database':<11}{'group':<10}{'n':>6} {'p50':>7}{'p90':>7}{'p99':>7}{'max':>7}  "
+        f"{'queries p50':>11}{'p99':>7}  {'step p50':>8}{'p99':>7}"
+    )
     for result in results:
         for name, group in result["groups"].items():
             p, q, s = group["patterns"], group["queries"], group["step"]
-            print(f"{result['database']:<11}{name:<10}{group['n']:>6} {p['p50']:>7.2f}{p['p90']:>7.2f}{p['p99']:>7.2f}"
-                  f"{p['max']:>7.2f}  {q['p50']:>11.2f}{q['p99']:>7.2f}  {s['p50']:>8.2f}{s['p99']:>7.2f}")
+            print(
+                f"{result['database']:<11}{name:<10}{group['n']:>6} {p['p50']:>7.2f}{p['p90']:>7.2f}{p['p99']:>7.2f}"
+                f"{p['max']:>7.2f}  {q['p50']:>11.2f}{q['p99']:>7.2f}  {s['p50']:>8.2f}{s['p99']:>7.2f}"
+            )
     print("\nper query, ms per transaction (p50 / p99)")
     print(f"{'database':<11}" + "".join(f"{name:>22}" for name in QUERIES))
     for result in results:
@@ -598,10 +782,20 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
     for result in results:
         p99 = result["groups"]["all"]["patterns"]["p99"]
         verdict = "meets" if p99 < TARGET_MS else "MISSES"
-        print(f"{result['database']}: history built in {result['history_build_s']} s; pattern facts p99 {p99:.2f} ms, "
-              f"{verdict} the {TARGET_MS:.0f} ms target")
-    print(json.dumps({"benchmark": "patterns", "history": args.history, "target_ms": TARGET_MS,
-                      "results": [{k: v for k, v in r.items() if k != "sample_ids"} for r in results]}))
+        print(
+            f"{result['database']}: history built in {result['history_build_s']} s; pattern facts p99 {p99:.2f} ms, "
+            f"{verdict} the {TARGET_MS:.0f} ms target"
+        )
+    print(
+        json.dumps(
+            {
+                "benchmark": "patterns",
+                "history": args.history,
+                "target_ms": TARGET_MS,
+                "results": [{k: v for k, v in r.items() if k != "sample_ids"} for r in results],
+            }
+        )
+    )
 
 
 @contextmanager
@@ -621,13 +815,16 @@ def _database(backend: str, args: argparse.Namespace, tmp: Path) -> Iterator[str
         try:
             url = stack.enter_context(scratch_database(base, "flp_bench_patterns", keep=args.keep))
         except Exception as exc:
-            print(f"\npostgresql: skipped, cannot create a database on {make_url(base).render_as_string()}: "
-                  f"{str(exc).splitlines()[0]}\n  (pass --url or set FLP_TEST_POSTGRES_URL; ./run test starts one as root)")
+            print(
+                f"\npostgresql: skipped, cannot create a database on {make_url(base).render_as_string()}: "
+                f"{str(exc).splitlines()[0]}\n  (pass --url or set FLP_TEST_POSTGRES_URL; ./run test starts one as root)"
+            )
             yield None
             return
         yield url
         if args.keep:
             print(f"postgresql: keeping database {make_url(url).database}")
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -5,6 +5,7 @@ faces in a checkout scene), so what is measured is triage, capture bookkeeping, 
 dlib detection and search, product counting, rules, alert creation and the notify step's card
 and boxed photo. Run:  .venv/bin/python benchmarks/pipeline.py [--transactions 40]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,11 +66,18 @@ def main() -> None:
     url = f"sqlite:///{workdir / 'flp.db'}"
     migrate.upgrade(url)
     business = yaml.safe_load((REPO / "config" / "flp.yaml").read_text())
-    environ = {"DATABASE_URL": url, "DATA_DIR": str(workdir / "data"), "POS_WEBHOOK_SECRET": "bench",
-               "MERAKI_DASHBOARD_API_KEY": "bench", "MERAKI_BASE_URL": "https://meraki.invalid/api/v1"}
+    environ = {
+        "DATABASE_URL": url,
+        "DATA_DIR": str(workdir / "data"),
+        "POS_WEBHOOK_SECRET": "bench",
+        "MERAKI_DASHBOARD_API_KEY": "bench",
+        "MERAKI_BASE_URL": "https://meraki.invalid/api/v1",
+    }
     config = load_config(environ, yaml.safe_dump(business), source=str(REPO / "config" / "flp.yaml"))
-    scenes = [compose_scene([Placement("grace_hopper", at=(0.2, 0.4)), Placement("astronaut", at=(0.45, 0.45))], seed=s).image
-              for s in range(4)]
+    scenes = [
+        compose_scene([Placement("grace_hopper", at=(0.2, 0.4)), Placement("astronaut", at=(0.45, 0.45))], seed=s).image
+        for s in range(4)
+    ]
     clock = Clock()
     services = build_services(config, clock=clock, camera=InstantCamera(scenes))
     enroll(services, scenes[0], clock)
@@ -80,7 +88,9 @@ def main() -> None:
         body = transaction(n, clock())
         raw = json.dumps(body)
         t0 = time.perf_counter()
-        services.handle(accept_transaction, TransactionReceived(PosTransaction.model_validate(body), raw, f"{n:064x}"), write=True)
+        services.handle(
+            accept_transaction, TransactionReceived(PosTransaction.model_validate(body), raw, f"{n:064x}"), write=True
+        )
         timings["intake"].append(time.perf_counter() - t0)
         drain(runner, services, clock, timings)
         clock.now += timedelta(seconds=200)  # past the exact-time delay: the second picture is taken too
@@ -106,19 +116,44 @@ def enroll(services, scene: bytes, clock: Clock) -> None:  # type: ignore[no-unt
     enrolled = services.faces.enroll("P-bench", detected)
     digest = services.evidence.put(detected.crop, "image/jpeg")
     with UnitOfWork(services.db, write=True) as uow:
-        uow.snapshots.record_file(digest, kind="enrollment", content_type="image/jpeg", size_bytes=len(detected.crop), now=clock())
-        uow.session.add(WatchlistPerson(id="P-bench", store_id="store-001", region_id="south", status="active", reason="bench",
-                                        enrolled_by="bench@example.com", enrolled_at=clock(), expires_at=clock() + timedelta(days=30)))
-        uow.session.add(WatchlistFace(id="F-bench", person_id="P-bench", descriptor=enrolled.descriptor, backend="local",
-                                      enrollment_image_sha256=digest, created_at=clock()))
+        uow.snapshots.record_file(
+            digest, kind="enrollment", content_type="image/jpeg", size_bytes=len(detected.crop), now=clock()
+        )
+        uow.session.add(
+            WatchlistPerson(
+                id="P-bench",
+                store_id="store-001",
+                region_id="south",
+                status="active",
+                reason="bench",
+                enrolled_by="bench@example.com",
+                enrolled_at=clock(),
+                expires_at=clock() + timedelta(days=30),
+            )
+        )
+        uow.session.add(
+            WatchlistFace(
+                id="F-bench",
+                person_id="P-bench",
+                descriptor=enrolled.descriptor,
+                backend="local",
+                enrollment_image_sha256=digest,
+                created_at=clock(),
+            )
+        )
         uow.commit()
 
 
 def transaction(n: int, now: datetime) -> dict:
-    return {"transaction_id": f"T-bench-{n}", "store_id": "store-001", "register_id": "reg-1",
-            "occurred_at": now.isoformat(), "total": {"amount": "149.90", "currency": "BRL"},
-            "payment": {"method": "card", "entry_mode": "manual", "card_fingerprint": f"fp_{n % 7}", "risk_score": 72},
-            "items": [{"sku": "7891000100103", "name": "Whisky 1L", "quantity": 2, "unit_price": "74.95"}]}
+    return {
+        "transaction_id": f"T-bench-{n}",
+        "store_id": "store-001",
+        "register_id": "reg-1",
+        "occurred_at": now.isoformat(),
+        "total": {"amount": "149.90", "currency": "BRL"},
+        "payment": {"method": "card", "entry_mode": "manual", "card_fingerprint": f"fp_{n % 7}", "risk_score": 72},
+        "items": [{"sku": "7891000100103", "name": "Whisky 1L", "quantity": 2, "unit_price": "74.95"}],
+    }
 
 
 def report(timings: dict[str, list[float]], total: float, transactions: int) -> None:
@@ -127,8 +162,10 @@ def report(timings: dict[str, list[float]], total: float, transactions: int) -> 
     for kind, values in sorted(timings.items(), key=lambda kv: -sum(kv[1])):
         ordered = sorted(values)
         p = lambda q, ordered=ordered: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
-        print(f"{kind:<14}{len(values):>6}{statistics.median(values) * 1000:>10.1f}{p(0.9):>10.1f}"
-              f"{max(values) * 1000:>10.1f}{sum(values) * 1000 / transactions:>16.1f}")
+        print(
+            f"{kind:<14}{len(values):>6}{statistics.median(values) * 1000:>10.1f}{p(0.9):>10.1f}"
+            f"{max(values) * 1000:>10.1f}{sum(values) * 1000 / transactions:>16.1f}"
+        )
     own = sum(sum(v) for v in timings.values())
     print(f"total in our code: {own * 1000 / transactions:.0f} ms per transaction ({total:.1f} s wall for all)")
 

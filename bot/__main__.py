@@ -1,4 +1,5 @@
 """``python -m bot serve|web|worker|demo|db upgrade|check-config`` (CONTRACT.md)."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,15 +16,24 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("web", help="HTTP only, under gunicorn (Procfile)")
     commands.add_parser("worker", help="background steps only (Procfile)")
     demo = commands.add_parser("demo", help="the whole product offline on embedded defaults")
-    demo.add_argument("--auto", action="store_true",
-                      help="play the store manager through the console, print a summary and exit")
-    demo.add_argument("--webex-room", metavar="ROOM_ID",
-                      help="with WEBEX_ACCESS_TOKEN: post the demo store's alerts to this Webex space too")
+    demo.add_argument(
+        "--auto", action="store_true", help="play the store manager through the console, print a summary and exit"
+    )
+    demo.add_argument(
+        "--webex-room",
+        metavar="ROOM_ID",
+        help="with WEBEX_ACCESS_TOKEN: post the demo store's alerts to this Webex space too",
+    )
     db = commands.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"])
     check = commands.add_parser("check-config", help="validate the configuration and say what is wrong")
-    check.add_argument("--for", dest="for_mode", choices=["serve", "web", "worker", "demo"], default="serve",
-                       help="check what this command needs from the environment (default: serve)")
+    check.add_argument(
+        "--for",
+        dest="for_mode",
+        choices=["serve", "web", "worker", "demo"],
+        default="serve",
+        help="check what this command needs from the environment (default: serve)",
+    )
     args = parser.parse_args(argv)
 
     mode = {"db": "db", "check-config": "check"}.get(args.command, args.command)
@@ -42,8 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     if mode == "check":
         business = config.business
         registers = sum(len(s.registers) for s in business.stores)
-        print(f"configuration OK: {len(business.stores)} stores, {registers} registers, "
-              f"{len(business.people)} people, {len(business.rules)} rules")
+        print(
+            f"configuration OK: {len(business.stores)} stores, {registers} registers, "
+            f"{len(business.people)} people, {len(business.rules)} rules"
+        )
         return 0
     logs.configure(config.env.log_level, config.env.log_format, config.env.secrets())
 

@@ -2,6 +2,7 @@
 
 Called by the composition root only. Heavy parts load lazily (dlib's models on first detect).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -27,9 +28,13 @@ def make_camera(config: Config, db: Database, clock: Clock) -> Camera | None:
     camera = config.business.camera
     budget = RateBudget(db, rate_per_s=camera.rate_limit_per_org, burst=camera.burst, clock=clock)
     return MerakiCamera(
-        base_url=str(config.env.meraki_base_url), api_key=key.get_secret_value(),
-        budget=lambda org: budget.acquire(org, max_wait_s=BUDGET_MAX_WAIT_S), on_rate_limited=budget.block_for,
-        timeout_s=camera.timeout_s, poll_initial_s=camera.poll_initial_s, poll_total_s=camera.poll_total_s,
+        base_url=str(config.env.meraki_base_url),
+        api_key=key.get_secret_value(),
+        budget=lambda org: budget.acquire(org, max_wait_s=BUDGET_MAX_WAIT_S),
+        on_rate_limited=budget.block_for,
+        timeout_s=camera.timeout_s,
+        poll_initial_s=camera.poll_initial_s,
+        poll_total_s=camera.poll_total_s,
     )
 
 
@@ -40,7 +45,9 @@ def make_face_backend(config: Config, db: Database) -> FaceBackend:
         return RekognitionFaceBackend(_rekognition_client(config), config.env.rekognition_collection_id)
     from vision.local_faces import LocalFaceBackend
 
-    return LocalFaceBackend(load_gallery=lambda: watchlist.gallery_rows(db), gallery_version=lambda: watchlist.gallery_version(db))
+    return LocalFaceBackend(
+        load_gallery=lambda: watchlist.gallery_rows(db), gallery_version=lambda: watchlist.gallery_version(db)
+    )
 
 
 def make_product_counter(config: Config) -> ProductCounter | None:

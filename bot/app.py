@@ -2,6 +2,7 @@
 
 Handlers never import this module: they get what they need passed in by name.
 """
+
 from __future__ import annotations
 
 import time
@@ -46,11 +47,21 @@ class Services:
         dispatches chat events to handlers, which ask for these too)."""
         from bot.steps import router
 
-        deps = {"config": self.config, "clock": self.clock, "evidence": self.evidence,
-                "read_uow": lambda: UnitOfWork(self.db), "write_uow": lambda: UnitOfWork(self.db, write=True),
-                "camera": self.camera, "faces": self.faces,
-                "products": self.products, "rules": self.rules, "messenger": self.messenger,
-                "component_state": self.component_state, "router": router, "baselines": self.baselines}
+        deps = {
+            "config": self.config,
+            "clock": self.clock,
+            "evidence": self.evidence,
+            "read_uow": lambda: UnitOfWork(self.db),
+            "write_uow": lambda: UnitOfWork(self.db, write=True),
+            "camera": self.camera,
+            "faces": self.faces,
+            "products": self.products,
+            "rules": self.rules,
+            "messenger": self.messenger,
+            "component_state": self.component_state,
+            "router": router,
+            "baselines": self.baselines,
+        }
         deps["dependencies"] = deps
         return deps
 
@@ -115,7 +126,9 @@ def create_app(services: Services) -> Flask:
     @app.after_request
     def _observe(response):  # type: ignore[no-untyped-def]
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-        services.metrics.http_latency.labels(endpoint).observe(time.perf_counter() - g.get("started", time.perf_counter()))
+        services.metrics.http_latency.labels(endpoint).observe(
+            time.perf_counter() - g.get("started", time.perf_counter())
+        )
         return response
 
     return app

@@ -3,6 +3,7 @@
 Regenerate with:  .venv/bin/python -m bot.config_docs > docs/configuration.md
 (a test compares the committed file with this output).
 """
+
 from __future__ import annotations
 
 import sys
@@ -49,8 +50,12 @@ def _section(model: type[BaseModel], prefix: str) -> list[str]:
 
 
 def _describe(field: FieldInfo) -> str:
-    bounds = [f"{word} {getattr(m, attr)}" for m in field.metadata
-              for attr, word in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<")) if getattr(m, attr, None) is not None]
+    bounds = [
+        f"{word} {getattr(m, attr)}"
+        for m in field.metadata
+        for attr, word in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"))
+        if getattr(m, attr, None) is not None
+    ]
     text = (field.description or "").replace("|", "\\|")
     return f"{text} ({', '.join(bounds)})" if bounds else text
 

@@ -6,6 +6,7 @@ with the printed tokens. ``--auto`` plays the store manager through the console 
 suspicious, dismisses the harmless, enrolls the charged-back shopper), then prints the summary and
 exits; without it the store keeps serving until Ctrl-C.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -43,9 +44,14 @@ MANAGER = "ana@example.com"  # the person --auto plays (a manager of the demo st
 def environment_defaults(environ: MutableMapping[str, str] = os.environ) -> bool:
     """Fill what the demo needs and was not given; True when it runs on its own scratch data (reset each run)."""
     own_data = not environ.get("DATABASE_URL") and not environ.get("DATA_DIR")
-    defaults = {"FLP_CONFIG": DEMO_CONFIG, "DATABASE_URL": f"sqlite:///{DEMO_DATA}/demo.db", "DATA_DIR": str(DEMO_DATA),
-                "POS_WEBHOOK_SECRET": secrets.token_urlsafe(24), "API_TOKEN": secrets.token_urlsafe(24),
-                "LOG_LEVEL": "WARNING"}  # the narration tells the story; warnings and errors still show
+    defaults = {
+        "FLP_CONFIG": DEMO_CONFIG,
+        "DATABASE_URL": f"sqlite:///{DEMO_DATA}/demo.db",
+        "DATA_DIR": str(DEMO_DATA),
+        "POS_WEBHOOK_SECRET": secrets.token_urlsafe(24),
+        "API_TOKEN": secrets.token_urlsafe(24),
+        "LOG_LEVEL": "WARNING",
+    }  # the narration tells the story; warnings and errors still show
     for name, value in defaults.items():
         if not environ.get(name):
             environ[name] = value
@@ -54,12 +60,16 @@ def environment_defaults(environ: MutableMapping[str, str] = os.environ) -> bool
     return own_data
 
 
-def run(config: Config, *, auto: bool, webex_room: str | None = None, fresh: bool = False,
-        out: TextIO = sys.stdout) -> int:
+def run(
+    config: Config, *, auto: bool, webex_room: str | None = None, fresh: bool = False, out: TextIO = sys.stdout
+) -> int:
     missing = [name for name in ("matplotlib", "skimage") if importlib.util.find_spec(name) is None]
     if missing:
-        print(f"The demo's shoppers are public-domain photos shipped inside matplotlib and scikit-image "
-              f"({', '.join(missing)} missing here): .venv/bin/pip install -r requirements-dev.txt", file=sys.stderr)
+        print(
+            f"The demo's shoppers are public-domain photos shipped inside matplotlib and scikit-image "
+            f"({', '.join(missing)} missing here): .venv/bin/pip install -r requirements-dev.txt",
+            file=sys.stderr,
+        )
         return 1
     say = speaker(out, time.monotonic())
     if fresh:
@@ -85,9 +95,15 @@ def run(config: Config, *, auto: bool, webex_room: str | None = None, fresh: boo
         base_url = f"http://{config.env.host}:{config.env.port}"
         _banner(out, config, base_url, tokens, auto)
         # A register's next customer only after its live-picture window: a late live picture would show them.
-        pos = PosStandIn(base_url, config.env.pos_webhook_secret.get_secret_value(), floor, serials,
-                         store_id=config.business.stores[0].id, timezone=config.business.stores[0].timezone,
-                         turnover_s=config.business.camera.live_max_age_s + 0.5)
+        pos = PosStandIn(
+            base_url,
+            config.env.pos_webhook_secret.get_secret_value(),
+            floor,
+            serials,
+            store_id=config.business.stores[0].id,
+            timezone=config.business.stores[0].timezone,
+            turnover_s=config.business.camera.live_max_age_s + 0.5,
+        )
         story = Story(services, pos, base_url, tokens[MANAGER], say, stop)
         completed = story.play_auto() if auto else story.play_interactive()
         if not auto:
@@ -105,20 +121,26 @@ def run(config: Config, *, auto: bool, webex_room: str | None = None, fresh: boo
     return 0 if (completed or not auto) else 1
 
 
-def _demo_config(config: Config, tokens: dict[str, str], camera: CameraStandIn, camera_key: str,
-                 webex_room: str | None, say: Any) -> Config:
+def _demo_config(
+    config: Config, tokens: dict[str, str], camera: CameraStandIn, camera_key: str, webex_room: str | None, say: Any
+) -> Config:
     """The loaded config with this run's console tokens and the camera stand-in (always: the demo is offline)."""
     business = config.business
-    people = tuple(p.model_copy(update={"console_token_sha256": hashlib.sha256(tokens[p.email].encode()).hexdigest()})
-                   for p in business.people)
+    people = tuple(
+        p.model_copy(update={"console_token_sha256": hashlib.sha256(tokens[p.email].encode()).hexdigest()})
+        for p in business.people
+    )
     stores = business.stores
     if webex_room and config.env.webex_access_token:
         stores = tuple(s.model_copy(update={"webex_room_id": webex_room}) for s in stores)
     elif webex_room:
         say("webex", "--webex-room is ignored: WEBEX_ACCESS_TOKEN is not set")
-    env = config.env.model_copy(update={"meraki_dashboard_api_key": SecretStr(camera_key),
-                                        "meraki_base_url": AnyUrl(camera.base_url)})
-    return dataclasses.replace(config, env=env, business=business.model_copy(update={"people": people, "stores": stores}))
+    env = config.env.model_copy(
+        update={"meraki_dashboard_api_key": SecretStr(camera_key), "meraki_base_url": AnyUrl(camera.base_url)}
+    )
+    return dataclasses.replace(
+        config, env=env, business=business.model_copy(update={"people": people, "stores": stores})
+    )
 
 
 def _camera_narration(say: Any) -> Any:
@@ -136,7 +158,9 @@ class ThreadedServer:
         from waitress import create_server
 
         self._sockets: dict[int, Any] = {}
-        self._server = create_server(app, map=self._sockets, host=host, port=port, threads=8, ident="fraud-loss-prevention")
+        self._server = create_server(
+            app, map=self._sockets, host=host, port=port, threads=8, ident="fraud-loss-prevention"
+        )
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="waitress", daemon=True)
 
@@ -174,10 +198,18 @@ def _stop_on_signals() -> threading.Event:
 def _banner(out: TextIO, config: Config, base_url: str, tokens: dict[str, str], auto: bool) -> None:
     roles = {p.email: p.role for p in config.business.people}
     people = "\n".join(f"    {email:<20} {roles[email]:<9} {token}" for email, token in tokens.items())
-    webex = "on (posting to the store's space)" if config.env.webex_access_token else "off (set WEBEX_ACCESS_TOKEN to post there too)"
-    mode = ("--auto: the manager (ana) decides through the console; a summary follows" if auto
-            else "decide in the console; the charged-back shopper returns once someone enrolls her. Ctrl-C stops.")
-    print(f"""
+    webex = (
+        "on (posting to the store's space)"
+        if config.env.webex_access_token
+        else "off (set WEBEX_ACCESS_TOKEN to post there too)"
+    )
+    mode = (
+        "--auto: the manager (ana) decides through the console; a summary follows"
+        if auto
+        else "decide in the console; the charged-back shopper returns once someone enrolls her. Ctrl-C stops."
+    )
+    print(
+        f"""
 fraud-loss-prevention demo: a store on this machine, offline ({config.env.database_url})
   review console:  {base_url}/console   sign in with a token below (new every run)
 {people}
@@ -186,23 +218,30 @@ fraud-loss-prevention demo: a store on this machine, offline ({config.env.databa
   camera:          Meraki stand-in at {config.env.meraki_base_url}
   Webex:           {webex}
   {mode}
-""", file=out, flush=True)
+""",
+        file=out,
+        flush=True,
+    )
 
 
 def _print_summary(out: TextIO, counts: dict[str, int], camera: dict[str, int], console_url: str) -> None:
-    print(f"""
+    print(
+        f"""
 Summary
-  transactions: {counts['transactions']} ({counts['pictured']} pictured, the rest skipped by triage)
-  pictures: {counts['pictures']}
-  faces: {counts['faces']} in customer zones
-  matches: {counts['matches']}
-  alerts: {counts['alerts']}
-  decisions: {counts['decisions']} ({counts['confirmed']} confirmed, {counts['dismissed']} dismissed; {counts['open']} still open)
-  fraud reports: {counts['fraud reports']}
-  watchlist: {counts['watchlist']}
-  camera calls: {camera.get('snapshot', 0)} snapshots, {camera.get('image_not_ready', 0)} not-ready answers, {camera.get('refused', 0)} refusals
+  transactions: {counts["transactions"]} ({counts["pictured"]} pictured, the rest skipped by triage)
+  pictures: {counts["pictures"]}
+  faces: {counts["faces"]} in customer zones
+  matches: {counts["matches"]}
+  alerts: {counts["alerts"]}
+  decisions: {counts["decisions"]} ({counts["confirmed"]} confirmed, {counts["dismissed"]} dismissed; {counts["open"]} still open)
+  fraud reports: {counts["fraud reports"]}
+  watchlist: {counts["watchlist"]}
+  camera calls: {camera.get("snapshot", 0)} snapshots, {camera.get("image_not_ready", 0)} not-ready answers, {camera.get("refused", 0)} refusals
   console: {console_url}
-""", file=out, flush=True)
+""",
+        file=out,
+        flush=True,
+    )
 
 
 def _can_bind(host: str, port: int) -> bool:

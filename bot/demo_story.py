@@ -3,6 +3,7 @@
 The POS and the manager act only from outside, over HTTP (the POS webhook and the review
 console); the story reads the database only to wait until the service has finished its work.
 """
+
 from __future__ import annotations
 
 import threading
@@ -25,8 +26,9 @@ ENROLL_REASON = "chargeback on a card typed in by hand"
 
 
 class Story:
-    def __init__(self, services: Services, pos: PosStandIn, base_url: str, manager_token: str, say: Say,
-                 stop: threading.Event):
+    def __init__(
+        self, services: Services, pos: PosStandIn, base_url: str, manager_token: str, say: Say, stop: threading.Event
+    ):
         self.services, self.pos, self.say, self.stop = services, pos, say, stop
         self.base_url, self.manager_token = base_url, manager_token
         self.day, self.return_visit, self.charged_back_key = demo_day()
@@ -56,7 +58,9 @@ class Story:
         self.play_day()
         self.settle()
         self.chargeback()
-        self.say("story", "your turn: decide the alerts in the console; Enroll a face on the charged-back checkout's alert")
+        self.say(
+            "story", "your turn: decide the alerts in the console; Enroll a face on the charged-back checkout's alert"
+        )
         threading.Thread(target=self._return_after_enrollment, name="return-visit", daemon=True).start()
         return True
 
@@ -109,8 +113,11 @@ class Story:
         if charged is None:
             return False
         if not self._can_enroll():
-            self.say("story", "this build has no enrollment handlers yet (enroll_proposal / enroll): "
-                              "nobody is enrolled, so the return visit will not be recognised")
+            self.say(
+                "story",
+                "this build has no enrollment handlers yet (enroll_proposal / enroll): "
+                "nobody is enrolled, so the return visit will not be recognised",
+            )
             return False
         item = next((i for i in manager.timeline() if i.get("transaction_id") == charged.transaction_id), None)
         if item is None or not has_action(item["card"], "enroll_proposal"):
@@ -140,13 +147,20 @@ class Story:
 
     def _enrolled(self) -> int:
         with UnitOfWork(self.services.db) as uow:
-            return uow.session.scalar(select(func.count()).select_from(WatchlistPerson)
-                                      .where(WatchlistPerson.status == "active")) or 0
+            return (
+                uow.session.scalar(
+                    select(func.count()).select_from(WatchlistPerson).where(WatchlistPerson.status == "active")
+                )
+                or 0
+            )
 
     def _busy(self) -> int:
         with UnitOfWork(self.services.db) as uow:
-            query = (select(func.count()).select_from(WorkItem)
-                     .where(WorkItem.status.in_(("pending", "running")), WorkItem.kind.in_(tuple(STEPS))))
+            query = (
+                select(func.count())
+                .select_from(WorkItem)
+                .where(WorkItem.status.in_(("pending", "running")), WorkItem.kind.in_(tuple(STEPS)))
+            )
             return uow.session.scalar(query) or 0
 
     def _narrate_rung(self, rung: Rung) -> None:
@@ -154,5 +168,8 @@ class Story:
         items = ", ".join(f"{q} x {name}" for (_, name, _), q in checkout.items)
         about = f"  [{checkout.key}{': ' + checkout.note if checkout.note else ''}]" if checkout.key != "clean" else ""
         kind = "" if checkout.kind == "sale" else f"{checkout.kind.upper()} "
-        self.say("POS", f"{kind}{rung.transaction_id} {checkout.register_id} {checkout.total()} BRL by {checkout.entry_mode} "
-                        f"(risk {checkout.risk_score}): {items} -> {rung.status}{about}")
+        self.say(
+            "POS",
+            f"{kind}{rung.transaction_id} {checkout.register_id} {checkout.total()} BRL by {checkout.entry_mode} "
+            f"(risk {checkout.risk_score}): {items} -> {rung.status}{about}",
+        )

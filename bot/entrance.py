@@ -11,6 +11,7 @@ paho-mqtt runs the connection in its own thread and reconnects with back-off whe
 away; the state ("connected", "reconnecting", "off") is in ``component_state["broker"]`` for
 ``status`` and /readyz.
 """
+
 from __future__ import annotations
 
 import json
@@ -129,24 +130,39 @@ class BrokerAddress:
         if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not parts.hostname:
             raise ValueError("MQTT_URL must look like mqtt://host:1883 or mqtts://host:8883")
         tls = parts.scheme in ("mqtts", "ssl")
-        return cls(parts.hostname, parts.port or (8883 if tls else 1883), tls,
-                   unquote(parts.username) if parts.username else None, unquote(parts.password) if parts.password else None)
+        return cls(
+            parts.hostname,
+            parts.port or (8883 if tls else 1883),
+            tls,
+            unquote(parts.username) if parts.username else None,
+            unquote(parts.password) if parts.password else None,
+        )
 
 
 class EntranceWatch:
     """Subscribes to every entrance camera's topics and records one visit per camera per window."""
 
-    def __init__(self, address: BrokerAddress, serials: Collection[str], *, record: Callable[[str, int], None],
-                 wake: Callable[[], None], clock: Clock, component_state: dict[str, str],
-                 window_s: float = ENTRANCE_WINDOW_S, reconnect_s: tuple[int, int] = (RECONNECT_MIN_S, RECONNECT_MAX_S)):
+    def __init__(
+        self,
+        address: BrokerAddress,
+        serials: Collection[str],
+        *,
+        record: Callable[[str, int], None],
+        wake: Callable[[], None],
+        clock: Clock,
+        component_state: dict[str, str],
+        window_s: float = ENTRANCE_WINDOW_S,
+        reconnect_s: tuple[int, int] = (RECONNECT_MIN_S, RECONNECT_MAX_S),
+    ):
         self._address, self._serials = address, frozenset(serials)
         self._record, self._wake, self._clock, self._state = record, wake, clock, component_state
         self._window_ms = int(window_s * 1000)
         self._detector = AppearanceDetector()
         self._last_window: dict[str, int] = {}
         self.messages_handled = 0  # every message, mine or not: lets tests and operators see it is listening
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"flp-entrance-{secrets.token_hex(4)}",
-                                   clean_session=True)  # nothing queued while away: old appearances are stale
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"flp-entrance-{secrets.token_hex(4)}", clean_session=True
+        )  # nothing queued while away: old appearances are stale
         self._client.reconnect_delay_set(*reconnect_s)
         if address.username is not None:
             self._client.username_pw_set(address.username, address.password)
@@ -160,14 +176,18 @@ class EntranceWatch:
 
     @property
     def topics(self) -> list[str]:
-        return [f"/merakimv/{serial}/{channel}" for serial in sorted(self._serials) for channel in ("0", "raw_detections")]
+        return [
+            f"/merakimv/{serial}/{channel}" for serial in sorted(self._serials) for channel in ("0", "raw_detections")
+        ]
 
     def start(self) -> None:
         """Connect in paho's thread; a broker that is down now is retried with back-off, like a lost one."""
         self._set_state(RECONNECTING)
         self._client.connect_async(self._address.host, self._address.port, keepalive=30)
         self._client.loop_start()
-        log.info("entrance watch: %d camera(s) via broker %s:%s", len(self._serials), self._address.host, self._address.port)
+        log.info(
+            "entrance watch: %d camera(s) via broker %s:%s", len(self._serials), self._address.host, self._address.port
+        )
 
     def stop(self) -> None:
         self._set_state(OFF)
@@ -184,7 +204,9 @@ class EntranceWatch:
         self._detector.reset()
         client.subscribe([(topic, 0) for topic in self.topics])  # QoS 0: the next message says the same
 
-    def _on_subscribe(self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: list[Any], _properties: Any) -> None:
+    def _on_subscribe(
+        self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: list[Any], _properties: Any
+    ) -> None:
         refused = [r for r in reasons if r.is_failure]
         if refused:
             log.warning("entrance watch: broker refused %d of %d subscription(s)", len(refused), len(reasons))
@@ -238,24 +260,35 @@ def visit_recorder(db: Database, clock: Clock, window_s: float = ENTRANCE_WINDOW
     return record
 
 
-def start_entrance_watch(services: Services, *,
-                         reconnect_s: tuple[int, int] = (RECONNECT_MIN_S, RECONNECT_MAX_S)) -> EntranceWatch | None:
+def start_entrance_watch(
+    services: Services, *, reconnect_s: tuple[int, int] = (RECONNECT_MIN_S, RECONNECT_MAX_S)
+) -> EntranceWatch | None:
     """Start listening when MQTT_URL is set, some store has entrance cameras and the camera API is on; else None."""
     config = services.config
     window_s = config.business.camera.entrance_window_s
     serials = [serial for store in config.business.stores for serial in store.entrance_cameras]
-    reason = ("MQTT_URL is not set" if config.env.mqtt_url is None
-              else "no store has entrance cameras" if not serials
-              else "the camera is off (MERAKI_DASHBOARD_API_KEY is not set)" if services.camera is None else None)
+    reason = (
+        "MQTT_URL is not set"
+        if config.env.mqtt_url is None
+        else "no store has entrance cameras"
+        if not serials
+        else "the camera is off (MERAKI_DASHBOARD_API_KEY is not set)"
+        if services.camera is None
+        else None
+    )
     if reason is not None:
         services.component_state["broker"] = OFF
         log.info("entrance watch off: %s", reason)
         return None
     watch = EntranceWatch(
-        BrokerAddress.from_url(config.env.mqtt_url), serials,
+        BrokerAddress.from_url(config.env.mqtt_url),
+        serials,
         record=visit_recorder(services.db, services.clock, window_s),
         wake=lambda: services.wake_runner(),  # looked up at each call: Background sets it after build_services
-        clock=services.clock, component_state=services.component_state, window_s=window_s, reconnect_s=reconnect_s,
+        clock=services.clock,
+        component_state=services.component_state,
+        window_s=window_s,
+        reconnect_s=reconnect_s,
     )
     watch.start()
     return watch

@@ -5,6 +5,7 @@ only scheme and host: Meraki snapshot links are unauthenticated capabilities and
 request paths. Third-party loggers are capped at INFO: only our own packages follow LOG_LEVEL
 below that.
 """
+
 from __future__ import annotations
 
 import logging
@@ -17,15 +18,32 @@ from pythonjsonlogger.json import JsonFormatter
 
 from core.card_numbers import looks_like_card_number
 
-THIRD_PARTY = ("urllib3", "requests", "botocore", "boto3", "webexpythonsdk", "webex_bot", "websockets", "waitress",
-               "gunicorn", "apscheduler", "alembic", "sqlalchemy", "paho", "matplotlib", "PIL")
+THIRD_PARTY = (
+    "urllib3",
+    "requests",
+    "botocore",
+    "boto3",
+    "webexpythonsdk",
+    "webex_bot",
+    "websockets",
+    "waitress",
+    "gunicorn",
+    "apscheduler",
+    "alembic",
+    "sqlalchemy",
+    "paho",
+    "matplotlib",
+    "PIL",
+)
 OWN = ("bot", "handlers", "storage", "rules", "cards", "vision", "fraud_loss_prevention", "__main__")
 # scheme, user:password@ (dropped too: DATABASE_URL and MQTT_URL carry passwords), host, path/query.
 _URL = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^/\s'\"<>?#@]*@)?([^/\s'\"<>?#@]*)([^\s'\"<>]*)")
 # keyword, separator (after the closing quote of a JSON or dict key), opening quote, an optional
 # auth scheme ("Authorization: Bearer <token>"), then the value.
-_BEARER = re.compile(r"(?i)\b(bearer|token|authorization|api[_-]?key|secret|password)(['\"]?\s*[=:]\s*|\s+)(['\"]?)"
-                     r"(?:(?:bearer|basic|token)\s+)?[^\s'\",]+")
+_BEARER = re.compile(
+    r"(?i)\b(bearer|token|authorization|api[_-]?key|secret|password)(['\"]?\s*[=:]\s*|\s+)(['\"]?)"
+    r"(?:(?:bearer|basic|token)\s+)?[^\s'\",]+"
+)
 _DIGITS = re.compile(r"\d(?:[ -]?\d){13,18}")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -79,8 +97,11 @@ def configure(level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = (
     redactor = Redactor(secrets)
     handler.addFilter(redactor)
     if fmt == "json":
-        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
-                                           rename_fields={"levelname": "level", "name": "logger"}))
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level", "name": "logger"}
+            )
+        )
     else:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()

@@ -4,6 +4,7 @@ Narration watches the stored state (it does not hook into the steps), so what it
 product actually did: triage decisions, pictures, faces and matches, receipt against camera,
 alerts, decisions, fraud reports, enrollments, console presses and Webex posts.
 """
+
 from __future__ import annotations
 
 import threading
@@ -66,7 +67,9 @@ class Narrator:
                 if self._new("triage", tx.transaction_id):
                     verdict = "picture" if tx.triage_decision == "capture" else "no picture"
                     self.say("triage", f"{tx.transaction_id}: {verdict} ({tx.triage_reason})")
-            for shot in session.scalars(select(Snapshot).where(Snapshot.status != "pending").order_by(Snapshot.created_at)):
+            for shot in session.scalars(
+                select(Snapshot).where(Snapshot.status != "pending").order_by(Snapshot.created_at)
+            ):
                 if self._new("snapshot", shot.id):
                     what = "stored" if shot.status == "ready" else f"not taken: {shot.reason}"
                     self.say("picture", f"{shot.kind} picture of {shot.transaction_id} {what}")
@@ -74,27 +77,41 @@ class Narrator:
                     self.say("analysis", f"{shot.kind} picture of {shot.transaction_id}: {_analysis(shot)}")
             for alert in session.scalars(select(Alert).order_by(Alert.id)):
                 if self._new("alert", str(alert.id)):
-                    self.say("ALERT", f"{alert.public_id} {alert.severity} {alert.rule} on {alert.transaction_id}: {alert.message}")
+                    self.say(
+                        "ALERT",
+                        f"{alert.public_id} {alert.severity} {alert.rule} on {alert.transaction_id}: {alert.message}",
+                    )
                 if alert.status != "open" and self._new("decision", str(alert.id)):
                     why = f" ({alert.reason})" if alert.reason else ""
                     self.say("decision", f"{alert.public_id} {alert.status} by {alert.decided_by}{why}")
             for report in session.scalars(select(FraudReport).order_by(FraudReport.id)):
                 if self._new("fraud", str(report.id)):
-                    self.say("fraud", f"{report.transaction_id} reported as fraud ({report.source}"
-                                      f"{', by ' + report.reported_by if report.reported_by else ''})")
+                    self.say(
+                        "fraud",
+                        f"{report.transaction_id} reported as fraud ({report.source}"
+                        f"{', by ' + report.reported_by if report.reported_by else ''})",
+                    )
             for person in session.scalars(select(WatchlistPerson)):
                 if self._new("watchlist", person.id, person.status):
-                    self.say("watchlist", f"{person.id} {person.status} (enrolled by {person.enrolled_by}: {person.reason})")
-            for event in session.scalars(select(InboundEvent).where(InboundEvent.source == "console",
-                                                                   InboundEvent.handled_at.is_not(None))):
+                    self.say(
+                        "watchlist", f"{person.id} {person.status} (enrolled by {person.enrolled_by}: {person.reason})"
+                    )
+            for event in session.scalars(
+                select(InboundEvent).where(InboundEvent.source == "console", InboundEvent.handled_at.is_not(None))
+            ):
                 if self._new("console", event.id):
                     payload = event.payload or {}
                     answer = " / ".join(r.get("markdown", "").split("\n")[0] for r in payload.get("replies", []))
-                    self.say("console", f"{payload.get('person_email')} pressed {payload.get('title')!r} on "
-                                        f"{payload.get('thread')}: {answer.replace('**', '')}")
+                    self.say(
+                        "console",
+                        f"{payload.get('person_email')} pressed {payload.get('title')!r} on "
+                        f"{payload.get('thread')}: {answer.replace('**', '')}",
+                    )
             for message in session.scalars(select(OutboxMessage).where(OutboxMessage.status.in_(("sent", "failed")))):
                 if self._new("outbox", str(message.id)):
-                    outcome = "posted to Webex" if message.status == "sent" else f"not posted to Webex ({message.last_error})"
+                    outcome = (
+                        "posted to Webex" if message.status == "sent" else f"not posted to Webex ({message.last_error})"
+                    )
                     self.say("webex", f"{outcome}: {(message.payload or {}).get('markdown', '')[:80]}")
 
     def _new(self, *key: str) -> bool:
@@ -109,8 +126,11 @@ def _analysis(shot: Snapshot) -> str:
     matches = [f"{m.person_id} at {m.similarity:.1f}" for face in shot.faces for m in face.matches]
     text = f"{faces} face{'s' if faces != 1 else ''} in the customer zone"
     text += f", watchlist match {', '.join(matches)}" if matches else ", no watchlist match"
-    lines = [f"{line['label']} billed {line['billed']} seen {line['seen']}" for line in
-             (shot.reconciliation or {}).get("lines", []) if line.get("seen") is not None]
+    lines = [
+        f"{line['label']} billed {line['billed']} seen {line['seen']}"
+        for line in (shot.reconciliation or {}).get("lines", [])
+        if line.get("seen") is not None
+    ]
     return text + (f"; {', '.join(lines)}" if lines else "")
 
 
@@ -118,14 +138,21 @@ def summary(db: Database, transaction_prefix: str) -> dict[str, int]:
     """The counts the demo ends with, for the transactions of this run (ids starting with the prefix)."""
     with UnitOfWork(db) as uow:
         session = uow.session
-        ids = set(session.scalars(select(Transaction.transaction_id).where(Transaction.transaction_id.startswith(transaction_prefix))))
+        ids = set(
+            session.scalars(
+                select(Transaction.transaction_id).where(Transaction.transaction_id.startswith(transaction_prefix))
+            )
+        )
         shots = [s for s in session.scalars(select(Snapshot)) if s.transaction_id in ids]
         alerts = [a for a in session.scalars(select(Alert)) if a.transaction_id in ids]
         status = Counter(a.status for a in alerts)
         return {
             "transactions": len(ids),
-            "pictured": sum(1 for t in session.scalars(select(Transaction)) if t.transaction_id in ids
-                            and t.triage_decision == "capture"),
+            "pictured": sum(
+                1
+                for t in session.scalars(select(Transaction))
+                if t.transaction_id in ids and t.triage_decision == "capture"
+            ),
             "pictures": sum(1 for s in shots if s.status == "ready"),
             "faces": sum(len(s.faces) for s in shots),
             "matches": sum(len(f.matches) for s in shots for f in s.faces),

@@ -3,6 +3,7 @@
 Stopping (Ctrl-C / SIGTERM): stop accepting, let in-flight requests finish, stop claiming work,
 finish the step in hand and give back the claimed rest. Anything unfinished is still a row.
 """
+
 from __future__ import annotations
 
 import logging
@@ -59,21 +60,31 @@ class Background:
 
     def __init__(self, services: Services):
         self.services = services
-        self.runners = [self._runner({k: v for k, v in STEPS.items() if (k in CAMERA_LANE) == camera})
-                        for camera in (True, False)]
+        self.runners = [
+            self._runner({k: v for k, v in STEPS.items() if (k in CAMERA_LANE) == camera}) for camera in (True, False)
+        ]
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self.scheduler.add_job(self.wake, "interval", seconds=5, id="wake_runner", max_instances=1, coalesce=True)
         schedule_sweeps(self.scheduler, services)  # expiry and retention: each a work item per period
-        self._threads = [threading.Thread(target=r.run_forever, name=name, daemon=True)
-                         for r, name in zip(self.runners, ("camera-runner", "runner"), strict=True)]
+        self._threads = [
+            threading.Thread(target=r.run_forever, name=name, daemon=True)
+            for r, name in zip(self.runners, ("camera-runner", "runner"), strict=True)
+        ]
         services.wake_runner = self.wake
 
     def _runner(self, steps: dict[str, Any]) -> Runner:
         tuning = self.services.config.business.runner
         return Runner(
-            db=self.services.db, steps=steps, dependencies=self.services.dependencies(), clock=self.services.clock,
-            settings=RunnerSettings(lease_s=tuning.lease_s, batch=tuning.batch, max_attempts=tuning.max_attempts,
-                                    idle_wait_s=tuning.idle_wait_s),
+            db=self.services.db,
+            steps=steps,
+            dependencies=self.services.dependencies(),
+            clock=self.services.clock,
+            settings=RunnerSettings(
+                lease_s=tuning.lease_s,
+                batch=tuning.batch,
+                max_attempts=tuning.max_attempts,
+                idle_wait_s=tuning.idle_wait_s,
+            ),
             on_step=lambda kind, outcome: self.services.metrics.steps.labels(kind, outcome).inc(),
             on_dead=ON_DEAD,
         )
@@ -96,8 +107,11 @@ class Background:
         for thread in self._threads:
             thread.join(timeout_s)
             if thread.is_alive():
-                log.warning("%s still busy after %.0f s; its lease will expire and the step will run again",
-                            thread.name, timeout_s)
+                log.warning(
+                    "%s still busy after %.0f s; its lease will expire and the step will run again",
+                    thread.name,
+                    timeout_s,
+                )
         self.services.component_state["runner"] = "stopped"
 
 
@@ -111,8 +125,15 @@ def serve(config: Config) -> None:
     sockets: dict[int, Any] = {}
     # 8 threads: on SQLite one of them writes at a time while the others parse and validate; 4 measured
     # no better (benchmarks/ingest.py), and a slow read API call then leaves intake fewer threads.
-    server = create_server(app, map=sockets, host=config.env.host, port=config.env.port, threads=8,
-                           connection_limit=200, ident="fraud-loss-prevention")
+    server = create_server(
+        app,
+        map=sockets,
+        host=config.env.host,
+        port=config.env.port,
+        threads=8,
+        connection_limit=200,
+        ident="fraud-loss-prevention",
+    )
     stop = _stop_on_signals()
     background.start()
     listeners = start_listeners(services)
@@ -224,9 +245,12 @@ def start_webex(services: Services) -> WebsocketTransport | None:
             log.warning("Webex webhooks not registered: %s", exc.reason)
             services.component_state["webex"] = "webhook registration failed"
         return None
-    transport = WebsocketTransport(access_token=env.webex_access_token.get_secret_value(), me=client.me,
-                                   accept=accept_into(services),
-                                   on_state=lambda state: services.component_state.__setitem__("webex", state))
+    transport = WebsocketTransport(
+        access_token=env.webex_access_token.get_secret_value(),
+        me=client.me,
+        accept=accept_into(services),
+        on_state=lambda state: services.component_state.__setitem__("webex", state),
+    )
     transport.start()
     return transport
 

@@ -4,6 +4,7 @@ A step's effects and the completion of its row commit in one database transactio
 commits through ``StepUnitOfWork``), so a process killed at any moment either did the step or
 will do it again after the lease runs out — never half, never twice.
 """
+
 from __future__ import annotations
 
 import logging
@@ -84,8 +85,9 @@ class Runner:
     def run_due(self) -> int:
         """Claim and run one batch of due steps; returns how many were claimed."""
         with UnitOfWork(self.db, write=True) as work:
-            claimed = work.work.claim_due(kinds=set(self.steps), now=self.clock(),
-                                          lease_s=self.settings.lease_s, limit=self.settings.batch)
+            claimed = work.work.claim_due(
+                kinds=set(self.steps), now=self.clock(), lease_s=self.settings.lease_s, limit=self.settings.batch
+            )
             work.commit()
         for index, item in enumerate(claimed):
             if self._stop.is_set():
@@ -118,8 +120,13 @@ class Runner:
         if item.attempts > self.settings.max_attempts:
             # Every counted failure below the limit was rescheduled, so only a step that crashed its process
             # or outlived its lease gets here: it must not run, and crash, forever.
-            self._retry(item, f"attempt {item.attempts - 1} never finished (the process stopped, or the step "
-                              f"outlived its {self.settings.lease_s:.0f} s lease)", 0, counts_as_failure=True)
+            self._retry(
+                item,
+                f"attempt {item.attempts - 1} never finished (the process stopped, or the step "
+                f"outlived its {self.settings.lease_s:.0f} s lease)",
+                0,
+                counts_as_failure=True,
+            )
             return
         if not self._lease_fresh(item):
             log.warning("step %s #%s: lease lost before it started; another runner has it", item.kind, item.id)
@@ -133,7 +140,9 @@ class Runner:
                 raise LeaseLost(f"work item {item.id} ({item.kind})")
             self.on_step(item.kind, "done")
         except RetryLater as later:
-            log.info("step %s #%s of %s waits %.0f s: %s", item.kind, item.id, item.transaction_id, later.delay_s, later)
+            log.info(
+                "step %s #%s of %s waits %.0f s: %s", item.kind, item.id, item.transaction_id, later.delay_s, later
+            )
             self._retry(item, str(later), later.delay_s, counts_as_failure=False)
         except LeaseLost:
             log.warning("step %s #%s lost its lease; another runner has it", item.kind, item.id)
@@ -141,10 +150,18 @@ class Runner:
         except Exception as exc:  # one failing step must not stop the runner
             if done.is_set():
                 # Its work and the completion are already committed: retrying would only find it done.
-                log.exception("step %s #%s of transaction %s failed after committing", item.kind, item.id, item.transaction_id)
+                log.exception(
+                    "step %s #%s of transaction %s failed after committing", item.kind, item.id, item.transaction_id
+                )
                 self.on_step(item.kind, "done")
                 return
-            log.exception("step %s #%s of transaction %s failed (attempt %d)", item.kind, item.id, item.transaction_id, item.attempts)
+            log.exception(
+                "step %s #%s of transaction %s failed (attempt %d)",
+                item.kind,
+                item.id,
+                item.transaction_id,
+                item.attempts,
+            )
             error = f"{type(exc).__name__}: {exc}"
             if getattr(exc, "retry", None) is False:
                 # The outside service refused for good (no face, bad id): trying again cannot help.

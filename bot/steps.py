@@ -4,6 +4,7 @@ Importing this module also imports every handler module, which registers the cha
 actions on the router. A kind without a handler here waits in the queue, durably, until a process
 that can run it claims it.
 """
+
 from __future__ import annotations
 
 from importlib import import_module
@@ -23,8 +24,9 @@ def _resolve(target: str) -> Any:
 STEPS: dict[str, Step] = {kind: _resolve(spec.handler) for kind, spec in CATALOGUE.items()}
 
 # What a dead-lettered step leaves to settle (bot/runner.py: on_dead).
-ON_DEAD: dict[str, DeadLetter] = {kind: _resolve(spec.settle_dead) for kind, spec in CATALOGUE.items()
-                                  if spec.settle_dead is not None}
+ON_DEAD: dict[str, DeadLetter] = {
+    kind: _resolve(spec.settle_dead) for kind, spec in CATALOGUE.items() if spec.settle_dead is not None
+}
 
 CAMERA_LANE: frozenset[StepKind] = camera_lane()
 

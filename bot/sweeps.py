@@ -5,6 +5,7 @@ hour from 15:00 UTC) and wakes the runner; the runner does the work like any oth
 makes the enqueue idempotent, so any number of processes may fire it, a restart neither skips
 nor repeats an hour, and a sweep that fails is retried by the queue, not by the scheduler.
 """
+
 from __future__ import annotations
 
 import logging
@@ -68,5 +69,12 @@ def schedule_sweeps(scheduler: Any, services: Any) -> None:
             return
         services.wake_runner()
 
-    scheduler.add_job(fire, "interval", seconds=CHECK_EVERY_S, id="sweeps", max_instances=1, coalesce=True,
-                      next_run_time=datetime.now(UTC))
+    scheduler.add_job(
+        fire,
+        "interval",
+        seconds=CHECK_EVERY_S,
+        id="sweeps",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(UTC),
+    )

@@ -10,6 +10,7 @@ The official SDK acknowledges each frame by that envelope id (its socket wraps t
 ``event.data`` and sends ``{"type": "ack", "messageId": event.data.id}``); the activity's id and the
 REST message id mean nothing to Mercury as an ack.
 """
+
 from __future__ import annotations
 
 import base64
@@ -105,12 +106,19 @@ class ActivityDispatcher:
         try:
             rest_id = resolve_id(activity)
         except Exception as exc:  # the library's lookup raises on timeouts and odd activities
-            log.warning("webex activity %s (%s) not acknowledged: resolving its REST id failed (%s)",
-                        activity.get("id"), activity["verb"], type(exc).__name__)
+            log.warning(
+                "webex activity %s (%s) not acknowledged: resolving its REST id failed (%s)",
+                activity.get("id"),
+                activity["verb"],
+                type(exc).__name__,
+            )
             return False
         if not valid_event_id(rest_id):
-            log.warning("webex activity %s (%s) not acknowledged: its REST id could not be resolved",
-                        activity.get("id"), activity["verb"])
+            log.warning(
+                "webex activity %s (%s) not acknowledged: its REST id could not be resolved",
+                activity.get("id"),
+                activity["verb"],
+            )
             return False
         return self._store_once(activity_event(activity, rest_id))
 
@@ -130,7 +138,12 @@ class ActivityDispatcher:
             stored = True
         except Exception as exc:
             # Only the type: database errors quote the payload (emails) in their message.
-            log.error("webex %s %s could not be stored (%s); not acknowledged", event.source, event.event_id, type(exc).__name__)
+            log.error(
+                "webex %s %s could not be stored (%s); not acknowledged",
+                event.source,
+                event.event_id,
+                type(exc).__name__,
+            )
         finally:
             with self._changed:
                 if stored:

@@ -5,6 +5,7 @@ a 429 becomes ``WebexError(retry=True, retry_after_s=…)`` and the outbox decid
 again, so no thread ever sleeps for as long as Webex asks. Errors carry plain reasons, never
 the token or a URL (ids of people are in the paths).
 """
+
 from __future__ import annotations
 
 import email.utils
@@ -38,13 +39,25 @@ T = TypeVar("T")
 class WebexClient:
     """Messenger over the Webex REST API; thread-safe (requests sessions are, for these calls)."""
 
-    def __init__(self, access_token: str, *, base_url: str, deadline_s: int = 20, email_ttl_s: float = 3600,
-                 email_cache_size: int = 2048, monotonic: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        access_token: str,
+        *,
+        base_url: str,
+        deadline_s: int = 20,
+        email_ttl_s: float = 3600,
+        email_cache_size: int = 2048,
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
         self._token = access_token
         self._deadline_s = int(deadline_s)  # the SDK refuses a float timeout
         # urljoin drops the last path segment of a base without a trailing slash ("/v1" + "messages" -> "/messages").
-        self._api = WebexAPI(access_token=access_token, base_url=str(base_url).rstrip("/") + "/",
-                             single_request_timeout=self._deadline_s, wait_on_rate_limit=False)
+        self._api = WebexAPI(
+            access_token=access_token,
+            base_url=str(base_url).rstrip("/") + "/",
+            single_request_timeout=self._deadline_s,
+            wait_on_rate_limit=False,
+        )
         self._emails: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
         self._email_ttl_s, self._email_cache_size, self._monotonic = email_ttl_s, email_cache_size, monotonic
         self._lock = threading.Lock()
@@ -115,8 +128,12 @@ class WebexClient:
             self._delete_webhook(webhook_id)
         created = []
         for resource in WEBHOOK_RESOURCES:
-            hook = self._call(f"create the {resource} webhook", lambda r=resource: self._api.webhooks.create(
-                name=f"fraud-loss-prevention {r}", targetUrl=target_url, resource=r, event="created", secret=secret))
+            hook = self._call(
+                f"create the {resource} webhook",
+                lambda r=resource: self._api.webhooks.create(
+                    name=f"fraud-loss-prevention {r}", targetUrl=target_url, resource=r, event="created", secret=secret
+                ),
+            )
             created.append(str(hook.id))
         log.info("webex webhooks registered: %d replaced, %d created (%s)", len(ours), len(created), ", ".join(created))
         return created
@@ -153,8 +170,9 @@ class WebexClient:
         try:
             return call()
         except RateLimitError as exc:
-            raise WebexError(f"{what}: Webex rate limit (429)", retry=True,
-                             retry_after_s=retry_after(exc.response), status=429) from None
+            raise WebexError(
+                f"{what}: Webex rate limit (429)", retry=True, retry_after_s=retry_after(exc.response), status=429
+            ) from None
         except ApiError as exc:
             raise self._api_error(what, exc) from None
         except requests.Timeout:

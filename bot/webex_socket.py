@@ -16,6 +16,7 @@ headers and message-id resolution, and change four things:
 
 A reconnect may deliver events again: the event id (the REST message or action id) dedupes.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -57,8 +58,15 @@ class _DeadlineSession(requests.Session):
 class SocketClient(WebexWebsocketClient):
     """webex-bot's client with a deadline on each HTTP call, store-then-ack, and a ``listen`` we drive."""
 
-    def __init__(self, access_token: str, dispatcher: ActivityDispatcher, *, deadline_s: float = 20,
-                 device_url: str | None = None, device_info: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        access_token: str,
+        dispatcher: ActivityDispatcher,
+        *,
+        deadline_s: float = 20,
+        device_url: str | None = None,
+        device_info: dict[str, Any] | None = None,
+    ):
         self._deadline_s, self._dispatcher, self._preset_device_url = deadline_s, dispatcher, device_url
         self._fresh_device = False
         super().__init__(access_token, bot_name="fraud-loss-prevention")
@@ -84,11 +92,23 @@ class SocketClient(WebexWebsocketClient):
         url = self.device_info["webSocketUrl"]
         tls = {"ssl": ssl_context} if url.startswith("wss:") else {}
         try:
-            async with websockets.connect(url, open_timeout=self._deadline_s, close_timeout=5, **tls,
-                                          **self._get_websocket_connect_kwargs(websockets.connect)) as socket:
+            async with websockets.connect(
+                url,
+                open_timeout=self._deadline_s,
+                close_timeout=5,
+                **tls,
+                **self._get_websocket_connect_kwargs(websockets.connect),
+            ) as socket:
                 self.websocket = socket
-                await socket.send(json.dumps({"id": str(uuid.uuid4()), "type": "authorization",
-                                              "data": {"token": "Bearer " + self.access_token}}))
+                await socket.send(
+                    json.dumps(
+                        {
+                            "id": str(uuid.uuid4()),
+                            "type": "authorization",
+                            "data": {"token": "Bearer " + self.access_token},
+                        }
+                    )
+                )
                 self._fresh_device = False
                 await self._receive(socket, executor, on_open)
         except websockets.InvalidStatus as exc:
@@ -127,7 +147,9 @@ class SocketClient(WebexWebsocketClient):
 
     async def _handle(self, socket: Any, frame: dict[str, Any], executor: ThreadPoolExecutor) -> None:
         # Off the event loop: resolving the id is an HTTP call and storing is a database write.
-        settled = await asyncio.get_running_loop().run_in_executor(executor, self._process_incoming_websocket_message, frame)
+        settled = await asyncio.get_running_loop().run_in_executor(
+            executor, self._process_incoming_websocket_message, frame
+        )
         ack_id = envelope_id(frame)
         if settled and ack_id:
             try:
@@ -157,9 +179,17 @@ ClientFactory = Callable[[str, ActivityDispatcher], TransportClient]
 class WebsocketTransport:
     """Runs the websocket in a background thread, reconnecting with back-off; ``state`` is for /readyz."""
 
-    def __init__(self, *, access_token: str, me: Callable[[], dict[str, Any]], accept: Accept,
-                 on_state: Callable[[str], None] = lambda state: None, client_factory: ClientFactory | None = None,
-                 backoff_s: tuple[float, float] = (1.0, 60.0), workers: int = 4):
+    def __init__(
+        self,
+        *,
+        access_token: str,
+        me: Callable[[], dict[str, Any]],
+        accept: Accept,
+        on_state: Callable[[str], None] = lambda state: None,
+        client_factory: ClientFactory | None = None,
+        backoff_s: tuple[float, float] = (1.0, 60.0),
+        workers: int = 4,
+    ):
         self._token, self._me, self._accept, self._on_state = access_token, me, accept, on_state
         self._client_factory: ClientFactory = client_factory or SocketClient
         self._backoff_s, self._workers = backoff_s, workers

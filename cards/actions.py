@@ -4,6 +4,7 @@ Handlers route a press on ``data["action"]`` (one of the names below) and find w
 ``alert_id``, ``transaction_id`` or ``person_id``; input values (reason, note, face, expiry_days)
 arrive merged into the same dict by Webex.
 """
+
 from __future__ import annotations
 
 from typing import Any

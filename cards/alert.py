@@ -4,6 +4,7 @@ Built to be read on a phone: short wrapping lines, a fact set for where/when/how
 receipt against what the camera counted, and a plain caution that a match is a score a person
 must check. A decided alert shows who decided, when and why, and no buttons.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -26,8 +27,10 @@ from cards.text import clean, for_card
 from cards.views import AlertView, SightingView, WatchlistEntryView
 
 SEVERITY_COLOR = {"critical": "attention", "high": "attention", "medium": "warning", "low": "default"}
-MATCH_CAUTION = ("A similarity score is not an identification. A person must compare the photo and the "
-                 "footage and confirm before anything is done.")
+MATCH_CAUTION = (
+    "A similarity score is not an identification. A person must compare the photo and the "
+    "footage and confirm before anything is done."
+)
 COUNT_CAUTION = "Counts come from one camera picture; check the footage before acting."
 NOT_CHECKED_SHOWN = 3
 SIGHTINGS_SHOWN = 3  # lines of "also seen at …"; a phone card stays short
@@ -66,17 +69,22 @@ def _facts(alert: AlertView, now: datetime | None) -> dict[str, Any]:
     pictures = ", ".join(snapshot.kind for snapshot in alert.snapshots) or "none (not pictured)"
     zone = " in the customer zone" if alert.register_id else ""
     faces = f"{alert.faces_count}{zone}" if alert.snapshots else None
-    return el.fact_set([
-        ("Store", f"{alert.store_name} ({alert.store_id})"),
-        ("Register", alert.register_id or "Entrance"),
-        ("Time", when),
-        ("Kind", alert.transaction_type.replace("_", "-") if alert.transaction_type not in (None, "sale") else None),
-        ("Amount", el.money(alert.amount, alert.currency)),
-        ("Transaction", for_card(alert.transaction_id) if alert.transaction_id else None),
-        ("Cashier", for_card(alert.cashier_id) if alert.cashier_id else None),
-        ("Pictures", pictures),
-        ("Faces", faces),
-    ])
+    return el.fact_set(
+        [
+            ("Store", f"{alert.store_name} ({alert.store_id})"),
+            ("Register", alert.register_id or "Entrance"),
+            ("Time", when),
+            (
+                "Kind",
+                alert.transaction_type.replace("_", "-") if alert.transaction_type not in (None, "sale") else None,
+            ),
+            ("Amount", el.money(alert.amount, alert.currency)),
+            ("Transaction", for_card(alert.transaction_id) if alert.transaction_id else None),
+            ("Cashier", for_card(alert.cashier_id) if alert.cashier_id else None),
+            ("Pictures", pictures),
+            ("Faces", faces),
+        ]
+    )
 
 
 def _products(reconciliation: Mapping[str, Any] | None, currency: str | None) -> list[dict[str, Any]]:
@@ -91,7 +99,9 @@ def _products(reconciliation: Mapping[str, Any] | None, currency: str | None) ->
         words = f"Seen but not billed: {surplus} item{'s' if surplus != 1 else ''}"
         blocks.append(el.text(f"{words}, about {value}" if value else words, weight="bolder", color="attention"))
     if reconciliation.get("confidence") is not None:
-        blocks.append(el.text(f"Count confidence: {el.percent(reconciliation['confidence'])}", subtle=True, spacing="small"))
+        blocks.append(
+            el.text(f"Count confidence: {el.percent(reconciliation['confidence'])}", subtle=True, spacing="small")
+        )
     blocks += _not_checked(reconciliation.get("not_checked", []))
     if reconciliation.get("lines"):
         blocks.append(el.text(COUNT_CAUTION, subtle=True, spacing="small"))
@@ -102,10 +112,13 @@ def _product_line(line: Mapping[str, Any]) -> dict[str, Any]:
     """'Bottle | billed 1, seen 3 (+2)' as two aligned columns; a surplus in the attention colour."""
     surplus = int(line.get("surplus", max(int(line["seen"]) - int(line["billed"]), 0)) or 0)
     counts = f"billed {line['billed']}, seen {line['seen']}" + (f" (+{surplus})" if surplus else "")
-    return el.column_set([
-        el.column([el.text(for_card(label_words(line["label"])), weight="bolder")], width=3),
-        el.column([el.text(counts, color="attention" if surplus else None)], width=4),
-    ], spacing="small")
+    return el.column_set(
+        [
+            el.column([el.text(for_card(label_words(line["label"])), weight="bolder")], width=3),
+            el.column([el.text(counts, color="attention" if surplus else None)], width=4),
+        ],
+        spacing="small",
+    )
 
 
 def _not_checked(items: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -132,8 +145,9 @@ def label_words(label: str) -> str:
     return words[:1].upper() + words[1:]
 
 
-def _watchlist(person: WatchlistEntryView | None, similarity: float | None, *, caution: bool,
-               sightings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _watchlist(
+    person: WatchlistEntryView | None, similarity: float | None, *, caution: bool, sightings: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """The matched entry: id, similarity, why enrolled, its track record, where else the person was seen,
     and (while open) the caution."""
     if person is None:
@@ -142,8 +156,12 @@ def _watchlist(person: WatchlistEntryView | None, similarity: float | None, *, c
     blocks = [
         el.heading(f"Watchlist: {person.id}{score}", separator=True),
         el.text(f"Enrolled for: {for_card(person.reason)}", spacing="small"),
-        el.text(f"Enrolled {el.local_date(person.enrolled_at, person.timezone)} at {person.store_id}, "
-                f"expires {el.local_date(person.expires_at, person.timezone)}", subtle=True, spacing="small"),
+        el.text(
+            f"Enrolled {el.local_date(person.enrolled_at, person.timezone)} at {person.store_id}, "
+            f"expires {el.local_date(person.expires_at, person.timezone)}",
+            subtle=True,
+            spacing="small",
+        ),
     ]
     record = []
     if person.precision is not None:
@@ -153,7 +171,9 @@ def _watchlist(person: WatchlistEntryView | None, similarity: float | None, *, c
     if record:
         blocks.append(el.text(("; ".join(record)).capitalize(), subtle=True, spacing="small"))
     if person.flagged_for_review:
-        blocks.append(el.text("This entry is flagged for review (too many wrong matches).", color="warning", spacing="small"))
+        blocks.append(
+            el.text("This entry is flagged for review (too many wrong matches).", color="warning", spacing="small")
+        )
     blocks += sightings
     if caution:
         blocks.append(el.text(MATCH_CAUTION, weight="bolder", color="warning"))
@@ -166,11 +186,16 @@ def _sightings(alert: AlertView) -> list[dict[str, Any]]:
     lines: dict[str, list[str]] = {}
     for sighting in alert.sightings:
         lines.setdefault(_sighting_words(sighting, alert), []).append(sighting.alert_id)
-    shown = [el.text(f"{words}: {', '.join(ids)}", spacing="small") for words, ids in list(lines.items())[:SIGHTINGS_SHOWN]]
+    shown = [
+        el.text(f"{words}: {', '.join(ids)}", spacing="small") for words, ids in list(lines.items())[:SIGHTINGS_SHOWN]
+    ]
     more = sum(len(ids) for ids in list(lines.values())[SIGHTINGS_SHOWN:])
     if more:
-        shown.append(el.text(f"And {more} earlier alert{'s' if more != 1 else ''} of this person here.", subtle=True,
-                             spacing="small"))
+        shown.append(
+            el.text(
+                f"And {more} earlier alert{'s' if more != 1 else ''} of this person here.", subtle=True, spacing="small"
+            )
+        )
     return shown
 
 
@@ -186,7 +211,11 @@ def _evidence(alert: AlertView, image_url: str | None) -> list[dict[str, Any]]:
     if image_url:
         return [el.image(image_url, f"Evidence photo of {alert.id}, faces boxed and numbered", size="stretch")]
     if alert.snapshots and not alert.is_decided:
-        return [el.text("The evidence photo (faces boxed and numbered) follows in this thread.", subtle=True, separator=True)]
+        return [
+            el.text(
+                "The evidence photo (faces boxed and numbered) follows in this thread.", subtle=True, separator=True
+            )
+        ]
     return []
 
 
@@ -217,12 +246,20 @@ def _actions(alert: AlertView) -> list[dict[str, Any]]:
 def dismiss_form(alert_id: str) -> dict[str, Any]:
     """The reason choice and note; 1.3 cannot make the note required only for 'other', so the handler checks it."""
     reason = {
-        "type": "Input.ChoiceSet", "id": INPUT_REASON, "label": "Why dismiss?", "style": "expanded",
-        "isRequired": True, "errorMessage": "Pick a reason.",
+        "type": "Input.ChoiceSet",
+        "id": INPUT_REASON,
+        "label": "Why dismiss?",
+        "style": "expanded",
+        "isRequired": True,
+        "errorMessage": "Pick a reason.",
         "choices": [{"title": title, "value": value} for value, title in DISMISS_REASONS],
     }
     note = {
-        "type": "Input.Text", "id": INPUT_NOTE, "label": "Note (required when the reason is Other)",
-        "placeholder": "What happened?", "isMultiline": True, "maxLength": 500,
+        "type": "Input.Text",
+        "id": INPUT_NOTE,
+        "label": "Note (required when the reason is Other)",
+        "placeholder": "What happened?",
+        "isMultiline": True,
+        "maxLength": 500,
     }
     return el.sub_card([reason, note], [submit("Dismiss alert", DISMISS, alert_id=alert_id)])

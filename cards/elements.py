@@ -4,6 +4,7 @@ Every card goes through ``card()`` so version, $schema and the five-action limit
 place. Times and dates are spelled here without the C library's locale, so a card reads the
 same on every host.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -47,8 +48,17 @@ def attachment(content: Element) -> Element:
     return {"contentType": CONTENT_TYPE, "content": content}
 
 
-def text(value: str, *, size: str | None = None, weight: str | None = None, color: str | None = None,
-         subtle: bool = False, spacing: str | None = None, separator: bool = False, monospace: bool = False) -> Element:
+def text(
+    value: str,
+    *,
+    size: str | None = None,
+    weight: str | None = None,
+    color: str | None = None,
+    subtle: bool = False,
+    spacing: str | None = None,
+    separator: bool = False,
+    monospace: bool = False,
+) -> Element:
     """A wrapping TextBlock (wrap matters on a phone: unwrapped text is cut off)."""
     block: Element = {"type": "TextBlock", "text": value, "wrap": True}
     optional = {"size": size, "weight": weight, "color": color, "spacing": spacing}

@@ -4,6 +4,7 @@ Enrollment is never automatic: a person picks the face, writes the reason and se
 within the configured maximum. Faces failing the quality gates are listed with the reason but
 not offered; a face that already resembles a watchlist entry says so, to avoid a duplicate.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -13,8 +14,10 @@ from cards.actions import ENROLL, INPUT_EXPIRY_DAYS, INPUT_FACE, INPUT_REASON, s
 from cards.text import for_card
 from cards.views import EnrollmentProposalView, ProposedFace
 
-ENROLL_CAUTION = ("Enroll only the person a fraud report is about. They will be recognised at every "
-                  "register and at the entrance until the expiry; the reason is shown on every alert.")
+ENROLL_CAUTION = (
+    "Enroll only the person a fraud report is about. They will be recognised at every "
+    "register and at the entrance until the expiry; the reason is shown on every alert."
+)
 
 
 def enrollment_card(proposal: EnrollmentProposalView) -> dict[str, Any]:
@@ -27,12 +30,19 @@ def enrollment_card(proposal: EnrollmentProposalView) -> dict[str, Any]:
         *[_face_row(face) for face in proposal.faces],
     ]
     if not offered:
-        body.append(el.text("No face in this picture passes the quality gates, so none can be enrolled.",
-                            color="warning", separator=True))
+        body.append(
+            el.text(
+                "No face in this picture passes the quality gates, so none can be enrolled.",
+                color="warning",
+                separator=True,
+            )
+        )
         return el.card(body, fallback_text=f"No face of transaction {proposal.transaction_id} can be enrolled.")
     body += [el.text(ENROLL_CAUTION, color="warning", separator=True), *_inputs(proposal, offered)]
     face_ids = {str(face.number): face.face_id for face in offered}
-    button = submit("Enroll", ENROLL, transaction_id=proposal.transaction_id, alert_id=proposal.alert_id, face_ids=face_ids)
+    button = submit(
+        "Enroll", ENROLL, transaction_id=proposal.transaction_id, alert_id=proposal.alert_id, face_ids=face_ids
+    )
     return el.card(body, [button], fallback_text=f"Enrollment proposal for transaction {proposal.transaction_id}")
 
 
@@ -43,8 +53,13 @@ def _face_row(face: ProposedFace) -> dict[str, Any]:
         el.text(f"Quality {face.quality:.2f} ({face.size_px} px, sharpness {face.sharpness:.2f})", spacing="none"),
     ]
     if face.resembles is not None:
-        lines.append(el.text(f"Resembles {face.resembles.person_id} ({face.resembles.similarity:.1f}): "
-                             "may already be enrolled", color="warning", spacing="none"))
+        lines.append(
+            el.text(
+                f"Resembles {face.resembles.person_id} ({face.resembles.similarity:.1f}): may already be enrolled",
+                color="warning",
+                spacing="none",
+            )
+        )
     if face.problem is not None:
         lines.append(el.text(f"Not offered: {face.problem}", color="attention", spacing="none"))
     columns = [el.column(lines)]
@@ -56,20 +71,34 @@ def _face_row(face: ProposedFace) -> dict[str, Any]:
 def _inputs(proposal: EnrollmentProposalView, offered: list[ProposedFace]) -> list[dict[str, Any]]:
     """Which face, why, and for how long (1.3 validates required and range on the client; the handler again)."""
     face: dict[str, Any] = {
-        "type": "Input.ChoiceSet", "id": INPUT_FACE, "label": "Which face? (numbered as on the photo)", "style": "expanded",
-        "isRequired": True, "errorMessage": "Pick the face to enroll.",
+        "type": "Input.ChoiceSet",
+        "id": INPUT_FACE,
+        "label": "Which face? (numbered as on the photo)",
+        "style": "expanded",
+        "isRequired": True,
+        "errorMessage": "Pick the face to enroll.",
         "choices": [{"title": f"Face {f.number}", "value": str(f.number)} for f in offered],
     }
     if len(offered) == 1:
         face["value"] = str(offered[0].number)
     reason = {
-        "type": "Input.Text", "id": INPUT_REASON, "label": "Reason (shown on every alert)", "isRequired": True,
-        "errorMessage": "Give the reason for enrolling.", "placeholder": "e.g. chargeback on a cloned card",
-        "isMultiline": True, "maxLength": 500,
+        "type": "Input.Text",
+        "id": INPUT_REASON,
+        "label": "Reason (shown on every alert)",
+        "isRequired": True,
+        "errorMessage": "Give the reason for enrolling.",
+        "placeholder": "e.g. chargeback on a cloned card",
+        "isMultiline": True,
+        "maxLength": 500,
     }
     expiry = {
-        "type": "Input.Number", "id": INPUT_EXPIRY_DAYS, "label": f"Expires after (days, at most {proposal.max_expiry_days})",
-        "value": proposal.default_expiry_days, "min": 1, "max": proposal.max_expiry_days, "isRequired": True,
+        "type": "Input.Number",
+        "id": INPUT_EXPIRY_DAYS,
+        "label": f"Expires after (days, at most {proposal.max_expiry_days})",
+        "value": proposal.default_expiry_days,
+        "min": 1,
+        "max": proposal.max_expiry_days,
+        "isRequired": True,
         "errorMessage": f"A number of days from 1 to {proposal.max_expiry_days}.",
     }
     return [face, reason, expiry]

@@ -4,6 +4,7 @@ the cards with most refunds and voids, and the rules that fired, with the alerts
 Alert ids are typeable text (`show A-12`): a card has at most five buttons, and a report can name more
 alerts than that. The card has no buttons at all; it is read, and its chart follows in the thread.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -13,18 +14,24 @@ from cards.text import for_card
 from cards.views import CardPattern, PatternReportView, RuleHits, SubjectPattern
 
 # How the counts of a cashier or register read, in this order; zeros are left out.
-KINDS = (("void", "void", "voids"), ("refund", "refund", "refunds"), ("no_sale", "no-sale", "no-sales"),
-         ("override", "override or discount", "overrides and discounts"),
-         ("own_refund", "refund or void of an own sale", "refunds or voids of own sales"),
-         ("under_rung", "under-rung", "under-rung"))
+KINDS = (
+    ("void", "void", "voids"),
+    ("refund", "refund", "refunds"),
+    ("no_sale", "no-sale", "no-sales"),
+    ("override", "override or discount", "overrides and discounts"),
+    ("own_refund", "refund or void of an own sale", "refunds or voids of own sales"),
+    ("under_rung", "under-rung", "under-rung"),
+)
 FINGERPRINT_SHOWN = 12  # characters of an opaque card token: enough to tell cards apart
 
 
 def pattern_card(view: PatternReportView) -> dict[str, Any]:
     """Cashiers, registers, cards and rule hits, each section only when it has something; a legend last."""
     title = f"Patterns, {view.store_name} ({view.store_id})"
-    body = [el.text(title, size="medium", weight="bolder"),
-            el.text(f"{period(view)} · {_totals(view)}", subtle=True, spacing="none")]
+    body = [
+        el.text(title, size="medium", weight="bolder"),
+        el.text(f"{period(view)} · {_totals(view)}", subtle=True, spacing="none"),
+    ]
     if view.cashiers:
         body.append(el.heading("Cashiers furthest from the others", separator=True))
         body += [_subject(row) for row in view.cashiers]
@@ -39,11 +46,16 @@ def pattern_card(view: PatternReportView) -> dict[str, Any]:
         body.append(el.fact_set([(hits.rule, _hits(hits)) for hits in view.rules]))
     if not (view.transactions or view.rules):
         body.append(el.text("No transactions were counted in this period."))
-    body.append(el.text(
-        f"z: standard deviations of the exception rate from the store's other cashiers (or registers) over the "
-        f"same days. new: fewer than {view.min_transactions} transactions. —: fewer than {view.min_peers} others "
-        "to compare with. A pattern is a question for a person, not a finding. Type show A-12 to open an alert.",
-        subtle=True, separator=True, size="small"))
+    body.append(
+        el.text(
+            f"z: standard deviations of the exception rate from the store's other cashiers (or registers) over the "
+            f"same days. new: fewer than {view.min_transactions} transactions. —: fewer than {view.min_peers} others "
+            "to compare with. A pattern is a question for a person, not a finding. Type show A-12 to open an alert.",
+            subtle=True,
+            separator=True,
+            size="small",
+        )
+    )
     return el.card(body, fallback_text=f"{title}, {period(view)}")
 
 
@@ -78,8 +90,9 @@ def _subject(row: SubjectPattern) -> dict[str, Any]:
     kinds = ", ".join(f"{n} {one if n == 1 else many}" for kind, one, many in KINDS if (n := row.counts.get(kind, 0)))
     items = [
         el.text(f"{for_card(row.subject)} · {standing(row)}", weight="bolder", color=color),
-        el.text(f"{row.transactions} transactions, {row.exceptions} exceptions ({rate(row.rate)}{others})",
-                spacing="none"),
+        el.text(
+            f"{row.transactions} transactions, {row.exceptions} exceptions ({rate(row.rate)}{others})", spacing="none"
+        ),
     ]
     if kinds:
         items.append(el.text(kinds, subtle=True, spacing="none"))
@@ -91,8 +104,9 @@ def _subject(row: SubjectPattern) -> dict[str, Any]:
 
 def _card(row: CardPattern) -> dict[str, Any]:
     token = row.fingerprint if len(row.fingerprint) <= FINGERPRINT_SHOWN else row.fingerprint[:FINGERPRINT_SHOWN] + "…"
-    counts = ", ".join(f"{n} {word if n == 1 else word + 's'}" for n, word in ((row.refunds, "refund"), (row.voids, "void"))
-                       if n)
+    counts = ", ".join(
+        f"{n} {word if n == 1 else word + 's'}" for n, word in ((row.refunds, "refund"), (row.voids, "void")) if n
+    )
     return el.text(f"{for_card(token)} · {counts} · {row.amount}", spacing="small")
 
 

@@ -1,4 +1,5 @@
 """The stats card: per store, what was checked and alerted and how it was decided; per rule, its precision."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -31,20 +32,28 @@ def stats_card(view: StatsView) -> dict[str, Any]:
 def _store(row: StoreStatsRow) -> dict[str, Any]:
     by_rule = ", ".join(f"{rule} {count}" for rule, count in sorted(row.alerts_by_rule.items()))
     total = sum(row.alerts_by_rule.values())
-    stale = [el.text(f"{row.open_older_than_a_day} open for more than a day", color="attention", spacing="small")] \
-        if row.open_older_than_a_day else []
-    return el.container([
-        el.heading(f"{row.store_name} ({row.store_id})"),
-        el.fact_set([
-            ("Transactions checked", str(row.transactions_checked)),
-            ("Pictures", str(row.pictures)),
-            ("Alerts", f"{total} ({by_rule})" if by_rule else "0"),
-            ("Confirmed", str(row.confirmed)),
-            ("Dismissed", str(row.dismissed)),
-            ("Loss prevented (est.)", el.money(row.loss_prevented_amount, row.currency)),
-        ]),
-        *stale,
-    ], separator=True)
+    stale = (
+        [el.text(f"{row.open_older_than_a_day} open for more than a day", color="attention", spacing="small")]
+        if row.open_older_than_a_day
+        else []
+    )
+    return el.container(
+        [
+            el.heading(f"{row.store_name} ({row.store_id})"),
+            el.fact_set(
+                [
+                    ("Transactions checked", str(row.transactions_checked)),
+                    ("Pictures", str(row.pictures)),
+                    ("Alerts", f"{total} ({by_rule})" if by_rule else "0"),
+                    ("Confirmed", str(row.confirmed)),
+                    ("Dismissed", str(row.dismissed)),
+                    ("Loss prevented (est.)", el.money(row.loss_prevented_amount, row.currency)),
+                ]
+            ),
+            *stale,
+        ],
+        separator=True,
+    )
 
 
 def _rule(rule: RulePrecision) -> dict[str, Any]:
@@ -55,6 +64,9 @@ def _rule(rule: RulePrecision) -> dict[str, Any]:
 
 def _entry(entry: EntryPrecision) -> dict[str, Any]:
     flag = " · flagged for review" if entry.flagged_for_review else ""
-    measured = f"{entry.confirmed} of {entry.decided} ({el.percent(entry.precision)})" if entry.precision is not None \
+    measured = (
+        f"{entry.confirmed} of {entry.decided} ({el.percent(entry.precision)})"
+        if entry.precision is not None
         else "no decisions yet"
+    )
     return el.text(f"{entry.person_id}: {measured}{flag}", spacing="small", color="warning" if flag else None)

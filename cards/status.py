@@ -1,4 +1,5 @@
 """The status card: each dependency's health in plain words and the state of the background queue."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -21,8 +22,11 @@ def status_card(view: StatusView) -> dict[str, Any]:
         ("Entrance broker", view.broker),
     ]
     failing = [name for name, health in parts if health.state not in HEALTHY]
-    headline = el.text("All working" if not failing else "Needs attention: " + ", ".join(failing),
-                       weight="bolder", color="good" if not failing else "attention")
+    headline = el.text(
+        "All working" if not failing else "Needs attention: " + ", ".join(failing),
+        weight="bolder",
+        color="good" if not failing else "attention",
+    )
     body = [el.text("Status", size="medium", weight="bolder"), headline]
     body += [_row(name, health) for name, health in parts]
     body += _queue(view)

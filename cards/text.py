@@ -11,6 +11,7 @@ characters that would make markdown (bold, links, code, lists, mentions) are esc
 Views carry raw text; markdown is escaped where handlers write it and cards escape in
 ``cards/elements.py``, so nothing is escaped twice.
 """
+
 from __future__ import annotations
 
 import re

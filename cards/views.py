@@ -4,6 +4,7 @@ Keeping cards on these (not on SQLAlchemy models) keeps every builder pure and t
 literals. Times are aware datetimes; money is a decimal string as in the POS contract; person ids
 are the public ones ("P-7"), alert ids the public ones ("A-1042").
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping

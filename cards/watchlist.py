@@ -1,4 +1,5 @@
 """Watchlist cards: one entry with its track record and a Remove button, and the list `watchlist` answers."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -10,7 +11,12 @@ from cards.actions import WATCHLIST_APPROVE, WATCHLIST_REMOVE, submit
 from cards.text import for_card
 from cards.views import WatchlistEntryView
 
-STATUS_WORDS = {"pending_approval": "waiting for approval", "active": "active", "expired": "expired", "removed": "removed"}
+STATUS_WORDS = {
+    "pending_approval": "waiting for approval",
+    "active": "active",
+    "expired": "expired",
+    "removed": "removed",
+}
 LIST_LIMIT = 25  # a card is a message: keep it short enough to read and under Webex's size limit
 
 
@@ -18,13 +24,18 @@ def watchlist_entry_card(entry: WatchlistEntryView, *, now: datetime | None = No
     """One entry: why, by whom, until when, how its matches have gone; Remove (and Approve when pending)."""
     body = [
         el.text(f"Watchlist {entry.id}", size="medium", weight="bolder"),
-        el.text(STATUS_WORDS.get(entry.status, entry.status).capitalize(), spacing="none",
-                color="good" if entry.status == "active" else "warning"),
+        el.text(
+            STATUS_WORDS.get(entry.status, entry.status).capitalize(),
+            spacing="none",
+            color="good" if entry.status == "active" else "warning",
+        ),
         el.text(f"Enrolled for: {for_card(entry.reason)}"),
         el.fact_set(_facts(entry, now)),
     ]
     if entry.flagged_for_review:
-        body.append(el.text("Flagged for review: its matches have often been wrong. Consider removing it.", color="warning"))
+        body.append(
+            el.text("Flagged for review: its matches have often been wrong. Consider removing it.", color="warning")
+        )
     actions = []
     if entry.status == "pending_approval":
         actions.append(submit("Approve", WATCHLIST_APPROVE, person_id=entry.id, style="positive"))
@@ -48,8 +59,14 @@ def _facts(entry: WatchlistEntryView, now: datetime | None) -> list[tuple[str, s
     ]
 
 
-def watchlist_list_card(entries: Sequence[WatchlistEntryView], *, total: int | None = None, more: int | None = None,
-                        next_page: str | None = None, limit: int = LIST_LIMIT) -> dict[str, Any]:
+def watchlist_list_card(
+    entries: Sequence[WatchlistEntryView],
+    *,
+    total: int | None = None,
+    more: int | None = None,
+    next_page: str | None = None,
+    limit: int = LIST_LIMIT,
+) -> dict[str, Any]:
     """The entries as short rows (id, status, reason, expiry); details and removal by command.
 
     ``entries`` may be one page of ``total``, with ``more`` after it and ``next_page`` what to type for them.
@@ -72,8 +89,15 @@ def watchlist_list_card(entries: Sequence[WatchlistEntryView], *, total: int | N
 def _row(entry: WatchlistEntryView) -> dict[str, Any]:
     status = STATUS_WORDS.get(entry.status, entry.status)
     flag = " · flagged for review" if entry.flagged_for_review else ""
-    return el.container([
-        el.text(f"{entry.id} · {status}{flag}", weight="bolder", color="warning" if flag else None),
-        el.text(for_card(entry.reason), spacing="none"),
-        el.text(f"{entry.store_id} · expires {el.local_date(entry.expires_at, entry.timezone)}", subtle=True, spacing="none"),
-    ], separator=True)
+    return el.container(
+        [
+            el.text(f"{entry.id} · {status}{flag}", weight="bolder", color="warning" if flag else None),
+            el.text(for_card(entry.reason), spacing="none"),
+            el.text(
+                f"{entry.store_id} · expires {el.local_date(entry.expires_at, entry.timezone)}",
+                subtle=True,
+                spacing="none",
+            ),
+        ],
+        separator=True,
+    )

@@ -4,6 +4,7 @@ A PAN is 14–19 digits, optionally in groups split by single spaces or dashes, 
 network prefix, passing the Luhn check. ``items[].sku`` and id fields are exempt: barcodes and
 ids pass Luhn about one time in ten by chance (CONTRACT.md).
 """
+
 from __future__ import annotations
 
 import re
@@ -12,8 +13,10 @@ from typing import Any
 
 _DIGIT_GROUPS = re.compile(r"\d+(?:[ -]\d+)*")
 _SEPARATOR = re.compile(r"[ -]")
-_PREFIXES = ("4", "34", "37", "36", "38", "30", "6011", "65", "35") + tuple(str(p) for p in range(51, 56)) + tuple(
-    str(p) for p in range(644, 650)
+_PREFIXES = (
+    ("4", "34", "37", "36", "38", "30", "6011", "65", "35")
+    + tuple(str(p) for p in range(51, 56))
+    + tuple(str(p) for p in range(644, 650))
 )
 _EXEMPT_PATH = re.compile(r"^items\.\d+\.sku$")
 

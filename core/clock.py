@@ -1,4 +1,5 @@
 """Time comes from a clock passed in, never from datetime.now() in handlers, so tests control it."""
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -5,6 +5,7 @@ configuration raises ``ConfigError`` carrying every problem with its key path an
 The models live in ``core/config_business.py`` (the YAML file) and ``core/config_env.py`` (the
 environment); their names are importable from here.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -84,8 +85,10 @@ def load_config(environ: Mapping[str, str], yaml_text: str, *, source: str = DEF
         raise ConfigError(problems + [_yaml_problem(exc, source)]) from None
     if not isinstance(data, dict):
         raise ConfigError(problems + [f"{source}: must be a mapping with stores, people, rules, …"])
-    problems += [f"{_dotted(path)}: appears more than once; only the last one would count ({source}, line {line})"
-                 for path, line in _repeated_keys(document, [])]
+    problems += [
+        f"{_dotted(path)}: appears more than once; only the last one would count ({source}, line {line})"
+        for path, line in _repeated_keys(document, [])
+    ]
     try:
         business = BusinessConfig.model_validate(data)
     except ValidationError as exc:
@@ -135,7 +138,9 @@ def _reference_image_problems(business: BusinessConfig, document: yaml.Node | No
         for j, name in enumerate(item.reference_images):
             if not (base / name).is_file():
                 path = ["catalog", i, "reference_images", j]
-                problems.append(f"{_dotted(path)}: no such file {str(base / name)!r} ({source}, line {_line_of(document, path)})")
+                problems.append(
+                    f"{_dotted(path)}: no such file {str(base / name)!r} ({source}, line {_line_of(document, path)})"
+                )
     return problems
 
 

@@ -3,6 +3,7 @@
 A tree of frozen pydantic models with ``extra="forbid"``; cross-field checks report each problem at
 its own key path (``_raise_located``), so ``check-config`` can name the key and its YAML line.
 """
+
 from __future__ import annotations
 
 import re
@@ -18,7 +19,9 @@ Role = Literal["staff", "manager", "security"]
 ROLE_RANK: dict[str, int] = {"staff": 1, "manager": 2, "security": 3}
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 Box = tuple[float, float, float, float]
-ProcessorId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,100}$")]  # a payment processor's id of a reader, device or location
+ProcessorId = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,100}$")
+]  # a payment processor's id of a reader, device or location
 DEFAULT_CONFIG_PATH = "config/flp.yaml"
 
 
@@ -34,9 +37,11 @@ class RegisterConfig(_Model):
         description="Normalised [x0, y0, x1, y1] box of the customer's side; faces outside (the cashier) are ignored.",
     )
     stripe_reader_id: ProcessorId | None = Field(
-        default=None, description="Stripe Terminal reader at this register (tmr_…), for the Stripe feed.")
+        default=None, description="Stripe Terminal reader at this register (tmr_…), for the Stripe feed."
+    )
     square_device_id: ProcessorId | None = Field(
-        default=None, description="Square device at this register (device_details.device_id), for the Square feed.")
+        default=None, description="Square device at this register (device_details.device_id), for the Square feed."
+    )
 
     @field_validator("camera_serial")
     @classmethod
@@ -60,11 +65,14 @@ class StoreConfig(_Model):
     timezone: str = Field(description="IANA time zone of the store, e.g. America/Sao_Paulo.")
     region: Identifier | None = Field(default=None, description="Region id from regions[].")
     webex_room_id: str | None = Field(default=None, description="Webex space for this store's alerts.")
-    meraki_org_id: str = Field(default="default", min_length=1, description="Meraki organisation: the rate budget is per organisation.")
+    meraki_org_id: str = Field(
+        default="default", min_length=1, description="Meraki organisation: the rate budget is per organisation."
+    )
     registers: tuple[RegisterConfig, ...] = Field(default=(), description="Registers and their cameras.")
     entrance_cameras: tuple[str, ...] = Field(default=(), description="Serials of entrance cameras (MV Sense).")
     square_location_id: ProcessorId | None = Field(
-        default=None, description="Square location of this store (location_id), for the Square feed.")
+        default=None, description="Square location of this store (location_id), for the Square feed."
+    )
 
     @field_validator("entrance_cameras")
     @classmethod
@@ -89,7 +97,9 @@ class StoreConfig(_Model):
 class RegionConfig(_Model):
     id: Identifier
     webex_room_id: str | None = Field(default=None, description="Regional security space.")
-    share_watchlist: bool = Field(default=True, description="A person enrolled in one store is recognised in the region's other stores.")
+    share_watchlist: bool = Field(
+        default=True, description="A person enrolled in one store is recognised in the region's other stores."
+    )
 
 
 class PersonConfig(_Model):
@@ -122,27 +132,38 @@ class TriageConfig(_Model):
         default=("manual", "swipe"), description="Capture these card entry modes."
     )
     min_amount: Decimal | None = Field(default=Decimal("500"), ge=0, description="Capture at or above this total.")
-    repeat_fingerprint: bool = Field(default=True, description="Capture when the card fingerprint was in a confirmed fraud.")
+    repeat_fingerprint: bool = Field(
+        default=True, description="Capture when the card fingerprint was in a confirmed fraud."
+    )
     when_watchlist_active: bool = Field(default=True, description="Capture all when the store's watchlist has entries.")
 
 
 class CameraConfig(_Model):
     rate_limit_per_org: float = Field(default=10, gt=0, le=100, description="Meraki requests/s per organisation.")
     burst: int = Field(default=10, ge=1, le=100, description="Token-bucket burst size per organisation.")
-    live_max_age_s: int = Field(default=20, ge=0, le=600, description="Live snapshot only while the payment is this fresh.")
-    exact_delay_s: int = Field(default=180, ge=0, le=3600, description="Wait before asking for footage at the exact time.")
+    live_max_age_s: int = Field(
+        default=20, ge=0, le=600, description="Live snapshot only while the payment is this fresh."
+    )
+    exact_delay_s: int = Field(
+        default=180, ge=0, le=3600, description="Wait before asking for footage at the exact time."
+    )
     poll_initial_s: float = Field(default=2, gt=0, le=30, description="First wait before fetching the image URL.")
     poll_total_s: float = Field(default=30, gt=0, le=300, description="Give up polling the image URL after this long.")
     timeout_s: float = Field(default=10, gt=0, le=120, description="Timeout of every Meraki HTTP call.")
     entrance_window_s: float = Field(
-        default=30, ge=5, le=600,
+        default=30,
+        ge=5,
+        le=600,
         description="At most one picture per entrance camera in this window (each costs a snapshot request); "
-                    "shorter than a rule's cool-down, so a second person soon after is still pictured.")
+        "shorter than a rule's cool-down, so a second person soon after is still pictured.",
+    )
 
 
 class RecognitionConfig(_Model):
     match_threshold: float = Field(default=90, ge=0, le=100, description="Similarity at which a face is a match.")
-    review_threshold: float = Field(default=80, ge=0, le=100, description="Below this a face is never shown as a match.")
+    review_threshold: float = Field(
+        default=80, ge=0, le=100, description="Below this a face is never shown as a match."
+    )
     min_face_px: int = Field(default=40, ge=20, le=1000, description="Smaller faces are not searched.")
 
     @model_validator(mode="after")
@@ -156,18 +177,24 @@ class CatalogItem(_Model):
     sku: str = Field(min_length=1, max_length=64)
     label: str = Field(min_length=1, max_length=64, description="Visual label the camera counts for this SKU.")
     reference_images: tuple[str, ...] = Field(
-        default=(), description="Photos of this SKU's packaging (PNG/JPEG), relative to the config file's folder; "
-        "the local backend counts only labels that have one.")
+        default=(),
+        description="Photos of this SKU's packaging (PNG/JPEG), relative to the config file's folder; "
+        "the local backend counts only labels that have one.",
+    )
     unit_price: Decimal | None = Field(
-        default=None, ge=0, description="Reference price, to value a surplus of this label when the receipt does not bill it.")
-
+        default=None,
+        ge=0,
+        description="Reference price, to value a surplus of this label when the receipt does not bill it.",
+    )
 
 
 class RuleConfig(_Model):
     name: Identifier
     when: str = Field(min_length=1, max_length=2000, description="Condition in the rule language over facts.")
     severity: Literal["low", "medium", "high", "critical"] = "medium"
-    message: str = Field(min_length=1, max_length=500, description="Alert text; {fact} placeholders, see docs/rules.md.")
+    message: str = Field(
+        min_length=1, max_length=500, description="Alert text; {fact} placeholders, see docs/rules.md."
+    )
     cooldown: str | None = Field(default=None, description="e.g. 30s, 10m, 2h, 7d")
 
     # Each check compiles with rule-engine, so check-config reports `rules.N.when: <cause> (file, line N)`.
@@ -191,7 +218,9 @@ class RuleConfig(_Model):
 
 
 class RetentionConfig(_Model):
-    snapshots_days: int = Field(default=30, ge=1, le=3650, description="Pictures and crops without a match (chargebacks arrive within this).")
+    snapshots_days: int = Field(
+        default=30, ge=1, le=3650, description="Pictures and crops without a match (chargebacks arrive within this)."
+    )
     transactions_days: int = Field(default=90, ge=1, le=3650)
     alerts_days: int = Field(default=365, ge=1, le=3650)
     audit_days: int = Field(default=730, ge=1, le=3650)
@@ -221,23 +250,56 @@ class DigestConfig(_Model):
 class PatternsConfig(_Model):
     """Windows of the pattern facts (docs/rules.md) and the weekly pattern report."""
 
-    baseline_days: int = Field(default=28, ge=1, le=365, description="Completed store-local days before a transaction's day that make the cashier baselines.")
-    shift_hours: int = Field(default=8, ge=1, le=24, description="Window of the *_shift counts, ending at the transaction.")
-    card_velocity_minutes: int = Field(default=10, ge=1, le=1440, description="Window of card_uses_window and card_stores_window.")
+    baseline_days: int = Field(
+        default=28,
+        ge=1,
+        le=365,
+        description="Completed store-local days before a transaction's day that make the cashier baselines.",
+    )
+    shift_hours: int = Field(
+        default=8, ge=1, le=24, description="Window of the *_shift counts, ending at the transaction."
+    )
+    card_velocity_minutes: int = Field(
+        default=10, ge=1, le=1440, description="Window of card_uses_window and card_stores_window."
+    )
     card_refund_days: int = Field(default=30, ge=1, le=365, description="Window of card_refunds_window.")
-    min_baseline_transactions: int = Field(default=20, ge=1, le=100_000, description="A cashier with fewer transactions in the baseline is new: no z-score (null).")
-    min_peers: int = Field(default=3, ge=1, le=1000, description="Other cashiers with enough transactions needed for a population; fewer: no z-score (null).")
-    min_rate_stdev: float = Field(default=0.005, gt=0, le=1, description="Floor of the population's standard deviation, so peers with identical rates give a finite z-score.")
+    min_baseline_transactions: int = Field(
+        default=20,
+        ge=1,
+        le=100_000,
+        description="A cashier with fewer transactions in the baseline is new: no z-score (null).",
+    )
+    min_peers: int = Field(
+        default=3,
+        ge=1,
+        le=1000,
+        description="Other cashiers with enough transactions needed for a population; fewer: no z-score (null).",
+    )
+    min_rate_stdev: float = Field(
+        default=0.005,
+        gt=0,
+        le=1,
+        description="Floor of the population's standard deviation, so peers with identical rates give a finite z-score.",
+    )
     report_enabled: bool = Field(default=True, description="Post the weekly pattern report to each store's space.")
-    report_weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = Field(default="mon", description="Store-local day of the weekly report.")
-    report_local_time: str = Field(default="08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Store-local HH:MM of the weekly report.")
+    report_weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = Field(
+        default="mon", description="Store-local day of the weekly report."
+    )
+    report_local_time: str = Field(
+        default="08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Store-local HH:MM of the weekly report."
+    )
     report_top: int = Field(default=5, ge=1, le=20, description="Cashiers, registers and cards listed in a report.")
 
 
 class RunnerConfig(_Model):
     """The background runner's queue handling (rarely changed; tests shorten the lease)."""
 
-    lease_s: float = Field(default=120, ge=1, le=3600, description="A claimed step not finished within this is taken over by another runner.")
+    lease_s: float = Field(
+        default=120,
+        ge=1,
+        le=3600,
+        description="A claimed step not finished within this is taken over by another runner.",
+    )
     batch: int = Field(default=20, ge=1, le=1000, description="Steps claimed at once.")
     max_attempts: int = Field(default=8, ge=1, le=100, description="Attempts before a step is dead-lettered.")
     idle_wait_s: float = Field(default=1.0, gt=0, le=60, description="Longest wait between polls of an idle queue.")
@@ -251,13 +313,17 @@ class BusinessConfig(_Model):
     people: tuple[PersonConfig, ...] = Field(default=(), description="Who may use the bot, with a role per store.")
     triage: TriageConfig = Field(default=TriageConfig(), description="Which transactions get a picture.")
     camera: CameraConfig = Field(default=CameraConfig(), description="Meraki camera use.")
-    recognition: RecognitionConfig = Field(default=RecognitionConfig(), description="Similarity thresholds (0–100 on every backend).")
+    recognition: RecognitionConfig = Field(
+        default=RecognitionConfig(), description="Similarity thresholds (0–100 on every backend)."
+    )
     catalog: tuple[CatalogItem, ...] = Field(default=(), description="What the camera can count per SKU.")
     rules: tuple[RuleConfig, ...] = Field(default=(), description="Facts to alerts; see docs/rules.md.")
     retention: RetentionConfig = Field(default=RetentionConfig(), description="How long each kind of data is kept.")
     enrollment: EnrollmentConfig = Field(default=EnrollmentConfig(), description="Watchlist enrollment rules.")
     digest: DigestConfig = Field(default=DigestConfig(), description="Daily digest per store.")
-    patterns: PatternsConfig = Field(default=PatternsConfig(), description="Pattern facts and the weekly pattern report.")
+    patterns: PatternsConfig = Field(
+        default=PatternsConfig(), description="Pattern facts and the weekly pattern report."
+    )
     runner: RunnerConfig = Field(default=RunnerConfig(), description="Background queue handling.")
 
     @model_validator(mode="after")
@@ -269,26 +335,42 @@ class BusinessConfig(_Model):
             *_duplicates([(("rules", i, "name"), r.name) for i, r in enumerate(self.rules)]),
             *_duplicates([(("catalog", i, "sku"), c.sku) for i, c in enumerate(self.catalog)]),
             *_duplicates(
-                [(("stores", i, "registers", j, "camera_serial"), r.camera_serial)
-                 for i, s in enumerate(self.stores) for j, r in enumerate(s.registers)]
-                + [(("stores", i, "entrance_cameras", j), c)
-                   for i, s in enumerate(self.stores) for j, c in enumerate(s.entrance_cameras)],
+                [
+                    (("stores", i, "registers", j, "camera_serial"), r.camera_serial)
+                    for i, s in enumerate(self.stores)
+                    for j, r in enumerate(s.registers)
+                ]
+                + [
+                    (("stores", i, "entrance_cameras", j), c)
+                    for i, s in enumerate(self.stores)
+                    for j, c in enumerate(s.entrance_cameras)
+                ],
             ),
             *_processor_id_duplicates(self.stores),
         ]
         region_ids = {r.id for r in self.regions}
         for i, store in enumerate(self.stores):
-            problems += _duplicates([(("stores", i, "registers", j, "id"), r.id) for j, r in enumerate(store.registers)])
+            problems += _duplicates(
+                [(("stores", i, "registers", j, "id"), r.id) for j, r in enumerate(store.registers)]
+            )
             if store.region is not None and store.region not in region_ids:
                 problems.append((("stores", i, "region"), f"{store.region!r} is not in regions"))
         store_ids = {s.id for s in self.stores}
         for i, person in enumerate(self.people):
-            problems += [(("people", i, "stores", j), f"unknown store {s!r} (not in stores)")
-                         for j, s in enumerate(person.stores) if s != "*" and s not in store_ids]
+            problems += [
+                (("people", i, "stores", j), f"unknown store {s!r} (not in stores)")
+                for j, s in enumerate(person.stores)
+                if s != "*" and s not in store_ids
+            ]
         for window in ("baseline_days", "card_refund_days"):
             if getattr(self.patterns, window) >= self.retention.transactions_days:
-                problems.append((("patterns", window), f"must be less than retention.transactions_days "
-                                 f"({self.retention.transactions_days}): what the window counts is purged with the transactions"))
+                problems.append(
+                    (
+                        ("patterns", window),
+                        f"must be less than retention.transactions_days "
+                        f"({self.retention.transactions_days}): what the window counts is purged with the transactions",
+                    )
+                )
         _raise_located(problems)
         return self
 
@@ -328,12 +410,27 @@ def _processor_id_duplicates(stores: tuple[StoreConfig, ...]) -> Located:
     """A reader, device or location maps to one place only, or a fed payment's place would be a guess."""
     registers = [(i, j, r) for i, s in enumerate(stores) for j, r in enumerate(s.registers)]
     return [
-        *_duplicates([(("stores", i, "registers", j, "stripe_reader_id"), r.stripe_reader_id)
-                      for i, j, r in registers if r.stripe_reader_id is not None]),
-        *_duplicates([(("stores", i, "registers", j, "square_device_id"), r.square_device_id)
-                      for i, j, r in registers if r.square_device_id is not None]),
-        *_duplicates([(("stores", i, "square_location_id"), s.square_location_id)
-                      for i, s in enumerate(stores) if s.square_location_id is not None]),
+        *_duplicates(
+            [
+                (("stores", i, "registers", j, "stripe_reader_id"), r.stripe_reader_id)
+                for i, j, r in registers
+                if r.stripe_reader_id is not None
+            ]
+        ),
+        *_duplicates(
+            [
+                (("stores", i, "registers", j, "square_device_id"), r.square_device_id)
+                for i, j, r in registers
+                if r.square_device_id is not None
+            ]
+        ),
+        *_duplicates(
+            [
+                (("stores", i, "square_location_id"), s.square_location_id)
+                for i, s in enumerate(stores)
+                if s.square_location_id is not None
+            ]
+        ),
     ]
 
 

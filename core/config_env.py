@@ -1,4 +1,5 @@
 """Secrets and endpoints from the environment (12-factor): one pydantic-settings model, aliases are the names."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,35 +24,102 @@ class EnvSettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=False)
 
-    database_url: str = Field(default="sqlite:///data/flp.db", alias="DATABASE_URL", description="SQLAlchemy URL; SQLite (WAL) embedded, postgresql+psycopg://… for PostgreSQL")
+    database_url: str = Field(
+        default="sqlite:///data/flp.db",
+        alias="DATABASE_URL",
+        description="SQLAlchemy URL; SQLite (WAL) embedded, postgresql+psycopg://… for PostgreSQL",
+    )
     data_dir: Path = Field(default=Path("data"), alias="DATA_DIR", description="evidence images, crops, exports")
-    pos_webhook_secret: SecretStr | None = Field(default=None, alias="POS_WEBHOOK_SECRET", description="HMAC key of the POS and fraud-report webhooks (required except for demo)")
-    api_token: SecretStr | None = Field(default=None, alias="API_TOKEN", description="bearer token of the read-only API; unset: the read API refuses every call")
-    webex_access_token: SecretStr | None = Field(default=None, alias="WEBEX_ACCESS_TOKEN", description="bot token; unset: Webex off, console only")
-    webex_base_url: AnyUrl = Field(default=AnyUrl("https://webexapis.com/v1"), alias="WEBEX_BASE_URL", description="Webex REST base for every call our code makes")
-    webex_transport: Literal["websocket", "webhook"] = Field(default="websocket", alias="WEBEX_TRANSPORT", description="websocket (no public URL needed) or webhook")
-    webex_webhook_secret: SecretStr | None = Field(default=None, alias="WEBEX_WEBHOOK_SECRET", description="HMAC-SHA1 key of Webex webhooks (required for webhook)")
-    public_url: AnyUrl | None = Field(default=None, alias="PUBLIC_URL", description="where Webex can reach this service (webhook transport)")
-    meraki_dashboard_api_key: SecretStr | None = Field(default=None, alias="MERAKI_DASHBOARD_API_KEY", description="Meraki Dashboard API key; unset: camera off")
-    meraki_base_url: AnyUrl = Field(default=AnyUrl("https://api.meraki.com/api/v1"), alias="MERAKI_BASE_URL", description="Meraki Dashboard API base")
-    recognition_backend: Literal["local", "rekognition"] = Field(default="local", alias="RECOGNITION_BACKEND", description="local (dlib, on this machine) or rekognition (Amazon Rekognition)")
-    aws_region: str | None = Field(default=None, alias="AWS_REGION", description="AWS region for Rekognition (boto3's other AWS_* variables apply too)")
-    aws_endpoint_url: AnyUrl | None = Field(default=None, alias="AWS_ENDPOINT_URL", description="Rekognition endpoint override")
-    rekognition_collection_id: str = Field(default="flp-watchlist", pattern=r"^[a-zA-Z0-9_.\-]{1,255}$", alias="REKOGNITION_COLLECTION_ID", description="face collection of the watchlist")
-    mqtt_url: AnyUrl | None = Field(default=None, alias="MQTT_URL", description="MV Sense broker for entrance cameras (mqtt://host:1883); unset: entrance watch off")
-    stripe_webhook_secret: SecretStr | None = Field(default=None, alias="STRIPE_WEBHOOK_SECRET", description="Stripe endpoint signing secret; unset: Stripe feed off")
-    square_signature_key: SecretStr | None = Field(default=None, alias="SQUARE_SIGNATURE_KEY", description="Square webhook signature key; unset: Square feed off")
+    pos_webhook_secret: SecretStr | None = Field(
+        default=None,
+        alias="POS_WEBHOOK_SECRET",
+        description="HMAC key of the POS and fraud-report webhooks (required except for demo)",
+    )
+    api_token: SecretStr | None = Field(
+        default=None,
+        alias="API_TOKEN",
+        description="bearer token of the read-only API; unset: the read API refuses every call",
+    )
+    webex_access_token: SecretStr | None = Field(
+        default=None, alias="WEBEX_ACCESS_TOKEN", description="bot token; unset: Webex off, console only"
+    )
+    webex_base_url: AnyUrl = Field(
+        default=AnyUrl("https://webexapis.com/v1"),
+        alias="WEBEX_BASE_URL",
+        description="Webex REST base for every call our code makes",
+    )
+    webex_transport: Literal["websocket", "webhook"] = Field(
+        default="websocket", alias="WEBEX_TRANSPORT", description="websocket (no public URL needed) or webhook"
+    )
+    webex_webhook_secret: SecretStr | None = Field(
+        default=None, alias="WEBEX_WEBHOOK_SECRET", description="HMAC-SHA1 key of Webex webhooks (required for webhook)"
+    )
+    public_url: AnyUrl | None = Field(
+        default=None, alias="PUBLIC_URL", description="where Webex can reach this service (webhook transport)"
+    )
+    meraki_dashboard_api_key: SecretStr | None = Field(
+        default=None, alias="MERAKI_DASHBOARD_API_KEY", description="Meraki Dashboard API key; unset: camera off"
+    )
+    meraki_base_url: AnyUrl = Field(
+        default=AnyUrl("https://api.meraki.com/api/v1"),
+        alias="MERAKI_BASE_URL",
+        description="Meraki Dashboard API base",
+    )
+    recognition_backend: Literal["local", "rekognition"] = Field(
+        default="local",
+        alias="RECOGNITION_BACKEND",
+        description="local (dlib, on this machine) or rekognition (Amazon Rekognition)",
+    )
+    aws_region: str | None = Field(
+        default=None,
+        alias="AWS_REGION",
+        description="AWS region for Rekognition (boto3's other AWS_* variables apply too)",
+    )
+    aws_endpoint_url: AnyUrl | None = Field(
+        default=None, alias="AWS_ENDPOINT_URL", description="Rekognition endpoint override"
+    )
+    rekognition_collection_id: str = Field(
+        default="flp-watchlist",
+        pattern=r"^[a-zA-Z0-9_.\-]{1,255}$",
+        alias="REKOGNITION_COLLECTION_ID",
+        description="face collection of the watchlist",
+    )
+    mqtt_url: AnyUrl | None = Field(
+        default=None,
+        alias="MQTT_URL",
+        description="MV Sense broker for entrance cameras (mqtt://host:1883); unset: entrance watch off",
+    )
+    stripe_webhook_secret: SecretStr | None = Field(
+        default=None,
+        alias="STRIPE_WEBHOOK_SECRET",
+        description="Stripe endpoint signing secret; unset: Stripe feed off",
+    )
+    square_signature_key: SecretStr | None = Field(
+        default=None, alias="SQUARE_SIGNATURE_KEY", description="Square webhook signature key; unset: Square feed off"
+    )
     # A plain string, not a URL type: Square signs the URL exactly as written in its console, and
     # parsing would rewrite it (host case, a default port, a trailing slash, escapes).
-    square_notification_url: str | None = Field(default=None, pattern=r"^https?://\S+$", alias="SQUARE_NOTIFICATION_URL", description="the URL Square signs (its notification URL), exactly as in Square's console")
+    square_notification_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://\S+$",
+        alias="SQUARE_NOTIFICATION_URL",
+        description="the URL Square signs (its notification URL), exactly as in Square's console",
+    )
     host: str = Field(default="127.0.0.1", alias="HOST", description="where HTTP listens")
     port: int = Field(default=8080, ge=1, le=65535, alias="PORT", description="HTTP port")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="LOG_LEVEL", description="our log level; third-party loggers are capped at INFO")
-    log_format: Literal["text", "json"] = Field(default="text", alias="LOG_FORMAT", description="text or json; secrets, card numbers and URL paths are redacted")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", alias="LOG_LEVEL", description="our log level; third-party loggers are capped at INFO"
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", alias="LOG_FORMAT", description="text or json; secrets, card numbers and URL paths are redacted"
+    )
 
     @classmethod
     def settings_customise_sources(
-        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource, **_others: PydanticBaseSettingsSource
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        **_others: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The environment is passed in explicitly (load_config), so tests never depend on os.environ.
         return (init_settings,)
@@ -63,8 +131,15 @@ class EnvSettings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """Every secret value set, for the log redactor."""
-        fields = (self.pos_webhook_secret, self.api_token, self.webex_access_token, self.webex_webhook_secret,
-                  self.meraki_dashboard_api_key, self.stripe_webhook_secret, self.square_signature_key)
+        fields = (
+            self.pos_webhook_secret,
+            self.api_token,
+            self.webex_access_token,
+            self.webex_webhook_secret,
+            self.meraki_dashboard_api_key,
+            self.stripe_webhook_secret,
+            self.square_signature_key,
+        )
         found = [f.get_secret_value() for f in fields if f is not None and f.get_secret_value()]
         # Passwords inside URLs (the broker's, the database's) are secrets too.
         for url in (self.mqtt_url, _url_password(self.database_url)):

@@ -1,4 +1,5 @@
 """The events handlers receive: frozen dataclasses, built at the edges (HTTP, Webex, runner)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -62,7 +63,7 @@ def parse_command(text: str, *, bot_names: tuple[str, ...] = ()) -> tuple[str, t
     stripped = text.strip()
     for name in sorted(bot_names, key=len, reverse=True):
         if name and stripped.lower().startswith(name.lower()):
-            stripped = stripped[len(name):].lstrip(" ,:")
+            stripped = stripped[len(name) :].lstrip(" ,:")
             break
     words = stripped.split()
     return (words[0].lower(), tuple(words[1:])) if words else ("", ())

@@ -2,6 +2,7 @@
 
 A keyword-only parameter with a default is optional: it keeps its default when nothing provides it.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -14,7 +15,8 @@ from typing import Any
 def _parameters(function: Callable[..., Any]) -> tuple[tuple[str, bool], ...]:
     return tuple(
         (name, p.default is inspect.Parameter.empty)
-        for name, p in inspect.signature(function).parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY
+        for name, p in inspect.signature(function).parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
     )
 
 

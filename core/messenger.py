@@ -4,6 +4,7 @@ Implemented over the Webex REST API (WEBEX_BASE_URL) by bot/webex_client.py, and
 tests. Handlers never send directly: replies go through the outbox (storage) and the delivery
 step sends them, so a Webex outage delays messages and loses none.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -53,8 +54,9 @@ def text_too_long(message: OutgoingMessage) -> WebexError | None:
     size = len(message.markdown.encode("utf-8"))
     if size <= MAX_TEXT_BYTES:
         return None
-    return WebexError(f"send a message: markdown is {size} bytes, more than Webex's {MAX_TEXT_BYTES}",
-                      retry=False, status=400)
+    return WebexError(
+        f"send a message: markdown is {size} bytes, more than Webex's {MAX_TEXT_BYTES}", retry=False, status=400
+    )
 
 
 class Messenger(Protocol):

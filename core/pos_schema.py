@@ -3,6 +3,7 @@
 Unknown extra fields are accepted and kept in the stored raw body: a POS vendor adding a field
 must not stop fraud monitoring of a whole chain. Everything we read is strictly typed.
 """
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -62,7 +63,9 @@ class Item(_Body):
     name: Annotated[str, Field(max_length=200)] = ""
     quantity: Annotated[Decimal, Field(gt=0, le=100_000, max_digits=12, decimal_places=4, allow_inf_nan=False)]
     unit_price: Money
-    original_unit_price: Money | None = Field(default=None, description="A price_override's line: the price before the override.")
+    original_unit_price: Money | None = Field(
+        default=None, description="A price_override's line: the price before the override."
+    )
 
 
 class PosTransaction(_Body):
@@ -102,8 +105,14 @@ class PosTransaction(_Body):
             return Decimal(self.discount.amount)
         if self.type != "price_override":
             return Decimal(0)
-        given = sum((max(Decimal(0), Decimal(i.original_unit_price) - Decimal(i.unit_price)) * i.quantity
-                     for i in self.items if i.original_unit_price is not None), Decimal(0))
+        given = sum(
+            (
+                max(Decimal(0), Decimal(i.original_unit_price) - Decimal(i.unit_price)) * i.quantity
+                for i in self.items
+                if i.original_unit_price is not None
+            ),
+            Decimal(0),
+        )
         return given.quantize(Decimal("0.0001"))
 
 

@@ -4,6 +4,7 @@ Registration is by decorator; a name registered twice raises at import. The rout
 person's role for messages *and* card presses (webex-bot skips that check for presses), says a
 refusal plainly, and audits it. Handlers get their collaborators injected by parameter name.
 """
+
 from __future__ import annotations
 
 import logging
@@ -52,7 +53,9 @@ class Router:
         self.fallback = handler
         return handler
 
-    def command(self, word: str, *, role: Role, usage: str = "", summary: str = "") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def command(
+        self, word: str, *, role: Role, usage: str = "", summary: str = ""
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         return self._register(self.commands, word.lower(), role, usage or word, summary)
 
     def action(self, name: str, *, role: Role) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -61,7 +64,9 @@ class Router:
     def _register(self, table: dict[str, Route], name: str, role: Role, usage: str, summary: str) -> Callable[..., Any]:
         def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
             if name in table:
-                raise ValueError(f"{name!r} is registered twice ({table[name].handler.__name__} and {handler.__name__})")
+                raise ValueError(
+                    f"{name!r} is registered twice ({table[name].handler.__name__} and {handler.__name__})"
+                )
             table[name] = Route(name, handler, role, usage, summary)
             return handler
 
@@ -72,8 +77,14 @@ class Router:
             return self.commands.get(event.word)
         return self.actions.get(event.action)
 
-    def dispatch(self, event: ChatCommand | CardAction, dependencies: Mapping[str, Any], *,
-                 business: BusinessConfig, stores_in_context: tuple[str, ...]) -> Any:
+    def dispatch(
+        self,
+        event: ChatCommand | CardAction,
+        dependencies: Mapping[str, Any],
+        *,
+        business: BusinessConfig,
+        stores_in_context: tuple[str, ...],
+    ) -> Any:
         """Run the event's handler if the person's role allows it in this context; else refuse plainly.
 
         ``stores_in_context`` are the stores the room speaks for (a store's space, a region's, or
@@ -86,8 +97,11 @@ class Router:
             return call_with(self.fallback, event, dependencies)
         best = best_role(business, event.person_email, stores_in_context)
         if best is None or ROLE_RANK[best] < ROLE_RANK[route.role]:
-            raise Refused(f"Sorry, `{route.usage}` needs the {route.role} role here"
-                          f"{'' if best is None else f' (yours is {best})'}.", f"{event.person_email} lacks {route.role}")
+            raise Refused(
+                f"Sorry, `{route.usage}` needs the {route.role} role here"
+                f"{'' if best is None else f' (yours is {best})'}.",
+                f"{event.person_email} lacks {route.role}",
+            )
         return call_with(route.handler, event, dependencies)
 
 

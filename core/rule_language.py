@@ -7,6 +7,7 @@ where a value is needed (``risk_score >= 80``) is refused until the rule says wh
 (``(risk_score ?? 0) >= 80``), so a missing value can never crash or silently skip a rule.
 Evaluation is ``rules/engine.py``'s; the configuration validates with these checks.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -85,12 +86,16 @@ def _explain(exc: errors.EngineError, when: str, context: rule_engine.Context) -
     used = sorted(context.symbols & FACT_NAMES)
     if "nullable" in exc.message:
         nullable = [n for n in used if SPECS[n].nullable] or ["risk_score"]
-        return (f"{', '.join(nullable)} can be null: compare with == / != only, or say what null means, "
-                f"e.g. {_null_example(nullable[0])}")
+        return (
+            f"{', '.join(nullable)} can be null: compare with == / != only, or say what null means, "
+            f"e.g. {_null_example(nullable[0])}"
+        )
     types = "; ".join(f"{n} is a {SPECS[n].kind}" for n in used)
     detail = exc.message.replace("data type mismatch", "").strip(" ()")
-    return (f"type mismatch{f' ({detail})' if detail else ''}: {types or 'no facts used'}; "
-            "write numbers as 500, strings as 'manual', booleans as true or false")
+    return (
+        f"type mismatch{f' ({detail})' if detail else ''}: {types or 'no facts used'}; "
+        "write numbers as 500, strings as 'manual', booleans as true or false"
+    )
 
 
 def _null_example(name: str) -> str:
@@ -134,7 +139,9 @@ def check_template(message: str) -> tuple[str, ...]:
             continue
         shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
         if not name.isidentifier():
-            raise ValueError(f"placeholder {shown}: use a plain fact name such as {{amount}} (no positions, attributes or indexes)")
+            raise ValueError(
+                f"placeholder {shown}: use a plain fact name such as {{amount}} (no positions, attributes or indexes)"
+            )
         if name not in FACT_NAMES:
             close = difflib.get_close_matches(name, FACT_NAMES, n=1)
             hint = f"; did you mean {{{close[0]}}}?" if close else ""

@@ -4,6 +4,7 @@ The signed string is ``"<t>.<raw body>"`` with HMAC-SHA256; timestamps more than
 either way are refused (replay), and comparison is constant-time. Several ``v1`` values may be
 sent during a key rotation; any one matching is enough.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -5,6 +5,7 @@ here (``StepKind.ANALYZE``); the composition root (``bot/steps.py``) resolves ea
 gives each lane its runner. Handlers are named as ``module:function`` so this kernel never imports
 the packages above it; a test resolves every one.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -84,25 +85,41 @@ _SETTLE_CORRELATION = "handlers.correlation_failures:settle_dead_step"
 
 CATALOGUE: dict[StepKind, StepSpec] = {
     StepKind.TRIAGE: StepSpec("handlers.triage:job_triage"),
-    StepKind.CAPTURE_LIVE: StepSpec("handlers.capture:job_capture_live", Lane.CAMERA,
-                                    RetryPolicy(attempts=6, base_s=20.0, cap_s=300.0), _SETTLE_CORRELATION),
-    StepKind.CAPTURE_EXACT: StepSpec("handlers.capture:job_capture_exact", Lane.CAMERA,
-                                     RetryPolicy(attempts=6, base_s=20.0, cap_s=300.0), _SETTLE_CORRELATION),
-    StepKind.ANALYZE: StepSpec("handlers.analysis:job_analyze", retry=RetryPolicy(attempts=6, base_s=30.0, cap_s=600.0),
-                               settle_dead=_SETTLE_CORRELATION),
+    StepKind.CAPTURE_LIVE: StepSpec(
+        "handlers.capture:job_capture_live",
+        Lane.CAMERA,
+        RetryPolicy(attempts=6, base_s=20.0, cap_s=300.0),
+        _SETTLE_CORRELATION,
+    ),
+    StepKind.CAPTURE_EXACT: StepSpec(
+        "handlers.capture:job_capture_exact",
+        Lane.CAMERA,
+        RetryPolicy(attempts=6, base_s=20.0, cap_s=300.0),
+        _SETTLE_CORRELATION,
+    ),
+    StepKind.ANALYZE: StepSpec(
+        "handlers.analysis:job_analyze",
+        retry=RetryPolicy(attempts=6, base_s=30.0, cap_s=600.0),
+        settle_dead=_SETTLE_CORRELATION,
+    ),
     StepKind.DECIDE: StepSpec("handlers.decision:job_decide", settle_dead=_SETTLE_CORRELATION),
     StepKind.DECIDE_UNPICTURED: StepSpec("handlers.decision:job_decide_unpictured"),
     StepKind.NOTIFY_ALERT: StepSpec("handlers.notify:job_notify_alert"),
-    StepKind.DELIVER: StepSpec("handlers.delivery:job_deliver", retry=RetryPolicy(attempts=7, base_s=10.0, cap_s=600.0)),
+    StepKind.DELIVER: StepSpec(
+        "handlers.delivery:job_deliver", retry=RetryPolicy(attempts=7, base_s=10.0, cap_s=600.0)
+    ),
     StepKind.HANDLE_EVENT: StepSpec("handlers.chat:job_handle_event"),
     StepKind.CHECKOUT_SNAPSHOT: StepSpec("handlers.checkout:job_checkout_snapshot", Lane.CAMERA),
-    StepKind.ENTRANCE_VISIT: StepSpec("handlers.entrance:job_entrance_visit", Lane.CAMERA,
-                                      RetryPolicy(attempts=6, base_s=10.0, cap_s=300.0)),
+    StepKind.ENTRANCE_VISIT: StepSpec(
+        "handlers.entrance:job_entrance_visit", Lane.CAMERA, RetryPolicy(attempts=6, base_s=10.0, cap_s=300.0)
+    ),
     StepKind.FRAUD_REPORT: StepSpec("handlers.proposals:job_fraud_report"),
-    StepKind.PROPOSE_ENROLLMENT: StepSpec("handlers.proposals:job_propose_enrollment",
-                                          retry=RetryPolicy(attempts=6, base_s=60.0, cap_s=60.0)),
-    StepKind.ENROLL_FACE: StepSpec("handlers.enrollment:job_enroll_face",
-                                   retry=RetryPolicy(attempts=6, base_s=30.0, cap_s=600.0)),
+    StepKind.PROPOSE_ENROLLMENT: StepSpec(
+        "handlers.proposals:job_propose_enrollment", retry=RetryPolicy(attempts=6, base_s=60.0, cap_s=60.0)
+    ),
+    StepKind.ENROLL_FACE: StepSpec(
+        "handlers.enrollment:job_enroll_face", retry=RetryPolicy(attempts=6, base_s=30.0, cap_s=600.0)
+    ),
     StepKind.LOOKBACK: StepSpec("handlers.lookback:job_lookback", retry=RetryPolicy(base_s=60.0, cap_s=60.0)),
     StepKind.FORGET_TEMPLATES: StepSpec("handlers.erasure:job_forget_templates"),
     StepKind.ERASE_PERSON: StepSpec("handlers.erasure:job_erase_person"),

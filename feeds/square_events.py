@@ -4,6 +4,7 @@ In-person card payments only: ``source_type`` CARD, read by a device (``device_d
 chip, tap or swipe. The store comes from ``stores[].square_location_id``, the register from
 ``registers[].square_device_id`` within that store.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -33,7 +34,13 @@ CARD_READ = ("EMV", "CONTACTLESS", "SWIPED")
 # Square's levels on Stripe Radar's 0–100 bands (elevated from 65, highest from 75), so one triage
 # threshold and one rule serve both feeds. NORMAL and PENDING say nothing about risk: null.
 RISK_LEVELS = {"MODERATE": 65, "HIGH": 85}
-STATUSES = {"APPROVED": "approved", "COMPLETED": "approved", "PENDING": "pending", "CANCELED": "canceled", "FAILED": "failed"}
+STATUSES = {
+    "APPROVED": "approved",
+    "COMPLETED": "approved",
+    "PENDING": "pending",
+    "CANCELED": "canceled",
+    "FAILED": "failed",
+}
 # NO_KNOWLEDGE: the cardholder says they neither made nor authorised it. EMV_LIABILITY_SHIFT: a
 # counterfeit or stolen chip card used without its chip (Visa 10.1/10.2, Mastercard 4870/4871).
 # The others are disputes between a real customer and the store.
@@ -48,7 +55,9 @@ def map_event(event: dict[str, Any], business: BusinessConfig) -> Mapped:
     """The effect of one Square event notification."""
     kind = event.get("type")
     if kind == "payment.created":
-        return map_payment(_object(event, "payment"), business, event_id=required_text(event, "event_id", where="event"))
+        return map_payment(
+            _object(event, "payment"), business, event_id=required_text(event, "event_id", where="event")
+        )
     if kind == "payment.updated":
         return map_payment_update(_object(event, "payment"))
     if kind in ("dispute.created", "dispute.state.updated"):
@@ -68,8 +77,12 @@ def map_payment(payment: dict[str, Any], business: BusinessConfig, *, event_id: 
         transaction_id=f"{PROCESSOR}:{payment_id}",
         place=_place(business, text(payment, "location_id"), device),
         occurred_at=required_text(payment, "created_at", where="payment"),
-        total=decimal_money(field(payment, "amount_money.amount"), field(payment, "amount_money.currency"),
-                            ISO_EXPONENTS, field="payment.amount_money"),
+        total=decimal_money(
+            field(payment, "amount_money.amount"),
+            field(payment, "amount_money.currency"),
+            ISO_EXPONENTS,
+            field="payment.amount_money",
+        ),
         payment={
             "entry_mode": ENTRY_METHODS.get(entry or ""),
             "card_fingerprint": text(payment, "card_details.card.fingerprint"),
@@ -79,8 +92,9 @@ def map_payment(payment: dict[str, Any], business: BusinessConfig, *, event_id: 
         source={"processor": PROCESSOR, "event_id": event_id, "object_id": payment_id},
         cashier_id=text(payment, "team_member_id"),
     )
-    return replace(sale, status_at=rfc3339(payment, "updated_at", where="payment"),
-                   status_version=whole_number(payment, "version"))
+    return replace(
+        sale, status_at=rfc3339(payment, "updated_at", where="payment"), status_version=whole_number(payment, "version")
+    )
 
 
 def map_payment_update(payment: dict[str, Any]) -> Mapped:
@@ -94,8 +108,13 @@ def map_payment_update(payment: dict[str, Any]) -> Mapped:
     if status is None:
         return Ignored(f"Square payment status {square_status} is not used")
     # updated_at orders the payment's states; without it an update could not be placed among them.
-    return FedStatus(f"{PROCESSOR}:{payment_id}", status, rfc3339(payment, "updated_at", where="payment"),
-                     whole_number(payment, "version"), f"Square payment {payment_id}: {square_status}")
+    return FedStatus(
+        f"{PROCESSOR}:{payment_id}",
+        status,
+        rfc3339(payment, "updated_at", where="payment"),
+        whole_number(payment, "version"),
+        f"Square payment {payment_id}: {square_status}",
+    )
 
 
 def map_dispute(dispute: dict[str, Any], *, created: bool = True) -> Mapped:
@@ -110,9 +129,13 @@ def map_dispute(dispute: dict[str, Any], *, created: bool = True) -> Mapped:
         return Inquiry(transaction_id, f"Square inquiry {dispute_id} ({state}): {reason}")
     if not created and state not in CHARGEBACK_STATES:
         return Ignored(f"a dispute update with state {state or None} files no chargeback")
-    return chargeback(reason, FRAUD_REASONS, transaction_id=transaction_id,
-                      said=f"Square dispute {dispute_id}: {reason}",
-                      reported_at=text(dispute, "reported_at") or required_text(dispute, "created_at", where="dispute"))
+    return chargeback(
+        reason,
+        FRAUD_REASONS,
+        transaction_id=transaction_id,
+        said=f"Square dispute {dispute_id}: {reason}",
+        reported_at=text(dispute, "reported_at") or required_text(dispute, "created_at", where="dispute"),
+    )
 
 
 def _device(payment: dict[str, Any]) -> str | None:
@@ -140,12 +163,18 @@ def _place(business: BusinessConfig, location: str | None, device: str | None) -
     store = next((s for s in business.stores if location is not None and s.square_location_id == location), None)
     register_id = f"{PROCESSOR}:{device or 'unknown'}"
     if store is None:
-        return Place(f"{PROCESSOR}:{location or 'unknown'}", register_id,
-                     f"Square location {location} is not mapped to a store: set stores[].square_location_id")
+        return Place(
+            f"{PROCESSOR}:{location or 'unknown'}",
+            register_id,
+            f"Square location {location} is not mapped to a store: set stores[].square_location_id",
+        )
     register = _register(store, device)
     if register is None:
-        return Place(store.id, register_id, f"Square device {device} is not mapped to a register of store {store.id}: "
-                                            "set registers[].square_device_id")
+        return Place(
+            store.id,
+            register_id,
+            f"Square device {device} is not mapped to a register of store {store.id}: set registers[].square_device_id",
+        )
     return Place(store.id, register)
 
 

@@ -5,6 +5,7 @@ In-person payments only: a Charge whose ``payment_method_details.type`` is ``car
 intent id>`` (``stripe:<charge id>`` for a charge made without a PaymentIntent), whichever of its
 events arrives first. The reader's register comes from ``registers[].stripe_reader_id``.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -69,7 +70,9 @@ def transaction_id(charge_or_dispute: dict[str, Any]) -> str:
     return f"{PROCESSOR}:{required_text(charge_or_dispute, key, where=charge_or_dispute.get('object') or 'object')}"
 
 
-def map_charge(charge: dict[str, Any], business: BusinessConfig, *, event_id: str, intent_id: str | None = None) -> Mapped:
+def map_charge(
+    charge: dict[str, Any], business: BusinessConfig, *, event_id: str, intent_id: str | None = None
+) -> Mapped:
     """A succeeded in-person Charge as our transaction."""
     present = _in_person_details(charge)
     if present is None:
@@ -104,9 +107,13 @@ def map_dispute(dispute: dict[str, Any], *, created: bool = True) -> Mapped:
         return Inquiry(transaction_id(dispute), f"Stripe inquiry {dispute_id} ({status}): {reason}")
     if not created and status not in CHARGEBACK_STATUSES:
         return Ignored(f"a dispute update with status {status or None} files no chargeback")
-    return chargeback(reason, FRAUD_REASONS, transaction_id=transaction_id(dispute),
-                      said=f"Stripe dispute {dispute_id}: {reason}",
-                      reported_at=unix_instant(dispute.get("created"), field_name="dispute.created"))
+    return chargeback(
+        reason,
+        FRAUD_REASONS,
+        transaction_id=transaction_id(dispute),
+        said=f"Stripe dispute {dispute_id}: {reason}",
+        reported_at=unix_instant(dispute.get("created"), field_name="dispute.created"),
+    )
 
 
 def _map_payment_intent(intent: dict[str, Any], business: BusinessConfig, *, event_id: str) -> Mapped:
@@ -118,8 +125,10 @@ def _map_payment_intent(intent: dict[str, Any], business: BusinessConfig, *, eve
     charge = _charge_of(intent)
     if charge is None:
         # API versions from 2022-11-15 send latest_charge as an id only: no reader, card or risk here.
-        return Ignored("a PaymentIntent event without its charge: the transaction comes from charge.succeeded",
-                       covered_by=f"{PROCESSOR}:{intent_id}")
+        return Ignored(
+            "a PaymentIntent event without its charge: the transaction comes from charge.succeeded",
+            covered_by=f"{PROCESSOR}:{intent_id}",
+        )
     return map_charge(charge, business, event_id=event_id, intent_id=intent_id)
 
 
@@ -150,6 +159,12 @@ def _place(business: BusinessConfig, reader: str | None, location: str | None) -
     store_id, register_id = f"{PROCESSOR}:{location or 'unknown'}", f"{PROCESSOR}:{reader or 'unknown'}"
     if reader is None:
         # Charges name their reader from API version 2026-02-25 on.
-        return Place(store_id, register_id, "the Stripe charge names no Terminal reader (its webhook API version is "
-                                            "older than 2026-02-25): set the endpoint's API version to 2026-02-25 or later")
-    return Place(store_id, register_id, f"Stripe reader {reader} is not mapped to a register: set registers[].stripe_reader_id")
+        return Place(
+            store_id,
+            register_id,
+            "the Stripe charge names no Terminal reader (its webhook API version is "
+            "older than 2026-02-25): set the endpoint's API version to 2026-02-25 or later",
+        )
+    return Place(
+        store_id, register_id, f"Stripe reader {reader} is not mapped to a register: set registers[].stripe_reader_id"
+    )

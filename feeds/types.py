@@ -1,4 +1,5 @@
 """What a processor event maps to: a transaction, a fraud report, or an acknowledgement without effect."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -106,25 +107,43 @@ class Place:
     unplaced_reason: str | None = None
 
 
-def card_sale(*, transaction_id: str, place: Place, occurred_at: str, total: tuple[str, str], payment: dict[str, Any],
-              source: dict[str, str], cashier_id: str | None) -> FedTransaction:
+def card_sale(
+    *,
+    transaction_id: str,
+    place: Place,
+    occurred_at: str,
+    total: tuple[str, str],
+    payment: dict[str, Any],
+    source: dict[str, str],
+    cashier_id: str | None,
+) -> FedTransaction:
     """A card sale as the POS would post it (no line items: processors do not see the receipt)."""
     body: dict[str, Any] = {
-        "transaction_id": transaction_id, "store_id": place.store_id, "register_id": place.register_id,
-        "occurred_at": occurred_at, "total": {"amount": total[0], "currency": total[1]},
-        "payment": {"method": "card", **payment}, "items": [], "type": "sale", "source": source,
+        "transaction_id": transaction_id,
+        "store_id": place.store_id,
+        "register_id": place.register_id,
+        "occurred_at": occurred_at,
+        "total": {"amount": total[0], "currency": total[1]},
+        "payment": {"method": "card", **payment},
+        "items": [],
+        "type": "sale",
+        "source": source,
     }
     if cashier_id is not None:
         body["cashier_id"] = cashier_id
     return FedTransaction(body, place.unplaced_reason)
 
 
-def chargeback(reason: str | None, fraud_reasons: Iterable[str], *, transaction_id: str, said: str, reported_at: str) -> Mapped:
+def chargeback(
+    reason: str | None, fraud_reasons: Iterable[str], *, transaction_id: str, said: str, reported_at: str
+) -> Mapped:
     """A dispute whose reason is one of ``fraud_reasons`` as a chargeback report; any other is ignored."""
     allowed = tuple(fraud_reasons)
     if reason not in allowed:
         return Ignored(f"dispute reason {reason} is not fraud (fraud is: {', '.join(allowed)})")
-    return FedReport({"transaction_id": transaction_id, "reason": said, "source": "chargeback", "reported_at": reported_at})
+    return FedReport(
+        {"transaction_id": transaction_id, "reason": said, "source": "chargeback", "reported_at": reported_at}
+    )
 
 
 def whole_number(document: Any, path: str) -> int | None:

@@ -4,6 +4,7 @@ Recognition runs outside any database transaction. Only faces inside the registe
 zone are kept (as boxes and a crop for a possible enrollment later); no descriptor of any face
 is stored, and faces outside the zone (the cashier) are neither searched nor kept.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,16 +48,26 @@ class _FoundFace:
     matches: list[FaceMatch]
 
 
-def job_analyze(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], uow: Callable[[], UnitOfWork],
-                evidence: EvidenceStore, faces: FaceBackend, products: ProductCounter | None,
-                config: Config, clock: Clock) -> None:
+def job_analyze(
+    item: ClaimedItem,
+    *,
+    read_uow: Callable[[], UnitOfWork],
+    uow: Callable[[], UnitOfWork],
+    evidence: EvidenceStore,
+    faces: FaceBackend,
+    products: ProductCounter | None,
+    config: Config,
+    clock: Clock,
+) -> None:
     with read_uow() as work:
         todo = _what_to_analyze(work, item.ref_id or "", config, clock)
     if todo is None:
         return
     image = evidence.read(todo.image_sha256, todo.content_type)
     try:
-        found = [_look(face, todo, faces, evidence, config) for face in faces.detect(image) if _in_zone(face.box, todo.zone)]
+        found = [
+            _look(face, todo, faces, evidence, config) for face in faces.detect(image) if _in_zone(face.box, todo.zone)
+        ]
         catalog = config.business.catalog
         labels = sorted({c.label for c in catalog})
         counts = products.count(image, labels) if products is not None and labels else []
@@ -70,8 +81,13 @@ def job_analyze(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], uow: C
         return
     reconciliation = reconcile(_receipt(todo.items), catalog, counts).to_dict()
     _store(uow, todo, found, reconciliation, clock)
-    log.info("snapshot %s of transaction %s analysed: %d faces in the customer zone, %d matched",
-             todo.snapshot_id, todo.transaction_id, len(found), sum(1 for f in found if f.matches))
+    log.info(
+        "snapshot %s of transaction %s analysed: %d faces in the customer zone, %d matched",
+        todo.snapshot_id,
+        todo.transaction_id,
+        len(found),
+        sum(1 for f in found if f.matches),
+    )
 
 
 def _what_to_analyze(work: UnitOfWork, snapshot_id: str, config: Config, clock: Clock) -> _Work | None:
@@ -83,14 +99,19 @@ def _what_to_analyze(work: UnitOfWork, snapshot_id: str, config: Config, clock: 
     register = store.register(transaction.register_id) if store and transaction else None
     region = next((r for r in config.business.regions if store and r.id == store.region), None)
     scope = work.snapshots.watchlist_scope(
-        snapshot.store_id, store.region if store else None,
-        regional=bool(region and region.share_watchlist), now=clock(),
+        snapshot.store_id,
+        store.region if store else None,
+        regional=bool(region and region.share_watchlist),
+        now=clock(),
     )
     file = work.snapshots.file(snapshot.evidence_sha256)
     return _Work(
-        snapshot_id=snapshot.id, transaction_id=snapshot.transaction_id or "", image_sha256=snapshot.evidence_sha256,
+        snapshot_id=snapshot.id,
+        transaction_id=snapshot.transaction_id or "",
+        image_sha256=snapshot.evidence_sha256,
         content_type=file.content_type if file else "image/jpeg",
-        zone=register.customer_zone if register else (0.0, 0.0, 1.0, 1.0), scope=scope,
+        zone=register.customer_zone if register else (0.0, 0.0, 1.0, 1.0),
+        scope=scope,
         items=json.loads(transaction.body).get("items", []) if transaction else [],
     )
 
@@ -114,17 +135,25 @@ def _receipt(items: list[dict]) -> list[tuple[str, str, Decimal, Decimal]]:
     return [(i["sku"], i.get("name", ""), Decimal(str(i["quantity"])), Decimal(i["unit_price"])) for i in items]
 
 
-def _store(uow: Callable[[], UnitOfWork], todo: _Work, found: list[_FoundFace], reconciliation: dict,
-           clock: Clock) -> None:
+def _store(
+    uow: Callable[[], UnitOfWork], todo: _Work, found: list[_FoundFace], reconciliation: dict, clock: Clock
+) -> None:
     now = clock()
     with uow() as work:
         snapshot = work.snapshots.get(todo.snapshot_id)
         for result in found:
-            work.snapshots.record_file(result.crop_sha256, kind="crop", content_type="image/jpeg",
-                                       size_bytes=len(result.face.crop), now=now)
+            work.snapshots.record_file(
+                result.crop_sha256, kind="crop", content_type="image/jpeg", size_bytes=len(result.face.crop), now=now
+            )
             work.snapshots.add_face(
-                Face(id=f"F-{secrets.token_hex(5)}", snapshot_id=todo.snapshot_id, box=list(result.face.box),
-                     quality=round(result.face.quality, 3), in_customer_zone=True, crop_sha256=result.crop_sha256),
+                Face(
+                    id=f"F-{secrets.token_hex(5)}",
+                    snapshot_id=todo.snapshot_id,
+                    box=list(result.face.box),
+                    quality=round(result.face.quality, 3),
+                    in_customer_zone=True,
+                    crop_sha256=result.crop_sha256,
+                ),
                 [(m.person_id, round(m.similarity, 1)) for m in result.matches],
             )
         snapshot.analyzed_at = now
@@ -132,8 +161,14 @@ def _store(uow: Callable[[], UnitOfWork], todo: _Work, found: list[_FoundFace], 
         transaction = snapshot.transaction
         if transaction is not None:
             transaction.reconciliation = reconciliation
-        work.work.enqueue(kind=StepKind.DECIDE, key=todo.snapshot_id, transaction_id=todo.transaction_id,
-                          ref_id=todo.snapshot_id, run_at=now, now=now)
+        work.work.enqueue(
+            kind=StepKind.DECIDE,
+            key=todo.snapshot_id,
+            transaction_id=todo.transaction_id,
+            ref_id=todo.snapshot_id,
+            run_at=now,
+            now=now,
+        )
         work.commit()
 
 
@@ -151,6 +186,8 @@ def _give_up(uow: Callable[[], UnitOfWork], todo: _Work, reason: str, clock: Clo
             # photo instead (the unpictured step then does nothing).
             camera = config.business.camera
             wait_s = camera.exact_delay_s + camera.poll_total_s if snapshot.kind == "live" else 0
-            schedule_unpictured_decision(work, transaction.transaction_id, run_at=now + timedelta(seconds=wait_s), now=now)
+            schedule_unpictured_decision(
+                work, transaction.transaction_id, run_at=now + timedelta(seconds=wait_s), now=now
+            )
         work.commit()
     log.warning("snapshot %s of transaction %s not analysed: %s", todo.snapshot_id, todo.transaction_id, reason)

@@ -4,6 +4,7 @@ The camera call happens outside any database transaction (it can take seconds of
 the picture is stored as an evidence file first, then the snapshot row and the next step are
 committed together with the completion of this step.
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,20 +37,45 @@ class _Target:
     occurred_at: datetime
 
 
-def job_capture_live(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], uow: Callable[[], UnitOfWork],
-                     camera: Camera | None, evidence: EvidenceStore, config: Config, clock: Clock) -> None:
+def job_capture_live(
+    item: ClaimedItem,
+    *,
+    read_uow: Callable[[], UnitOfWork],
+    uow: Callable[[], UnitOfWork],
+    camera: Camera | None,
+    evidence: EvidenceStore,
+    config: Config,
+    clock: Clock,
+) -> None:
     """Picture the register now, but only while the payment is fresh: later it would show the next customer."""
     _capture(item, "live", read_uow=read_uow, uow=uow, camera=camera, evidence=evidence, config=config, clock=clock)
 
 
-def job_capture_exact(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], uow: Callable[[], UnitOfWork],
-                      camera: Camera | None, evidence: EvidenceStore, config: Config, clock: Clock) -> None:
+def job_capture_exact(
+    item: ClaimedItem,
+    *,
+    read_uow: Callable[[], UnitOfWork],
+    uow: Callable[[], UnitOfWork],
+    camera: Camera | None,
+    evidence: EvidenceStore,
+    config: Config,
+    clock: Clock,
+) -> None:
     """Picture the register at the payment's exact time, once the camera has indexed that footage."""
     _capture(item, "exact", read_uow=read_uow, uow=uow, camera=camera, evidence=evidence, config=config, clock=clock)
 
 
-def _capture(item: ClaimedItem, kind: str, *, read_uow: Callable[[], UnitOfWork], uow: Callable[[], UnitOfWork],
-             camera: Camera | None, evidence: EvidenceStore, config: Config, clock: Clock) -> None:
+def _capture(
+    item: ClaimedItem,
+    kind: str,
+    *,
+    read_uow: Callable[[], UnitOfWork],
+    uow: Callable[[], UnitOfWork],
+    camera: Camera | None,
+    evidence: EvidenceStore,
+    config: Config,
+    clock: Clock,
+) -> None:
     with read_uow() as work:
         transaction = work.transactions.get(item.transaction_id or "")
         existing = work.snapshots.of_transaction(item.transaction_id or "", kind)
@@ -79,9 +105,14 @@ def _capture(item: ClaimedItem, kind: str, *, read_uow: Callable[[], UnitOfWork]
 def _target(transaction: Transaction, kind: str, config: Config) -> tuple[_Target, str | None]:
     store = config.business.store(transaction.store_id)
     register = store.register(transaction.register_id) if store else None
-    target = _Target(transaction.transaction_id, transaction.store_id, register.camera_serial if register else "",
-                     store.meraki_org_id if store else "", None if kind == "live" else transaction.occurred_at,
-                     transaction.occurred_at)
+    target = _Target(
+        transaction.transaction_id,
+        transaction.store_id,
+        register.camera_serial if register else "",
+        store.meraki_org_id if store else "",
+        None if kind == "live" else transaction.occurred_at,
+        transaction.occurred_at,
+    )
     if register is None:
         return target, "the register is no longer in the configuration"
     return target, None
@@ -91,15 +122,30 @@ def _age_s(target: _Target, clock: Clock) -> float:
     return (clock() - target.occurred_at).total_seconds()
 
 
-def _record(uow: Callable[[], UnitOfWork], item: ClaimedItem, kind: str, target: _Target, clock: Clock, *,
-            picture: tuple[str, str, int] | None = None, failure: str | None = None) -> None:
+def _record(
+    uow: Callable[[], UnitOfWork],
+    item: ClaimedItem,
+    kind: str,
+    target: _Target,
+    clock: Clock,
+    *,
+    picture: tuple[str, str, int] | None = None,
+    failure: str | None = None,
+) -> None:
     """Store the snapshot (ready or failed) and what follows from it, in the step's own transaction."""
     now = clock()
     with uow() as work:
         snapshot = Snapshot(
-            id=f"S-{secrets.token_hex(5)}", transaction_id=target.transaction_id, store_id=target.store_id,
-            camera_serial=target.serial or "-", kind=kind, taken_for=target.at, created_at=now,
-            status="ready" if picture else "failed", reason=failure, ready_at=now if picture else None,
+            id=f"S-{secrets.token_hex(5)}",
+            transaction_id=target.transaction_id,
+            store_id=target.store_id,
+            camera_serial=target.serial or "-",
+            kind=kind,
+            taken_for=target.at,
+            created_at=now,
+            status="ready" if picture else "failed",
+            reason=failure,
+            ready_at=now if picture else None,
         )
         if picture is not None:
             digest, content_type, size = picture
@@ -110,8 +156,14 @@ def _record(uow: Callable[[], UnitOfWork], item: ClaimedItem, kind: str, target:
         if picture is not None:
             if transaction.status in ("pending", "capturing"):
                 transaction.status, transaction.status_reason = "analyzing", None
-            work.work.enqueue(kind=StepKind.ANALYZE, key=snapshot.id, transaction_id=target.transaction_id,
-                              ref_id=snapshot.id, run_at=now, now=now)
+            work.work.enqueue(
+                kind=StepKind.ANALYZE,
+                key=snapshot.id,
+                transaction_id=target.transaction_id,
+                ref_id=snapshot.id,
+                run_at=now,
+                now=now,
+            )
         else:
             _settle_after_failure(transaction, kind, failure or "")
             if transaction.status == "failed":

@@ -3,6 +3,7 @@
 The same figures give the same bytes: fixed size and fonts, and no software version in the PNG
 metadata, so a retried digest stores the same evidence file instead of a second one.
 """
+
 from __future__ import annotations
 
 import io
@@ -26,8 +27,13 @@ def digest_chart(title: str, alerts_by_rule: Mapping[str, int], confirmed: int, 
     figure.suptitle(title, fontsize=12)
     by_rule, decisions = figure.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     _bars(by_rule, "Alerts per rule", sorted(alerts_by_rule.items()), _ALERTS, horizontal=True)
-    _bars(decisions, "Decisions", [("confirmed", confirmed), ("dismissed", dismissed)],
-          [_CONFIRMED, _DISMISSED], horizontal=False)
+    _bars(
+        decisions,
+        "Decisions",
+        [("confirmed", confirmed), ("dismissed", dismissed)],
+        [_CONFIRMED, _DISMISSED],
+        horizontal=False,
+    )
     figure.subplots_adjust(left=0.2, right=0.97, top=0.82, bottom=0.12, wspace=0.35)
     return _png(figure)
 
@@ -41,9 +47,17 @@ def pattern_chart(title: str, cashiers: Sequence[SubjectPattern], registers: Seq
     slots = max(len(cashiers), len(registers), 1)
     for axes, name, rows in zip(figure.subplots(1, 2), ("Cashiers", "Registers"), (cashiers, registers), strict=False):
         _rates(axes, name, rows, slots)
-    figure.legend(handles=[Line2D([], [], color=_ALERTS, linewidth=6, label="exceptions per 100 transactions"),
-                           Line2D([], [], color="black", marker="|", markersize=12, linestyle="", label="the others' mean")],
-                  loc="upper center", bbox_to_anchor=(0.5, 0.93), ncol=2, frameon=False, fontsize=8)
+    figure.legend(
+        handles=[
+            Line2D([], [], color=_ALERTS, linewidth=6, label="exceptions per 100 transactions"),
+            Line2D([], [], color="black", marker="|", markersize=12, linestyle="", label="the others' mean"),
+        ],
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.93),
+        ncol=2,
+        frameon=False,
+        fontsize=8,
+    )
     figure.subplots_adjust(left=0.16, right=0.97, top=0.78, bottom=0.1, wspace=0.6)
     return _png(figure)
 
@@ -62,9 +76,14 @@ def _rates(axes, title: str, rows: Sequence[SubjectPattern], slots: int) -> None
         return
     positions = list(range(len(rows)))
     axes.barh(positions, [row.rate * 100 for row in rows], height=0.6, color=_ALERTS)
-    means = [(position, row.peer_mean * 100) for position, row in zip(positions, rows, strict=False) if row.peer_mean is not None]
-    axes.scatter([mean for _, mean in means], [position for position, _ in means], marker="|", s=250, color="black",
-                 zorder=3)
+    means = [
+        (position, row.peer_mean * 100)
+        for position, row in zip(positions, rows, strict=False)
+        if row.peer_mean is not None
+    ]
+    axes.scatter(
+        [mean for _, mean in means], [position for position, _ in means], marker="|", s=250, color="black", zorder=3
+    )
     axes.set_yticks(positions, [f"{row.subject} ({standing(row)})" for row in rows])
     axes.set_ylim(slots - 0.5, -0.5)  # the same bar height in both panels; furthest from the others at the top
     axes.set_xlim(0, max([row.rate * 100 for row in rows] + [mean for _, mean in means] + [1.0]) * 1.15)

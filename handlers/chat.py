@@ -5,6 +5,7 @@ Then, in one transaction, the router runs the handler, the replies are queued in
 the event is marked handled, so a redelivered event (after a reconnect, or a webhook retry)
 changes nothing.
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,14 +37,29 @@ class Reply:
     sent: list[str] = field(default_factory=list)
 
     def __call__(self, markdown: str, *, card: dict | None = None, file: dict | None = None) -> None:
-        self.work.outbox.add(key=f"reply:{self.event_id}:{len(self.sent)}", room_id=self.room_id, now=self.now,
-                             markdown=markdown, card=card, file=file, parent_message_id=self.thread_id)
+        self.work.outbox.add(
+            key=f"reply:{self.event_id}:{len(self.sent)}",
+            room_id=self.room_id,
+            now=self.now,
+            markdown=markdown,
+            card=card,
+            file=file,
+            parent_message_id=self.thread_id,
+        )
         self.sent.append(markdown)
 
 
-def job_handle_event(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], uow: Callable[[], UnitOfWork],
-                     messenger: Messenger | None, router: Router, config: Config, clock: Clock,
-                     dependencies: dict[str, Any]) -> None:
+def job_handle_event(
+    item: ClaimedItem,
+    *,
+    read_uow: Callable[[], UnitOfWork],
+    uow: Callable[[], UnitOfWork],
+    messenger: Messenger | None,
+    router: Router,
+    config: Config,
+    clock: Clock,
+    dependencies: dict[str, Any],
+) -> None:
     event_id = item.ref_id or ""
     with read_uow() as work:
         stored = inbound.get(work.session, event_id)
@@ -56,8 +72,11 @@ def job_handle_event(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], u
         if exc.status != 404:
             raise
         # Deleted since, or a group message not meant for the bot: nothing to answer, nothing to retry.
-        log.info("event %s: its %s can no longer be read (404); ending it", event_id,
-                 "card action" if source == "webex_action" else "message")
+        log.info(
+            "event %s: its %s can no longer be read (404); ending it",
+            event_id,
+            "card action" if source == "webex_action" else "message",
+        )
         event = None
     thread_root = _thread_root(event, messenger, read_uow) if event is not None else None
     with uow() as work:
@@ -78,17 +97,31 @@ def _fetch(source: str, event_id: str, messenger: Messenger) -> ChatCommand | Ca
             return None
         inputs = dict(action.get("inputs") or {})
         email = messenger.person_email(action["personId"]) or ""
-        return CardAction(event_id=event_id, action=str(inputs.get("action", "")), data=inputs,
-                          person_id=action["personId"], person_email=email.lower(), room_id=action["roomId"],
-                          message_id=action.get("messageId", ""))
+        return CardAction(
+            event_id=event_id,
+            action=str(inputs.get("action", "")),
+            data=inputs,
+            person_id=action["personId"],
+            person_email=email.lower(),
+            room_id=action["roomId"],
+            message_id=action.get("messageId", ""),
+        )
     message = messenger.message(event_id)
     if message.get("personId") == me.get("id"):
         return None
     word, args = parse_command(message.get("text", ""), bot_names=_names(me))
-    return ChatCommand(event_id=event_id, message_id=message["id"], room_id=message["roomId"],
-                       room_type=message.get("roomType", "direct"), person_id=message["personId"],
-                       person_email=message.get("personEmail", "").lower(), text=message.get("text", ""),
-                       word=word, args=args, thread_id=message.get("parentId") or message["id"])
+    return ChatCommand(
+        event_id=event_id,
+        message_id=message["id"],
+        room_id=message["roomId"],
+        room_type=message.get("roomType", "direct"),
+        person_id=message["personId"],
+        person_email=message.get("personEmail", "").lower(),
+        text=message.get("text", ""),
+        word=word,
+        args=args,
+        thread_id=message.get("parentId") or message["id"],
+    )
 
 
 def _names(me: dict[str, Any]) -> tuple[str, ...]:
@@ -97,7 +130,9 @@ def _names(me: dict[str, Any]) -> tuple[str, ...]:
     return tuple(n for n in {display, display.split(" ")[0] if display else ""} if n)
 
 
-def _thread_root(event: ChatCommand | CardAction, messenger: Messenger, read_uow: Callable[[], UnitOfWork]) -> str | None:
+def _thread_root(
+    event: ChatCommand | CardAction, messenger: Messenger, read_uow: Callable[[], UnitOfWork]
+) -> str | None:
     """Where every answer to this event goes: the root of its thread, never a reply (Webex threads are one level
     deep and refuse a reply to a reply with 400), refusals and input errors included.
 
@@ -118,8 +153,15 @@ def _thread_root(event: ChatCommand | CardAction, messenger: Messenger, read_uow
         return event.message_id
 
 
-def dispatch_event(event: ChatCommand | CardAction, work: UnitOfWork, reply: Reply, router: Router, config: Config,
-                   now: Any, dependencies: dict[str, Any]) -> None:
+def dispatch_event(
+    event: ChatCommand | CardAction,
+    work: UnitOfWork,
+    reply: Reply,
+    router: Router,
+    config: Config,
+    now: Any,
+    dependencies: dict[str, Any],
+) -> None:
     """Route one command or press with the role checks; a refusal is answered and audited. Webex and the
     console both come through here, so they share authorisation and audit."""
     stores = stores_for_room(config, event.room_id, event.person_email)
@@ -129,11 +171,17 @@ def dispatch_event(event: ChatCommand | CardAction, work: UnitOfWork, reply: Rep
         router.dispatch(event, deps, business=config.business, stores_in_context=stores)
     except Refused as refusal:
         what = event.word if isinstance(event, ChatCommand) else event.action
-        work.audit.record(at=now, actor=event.person_email or event.person_id, action=what or "unknown",
-                          subject_type="command" if isinstance(event, ChatCommand) else "card_action",
-                          subject_id=str(event.data.get("alert_id") or event.data.get("transaction_id") or event.event_id)
-                          if isinstance(event, CardAction) else event.event_id,
-                          reason_code="role", outcome="refused")
+        work.audit.record(
+            at=now,
+            actor=event.person_email or event.person_id,
+            action=what or "unknown",
+            subject_type="command" if isinstance(event, ChatCommand) else "card_action",
+            subject_id=str(event.data.get("alert_id") or event.data.get("transaction_id") or event.event_id)
+            if isinstance(event, CardAction)
+            else event.event_id,
+            reason_code="role",
+            outcome="refused",
+        )
         log.info("refused %s for %s: %s", what, event.person_email, refusal.detail)
         reply(refusal.reply)
     except UserError as error:

@@ -4,6 +4,7 @@ The command only records the request (a pending manual snapshot and its step) an
 step asks the camera outside any transaction, through the same rate budget, and posts our own
 copy of the picture in the command's thread. The picture follows snapshot retention.
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,25 +31,52 @@ ATTEMPTS = 3  # a person is waiting: a few quick tries, then say it did not work
 
 
 @router.command("checkout", role="manager", usage="checkout <register>", summary="a picture of a register now")
-def cmd_checkout(cmd: ChatCommand, *, uow: UnitOfWork, reply: Reply, config: Config, stores: tuple[str, ...],
-                 now: datetime) -> None:
+def cmd_checkout(
+    cmd: ChatCommand, *, uow: UnitOfWork, reply: Reply, config: Config, stores: tuple[str, ...], now: datetime
+) -> None:
     if len(cmd.args) != 1:
         raise UserError("Usage: `checkout reg-1` (or `checkout store-001/reg-1`).")
     store, register = _register(config, stores, cmd.args[0])
     require_role(config.business, cmd.person_email, store.id, "manager")
-    snapshot = Snapshot(id=f"S-{secrets.token_hex(5)}", transaction_id=None, store_id=store.id,
-                        camera_serial=register.camera_serial, kind="manual", taken_for=None, status="pending",
-                        created_at=now)
+    snapshot = Snapshot(
+        id=f"S-{secrets.token_hex(5)}",
+        transaction_id=None,
+        store_id=store.id,
+        camera_serial=register.camera_serial,
+        kind="manual",
+        taken_for=None,
+        status="pending",
+        created_at=now,
+    )
     uow.snapshots.add(snapshot)
     uow.work.enqueue(kind=StepKind.CHECKOUT_SNAPSHOT, key=snapshot.id, ref_id=snapshot.id, run_at=now, now=now)
-    uow.audit.record(at=now, actor=cmd.person_email, action="checkout", subject_type="register",
-                     subject_id=f"{store.id}/{register.id}", store_id=store.id)
-    open_thread(uow, reply, key=f"checkout:{snapshot.id}", now=now,
-                markdown=f"📷 Taking a picture at {store.name}, {register.id}…")
+    uow.audit.record(
+        at=now,
+        actor=cmd.person_email,
+        action="checkout",
+        subject_type="register",
+        subject_id=f"{store.id}/{register.id}",
+        store_id=store.id,
+    )
+    open_thread(
+        uow,
+        reply,
+        key=f"checkout:{snapshot.id}",
+        now=now,
+        markdown=f"📷 Taking a picture at {store.name}, {register.id}…",
+    )
 
 
-def job_checkout_snapshot(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], uow: Callable[[], UnitOfWork],
-                          camera: Camera | None, evidence: EvidenceStore, config: Config, clock: Clock) -> None:
+def job_checkout_snapshot(
+    item: ClaimedItem,
+    *,
+    read_uow: Callable[[], UnitOfWork],
+    uow: Callable[[], UnitOfWork],
+    camera: Camera | None,
+    evidence: EvidenceStore,
+    config: Config,
+    clock: Clock,
+) -> None:
     with read_uow() as work:
         snapshot = work.snapshots.get(item.ref_id or "")
         if snapshot is None or snapshot.status != "pending":
@@ -68,13 +96,24 @@ def job_checkout_snapshot(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWor
     _finish(uow, item, clock, store, picture=(digest, picture.content_type, len(picture.content)))
 
 
-def _finish(uow: Callable[[], UnitOfWork], item: ClaimedItem, clock: Clock, store: StoreConfig | None, *,
-            picture: tuple[str, str, int] | None = None, failure: str | None = None) -> None:
+def _finish(
+    uow: Callable[[], UnitOfWork],
+    item: ClaimedItem,
+    clock: Clock,
+    store: StoreConfig | None,
+    *,
+    picture: tuple[str, str, int] | None = None,
+    failure: str | None = None,
+) -> None:
     now = clock()
     with uow() as work:
         snapshot = work.snapshots.get(item.ref_id or "")
-        common = {"anchor_key": f"checkout:{snapshot.id}", "key": f"checkout:{snapshot.id}:result", "now": now,
-                  "fallback_room": store.webex_room_id if store else None}
+        common = {
+            "anchor_key": f"checkout:{snapshot.id}",
+            "key": f"checkout:{snapshot.id}:result",
+            "now": now,
+            "fallback_room": store.webex_room_id if store else None,
+        }
         if picture is None:
             snapshot.status, snapshot.reason = "failed", failure
             post_in_thread(work, markdown=f"No picture: {failure}.", **common)
@@ -83,8 +122,12 @@ def _finish(uow: Callable[[], UnitOfWork], item: ClaimedItem, clock: Clock, stor
             work.snapshots.record_file(digest, kind="snapshot", content_type=content_type, size_bytes=size, now=now)
             snapshot.status, snapshot.evidence_sha256, snapshot.ready_at = "ready", digest, now
             name = f"{snapshot.id}.{'png' if content_type == 'image/png' else 'jpg'}"
-            post_in_thread(work, markdown=f"Camera {snapshot.camera_serial} now.",
-                           file={"sha256": digest, "content_type": content_type, "name": name}, **common)
+            post_in_thread(
+                work,
+                markdown=f"Camera {snapshot.camera_serial} now.",
+                file={"sha256": digest, "content_type": content_type, "name": name},
+                **common,
+            )
         work.commit()
     log.info("checkout snapshot %s %s", item.ref_id, "ready" if picture else "failed")
 
@@ -92,8 +135,13 @@ def _finish(uow: Callable[[], UnitOfWork], item: ClaimedItem, clock: Clock, stor
 def _register(config: Config, stores: tuple[str, ...], name: str) -> tuple[StoreConfig, RegisterConfig]:
     """``reg-1`` when only one store of this space has it, else ``store-001/reg-1``."""
     store_id, _, register_id = name.rpartition("/")
-    found = [(s, r) for s in config.business.stores if s.id in stores and (not store_id or s.id == store_id)
-             for r in s.registers if r.id == register_id]
+    found = [
+        (s, r)
+        for s in config.business.stores
+        if s.id in stores and (not store_id or s.id == store_id)
+        for r in s.registers
+        if r.id == register_id
+    ]
     if not found:
         raise UserError(f"I know no register `{name}` here.")
     if len(found) > 1:

@@ -6,6 +6,7 @@ same plan and gates, after the press has been handled and committed (the face ba
 crop, which takes a moment: never inside the writer's transaction). The crops are shown through
 the console, behind its session.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -30,11 +31,21 @@ from storage.uow import UnitOfWork
 from vision.types import FaceBackend
 
 
-def answer_request(event_id: str, *, db: Database, faces: FaceBackend, evidence: EvidenceStore, config: Config,
-                   now: datetime, crop_url: Callable[[str], str]) -> dict[str, Any] | None:
+def answer_request(
+    event_id: str,
+    *,
+    db: Database,
+    faces: FaceBackend,
+    evidence: EvidenceStore,
+    config: Config,
+    now: datetime,
+    crop_url: Callable[[str], str],
+) -> dict[str, Any] | None:
     """If this console press asked for a proposal (the handler queued one), add the proposal to its thread."""
     with UnitOfWork(db) as work:
-        asked = work.session.scalar(select(WorkItem).where(WorkItem.kind == StepKind.PROPOSE_ENROLLMENT, WorkItem.ref_id == event_id))
+        asked = work.session.scalar(
+            select(WorkItem).where(WorkItem.kind == StepKind.PROPOSE_ENROLLMENT, WorkItem.ref_id == event_id)
+        )
         plan = plan_proposal(work, asked.transaction_id or "", config, now) if asked is not None else None
     if plan is None:
         return None
@@ -48,14 +59,26 @@ def answer_request(event_id: str, *, db: Database, faces: FaceBackend, evidence:
     return reply
 
 
-def proposal_reply(plan: ProposalPlan, *, faces: FaceBackend, evidence: EvidenceStore, config: Config,
-                   crop_url: Callable[[str], str]) -> dict[str, Any]:
+def proposal_reply(
+    plan: ProposalPlan, *, faces: FaceBackend, evidence: EvidenceStore, config: Config, crop_url: Callable[[str], str]
+) -> dict[str, Any]:
     if plan.gone or not plan.candidates:
-        return {"markdown": f"Enrollment for **{plan.transaction_id}**: {plan.gone or 'no face was found.'} "
-                            "There is no face to enroll.", "card": None}
-    offered = tuple(replace(assess_face(candidate, plan, faces, evidence, config, retry_later=False),
-                            image_url=crop_url(candidate.face_id)) for candidate in plan.candidates)
+        return {
+            "markdown": f"Enrollment for **{plan.transaction_id}**: {plan.gone or 'no face was found.'} "
+            "There is no face to enroll.",
+            "card": None,
+        }
+    offered = tuple(
+        replace(
+            assess_face(candidate, plan, faces, evidence, config, retry_later=False),
+            image_url=crop_url(candidate.face_id),
+        )
+        for candidate in plan.candidates
+    )
     usable = sum(1 for face in offered if face.problem is None)
     card = enrollment_card(proposal_view(plan, offered, config, with_sheet=False))
-    return {"markdown": f"**Enrollment proposal** for {plan.transaction_id}: {usable} of {len(offered)} face(s) "
-                        "can be enrolled; pick one on the card.", "card": card}
+    return {
+        "markdown": f"**Enrollment proposal** for {plan.transaction_id}: {usable} of {len(offered)} face(s) "
+        "can be enrolled; pick one on the card.",
+        "card": card,
+    }

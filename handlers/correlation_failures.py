@@ -2,6 +2,7 @@
 
 Run by the runner in the same database transaction that buries the step (``bot/steps.py: ON_DEAD``).
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -18,10 +19,15 @@ def settle_dead_step(work: UnitOfWork, item: ClaimedItem, error: str, now: datet
     transaction = work.transactions.get_for_update(item.transaction_id or "")
     if transaction is None or transaction.status not in ("pending", "capturing", "analyzing"):
         return
-    waiting = [w for w in work.work.for_transaction(transaction.transaction_id)
-               if w.id != item.id and w.kind in CORRELATION_STEPS and w.status in ("pending", "running")]
+    waiting = [
+        w
+        for w in work.work.for_transaction(transaction.transaction_id)
+        if w.id != item.id and w.kind in CORRELATION_STEPS and w.status in ("pending", "running")
+    ]
     if waiting:
         return  # the other picture may still come
     transaction.status = "failed"
-    transaction.status_reason = f"the {item.kind.replace('_', ' ')} step failed for good after {item.attempts} attempt(s)"
+    transaction.status_reason = (
+        f"the {item.kind.replace('_', ' ')} step failed for good after {item.attempts} attempt(s)"
+    )
     schedule_unpictured_decision(work, transaction.transaction_id, run_at=now, now=now)

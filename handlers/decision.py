@@ -5,6 +5,7 @@ the same rule as the live one adds nothing; a rule's cool-down also keeps one pe
 register from raising the same alert again and again. Every evaluation is stored with the facts
 it saw, fired or not, so any alert (and any silence) can be explained.
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,12 +26,15 @@ from storage.work_queue import ClaimedItem
 log = logging.getLogger(__name__)
 
 
-def job_decide(item: ClaimedItem, *, uow: Callable[[], UnitOfWork], rules: list[CompiledRule],
-               config: Config, clock: Clock) -> None:
+def job_decide(
+    item: ClaimedItem, *, uow: Callable[[], UnitOfWork], rules: list[CompiledRule], config: Config, clock: Clock
+) -> None:
     with uow() as work:
         snapshot = work.snapshots.get(item.ref_id or "")
         # Locked: the live, exact-time and unpictured decisions of one transaction may run on two workers.
-        transaction = work.transactions.get_for_update(snapshot.transaction_id) if snapshot and snapshot.transaction_id else None
+        transaction = (
+            work.transactions.get_for_update(snapshot.transaction_id) if snapshot and snapshot.transaction_id else None
+        )
         if snapshot is None or transaction is None or _decided(transaction, snapshot.id):
             work.commit()
             return
@@ -44,8 +48,9 @@ def job_decide(item: ClaimedItem, *, uow: Callable[[], UnitOfWork], rules: list[
     _log_created(created, transaction.transaction_id)
 
 
-def job_decide_unpictured(item: ClaimedItem, *, uow: Callable[[], UnitOfWork], rules: list[CompiledRule],
-                          config: Config, clock: Clock) -> None:
+def job_decide_unpictured(
+    item: ClaimedItem, *, uow: Callable[[], UnitOfWork], rules: list[CompiledRule], config: Config, clock: Clock
+) -> None:
     """The rules over the payment and its patterns when no picture of the checkout will be analysed
     (triage skipped it, the camera is off, or every snapshot failed); the alert then has no photo."""
     with uow() as work:
@@ -59,12 +64,23 @@ def job_decide_unpictured(item: ClaimedItem, *, uow: Callable[[], UnitOfWork], r
     _log_created(created, transaction.transaction_id)
 
 
-def _evaluate(work: UnitOfWork, rules: list[CompiledRule], transaction: Transaction, snapshot: Snapshot | None,
-              facts: Facts, now: datetime) -> list[Alert]:
+def _evaluate(
+    work: UnitOfWork,
+    rules: list[CompiledRule],
+    transaction: Transaction,
+    snapshot: Snapshot | None,
+    facts: Facts,
+    now: datetime,
+) -> list[Alert]:
     """Evaluate, raise what fired, and store every result (fired or not) under its picture."""
     results = evaluate(rules, facts)
-    created = [alert for result in results if result.fired
-               for alert in [_raise_alert(work, result, transaction, snapshot, facts, now)] if alert is not None]
+    created = [
+        alert
+        for result in results
+        if result.fired
+        for alert in [_raise_alert(work, result, transaction, snapshot, facts, now)]
+        if alert is not None
+    ]
     snapshot_id = snapshot.id if snapshot else None
     transaction.rule_results = [
         *[r for r in (transaction.rule_results or []) if r.get("snapshot_id") != snapshot_id],
@@ -93,29 +109,61 @@ def _facts(work: UnitOfWork, transaction: Transaction, snapshot: Snapshot | None
     patterns = {k: v for k, v in (transaction.pattern_facts or {}).items() if k in FACT_NAMES}
     return Facts(
         **patterns,
-        store_id=transaction.store_id, register_id=transaction.register_id,
+        store_id=transaction.store_id,
+        register_id=transaction.register_id,
         snapshot_kind=snapshot.kind if snapshot else "none",
-        hour=local.hour, weekday=WEEKDAYS[local.weekday()],
-        amount=float(transaction.total_amount), currency=transaction.currency,
-        payment_method=transaction.payment_method, transaction_type=transaction.type,
-        entry_mode=transaction.entry_mode, risk_score=transaction.risk_score,
+        hour=local.hour,
+        weekday=WEEKDAYS[local.weekday()],
+        amount=float(transaction.total_amount),
+        currency=transaction.currency,
+        payment_method=transaction.payment_method,
+        transaction_type=transaction.type,
+        entry_mode=transaction.entry_mode,
+        risk_score=transaction.risk_score,
         card_fingerprint_in_fraud=bool(fingerprint) and work.transactions.fingerprint_in_fraud(fingerprint),
         card_fingerprint_seen_before=work.transactions.fingerprint_count_before(
-            fingerprint, transaction.transaction_id, since=transaction.occurred_at - timedelta(hours=24),
-            until=transaction.occurred_at) if fingerprint else 0,
+            fingerprint,
+            transaction.transaction_id,
+            since=transaction.occurred_at - timedelta(hours=24),
+            until=transaction.occurred_at,
+        )
+        if fingerprint
+        else 0,
         faces_count=len(faces),
         matched=best is not None and best.similarity >= recognition.match_threshold,
-        match_similarity=best.similarity if best is not None and best.similarity >= recognition.review_threshold else None,
-        match_person_id=best.person_id if best is not None and best.similarity >= recognition.review_threshold else None,
+        match_similarity=best.similarity
+        if best is not None and best.similarity >= recognition.review_threshold
+        else None,
+        match_person_id=best.person_id
+        if best is not None and best.similarity >= recognition.review_threshold
+        else None,
         surplus_count=int(reconciliation.get("surplus_count", 0)),
         surplus_value=float(reconciliation.get("surplus_value", 0) or 0),
         unchecked_count=len(reconciliation.get("not_checked", [])),
     )
 
 
-def _raise_alert(work: UnitOfWork, result: RuleResult, transaction: Transaction, snapshot: Snapshot | None,
-                 facts: Facts, now: datetime) -> Alert | None:
-    place = AlertPlace(transaction.store_id, snapshot.camera_serial if snapshot else None, snapshot.id if snapshot else None,
-                       transaction_id=transaction.transaction_id, register_id=transaction.register_id)
-    return raise_alert(work, result, facts, place, key=f"tx:{transaction.transaction_id}:{result.rule}",
-                       cooldown_s=result.cooldown_s, now=now)
+def _raise_alert(
+    work: UnitOfWork,
+    result: RuleResult,
+    transaction: Transaction,
+    snapshot: Snapshot | None,
+    facts: Facts,
+    now: datetime,
+) -> Alert | None:
+    place = AlertPlace(
+        transaction.store_id,
+        snapshot.camera_serial if snapshot else None,
+        snapshot.id if snapshot else None,
+        transaction_id=transaction.transaction_id,
+        register_id=transaction.register_id,
+    )
+    return raise_alert(
+        work,
+        result,
+        facts,
+        place,
+        key=f"tx:{transaction.transaction_id}:{result.rule}",
+        cooldown_s=result.cooldown_s,
+        now=now,
+    )

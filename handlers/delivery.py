@@ -5,6 +5,7 @@ The message is marked ``sending`` in its own committed transaction before the ca
 message id is recorded with the completion of the step. A thread reply waits until its root has
 been sent, because ``parentId`` must name the root's Webex message id.
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,9 +22,16 @@ from storage.work_queue import ClaimedItem
 log = logging.getLogger(__name__)
 
 
-def job_deliver(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], write_uow: Callable[[], UnitOfWork],
-                uow: Callable[[], UnitOfWork], messenger: Messenger | None, evidence: EvidenceStore,
-                clock: Clock) -> None:
+def job_deliver(
+    item: ClaimedItem,
+    *,
+    read_uow: Callable[[], UnitOfWork],
+    write_uow: Callable[[], UnitOfWork],
+    uow: Callable[[], UnitOfWork],
+    messenger: Messenger | None,
+    evidence: EvidenceStore,
+    clock: Clock,
+) -> None:
     message_id = int(item.ref_id or 0)
     with read_uow() as work:
         row = work.outbox.get(message_id)
@@ -61,8 +69,13 @@ def _outgoing(row: OutboxMessage, parent: OutboxMessage | None, evidence: Eviden
         content = evidence.read(file["sha256"], file["content_type"])
         attachment = Attachment(file["name"], content, file["content_type"])
     parent_id = parent.webex_message_id if parent is not None else payload.get("parent_message_id")
-    return OutgoingMessage(room_id=row.room_id, markdown=payload.get("markdown", ""), card=payload.get("card"),
-                           attachment=attachment, parent_id=parent_id)
+    return OutgoingMessage(
+        room_id=row.room_id,
+        markdown=payload.get("markdown", ""),
+        card=payload.get("card"),
+        attachment=attachment,
+        parent_id=parent_id,
+    )
 
 
 def _mark(write_uow: Callable[[], UnitOfWork], message_id: int, status: str, *, error: str | None = None) -> None:
@@ -76,8 +89,14 @@ def _mark(write_uow: Callable[[], UnitOfWork], message_id: int, status: str, *, 
         work.commit()
 
 
-def _finish(uow: Callable[[], UnitOfWork], message_id: int, clock: Clock, *, webex_id: str | None = None,
-            error: str | None = None) -> None:
+def _finish(
+    uow: Callable[[], UnitOfWork],
+    message_id: int,
+    clock: Clock,
+    *,
+    webex_id: str | None = None,
+    error: str | None = None,
+) -> None:
     """Record the outcome in the step's own transaction (which also completes the work item)."""
     with uow() as work:
         row = work.outbox.get(message_id)

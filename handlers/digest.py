@@ -5,6 +5,7 @@ The sweep (``bot/sweeps.py``) enqueues one ``daily_digest`` item per store and l
 module says which are due and runs them. Times are computed with zoneinfo in the store's zone, so
 the digest keeps to the local clock across daylight-saving changes.
 """
+
 from __future__ import annotations
 
 import logging
@@ -56,14 +57,20 @@ def occurrence(local_date: date, local_time: str, zone: ZoneInfo) -> datetime:
 def dates_due(zone: ZoneInfo, local_time: str, now: datetime) -> list[date]:
     """The local today or yesterday whose ``local_time`` has passed, within CATCH_UP (the weekly report's too)."""
     today = now.astimezone(zone).date()
-    return [local_date for local_date in (today - timedelta(days=1), today)
-            if (at := occurrence(local_date, local_time, zone)) <= now < at + CATCH_UP]
+    return [
+        local_date
+        for local_date in (today - timedelta(days=1), today)
+        if (at := occurrence(local_date, local_time, zone)) <= now < at + CATCH_UP
+    ]
 
 
 def due_digests(stores: tuple[StoreConfig, ...], local_time: str, now: datetime) -> list[DueDigest]:
     """Stores whose digest time has passed (within CATCH_UP) on their local today or yesterday."""
-    return [DueDigest(store.id, local_date) for store in stores
-            for local_date in dates_due(ZoneInfo(store.timezone), local_time, now)]
+    return [
+        DueDigest(store.id, local_date)
+        for store in stores
+        for local_date in dates_due(ZoneInfo(store.timezone), local_time, now)
+    ]
 
 
 def enqueue_digests(work: UnitOfWork, config: Config, now: datetime) -> None:
@@ -75,8 +82,16 @@ def enqueue_digests(work: UnitOfWork, config: Config, now: datetime) -> None:
         work.work.enqueue(kind=StepKind.DAILY_DIGEST, key=due.key, ref_id=due.key, run_at=now, now=now)
 
 
-def job_daily_digest(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], uow: Callable[[], UnitOfWork],
-                     messenger: Messenger | None, evidence: EvidenceStore, config: Config, clock: Clock) -> None:
+def job_daily_digest(
+    item: ClaimedItem,
+    *,
+    read_uow: Callable[[], UnitOfWork],
+    uow: Callable[[], UnitOfWork],
+    messenger: Messenger | None,
+    evidence: EvidenceStore,
+    config: Config,
+    clock: Clock,
+) -> None:
     store_id, _, day = (item.ref_id or "").rpartition(":")
     store = config.business.store(store_id)
     if messenger is None or store is None or not store.webex_room_id:
@@ -85,7 +100,10 @@ def job_daily_digest(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], u
     local_date = date.fromisoformat(day)
     # The 24 local hours up to this digest's time, from the last one's: nothing falls between two digests.
     zone, local_time = ZoneInfo(store.timezone), config.business.digest.local_time
-    since, until = occurrence(local_date - timedelta(days=1), local_time, zone), occurrence(local_date, local_time, zone)
+    since, until = (
+        occurrence(local_date - timedelta(days=1), local_time, zone),
+        occurrence(local_date, local_time, zone),
+    )
     now = clock()
     with read_uow() as work:
         if work.outbox.by_key(card_key) is not None:
@@ -98,16 +116,28 @@ def job_daily_digest(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], u
     digest = evidence.put(chart, "image/png")
     with uow() as work:
         work.snapshots.record_file(digest, kind="chart", content_type="image/png", size_bytes=len(chart), now=now)
-        root = work.outbox.add(key=card_key, room_id=store.webex_room_id, now=now, card=card,
-                               markdown=f"**Daily digest, {store.name}, {period}**: {_summary(counts)}")
-        work.outbox.add(key=f"digest:{store_id}:{day}:chart", room_id=store.webex_room_id, now=now, parent=root,
-                        markdown=f"Alerts and decisions at {store.name}, {period}.",
-                        file={"sha256": digest, "content_type": "image/png", "name": f"digest-{store_id}-{day}.png"})
+        root = work.outbox.add(
+            key=card_key,
+            room_id=store.webex_room_id,
+            now=now,
+            card=card,
+            markdown=f"**Daily digest, {store.name}, {period}**: {_summary(counts)}",
+        )
+        work.outbox.add(
+            key=f"digest:{store_id}:{day}:chart",
+            room_id=store.webex_room_id,
+            now=now,
+            parent=root,
+            markdown=f"Alerts and decisions at {store.name}, {period}.",
+            file={"sha256": digest, "content_type": "image/png", "name": f"digest-{store_id}-{day}.png"},
+        )
         work.commit()
     log.info("daily digest queued for store %s, %s", store_id, day)
 
 
 def _summary(counts: stats_queries.StoreStats) -> str:
     """The card's figures as text, for clients that show no cards (and for notifications)."""
-    return (f"{counts.transactions} transactions checked, {sum(counts.alerts_by_rule.values())} alerts, "
-            f"{counts.confirmed} confirmed, {counts.dismissed} dismissed")
+    return (
+        f"{counts.transactions} transactions checked, {sum(counts.alerts_by_rule.values())} alerts, "
+        f"{counts.confirmed} confirmed, {counts.dismissed} dismissed"
+    )

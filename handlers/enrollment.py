@@ -7,6 +7,7 @@ quality gates on the stored crop, a search for an entry this face already is (it
 entry instead of creating a duplicate), ``faces.enroll``, then the template is stored and the
 entry activated. Person ids are opaque ("P-" and random hex), never names.
 """
+
 from __future__ import annotations
 
 import logging
@@ -47,8 +48,9 @@ def anchor_key(face_id: str) -> str:
 
 
 @router.action(ENROLL, role="manager")
-def act_enroll(press: CardAction, *, uow: UnitOfWork, reply: Reply, config: Config, faces: FaceBackend,
-               now: datetime) -> None:
+def act_enroll(
+    press: CardAction, *, uow: UnitOfWork, reply: Reply, config: Config, faces: FaceBackend, now: datetime
+) -> None:
     transaction = transaction_to_act_on(uow, str(press.data.get("transaction_id") or ""), config, press.person_email)
     rules = config.business.enrollment
     reason, days = _reason(press.data), _expiry_days(press.data, rules)
@@ -58,24 +60,52 @@ def act_enroll(press: CardAction, *, uow: UnitOfWork, reply: Reply, config: Conf
         raise UserError(f"That face is already on the watchlist as {already.person_id}.")
     store = config.business.store(transaction.store_id)
     person = WatchlistPerson(
-        id=f"P-{secrets.token_hex(4)}", store_id=transaction.store_id, region_id=store.region if store else None,
-        status="pending_approval" if rules.two_person_rule else "enrolling", reason=reason,
-        source_transaction_id=transaction.transaction_id, enrolled_by=press.person_email, enrolled_at=now,
-        expires_at=now + timedelta(days=days))
-    photo = WatchlistFace(id=f"WF-{secrets.token_hex(5)}", person_id=person.id, backend=faces.name,
-                          enrollment_image_sha256=face.crop_sha256, created_at=now)
+        id=f"P-{secrets.token_hex(4)}",
+        store_id=transaction.store_id,
+        region_id=store.region if store else None,
+        status="pending_approval" if rules.two_person_rule else "enrolling",
+        reason=reason,
+        source_transaction_id=transaction.transaction_id,
+        enrolled_by=press.person_email,
+        enrolled_at=now,
+        expires_at=now + timedelta(days=days),
+    )
+    photo = WatchlistFace(
+        id=f"WF-{secrets.token_hex(5)}",
+        person_id=person.id,
+        backend=faces.name,
+        enrollment_image_sha256=face.crop_sha256,
+        created_at=now,
+    )
     uow.watchlist.add(person, photo)
-    uow.audit.record(at=now, actor=press.person_email, action="enroll_request", subject_type="watchlist",
-                     subject_id=person.id, store_id=person.store_id, reason_code=person.status)
+    uow.audit.record(
+        at=now,
+        actor=press.person_email,
+        action="enroll_request",
+        subject_type="watchlist",
+        subject_id=person.id,
+        store_id=person.store_id,
+        reason_code=person.status,
+    )
     if rules.two_person_rule:
-        open_thread(uow, reply, key=anchor_key(photo.id), now=now,
-                    markdown=f"**{person.id}** waits for approval by a security person other than "
-                             f"{press.person_email} before it is enrolled.",
-                    card=watchlist_entry_card(entry_view(person, config), now=now))
+        open_thread(
+            uow,
+            reply,
+            key=anchor_key(photo.id),
+            now=now,
+            markdown=f"**{person.id}** waits for approval by a security person other than "
+            f"{press.person_email} before it is enrolled.",
+            card=watchlist_entry_card(entry_view(person, config), now=now),
+        )
         return
-    open_thread(uow, reply, key=anchor_key(photo.id), now=now,
-                markdown=f"Enrolling the face from **{transaction.transaction_id}** as **{person.id}** for {days} days "
-                         f"(by {press.person_email}); I'll confirm here.")
+    open_thread(
+        uow,
+        reply,
+        key=anchor_key(photo.id),
+        now=now,
+        markdown=f"Enrolling the face from **{transaction.transaction_id}** as **{person.id}** for {days} days "
+        f"(by {press.person_email}); I'll confirm here.",
+    )
     _schedule(uow, photo.id, transaction.transaction_id, now)
 
 
@@ -90,19 +120,36 @@ def act_watchlist_approve(press: CardAction, *, uow: UnitOfWork, reply: Reply, c
         reply(f"{person.id} is {person.status}{approved}; nothing to approve.")
         return
     if person.enrolled_by == press.person_email:
-        uow.audit.record(at=now, actor=press.person_email, action="watchlist_approve", subject_type="watchlist",
-                         subject_id=person.id, store_id=person.store_id, reason_code="same_person", outcome="refused")
+        uow.audit.record(
+            at=now,
+            actor=press.person_email,
+            action="watchlist_approve",
+            subject_type="watchlist",
+            subject_id=person.id,
+            store_id=person.store_id,
+            reason_code="same_person",
+            outcome="refused",
+        )
         raise UserError(f"{person.id} needs a second person: whoever enrolls cannot also approve.")
     person.status, person.approved_by = "enrolling", press.person_email
     for face in person.faces:
         _schedule(uow, face.id, person.source_transaction_id, now)
-    uow.audit.record(at=now, actor=press.person_email, action="watchlist_approve", subject_type="watchlist",
-                     subject_id=person.id, store_id=person.store_id, reason_code="approved")
+    uow.audit.record(
+        at=now,
+        actor=press.person_email,
+        action="watchlist_approve",
+        subject_type="watchlist",
+        subject_id=person.id,
+        store_id=person.store_id,
+        reason_code="approved",
+    )
     reply(f"👍 **{person.id}** approved by {press.person_email}; enrolling it now.")
 
 
 def _schedule(uow: UnitOfWork, face_id: str, transaction_id: str | None, now: datetime) -> None:
-    uow.work.enqueue(kind=StepKind.ENROLL_FACE, key=face_id, transaction_id=transaction_id, ref_id=face_id, run_at=now, now=now)
+    uow.work.enqueue(
+        kind=StepKind.ENROLL_FACE, key=face_id, transaction_id=transaction_id, ref_id=face_id, run_at=now, now=now
+    )
 
 
 def _reason(data: dict) -> str:
@@ -145,8 +192,16 @@ class _Todo:
     scope: tuple[str, ...]  # entries this face may already be
 
 
-def job_enroll_face(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], uow: Callable[[], UnitOfWork],
-                    faces: FaceBackend, evidence: EvidenceStore, config: Config, clock: Clock) -> None:
+def job_enroll_face(
+    item: ClaimedItem,
+    *,
+    read_uow: Callable[[], UnitOfWork],
+    uow: Callable[[], UnitOfWork],
+    faces: FaceBackend,
+    evidence: EvidenceStore,
+    config: Config,
+    clock: Clock,
+) -> None:
     with read_uow() as work:
         todo = _todo(work, item.ref_id or "", config, clock())
     if todo is None:
@@ -184,32 +239,53 @@ def _todo(work: UnitOfWork, face_id: str, config: Config, now: datetime) -> _Tod
         return None  # removed or forgotten before the backend was asked
     store = config.business.store(person.store_id)
     region = next((r for r in config.business.regions if store and r.id == store.region), None)
-    scope = work.snapshots.watchlist_scope(person.store_id, person.region_id,
-                                           regional=bool(region and region.share_watchlist), now=now)
+    scope = work.snapshots.watchlist_scope(
+        person.store_id, person.region_id, regional=bool(region and region.share_watchlist), now=now
+    )
     file = work.snapshots.file(face.enrollment_image_sha256)
-    return _Todo(face.id, person.id, person.store_id, face.enrollment_image_sha256,
-                 file.content_type if file else "image/jpeg", tuple(p for p in scope if p != person.id))
+    return _Todo(
+        face.id,
+        person.id,
+        person.store_id,
+        face.enrollment_image_sha256,
+        file.content_type if file else "image/jpeg",
+        tuple(p for p in scope if p != person.id),
+    )
 
 
-def _existing_entry(faces: FaceBackend, result: gates.GateResult, todo: _Todo,
-                    config: Config) -> tuple[str, float] | None:
+def _existing_entry(
+    faces: FaceBackend, result: gates.GateResult, todo: _Todo, config: Config
+) -> tuple[str, float] | None:
     """An active entry this face already is (at the match threshold): enrolling it again would split a person in two."""
     if not todo.scope:
         return None
-    matches = faces.search(result.face, person_ids=todo.scope, min_similarity=config.business.recognition.match_threshold)
+    matches = faces.search(
+        result.face, person_ids=todo.scope, min_similarity=config.business.recognition.match_threshold
+    )
     return (matches[0].person_id, matches[0].similarity) if matches else None
 
 
-def _store(uow: Callable[[], UnitOfWork], todo: _Todo, enrolled: EnrolledFace, target: tuple[str, float] | None,
-           backend: str, config: Config, clock: Clock) -> bool:
+def _store(
+    uow: Callable[[], UnitOfWork],
+    todo: _Todo,
+    enrolled: EnrolledFace,
+    target: tuple[str, float] | None,
+    backend: str,
+    config: Config,
+    clock: Clock,
+) -> bool:
     """Keep the template and activate; False when the entry was removed or erased while the backend worked."""
     now = clock()
     with uow() as work:
         face, person = work.watchlist.face(todo.face_id), work.watchlist.get(todo.person_id)
         if face is None or person is None or person.status != "enrolling":
             # Undone on the backend by the caller; a face added to another entry can only be named here.
-            log.warning("watchlist face %s: its entry changed while enrolling (backend face %s, person %s)",
-                        todo.face_id, enrolled.backend_face_id, target[0] if target else todo.person_id)
+            log.warning(
+                "watchlist face %s: its entry changed while enrolling (backend face %s, person %s)",
+                todo.face_id,
+                enrolled.backend_face_id,
+                target[0] if target else todo.person_id,
+            )
             work.commit()
             return False
         face.descriptor, face.backend_face_id, face.backend = enrolled.descriptor, enrolled.backend_face_id, backend
@@ -219,36 +295,61 @@ def _store(uow: Callable[[], UnitOfWork], todo: _Todo, enrolled: EnrolledFace, t
         zone = store.timezone if store else "UTC"
         if target is None:
             person.status = "active"
-            work.audit.record(at=now, actor=person.enrolled_by, action="watchlist_enroll", subject_type="watchlist",
-                              subject_id=person.id, store_id=person.store_id, reason_code="active")
-            text = (f"✅ **{person.id}** is on the watchlist until {_date(person.expires_at, zone)}. "
-                    f"Reason: {person.reason}")
+            work.audit.record(
+                at=now,
+                actor=person.enrolled_by,
+                action="watchlist_enroll",
+                subject_type="watchlist",
+                subject_id=person.id,
+                store_id=person.store_id,
+                reason_code="active",
+            )
+            text = (
+                f"✅ **{person.id}** is on the watchlist until {_date(person.expires_at, zone)}. "
+                f"Reason: {person.reason}"
+            )
         else:
             text = _merge(work, face, person, target, now, zone)
         days = config.business.enrollment.lookback_days
         if days:
             text += f"\nLooking back over the last {days} days of pictures for earlier visits…"
             schedule_lookback(work, face.id, now)
-        post_in_thread(work, anchor_key=anchor_key(face.id), key=f"enroll:{face.id}:done", now=now, markdown=text,
-                       fallback_room=store.webex_room_id if store else None)
+        post_in_thread(
+            work,
+            anchor_key=anchor_key(face.id),
+            key=f"enroll:{face.id}:done",
+            now=now,
+            markdown=text,
+            fallback_room=store.webex_room_id if store else None,
+        )
         work.commit()
     log.info("watchlist face %s enrolled for person %s", todo.face_id, target[0] if target else todo.person_id)
     return True
 
 
-def _merge(work: UnitOfWork, face: WatchlistFace, person: WatchlistPerson, target: tuple[str, float],
-           now: datetime, zone: str) -> str:
+def _merge(
+    work: UnitOfWork, face: WatchlistFace, person: WatchlistPerson, target: tuple[str, float], now: datetime, zone: str
+) -> str:
     """The face joins the entry it already is; the request's own entry (with no other face) goes."""
     existing = work.watchlist.get(target[0])
     existing.faces.append(face)
     existing.expires_at = max(existing.expires_at, person.expires_at)
     work.session.flush()
     work.session.delete(person)
-    work.audit.record(at=now, actor=person.enrolled_by, action="watchlist_merge", subject_type="watchlist",
-                      subject_id=existing.id, store_id=existing.store_id, reason_code="duplicate")
-    return (f"This face is already on the watchlist as **{existing.id}** ({target[1]:.1f}): it was added to that "
-            f"entry instead of creating a second one ({person.id} is not kept). {existing.id} now expires "
-            f"{_date(existing.expires_at, zone)}.")
+    work.audit.record(
+        at=now,
+        actor=person.enrolled_by,
+        action="watchlist_merge",
+        subject_type="watchlist",
+        subject_id=existing.id,
+        store_id=existing.store_id,
+        reason_code="duplicate",
+    )
+    return (
+        f"This face is already on the watchlist as **{existing.id}** ({target[1]:.1f}): it was added to that "
+        f"entry instead of creating a second one ({person.id} is not kept). {existing.id} now expires "
+        f"{_date(existing.expires_at, zone)}."
+    )
 
 
 def _refuse(uow: Callable[[], UnitOfWork], todo: _Todo, problem: str, code: str, config: Config, clock: Clock) -> None:
@@ -260,13 +361,25 @@ def _refuse(uow: Callable[[], UnitOfWork], todo: _Todo, problem: str, code: str,
             work.session.delete(face)
         if person is not None and len([f for f in person.faces if f.id != todo.face_id]) == 0:
             work.session.delete(person)
-        work.audit.record(at=now, actor="system", action="enroll_refused", subject_type="watchlist",
-                          subject_id=todo.person_id, store_id=todo.store_id, reason_code=code)
+        work.audit.record(
+            at=now,
+            actor="system",
+            action="enroll_refused",
+            subject_type="watchlist",
+            subject_id=todo.person_id,
+            store_id=todo.store_id,
+            reason_code=code,
+        )
         again = f" Ask for a new proposal with `enroll {transaction_id}`." if transaction_id else ""
         store = config.business.store(todo.store_id)
-        post_in_thread(work, anchor_key=anchor_key(todo.face_id), key=f"enroll:{todo.face_id}:done", now=now,
-                       markdown=f"❌ Not enrolled: {problem}. Pick a larger, sharper, frontal face.{again}",
-                       fallback_room=store.webex_room_id if store else None)
+        post_in_thread(
+            work,
+            anchor_key=anchor_key(todo.face_id),
+            key=f"enroll:{todo.face_id}:done",
+            now=now,
+            markdown=f"❌ Not enrolled: {problem}. Pick a larger, sharper, frontal face.{again}",
+            fallback_room=store.webex_room_id if store else None,
+        )
         work.commit()
     log.info("watchlist face %s of %s refused: %s", todo.face_id, todo.person_id, code)
 

@@ -10,6 +10,7 @@ person, rule and cool-down.
 The picture is committed on its own before recognition, so a recognition outage retried later
 never asks the camera again; the analysis, the alerts and the completion commit together.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -74,12 +75,24 @@ def record_visit(work: UnitOfWork, *, serial: str, at_ms: int, window_s: float, 
     """Enqueue the visit step, once per camera per window: the same window again is a no-op, whichever
     process (or message) asks, so a burst of messages is one picture."""
     bucket = at_ms // int(window_s * 1000)
-    work.work.enqueue(kind=StepKind.ENTRANCE_VISIT, key=f"{serial}:{bucket}", ref_id=Visit(serial, at_ms).ref(), run_at=now, now=now)
+    work.work.enqueue(
+        kind=StepKind.ENTRANCE_VISIT, key=f"{serial}:{bucket}", ref_id=Visit(serial, at_ms).ref(), run_at=now, now=now
+    )
 
 
-def job_entrance_visit(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], write_uow: Callable[[], UnitOfWork],
-                       uow: Callable[[], UnitOfWork], camera: Camera | None, evidence: EvidenceStore,
-                       faces: FaceBackend, rules: list[CompiledRule], config: Config, clock: Clock) -> None:
+def job_entrance_visit(
+    item: ClaimedItem,
+    *,
+    read_uow: Callable[[], UnitOfWork],
+    write_uow: Callable[[], UnitOfWork],
+    uow: Callable[[], UnitOfWork],
+    camera: Camera | None,
+    evidence: EvidenceStore,
+    faces: FaceBackend,
+    rules: list[CompiledRule],
+    config: Config,
+    clock: Clock,
+) -> None:
     """Picture the visit, search every face against the store's watchlist scope, alert per person seen."""
     visit = Visit.parse(item.ref_id or "")
     place = _place(config, visit.serial)
@@ -94,11 +107,22 @@ def job_entrance_visit(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork],
         scope = work.snapshots.watchlist_scope(place.store.id, place.store.region, regional=place.regional, now=clock())
     if picture is None and not scope:
         # Nobody on the watchlist applies here: a picture of this shopper could only be kept, never used.
-        log.debug("entrance visit #%s at %s: no watchlist entry applies to store %s", item.id, visit.serial, place.store.id)
+        log.debug(
+            "entrance visit #%s at %s: no watchlist entry applies to store %s", item.id, visit.serial, place.store.id
+        )
         return
     if picture is None:
-        picture = _capture(item, visit, place, camera=camera, evidence=evidence, config=config, clock=clock,
-                           write_uow=write_uow, uow=uow)
+        picture = _capture(
+            item,
+            visit,
+            place,
+            camera=camera,
+            evidence=evidence,
+            config=config,
+            clock=clock,
+            write_uow=write_uow,
+            uow=uow,
+        )
         if picture is None:
             return
     found = _look(item, visit, picture, scope, faces=faces, evidence=evidence, config=config, clock=clock, uow=uow)
@@ -124,9 +148,18 @@ def _stored_picture(work: UnitOfWork, snapshot: Snapshot | None) -> tuple[str, s
 # --- the picture -----------------------------------------------------------------------------------
 
 
-def _capture(item: ClaimedItem, visit: Visit, place: _Place, *, camera: Camera | None, evidence: EvidenceStore,
-             config: Config, clock: Clock, write_uow: Callable[[], UnitOfWork],
-             uow: Callable[[], UnitOfWork]) -> tuple[str, str] | None:
+def _capture(
+    item: ClaimedItem,
+    visit: Visit,
+    place: _Place,
+    *,
+    camera: Camera | None,
+    evidence: EvidenceStore,
+    config: Config,
+    clock: Clock,
+    write_uow: Callable[[], UnitOfWork],
+    uow: Callable[[], UnitOfWork],
+) -> tuple[str, str] | None:
     """The live picture while the visit is fresh; after that the footage of its moment, once indexed."""
     if camera is None:
         _record_snapshot(uow, visit, place, clock, at=None, failure="camera off: MERAKI_DASHBOARD_API_KEY is not set")
@@ -136,28 +169,49 @@ def _capture(item: ClaimedItem, visit: Visit, place: _Place, *, camera: Camera |
     # Live later than this would show whoever came next (the runner was busy or down): ask for the visit's moment.
     at = None if age_s <= settings.live_max_age_s else visit.at
     if at is not None and age_s < settings.exact_delay_s:
-        raise RetryLater("too late for a live picture; waiting for the footage of the visit", settings.exact_delay_s - age_s)
+        raise RetryLater(
+            "too late for a live picture; waiting for the footage of the visit", settings.exact_delay_s - age_s
+        )
     try:
         picture = camera.snapshot(visit.serial, org_id=place.store.meraki_org_id, at=at)
     except CameraError as exc:
         if exc.retry and not policy(StepKind.ENTRANCE_VISIT).gives_up(item.attempts):
-            raise RetryLater(exc.reason, policy(StepKind.ENTRANCE_VISIT).delay_s(item.attempts, exc.retry_after_s)) from None
+            raise RetryLater(
+                exc.reason, policy(StepKind.ENTRANCE_VISIT).delay_s(item.attempts, exc.retry_after_s)
+            ) from None
         _record_snapshot(uow, visit, place, clock, at=at, failure=f"{exc.reason} (after {item.attempts} attempts)")
         return None
     digest = evidence.put(picture.content, picture.content_type)
     # Its own commit (not the step's): a retry of the recognition below must not ask the camera again.
-    _record_snapshot(write_uow, visit, place, clock, at=at, picture=(digest, picture.content_type, len(picture.content)))
+    _record_snapshot(
+        write_uow, visit, place, clock, at=at, picture=(digest, picture.content_type, len(picture.content))
+    )
     log.info("entrance snapshot %s of camera %s stored", visit.snapshot_id, visit.serial)
     return digest, picture.content_type
 
 
-def _record_snapshot(uow: Callable[[], UnitOfWork], visit: Visit, place: _Place, clock: Clock, *,
-                     at: datetime | None, picture: tuple[str, str, int] | None = None, failure: str | None = None) -> None:
+def _record_snapshot(
+    uow: Callable[[], UnitOfWork],
+    visit: Visit,
+    place: _Place,
+    clock: Clock,
+    *,
+    at: datetime | None,
+    picture: tuple[str, str, int] | None = None,
+    failure: str | None = None,
+) -> None:
     now = clock()
     with uow() as work:
         snapshot = Snapshot(
-            id=visit.snapshot_id, transaction_id=None, store_id=place.store.id, camera_serial=visit.serial,
-            kind="entrance", taken_for=at, created_at=now, status="ready" if picture else "failed", reason=failure,
+            id=visit.snapshot_id,
+            transaction_id=None,
+            store_id=place.store.id,
+            camera_serial=visit.serial,
+            kind="entrance",
+            taken_for=at,
+            created_at=now,
+            status="ready" if picture else "failed",
+            reason=failure,
             ready_at=now if picture else None,
         )
         if picture is not None:
@@ -179,8 +233,18 @@ class _Seen:
     matched: list[tuple[DetectedFace, str, list[FaceMatch]]]  # face, its crop's evidence name, its matches
 
 
-def _look(item: ClaimedItem, visit: Visit, picture: tuple[str, str], scope: list[str], *, faces: FaceBackend,
-          evidence: EvidenceStore, config: Config, clock: Clock, uow: Callable[[], UnitOfWork]) -> _Seen | None:
+def _look(
+    item: ClaimedItem,
+    visit: Visit,
+    picture: tuple[str, str],
+    scope: list[str],
+    *,
+    faces: FaceBackend,
+    evidence: EvidenceStore,
+    config: Config,
+    clock: Clock,
+    uow: Callable[[], UnitOfWork],
+) -> _Seen | None:
     """Every face large enough is searched; no cashier zone at the door."""
     recognition = config.business.recognition
     if not scope:
@@ -188,7 +252,9 @@ def _look(item: ClaimedItem, visit: Visit, picture: tuple[str, str], scope: list
     try:
         detected = [f for f in faces.detect(evidence.read(*picture)) if f.size_px >= recognition.min_face_px]
         # Below the review threshold a resemblance is never shown as a match (PRODUCT.md).
-        searched = [(f, faces.search(f, person_ids=scope, min_similarity=recognition.review_threshold)) for f in detected]
+        searched = [
+            (f, faces.search(f, person_ids=scope, min_similarity=recognition.review_threshold)) for f in detected
+        ]
     except RecognitionError as exc:
         # The recognition half of the visit waits as the checkout's analysis does.
         if exc.retry and not policy(StepKind.ENTRANCE_VISIT).gives_up(item.attempts):
@@ -215,8 +281,16 @@ def _give_up(uow: Callable[[], UnitOfWork], visit: Visit, reason: str, clock: Cl
 # --- the alerts ------------------------------------------------------------------------------------
 
 
-def _decide(visit: Visit, place: _Place, seen: _Seen, *, uow: Callable[[], UnitOfWork], rules: list[CompiledRule],
-            config: Config, clock: Clock) -> None:
+def _decide(
+    visit: Visit,
+    place: _Place,
+    seen: _Seen,
+    *,
+    uow: Callable[[], UnitOfWork],
+    rules: list[CompiledRule],
+    config: Config,
+    clock: Clock,
+) -> None:
     """Keep the faces that resemble someone, then each such person through the rules, in the step's commit."""
     now = clock()
     with uow() as work:
@@ -240,16 +314,29 @@ def _decide(visit: Visit, place: _Place, seen: _Seen, *, uow: Callable[[], UnitO
         snapshot.rule_results = evaluations
         work.commit()
     for alert in created:
-        log.info("alert A-%s (%s, %s) at entrance camera %s of store %s", alert.id, alert.rule, alert.severity,
-                 visit.serial, place.store.id)
+        log.info(
+            "alert A-%s (%s, %s) at entrance camera %s of store %s",
+            alert.id,
+            alert.rule,
+            alert.severity,
+            visit.serial,
+            place.store.id,
+        )
 
 
-def _keep_face(work: UnitOfWork, snapshot_id: str, face: DetectedFace, crop_sha256: str, matches: list[FaceMatch],
-               now: datetime) -> None:
+def _keep_face(
+    work: UnitOfWork, snapshot_id: str, face: DetectedFace, crop_sha256: str, matches: list[FaceMatch], now: datetime
+) -> None:
     work.snapshots.record_file(crop_sha256, kind="crop", content_type="image/jpeg", size_bytes=len(face.crop), now=now)
     work.snapshots.add_face(
-        Face(id=f"F-{secrets.token_hex(5)}", snapshot_id=snapshot_id, box=list(face.box), quality=round(face.quality, 3),
-             in_customer_zone=True, crop_sha256=crop_sha256),  # at the door every face counts as a customer's
+        Face(
+            id=f"F-{secrets.token_hex(5)}",
+            snapshot_id=snapshot_id,
+            box=list(face.box),
+            quality=round(face.quality, 3),
+            in_customer_zone=True,
+            crop_sha256=crop_sha256,
+        ),  # at the door every face counts as a customer's
         [(m.person_id, round(m.similarity, 1)) for m in matches],
     )
 
@@ -263,9 +350,22 @@ def _facts_per_person(visit: Visit, place: _Place, seen: _Seen, config: Config) 
     local = visit.at.astimezone(ZoneInfo(place.store.timezone))
     threshold = config.business.recognition.match_threshold
     return [
-        Facts(store_id=place.store.id, register_id=None, snapshot_kind="entrance", hour=local.hour,
-              weekday=WEEKDAYS[local.weekday()], amount=0.0, currency=None, payment_method=None, transaction_type=None,
-              entry_mode=None, risk_score=None, faces_count=seen.faces_searched, matched=similarity >= threshold,
-              match_similarity=similarity, match_person_id=person_id)
+        Facts(
+            store_id=place.store.id,
+            register_id=None,
+            snapshot_kind="entrance",
+            hour=local.hour,
+            weekday=WEEKDAYS[local.weekday()],
+            amount=0.0,
+            currency=None,
+            payment_method=None,
+            transaction_type=None,
+            entry_mode=None,
+            risk_score=None,
+            faces_count=seen.faces_searched,
+            matched=similarity >= threshold,
+            match_similarity=similarity,
+            match_person_id=person_id,
+        )
         for person_id, similarity in sorted(best.items(), key=lambda pair: -pair[1])
     ]

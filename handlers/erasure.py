@@ -5,6 +5,7 @@ user, delete the faces, then your own records and photos). The backend call happ
 database transaction; a failure there leaves the rows in place, so the step simply runs again.
 The audit log keeps the fact of each end with ids and reason codes only.
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,16 +31,24 @@ def erasure_anchor(person_id: str) -> str:
     return f"forget:{person_id}"
 
 
-def job_expire_watchlist(item: ClaimedItem, *, uow: Callable[[], UnitOfWork], messenger: Messenger | None,
-                         config: Config, clock: Clock) -> None:
+def job_expire_watchlist(
+    item: ClaimedItem, *, uow: Callable[[], UnitOfWork], messenger: Messenger | None, config: Config, clock: Clock
+) -> None:
     """Entries past their expiry stop matching, their templates are forgotten, and the store is told."""
     now = clock()
     with uow() as work:
         ended = []
         for person in work.watchlist.due_to_expire(now, limit=10_000):
             person.status = "expired"
-            work.audit.record(at=now, actor="system", action="watchlist_expire", subject_type="watchlist",
-                              subject_id=person.id, store_id=person.store_id, reason_code="expired")
+            work.audit.record(
+                at=now,
+                actor="system",
+                action="watchlist_expire",
+                subject_type="watchlist",
+                subject_id=person.id,
+                store_id=person.store_id,
+                reason_code="expired",
+            )
             work.work.enqueue(kind=StepKind.FORGET_TEMPLATES, key=person.id, ref_id=person.id, run_at=now, now=now)
             _notice(work, person, messenger, config, now)
             ended.append(person.id)
@@ -48,19 +57,30 @@ def job_expire_watchlist(item: ClaimedItem, *, uow: Callable[[], UnitOfWork], me
         log.info("watchlist entries expired: %s", ", ".join(ended))
 
 
-def _notice(work: UnitOfWork, person: WatchlistPerson, messenger: Messenger | None, config: Config,
-            now: datetime) -> None:
+def _notice(
+    work: UnitOfWork, person: WatchlistPerson, messenger: Messenger | None, config: Config, now: datetime
+) -> None:
     store = config.business.store(person.store_id)
     if messenger is None or store is None or not store.webex_room_id:
         return
-    work.outbox.add(key=f"expired:{person.id}", room_id=store.webex_room_id, now=now,
-                    markdown=f"⌛ Watchlist entry **{person.id}** has expired and is no longer matched "
-                             f"(enrolled by {person.enrolled_by} for: {person.reason}). To watch for this person "
-                             "again, enroll a new picture after a new fraud report.")
+    work.outbox.add(
+        key=f"expired:{person.id}",
+        room_id=store.webex_room_id,
+        now=now,
+        markdown=f"⌛ Watchlist entry **{person.id}** has expired and is no longer matched "
+        f"(enrolled by {person.enrolled_by} for: {person.reason}). To watch for this person "
+        "again, enroll a new picture after a new fraud report.",
+    )
 
 
-def job_forget_templates(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], uow: Callable[[], UnitOfWork],
-                         faces: FaceBackend, clock: Clock) -> None:
+def job_forget_templates(
+    item: ClaimedItem,
+    *,
+    read_uow: Callable[[], UnitOfWork],
+    uow: Callable[[], UnitOfWork],
+    faces: FaceBackend,
+    clock: Clock,
+) -> None:
     """An ended entry's faces leave the backend and its descriptors the database; its photos stay on record."""
     person_id = item.ref_id or ""
     with read_uow() as work:
@@ -71,14 +91,28 @@ def job_forget_templates(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork
     faces.forget(person_id, face_ids)
     with uow() as work:
         cleared = work.watchlist.clear_templates(person_id)
-        work.audit.record(at=clock(), actor="system", action="watchlist_forget", subject_type="watchlist",
-                          subject_id=person_id, reason_code="templates_deleted")
+        work.audit.record(
+            at=clock(),
+            actor="system",
+            action="watchlist_forget",
+            subject_type="watchlist",
+            subject_id=person_id,
+            reason_code="templates_deleted",
+        )
         work.commit()
     log.info("watchlist %s: %d template(s) forgotten", person_id, cleared)
 
 
-def job_erase_person(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], uow: Callable[[], UnitOfWork],
-                     faces: FaceBackend, evidence: EvidenceStore, config: Config, clock: Clock) -> None:
+def job_erase_person(
+    item: ClaimedItem,
+    *,
+    read_uow: Callable[[], UnitOfWork],
+    uow: Callable[[], UnitOfWork],
+    faces: FaceBackend,
+    evidence: EvidenceStore,
+    config: Config,
+    clock: Clock,
+) -> None:
     """`forget <person>`: backend faces and user, descriptors, enrollment photos, matched crops, rows."""
     person_id = item.ref_id or ""
     with read_uow() as work:
@@ -90,12 +124,25 @@ def job_erase_person(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], u
     now = clock()
     with uow() as work:
         store_id = erase(work, evidence, person_id)
-        work.audit.record(at=now, actor="system", action="erasure", subject_type="watchlist", subject_id=person_id,
-                          store_id=store_id, reason_code="forget")
-        post_in_thread(work, anchor_key=erasure_anchor(person_id), key=f"{erasure_anchor(person_id)}:done", now=now,
-                       markdown=f"🧹 **{person_id}** is erased: {len(face_ids)} face(s) removed from recognition, "
-                                "its enrollment photos, crops and entry deleted. The audit log keeps the fact, "
-                                "with ids only.", fallback_room=_room(config, store_id))
+        work.audit.record(
+            at=now,
+            actor="system",
+            action="erasure",
+            subject_type="watchlist",
+            subject_id=person_id,
+            store_id=store_id,
+            reason_code="forget",
+        )
+        post_in_thread(
+            work,
+            anchor_key=erasure_anchor(person_id),
+            key=f"{erasure_anchor(person_id)}:done",
+            now=now,
+            markdown=f"🧹 **{person_id}** is erased: {len(face_ids)} face(s) removed from recognition, "
+            "its enrollment photos, crops and entry deleted. The audit log keeps the fact, "
+            "with ids only.",
+            fallback_room=_room(config, store_id),
+        )
         work.commit()
     log.info("watchlist %s erased (%d backend face id(s))", person_id, len(face_ids))
 

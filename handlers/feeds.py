@@ -3,6 +3,7 @@
 The event id goes into ``inbound_events`` in the same database transaction as its effect, so a
 redelivery (processors retry until they see a 2xx) finds it and changes nothing.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,7 +19,9 @@ from storage import inbound
 from storage.models import Transaction
 from storage.uow import UnitOfWork
 
-FeedOutcome = Literal["accepted", "duplicate", "ignored", "unknown_transaction", "skipped", "inquiry", "updated", "stale"]
+FeedOutcome = Literal[
+    "accepted", "duplicate", "ignored", "unknown_transaction", "skipped", "inquiry", "updated", "stale"
+]
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,12 @@ class FeedEvent:
         if self.report is not None:
             kept["report"] = self.report.report.model_dump(mode="json")
         if self.status is not None:
-            kept["payment_status"] = {"status": self.status.status, "changed_at": self.status.changed_at.isoformat(),
-                                      "version": self.status.version, "reason": self.status.said}
+            kept["payment_status"] = {
+                "status": self.status.status,
+                "changed_at": self.status.changed_at.isoformat(),
+                "version": self.status.version,
+                "reason": self.status.said,
+            }
         if self.inquiry is not None:
             kept.update(outcome="inquiry", reason=self.inquiry.said)
         if self.skipped is not None:
@@ -92,8 +99,9 @@ def accept_feed_event(event: FeedEvent, *, uow: UnitOfWork, config: Config, cloc
     return _record(event, uow, now, event.covered_by, "duplicate")
 
 
-def _transaction(event: FeedEvent, received: TransactionReceived, *, uow: UnitOfWork, config: Config,
-                 clock: Clock, now: datetime) -> FeedResult:
+def _transaction(
+    event: FeedEvent, received: TransactionReceived, *, uow: UnitOfWork, config: Config, clock: Clock, now: datetime
+) -> FeedResult:
     transaction_id = received.transaction.transaction_id
     if not _record_once(event, uow, now, transaction_id, handled=True):
         return FeedResult("duplicate")
@@ -132,8 +140,15 @@ def _status(event: FeedEvent, change: FedStatus, *, uow: UnitOfWork, now: dateti
         return FeedResult("stale")
     transaction.payment_status = change.status
     transaction.payment_status_at, transaction.payment_version = change.changed_at, change.version
-    uow.audit.record(at=now, actor=event.processor, action="payment_status", subject_type="transaction",
-                     subject_id=change.transaction_id, store_id=transaction.store_id, reason_code=change.status)
+    uow.audit.record(
+        at=now,
+        actor=event.processor,
+        action="payment_status",
+        subject_type="transaction",
+        subject_id=change.transaction_id,
+        store_id=transaction.store_id,
+        reason_code=change.status,
+    )
     uow.commit()
     return FeedResult("updated")
 
@@ -151,8 +166,15 @@ def _inquiry(event: FeedEvent, inquiry: Inquiry, *, uow: UnitOfWork, now: dateti
         return FeedResult("duplicate")
     transaction = uow.transactions.get(inquiry.transaction_id)
     if transaction is not None:
-        uow.audit.record(at=now, actor=event.processor, action="dispute_inquiry", subject_type="transaction",
-                         subject_id=inquiry.transaction_id, store_id=transaction.store_id, reason_code="inquiry")
+        uow.audit.record(
+            at=now,
+            actor=event.processor,
+            action="dispute_inquiry",
+            subject_type="transaction",
+            subject_id=inquiry.transaction_id,
+            store_id=transaction.store_id,
+            reason_code="inquiry",
+        )
     uow.commit()
     return FeedResult("inquiry" if transaction is not None else "unknown_transaction", inquiry.said)
 
@@ -163,11 +185,13 @@ def _record(event: FeedEvent, uow: UnitOfWork, now: datetime, transaction_id: st
     return FeedResult(outcome)
 
 
-def _record_once(event: FeedEvent, uow: UnitOfWork, now: datetime, transaction_id: str | None, *,
-                 handled: bool) -> bool:
+def _record_once(
+    event: FeedEvent, uow: UnitOfWork, now: datetime, transaction_id: str | None, *, handled: bool
+) -> bool:
     """Insert the event id; False (and nothing pending) when it was already recorded."""
-    if not inbound.record_event(uow.session, event_id=event.key, source=event.processor,
-                                payload=event.summary(transaction_id), now=now):
+    if not inbound.record_event(
+        uow.session, event_id=event.key, source=event.processor, payload=event.summary(transaction_id), now=now
+    ):
         uow.session.rollback()
         return False
     if handled:

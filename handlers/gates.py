@@ -3,6 +3,7 @@
 Applied to what the backend finds in the stored crop, when the proposal is made (to say which
 faces can be offered) and again when the face is enrolled (the decision that counts).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,7 +28,9 @@ def check(found: list[DetectedFace], rules: EnrollmentConfig) -> GateResult:
     if face.size_px < rules.min_face_px:
         return GateResult(face, f"too small: {face.size_px} px, at least {rules.min_face_px} px", "too_small")
     if face.sharpness < rules.min_sharpness:
-        return GateResult(face, f"not sharp enough: {face.sharpness:.2f}, at least {rules.min_sharpness:.2f}", "blurred")
+        return GateResult(
+            face, f"not sharp enough: {face.sharpness:.2f}, at least {rules.min_sharpness:.2f}", "blurred"
+        )
     return GateResult(face)
 
 

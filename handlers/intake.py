@@ -1,4 +1,5 @@
 """Store what the POS sends, durably and once; everything else happens in background steps."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -63,7 +64,9 @@ def accept_transaction(event: TransactionReceived, *, uow: UnitOfWork, config: C
         existing = uow.transactions.get(posted.transaction_id)
         return _repeat(existing.body_sha256 if existing else "", event.body_sha256)
     if skipped_reason is None:
-        uow.work.enqueue(kind=StepKind.TRIAGE, key=posted.transaction_id, transaction_id=posted.transaction_id, run_at=now, now=now)
+        uow.work.enqueue(
+            kind=StepKind.TRIAGE, key=posted.transaction_id, transaction_id=posted.transaction_id, run_at=now, now=now
+        )
     uow.commit()
     return IntakeResult("accepted", skipped_reason)
 
@@ -85,17 +88,35 @@ def record_fraud_report(event: FraudReported, *, uow: UnitOfWork, now: datetime)
         return IntakeResult("duplicate")
     try:
         with uow.session.begin_nested():
-            uow.transactions.add_fraud_report(FraudReport(
-                transaction_id=report.transaction_id, source=report.source, reason=report.reason,
-                reported_at=report.reported_at, received_at=now, reported_by=event.reported_by,
-                body_sha256=event.body_sha256,
-            ))
+            uow.transactions.add_fraud_report(
+                FraudReport(
+                    transaction_id=report.transaction_id,
+                    source=report.source,
+                    reason=report.reason,
+                    reported_at=report.reported_at,
+                    received_at=now,
+                    reported_by=event.reported_by,
+                    body_sha256=event.body_sha256,
+                )
+            )
     except IntegrityError:
         return IntakeResult("duplicate")  # a concurrent report of the same source won
-    uow.work.enqueue(kind=StepKind.FRAUD_REPORT, key=f"{report.transaction_id}:{report.source}",
-                     transaction_id=report.transaction_id, ref_id=report.source, run_at=now, now=now)
-    uow.audit.record(at=now, actor=event.reported_by or report.source, action="fraud_report",
-                     subject_type="transaction", subject_id=report.transaction_id, reason_code=report.source)
+    uow.work.enqueue(
+        kind=StepKind.FRAUD_REPORT,
+        key=f"{report.transaction_id}:{report.source}",
+        transaction_id=report.transaction_id,
+        ref_id=report.source,
+        run_at=now,
+        now=now,
+    )
+    uow.audit.record(
+        at=now,
+        actor=event.reported_by or report.source,
+        action="fraud_report",
+        subject_type="transaction",
+        subject_id=report.transaction_id,
+        reason_code=report.source,
+    )
     return IntakeResult("accepted")
 
 

@@ -6,6 +6,7 @@ a last line saying how many are left and what to type for the next page ("and 57
 `watchlist 2`"). Pages are cut from the start each time, so the same data gives the same pages;
 a line too long for a page on its own is shortened.
 """
+
 from __future__ import annotations
 
 import re
@@ -46,8 +47,16 @@ def page_number(word: str | None) -> int:
     return int(word) if word is not None and is_page(word) else 1
 
 
-def listing(heading: str, lines: Sequence[str], *, page: int, command: str, empty: str,
-            max_lines: int = PAGE_LINES, budget: int = MAX_TEXT_BYTES) -> Page:
+def listing(
+    heading: str,
+    lines: Sequence[str],
+    *,
+    page: int,
+    command: str,
+    empty: str,
+    max_lines: int = PAGE_LINES,
+    budget: int = MAX_TEXT_BYTES,
+) -> Page:
     """Page ``page`` of the lines under the heading; ``command`` is what to type before a page number."""
     if not lines:
         return Page(1, 1, 0, 0, 0, shorten(f"{heading}\n{empty}", budget))
@@ -55,8 +64,10 @@ def listing(heading: str, lines: Sequence[str], *, page: int, command: str, empt
     fitted = [shorten(line, budget - reserve) for line in lines]
     pages = _cut(fitted, budget - reserve, max_lines)
     if not 1 <= page <= len(pages):
-        raise UserError(f"There {'is one page' if len(pages) == 1 else f'are {len(pages)} pages'}: "
-                        f"`{command}` to `{command} {len(pages)}`.")
+        raise UserError(
+            f"There {'is one page' if len(pages) == 1 else f'are {len(pages)} pages'}: "
+            f"`{command}` to `{command} {len(pages)}`."
+        )
     start, end = pages[page - 1]
     text = _heading(heading, page, len(pages)) + "\n" + "\n".join(fitted[start:end])
     if end < len(lines):
@@ -68,7 +79,7 @@ def shorten(text: str, budget: int = MAX_TEXT_BYTES) -> str:
     """The text cut to ``budget`` UTF-8 bytes (whole characters, an ellipsis at the cut)."""
     if _size(text) <= budget:
         return text
-    cut = text.encode("utf-8")[:budget - _size(ELLIPSIS)].decode("utf-8", errors="ignore")
+    cut = text.encode("utf-8")[: budget - _size(ELLIPSIS)].decode("utf-8", errors="ignore")
     return cut.rstrip("\\") + ELLIPSIS  # never leave half an escape before the ellipsis
 
 

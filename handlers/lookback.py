@@ -6,6 +6,7 @@ pictures of the enrolling store (and of its region when the watchlist is shared)
 little later than the checkout steps waiting now. Earlier visits are replied in the enrollment's
 thread; the visit the enrollment is about is not one of them.
 """
+
 from __future__ import annotations
 
 import logging
@@ -69,11 +70,21 @@ class _Page:
 
 
 def schedule_lookback(work: UnitOfWork, face_id: str, now: datetime) -> None:
-    work.work.enqueue(kind=StepKind.LOOKBACK, key=face_id, ref_id=face_id, run_at=now + timedelta(seconds=DELAY_S), now=now)
+    work.work.enqueue(
+        kind=StepKind.LOOKBACK, key=face_id, ref_id=face_id, run_at=now + timedelta(seconds=DELAY_S), now=now
+    )
 
 
-def job_lookback(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], uow: Callable[[], UnitOfWork],
-                 faces: FaceBackend, evidence: EvidenceStore, config: Config, clock: Clock) -> None:
+def job_lookback(
+    item: ClaimedItem,
+    *,
+    read_uow: Callable[[], UnitOfWork],
+    uow: Callable[[], UnitOfWork],
+    faces: FaceBackend,
+    evidence: EvidenceStore,
+    config: Config,
+    clock: Clock,
+) -> None:
     cursor = _Cursor.parse(item.ref_id or "")
     with read_uow() as work:
         page = _page(work, cursor, config)
@@ -85,21 +96,42 @@ def job_lookback(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], uow: 
         if similarity is not None and similarity > visits.get(picture.visit, (picture, -1.0))[1]:
             visits[picture.visit] = (picture, similarity)
     now = clock()
-    following = _Cursor(cursor.face_id, int(page.next_since.timestamp()) if page.next_since else cursor.since,
-                        cursor.scanned + len(page.pictures), cursor.found + len(visits))
+    following = _Cursor(
+        cursor.face_id,
+        int(page.next_since.timestamp()) if page.next_since else cursor.since,
+        cursor.scanned + len(page.pictures),
+        cursor.found + len(visits),
+    )
     with uow() as work:
         lines = [f"- {_local(p.when, p.timezone)}, {p.where} (similarity {s:.1f})" for p, s in visits.values()]
         if page.next_since is not None:
-            work.work.enqueue(kind=StepKind.LOOKBACK, key=f"{cursor.face_id}:{following.since}", ref_id=following.ref(),
-                              run_at=now + timedelta(seconds=DELAY_S), now=now)
+            work.work.enqueue(
+                kind=StepKind.LOOKBACK,
+                key=f"{cursor.face_id}:{following.since}",
+                ref_id=following.ref(),
+                run_at=now + timedelta(seconds=DELAY_S),
+                now=now,
+            )
         else:
             lines.append(_summary(page, following))
-            work.audit.record(at=now, actor="system", action="watchlist_lookback", subject_type="watchlist",
-                              subject_id=page.person_id, reason_code="found" if following.found else "none")
+            work.audit.record(
+                at=now,
+                actor="system",
+                action="watchlist_lookback",
+                subject_type="watchlist",
+                subject_id=page.person_id,
+                reason_code="found" if following.found else "none",
+            )
         if visits or page.next_since is None:
             heading = f"**Earlier visits of {page.person_id}**\n" if visits else ""
-            post_in_thread(work, anchor_key=f"enroll:{cursor.face_id}", key=f"lookback:{cursor.face_id}:{cursor.since}",
-                           now=now, markdown=heading + "\n".join(lines), fallback_room=page.room_id)
+            post_in_thread(
+                work,
+                anchor_key=f"enroll:{cursor.face_id}",
+                key=f"lookback:{cursor.face_id}:{cursor.since}",
+                now=now,
+                markdown=heading + "\n".join(lines),
+                fallback_room=page.room_id,
+            )
         work.commit()
     log.info("look-back for watchlist face %s: %d pictures, %d visits", cursor.face_id, len(page.pictures), len(visits))
 
@@ -118,11 +150,21 @@ def _page(work: UnitOfWork, cursor: _Cursor, config: Config) -> _Page | None:
     start = face.created_at - timedelta(days=days)
     since = max(start, datetime.fromtimestamp(cursor.since, UTC)) if cursor.since else start
     found, next_since = lookback.pictures(
-        work.session, store_ids=_stores(config, person.store_id), since=since, until=face.created_at,
-        skip_transactions=lookback.transactions_pictured_by(work.session, face.enrollment_image_sha256), limit=PAGE)
+        work.session,
+        store_ids=_stores(config, person.store_id),
+        since=since,
+        until=face.created_at,
+        skip_transactions=lookback.transactions_pictured_by(work.session, face.enrollment_image_sha256),
+        limit=PAGE,
+    )
     store = config.business.store(person.store_id)
-    return _Page(person.id, tuple(_picture(work, s, config) for s in found), next_since, days,
-                 store.webex_room_id if store else None)
+    return _Page(
+        person.id,
+        tuple(_picture(work, s, config) for s in found),
+        next_since,
+        days,
+        store.webex_room_id if store else None,
+    )
 
 
 def _stores(config: Config, store_id: str) -> list[str]:
@@ -140,15 +182,23 @@ def _picture(work: UnitOfWork, snapshot: Snapshot, config: Config) -> _Picture:
     register = store.register(transaction.register_id) if store and transaction else None
     file = work.snapshots.file(snapshot.evidence_sha256 or "")
     where = f"{store.name if store else snapshot.store_id}, " + (
-        f"{transaction.register_id}, transaction {transaction.transaction_id}" if transaction else "entrance")
-    return _Picture(snapshot.id, lookback.visit_key(snapshot), snapshot.evidence_sha256 or "", file.content_type if file else "image/jpeg",
-                    register.customer_zone if register else (0.0, 0.0, 1.0, 1.0),
-                    transaction.occurred_at if transaction else snapshot.created_at, where,
-                    store.timezone if store else "UTC")
+        f"{transaction.register_id}, transaction {transaction.transaction_id}" if transaction else "entrance"
+    )
+    return _Picture(
+        snapshot.id,
+        lookback.visit_key(snapshot),
+        snapshot.evidence_sha256 or "",
+        file.content_type if file else "image/jpeg",
+        register.customer_zone if register else (0.0, 0.0, 1.0, 1.0),
+        transaction.occurred_at if transaction else snapshot.created_at,
+        where,
+        store.timezone if store else "UTC",
+    )
 
 
-def _similarity(picture: _Picture, person_id: str, faces: FaceBackend, evidence: EvidenceStore,
-                config: Config) -> float | None:
+def _similarity(
+    picture: _Picture, person_id: str, faces: FaceBackend, evidence: EvidenceStore, config: Config
+) -> float | None:
     """The best similarity of a customer-zone face in the picture to the person, at the match threshold."""
     recognition = config.business.recognition
     try:

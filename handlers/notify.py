@@ -5,6 +5,7 @@ Everything is queued in the outbox in one transaction; the delivery steps send i
 our own copy (never the camera's link); the footage button is Meraki's dashboard link, which
 needs a login.
 """
+
 from __future__ import annotations
 
 import logging
@@ -28,9 +29,17 @@ from vision.types import Camera, CameraError
 log = logging.getLogger(__name__)
 
 
-def job_notify_alert(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], uow: Callable[[], UnitOfWork],
-                     messenger: Messenger | None, camera: Camera | None, evidence: EvidenceStore,
-                     config: Config, clock: Clock) -> None:
+def job_notify_alert(
+    item: ClaimedItem,
+    *,
+    read_uow: Callable[[], UnitOfWork],
+    uow: Callable[[], UnitOfWork],
+    messenger: Messenger | None,
+    camera: Camera | None,
+    evidence: EvidenceStore,
+    config: Config,
+    clock: Clock,
+) -> None:
     if messenger is None:
         return  # Webex off: the console shows alerts from the database
     with read_uow() as work:
@@ -39,8 +48,11 @@ def job_notify_alert(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], u
             return
         transaction = work.transactions.with_evidence(alert.transaction_id) if alert.transaction_id else None
         # A checkout's pictures come through its transaction; an entrance alert has only its own.
-        snapshots = list(transaction.snapshots) if transaction else [
-            s for s in [work.snapshots.get(alert.snapshot_id or "")] if s is not None]
+        snapshots = (
+            list(transaction.snapshots)
+            if transaction
+            else [s for s in [work.snapshots.get(alert.snapshot_id or "")] if s is not None]
+        )
         person = work.session.get(WatchlistPerson, alert.person_id) if alert.person_id else None
         if person is not None:
             person.faces  # noqa: B018  (load before the session closes)
@@ -59,28 +71,50 @@ def job_notify_alert(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], u
     now = clock()
     with uow() as work:
         if photo is not None:
-            work.snapshots.record_file(photo["sha256"], kind="snapshot", content_type="image/jpeg",
-                                       size_bytes=photo.pop("size"), now=now)
+            work.snapshots.record_file(
+                photo["sha256"], kind="snapshot", content_type="image/jpeg", size_bytes=photo.pop("size"), now=now
+            )
             photo["name"] = f"A-{alert.id}.jpg"
         text = f"**Alert A-{alert.id}** ({alert.severity}): {for_markdown(alert.message)}"
         if store.webex_room_id:
-            root = work.outbox.add(key=f"alert:{alert.id}:card", room_id=store.webex_room_id, now=now,
-                                   markdown=text, card=card, alert_id=alert.id)
+            root = work.outbox.add(
+                key=f"alert:{alert.id}:card",
+                room_id=store.webex_room_id,
+                now=now,
+                markdown=text,
+                card=card,
+                alert_id=alert.id,
+            )
             if photo is not None:
-                work.outbox.add(key=f"alert:{alert.id}:photo", room_id=store.webex_room_id, now=now, parent=root,
-                                markdown=f"Evidence for A-{alert.id}: faces "
-                                         f"{'in the customer zone' if alert.register_id else 'at the entrance'}, numbered.",
-                                file=photo, alert_id=alert.id)
+                work.outbox.add(
+                    key=f"alert:{alert.id}:photo",
+                    room_id=store.webex_room_id,
+                    now=now,
+                    parent=root,
+                    markdown=f"Evidence for A-{alert.id}: faces "
+                    f"{'in the customer zone' if alert.register_id else 'at the entrance'}, numbered.",
+                    file=photo,
+                    alert_id=alert.id,
+                )
         if region is not None and region.webex_room_id and alert.facts.get("matched"):
             # One regional card per checkout with a watchlist match, however many rules fired on it.
-            work.outbox.add(key=f"region:{alert.transaction_id or alert.id}", room_id=region.webex_room_id, now=now,
-                            markdown=f"{text} at {store.name}", card=card, alert_id=alert.id)
+            work.outbox.add(
+                key=f"region:{alert.transaction_id or alert.id}",
+                room_id=region.webex_room_id,
+                now=now,
+                markdown=f"{text} at {store.name}",
+                card=card,
+                alert_id=alert.id,
+            )
         work.commit()
 
 
-def _evidence_picture(work: UnitOfWork, snapshots: list[Snapshot], snapshot_id: str | None) -> tuple[str, str, list] | None:
+def _evidence_picture(
+    work: UnitOfWork, snapshots: list[Snapshot], snapshot_id: str | None
+) -> tuple[str, str, list] | None:
     chosen = next((s for s in snapshots if s.id == snapshot_id), None) or next(
-        (s for s in snapshots if s.status == "ready"), None)
+        (s for s in snapshots if s.status == "ready"), None
+    )
     if chosen is None or chosen.evidence_sha256 is None:
         return None
     file = work.snapshots.file(chosen.evidence_sha256)

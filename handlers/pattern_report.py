@@ -6,6 +6,7 @@ subject's z-score compares its exception rate with the store's *other* cashiers 
 days, with the baselines' policy (``rules/baselines.py``). `patterns [Nd]` covers the N local days ending
 today (today so far); the weekly report (``handlers/weekly_report.py``) the 7 completed days before its day.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -67,25 +68,39 @@ def pattern_report(work: UnitOfWork, config: Config, store: StoreConfig, days: R
     policy = BaselinePolicy(patterns.min_baseline_transactions, patterns.min_peers, patterns.min_rate_stdev)
     by_cashier = work.patterns.daily_counts(store.id, "cashier", days.first_day, days.last_day)
     by_register = work.patterns.daily_counts(store.id, "register", days.first_day, days.last_day)
-    cashiers, registers = ranked(by_cashier, policy, patterns.report_top), ranked(by_register, policy, patterns.report_top)
-    ids = stats_queries.alert_ids_by_subject(work.session, store.id, days.since, days.until,
-                                             cashiers=tuple(row.subject for row in cashiers),
-                                             registers=tuple(row.subject for row in registers))
+    cashiers, registers = (
+        ranked(by_cashier, policy, patterns.report_top),
+        ranked(by_register, policy, patterns.report_top),
+    )
+    ids = stats_queries.alert_ids_by_subject(
+        work.session,
+        store.id,
+        days.since,
+        days.until,
+        cashiers=tuple(row.subject for row in cashiers),
+        registers=tuple(row.subject for row in registers),
+    )
     cards = work.patterns.top_cards(store.id, days.first_day, days.last_day, patterns.report_top)
     return PatternReportView(
-        store_id=store.id, store_name=store.name, first_day=days.first_day, last_day=days.last_day,
+        store_id=store.id,
+        store_name=store.name,
+        first_day=days.first_day,
+        last_day=days.last_day,
         # Every transaction has a register, so the registers' counts are the store's.
         transactions=sum(transactions_of(c) for c in by_register.values()),
         exceptions=sum(c.get(kind, 0) for c in by_register.values() for kind in EXCEPTION_KINDS),
-        cashiers=with_alerts(cashiers, "cashier", ids), registers=with_alerts(registers, "register", ids),
+        cashiers=with_alerts(cashiers, "cashier", ids),
+        registers=with_alerts(registers, "register", ids),
         cards=tuple(CardPattern(c.fingerprint, c.refunds, c.voids, f"{c.amount:.2f}") for c in cards),
         rules=rule_hits(stats_queries.alerts_by_rule(work.session, store.id, days.since, days.until)),
-        min_transactions=patterns.min_baseline_transactions, min_peers=patterns.min_peers,
+        min_transactions=patterns.min_baseline_transactions,
+        min_peers=patterns.min_peers,
     )
 
 
-def ranked(counts_by_subject: Mapping[str, Mapping[str, int]], policy: BaselinePolicy,
-           top: int) -> tuple[SubjectPattern, ...]:
+def ranked(
+    counts_by_subject: Mapping[str, Mapping[str, int]], policy: BaselinePolicy, top: int
+) -> tuple[SubjectPattern, ...]:
     """The ``top`` subjects furthest from the others: by |z| (none counts as 0), then exceptions, then id."""
     baseline = CashierBaseline(counts_by_subject, policy)
     rows = [row_of(subject, counts, baseline) for subject, counts in counts_by_subject.items()]
@@ -95,40 +110,57 @@ def ranked(counts_by_subject: Mapping[str, Mapping[str, int]], policy: BaselineP
 
 def row_of(subject: str, counts: Mapping[str, int], baseline: CashierBaseline) -> SubjectPattern:
     return SubjectPattern(
-        subject=subject, transactions=transactions_of(counts),
-        counts={"refund": counts.get("refund", 0), "void": counts.get("void", 0), "no_sale": counts.get("no_sale", 0),
-                "override": counts.get("price_override", 0) + counts.get("discount", 0),
-                "own_refund": counts.get(OWN_REFUND, 0), "under_rung": counts.get(UNDER_RUNG, 0)},
+        subject=subject,
+        transactions=transactions_of(counts),
+        counts={
+            "refund": counts.get("refund", 0),
+            "void": counts.get("void", 0),
+            "no_sale": counts.get("no_sale", 0),
+            "override": counts.get("price_override", 0) + counts.get("discount", 0),
+            "own_refund": counts.get(OWN_REFUND, 0),
+            "under_rung": counts.get(UNDER_RUNG, 0),
+        },
         rate=rates_of(counts)["exception"],
-        z=baseline.z_scores(subject)["exception"], new=not baseline.qualified(subject),
+        z=baseline.z_scores(subject)["exception"],
+        new=not baseline.qualified(subject),
         peer_mean=baseline.peer_mean(subject),
     )
 
 
-def with_alerts(rows: tuple[SubjectPattern, ...], dimension: str,
-                ids: Mapping[tuple[str, str], list[str]]) -> tuple[SubjectPattern, ...]:
+def with_alerts(
+    rows: tuple[SubjectPattern, ...], dimension: str, ids: Mapping[tuple[str, str], list[str]]
+) -> tuple[SubjectPattern, ...]:
     """Each row with its newest few alert ids and how many more there are."""
+
     def attach(row: SubjectPattern) -> SubjectPattern:
         found = ids.get((dimension, row.subject), [])
-        return dataclasses.replace(row, alert_ids=tuple(found[:ALERT_IDS_SHOWN]),
-                                   more_alerts=max(0, len(found) - ALERT_IDS_SHOWN))
+        return dataclasses.replace(
+            row, alert_ids=tuple(found[:ALERT_IDS_SHOWN]), more_alerts=max(0, len(found) - ALERT_IDS_SHOWN)
+        )
 
     return tuple(attach(row) for row in rows)
 
 
 def rule_hits(by_rule: Mapping[str, Mapping[str, int]]) -> tuple[RuleHits, ...]:
     """Most alerts first, then by name."""
-    hits = [RuleHits(rule, by_status.get("confirmed", 0), by_status.get("dismissed", 0), by_status.get("open", 0))
-            for rule, by_status in by_rule.items()]
+    hits = [
+        RuleHits(rule, by_status.get("confirmed", 0), by_status.get("dismissed", 0), by_status.get("open", 0))
+        for rule, by_status in by_rule.items()
+    ]
     return tuple(sorted(hits, key=lambda h: (-h.alerts, h.rule)))
 
 
 def summary(view: PatternReportView) -> str:
     """The card's headline as text, for clients that show no cards (and for notifications)."""
-    furthest = [f"{noun} {rows[0].subject} ({standing(rows[0])})"
-                for noun, rows in (("cashier", view.cashiers), ("register", view.registers)) if rows]
-    return (f"**Patterns, {view.store_name}, {period(view)}**: {view.transactions} transactions, "
-            f"{view.exceptions} exceptions" + (f"; furthest from the others: {', '.join(furthest)}" if furthest else ""))
+    furthest = [
+        f"{noun} {rows[0].subject} ({standing(rows[0])})"
+        for noun, rows in (("cashier", view.cashiers), ("register", view.registers))
+        if rows
+    ]
+    return (
+        f"**Patterns, {view.store_name}, {period(view)}**: {view.transactions} transactions, "
+        f"{view.exceptions} exceptions" + (f"; furthest from the others: {', '.join(furthest)}" if furthest else "")
+    )
 
 
 def chart_of(view: PatternReportView) -> tuple[bytes, str, str]:
@@ -138,10 +170,22 @@ def chart_of(view: PatternReportView) -> tuple[bytes, str, str]:
     return pattern_chart(f"{view.store_name}, {period(view)}", view.cashiers, view.registers), name, caption
 
 
-@router.command("patterns", role="manager", usage="patterns [7d]",
-                summary="cashiers, registers and cards furthest from the others, with a chart")
-def cmd_patterns(cmd: ChatCommand, *, uow: UnitOfWork, reply: Reply, config: Config, stores: tuple[str, ...],
-                 now: datetime, evidence: EvidenceStore) -> None:
+@router.command(
+    "patterns",
+    role="manager",
+    usage="patterns [7d]",
+    summary="cashiers, registers and cards furthest from the others, with a chart",
+)
+def cmd_patterns(
+    cmd: ChatCommand,
+    *,
+    uow: UnitOfWork,
+    reply: Reply,
+    config: Config,
+    stores: tuple[str, ...],
+    now: datetime,
+    evidence: EvidenceStore,
+) -> None:
     """Cashier performance is personnel data: only the stores of this space where the person is a manager."""
     days = parse_days(cmd.args, "patterns")
     business = config.business
@@ -150,8 +194,14 @@ def cmd_patterns(cmd: ChatCommand, *, uow: UnitOfWork, reply: Reply, config: Con
         if role is None or ROLE_RANK[role] < ROLE_RANK["manager"]:
             continue
         view = pattern_report(uow, config, store, days_to_today(store, now, days))
-        uow.audit.record(at=now, actor=cmd.person_email, action="view", subject_type="pattern_report",
-                         subject_id=store.id, store_id=store.id)
+        uow.audit.record(
+            at=now,
+            actor=cmd.person_email,
+            action="view",
+            subject_type="pattern_report",
+            subject_id=store.id,
+            store_id=store.id,
+        )
         reply(summary(view), card=pattern_card(view))
         if isinstance(reply, Reply):  # a Webex thread shows files; the console shows cards only
             png, name, caption = chart_of(view)

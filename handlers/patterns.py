@@ -4,6 +4,7 @@ The triage step calls ``count_transaction`` and ``pattern_facts`` in its own dat
 transaction, so each transaction is counted exactly once and its facts are stored beside it
 (``transactions.pattern_facts``) for every later rule evaluation of that transaction.
 """
+
 from __future__ import annotations
 
 import threading
@@ -53,9 +54,16 @@ def local_day(transaction: Transaction, config: Config) -> date:
 def count_transaction(work: UnitOfWork, transaction: Transaction, original: Transaction | None, day: date) -> None:
     """Add the transaction to its day's counts (cashier, register, and the card for non-sales)."""
     subjects = _register_and_cashier(transaction)
-    card = [("card", transaction.card_fingerprint)] if transaction.card_fingerprint and transaction.type != "sale" else []
-    work.patterns.count(store_id=transaction.store_id, day=day, kind=transaction.type, subjects=subjects + card,
-                        amount=transaction.total_amount)
+    card = (
+        [("card", transaction.card_fingerprint)] if transaction.card_fingerprint and transaction.type != "sale" else []
+    )
+    work.patterns.count(
+        store_id=transaction.store_id,
+        day=day,
+        kind=transaction.type,
+        subjects=subjects + card,
+        amount=transaction.total_amount,
+    )
     if _own_sale(transaction, original):
         work.patterns.count(store_id=transaction.store_id, day=day, kind=OWN_REFUND, subjects=subjects)
 
@@ -68,17 +76,29 @@ def count_under_rung(work: UnitOfWork, transaction: Transaction, config: Config)
     if transaction.under_rung:
         return
     transaction.under_rung = True
-    work.patterns.count(store_id=transaction.store_id, day=local_day(transaction, config), kind=UNDER_RUNG,
-                        subjects=_register_and_cashier(transaction))
+    work.patterns.count(
+        store_id=transaction.store_id,
+        day=local_day(transaction, config),
+        kind=UNDER_RUNG,
+        subjects=_register_and_cashier(transaction),
+    )
 
 
 def _register_and_cashier(transaction: Transaction) -> list[tuple[str, str]]:
     """The daily-count subjects every kind is counted for (a transaction without cashier: the register only)."""
-    return [("register", transaction.register_id)] + ([("cashier", transaction.cashier_id)] if transaction.cashier_id else [])
+    return [("register", transaction.register_id)] + (
+        [("cashier", transaction.cashier_id)] if transaction.cashier_id else []
+    )
 
 
-def pattern_facts(work: UnitOfWork, transaction: Transaction, original: Transaction | None, day: date,
-                  config: Config, baselines: BaselineCache) -> dict[str, Any]:
+def pattern_facts(
+    work: UnitOfWork,
+    transaction: Transaction,
+    original: Transaction | None,
+    day: date,
+    config: Config,
+    baselines: BaselineCache,
+) -> dict[str, Any]:
     """The pattern fields of core.facts.Facts for this transaction, JSON-safe."""
     policy = config.business.patterns
     at = transaction.occurred_at
@@ -86,11 +106,15 @@ def pattern_facts(work: UnitOfWork, transaction: Transaction, original: Transact
     facts: dict[str, Any] = {
         "refund_of_own_sale": _own_sale(transaction, original),
         "minutes_since_original": round((at - original.occurred_at).total_seconds() / 60, 1)
-        if original is not None and transaction.type in ("refund", "void") else None,
+        if original is not None and transaction.type in ("refund", "void")
+        else None,
         "adjustment_amount": float(transaction.adjustment_amount or 0),
         "approver_is_cashier": transaction.type in ("price_override", "discount")
-        and transaction.approver_id is not None and transaction.approver_id == transaction.cashier_id,
-        "register_exceptions_shift": work.patterns.register_exceptions(transaction.store_id, transaction.register_id, shift),
+        and transaction.approver_id is not None
+        and transaction.approver_id == transaction.cashier_id,
+        "register_exceptions_shift": work.patterns.register_exceptions(
+            transaction.store_id, transaction.register_id, shift
+        ),
         "store_exceptions_shift": work.patterns.store_exceptions(transaction.store_id, shift),
         **_cashier_shift(work, transaction, shift),
         **_card(work, transaction, policy),
@@ -100,12 +124,20 @@ def pattern_facts(work: UnitOfWork, transaction: Transaction, original: Transact
 
 
 def _own_sale(transaction: Transaction, original: Transaction | None) -> bool:
-    return (transaction.type in ("refund", "void") and original is not None and original.cashier_id is not None
-            and original.cashier_id == transaction.cashier_id)
+    return (
+        transaction.type in ("refund", "void")
+        and original is not None
+        and original.cashier_id is not None
+        and original.cashier_id == transaction.cashier_id
+    )
 
 
 def _cashier_shift(work: UnitOfWork, transaction: Transaction, shift: Window) -> dict[str, int]:
-    types = work.patterns.cashier_types(transaction.store_id, transaction.cashier_id, shift) if transaction.cashier_id else {}
+    types = (
+        work.patterns.cashier_types(transaction.store_id, transaction.cashier_id, shift)
+        if transaction.cashier_id
+        else {}
+    )
     return {
         "cashier_transactions_shift": sum(types.values()),
         "cashier_voids_shift": types.get("void", 0),
@@ -119,19 +151,33 @@ def _card(work: UnitOfWork, transaction: Transaction, policy: PatternsConfig) ->
     fingerprint, at = transaction.card_fingerprint, transaction.occurred_at
     if not fingerprint:
         return {"card_uses_window": 0, "card_stores_window": 0, "card_refunds_window": 0}
-    uses, stores = work.patterns.card_uses(fingerprint, Window(at - timedelta(minutes=policy.card_velocity_minutes), at))
+    uses, stores = work.patterns.card_uses(
+        fingerprint, Window(at - timedelta(minutes=policy.card_velocity_minutes), at)
+    )
     refunds = work.patterns.card_refunds(fingerprint, Window(at - timedelta(days=policy.card_refund_days), at))
     return {"card_uses_window": uses, "card_stores_window": stores, "card_refunds_window": refunds}
 
 
-def _cashier_baseline(work: UnitOfWork, transaction: Transaction, day: date, policy: PatternsConfig,
-                      baselines: BaselineCache) -> dict[str, Any]:
-    key = (transaction.store_id, day, policy.baseline_days, policy.min_baseline_transactions, policy.min_peers,
-           policy.min_rate_stdev)
-    baseline = baselines.get(key, lambda: CashierBaseline(
-        work.patterns.daily_counts(transaction.store_id, "cashier", day - timedelta(days=policy.baseline_days),
-                                   day - timedelta(days=1)),
-        BaselinePolicy(policy.min_baseline_transactions, policy.min_peers, policy.min_rate_stdev)))
+def _cashier_baseline(
+    work: UnitOfWork, transaction: Transaction, day: date, policy: PatternsConfig, baselines: BaselineCache
+) -> dict[str, Any]:
+    key = (
+        transaction.store_id,
+        day,
+        policy.baseline_days,
+        policy.min_baseline_transactions,
+        policy.min_peers,
+        policy.min_rate_stdev,
+    )
+    baseline = baselines.get(
+        key,
+        lambda: CashierBaseline(
+            work.patterns.daily_counts(
+                transaction.store_id, "cashier", day - timedelta(days=policy.baseline_days), day - timedelta(days=1)
+            ),
+            BaselinePolicy(policy.min_baseline_transactions, policy.min_peers, policy.min_rate_stdev),
+        ),
+    )
     cashier = transaction.cashier_id or ""
     counts = baseline.counts(cashier) if cashier else {}
     z = baseline.z_scores(cashier) if cashier else {}

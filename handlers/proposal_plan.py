@@ -3,6 +3,7 @@
 Faces are numbered as on the alert's evidence photo first (the picture the alert was raised on,
 its faces in the order the photo numbers them), then the faces of the other picture.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -50,15 +51,25 @@ def plan_proposal(work: UnitOfWork, transaction_id: str, config: Config, now: da
     ready = [s for s in transaction.snapshots if s.status == "ready" and s.evidence_sha256]
     ready.sort(key=lambda s: (alert is None or s.id != alert.snapshot_id, s.created_at))
     candidates = tuple(_numbered(work, ready))
-    waiting = transaction.status in ("pending", "capturing", "analyzing") or any(s.analyzed_at is None for s in ready) \
+    waiting = (
+        transaction.status in ("pending", "capturing", "analyzing")
+        or any(s.analyzed_at is None for s in ready)
         or any(s.status == "pending" for s in transaction.snapshots)
-    scope = work.snapshots.watchlist_scope(transaction.store_id, store.region if store else None,
-                                           regional=bool(region and region.share_watchlist), now=now)
+    )
+    scope = work.snapshots.watchlist_scope(
+        transaction.store_id, store.region if store else None, regional=bool(region and region.share_watchlist), now=now
+    )
     return ProposalPlan(
-        transaction_id=transaction_id, store_id=transaction.store_id, room_id=store.webex_room_id if store else None,
-        alert_id=alert.public_id if alert else None, alert_card_key=f"alert:{alert.id}:card" if alert else None,
-        candidates=candidates, scope=tuple(scope), reasons=_reasons(transaction, config, candidates),
-        gone=None if candidates else _gone(transaction, config), waiting=waiting,
+        transaction_id=transaction_id,
+        store_id=transaction.store_id,
+        room_id=store.webex_room_id if store else None,
+        alert_id=alert.public_id if alert else None,
+        alert_card_key=f"alert:{alert.id}:card" if alert else None,
+        candidates=candidates,
+        scope=tuple(scope),
+        reasons=_reasons(transaction, config, candidates),
+        gone=None if candidates else _gone(transaction, config),
+        waiting=waiting,
     )
 
 
@@ -77,25 +88,33 @@ def _numbered(work: UnitOfWork, snapshots: list[Snapshot]) -> list[Candidate]:
         for face in snapshot.faces:  # ordered as the evidence photo numbers them
             number += 1
             file = work.snapshots.file(face.crop_sha256) if face.crop_sha256 else None
-            found.append(Candidate(number, face.id, face.crop_sha256, file.content_type if file else "image/jpeg",
-                                   snapshot.kind))
+            found.append(
+                Candidate(number, face.id, face.crop_sha256, file.content_type if file else "image/jpeg", snapshot.kind)
+            )
     return found
 
 
 def _reasons(transaction: Transaction, config: Config, candidates: tuple[Candidate, ...]) -> tuple[str, ...]:
     store = config.business.store(transaction.store_id)
     zone = ZoneInfo(store.timezone if store else "UTC")
-    lines = [f"Reported as fraud ({SOURCE_WORDS.get(r.source, r.source)}) on "
-             f"{r.reported_at.astimezone(zone):%d %b %Y}{': ' + r.reason if r.reason else ''}."
-             for r in transaction.fraud_reports]
+    lines = [
+        f"Reported as fraud ({SOURCE_WORDS.get(r.source, r.source)}) on "
+        f"{r.reported_at.astimezone(zone):%d %b %Y}{': ' + r.reason if r.reason else ''}."
+        for r in transaction.fraud_reports
+    ]
     if not lines:
         lines.append("No fraud report has been filed for this transaction.")
     kinds: dict[str, list[int]] = {}
     for candidate in candidates:
         kinds.setdefault(candidate.snapshot_kind, []).append(candidate.number)
     if len(kinds) > 1:
-        lines.append("; ".join(f"face{'s' if len(n) > 1 else ''} {', '.join(map(str, n))} from "
-                               f"{KIND_WORDS.get(kind, kind)}" for kind, n in kinds.items()).capitalize() + ".")
+        lines.append(
+            "; ".join(
+                f"face{'s' if len(n) > 1 else ''} {', '.join(map(str, n))} from {KIND_WORDS.get(kind, kind)}"
+                for kind, n in kinds.items()
+            ).capitalize()
+            + "."
+        )
     return tuple(lines)
 
 

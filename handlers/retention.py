@@ -6,6 +6,7 @@ except those of a transaction with a fraud report or an open or confirmed alert,
 ``alerts_days`` after their end. Work goes in batches, each its own short transaction, so the
 writer lock is never held for long; what a run leaves is found by the next one.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,8 +27,9 @@ BATCH = 500
 MAX_ROUNDS = 50  # at most this many batches per run; the next hour's run goes on
 
 
-def job_purge(item: ClaimedItem, *, write_uow: Callable[[], UnitOfWork], evidence: EvidenceStore, config: Config,
-              clock: Clock) -> None:
+def job_purge(
+    item: ClaimedItem, *, write_uow: Callable[[], UnitOfWork], evidence: EvidenceStore, config: Config, clock: Clock
+) -> None:
     now = clock()
     totals: dict[str, int] = {}
     for _ in range(MAX_ROUNDS):
@@ -46,13 +48,16 @@ def purge_round(work: UnitOfWork, evidence: EvidenceStore, windows: RetentionCon
     """One batch of every kind, in an order that never breaks a reference, then the files nothing needs."""
     session, cut = work.session, _cutoffs(windows, now)
     done: dict[str, Purged] = {
-        "outbox messages": retention.purge_outbox(session, plain_before=cut["snapshots"], any_before=cut["alerts"],
-                                                  limit=BATCH),
+        "outbox messages": retention.purge_outbox(
+            session, plain_before=cut["snapshots"], any_before=cut["alerts"], limit=BATCH
+        ),
         "alerts": retention.purge_alerts(session, before=cut["alerts"], limit=BATCH),
-        "transactions": retention.purge_transactions(session, plain_before=cut["transactions"],
-                                                     kept_before=min(cut["transactions"], cut["alerts"]), limit=BATCH),
-        "pictures": retention.purge_snapshots(session, plain_before=cut["snapshots"],
-                                              kept_before=min(cut["snapshots"], cut["alerts"]), limit=BATCH),
+        "transactions": retention.purge_transactions(
+            session, plain_before=cut["transactions"], kept_before=min(cut["transactions"], cut["alerts"]), limit=BATCH
+        ),
+        "pictures": retention.purge_snapshots(
+            session, plain_before=cut["snapshots"], kept_before=min(cut["snapshots"], cut["alerts"]), limit=BATCH
+        ),
         "audit entries": retention.purge_audit(session, before=cut["audit"], limit=BATCH),
         "inbound events": retention.purge_events(session, before=cut["events"], limit=BATCH),
         "finished steps": retention.purge_finished_work(session, before=cut["transactions"], limit=BATCH),
@@ -75,8 +80,14 @@ def _ended_entries(work: UnitOfWork, evidence: EvidenceStore, before: datetime, 
             continue  # its forget step has not run yet; the next purge takes it
         person_id = person.id
         erase(work, evidence, person_id)
-        work.audit.record(at=now, actor="system", action="erasure", subject_type="watchlist",
-                          subject_id=person_id, reason_code="retention")
+        work.audit.record(
+            at=now,
+            actor="system",
+            action="erasure",
+            subject_type="watchlist",
+            subject_id=person_id,
+            reason_code="retention",
+        )
         erased += 1
     return erased
 

@@ -4,6 +4,7 @@ A step that answers later (enrollment done, look-back found visits) has no event
 handler that started it leaves an anchor message in the outbox under a known key, and the step
 posts beside it, in the same thread. Threads are one level deep, so replies always name the root.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -14,8 +15,9 @@ from storage.models import OutboxMessage
 from storage.uow import UnitOfWork
 
 
-def open_thread(work: UnitOfWork, reply: Any, *, key: str, now: datetime, markdown: str,
-                card: dict | None = None) -> OutboxMessage | None:
+def open_thread(
+    work: UnitOfWork, reply: Any, *, key: str, now: datetime, markdown: str, card: dict | None = None
+) -> OutboxMessage | None:
     """Answer the person; a Webex answer is queued under ``key`` so later steps can post beside it.
 
     Another front end (the console) shows its own answers: no anchor then, and later messages go
@@ -23,13 +25,22 @@ def open_thread(work: UnitOfWork, reply: Any, *, key: str, now: datetime, markdo
     if not isinstance(reply, Reply):
         reply(markdown, card=card)
         return None
-    return work.outbox.add(key=key, room_id=reply.room_id, now=now, markdown=markdown, card=card,
-                           parent_message_id=reply.thread_id)
+    return work.outbox.add(
+        key=key, room_id=reply.room_id, now=now, markdown=markdown, card=card, parent_message_id=reply.thread_id
+    )
 
 
-def post_in_thread(work: UnitOfWork, *, anchor_key: str, key: str, now: datetime, markdown: str,
-                   card: dict | None = None, file: dict | None = None,
-                   fallback_room: str | None = None) -> OutboxMessage | None:
+def post_in_thread(
+    work: UnitOfWork,
+    *,
+    anchor_key: str,
+    key: str,
+    now: datetime,
+    markdown: str,
+    card: dict | None = None,
+    file: dict | None = None,
+    fallback_room: str | None = None,
+) -> OutboxMessage | None:
     """Queue a message in the anchor's thread (under the anchor itself when it is a root).
 
     Without an anchor it goes to ``fallback_room`` on its own, or nowhere (None)."""
@@ -41,8 +52,16 @@ def post_in_thread(work: UnitOfWork, *, anchor_key: str, key: str, now: datetime
     return post_under(work, anchor, key=key, now=now, markdown=markdown, card=card, file=file)
 
 
-def post_under(work: UnitOfWork, anchor: OutboxMessage, *, key: str, now: datetime, markdown: str,
-               card: dict | None = None, file: dict | None = None) -> OutboxMessage:
+def post_under(
+    work: UnitOfWork,
+    anchor: OutboxMessage,
+    *,
+    key: str,
+    now: datetime,
+    markdown: str,
+    card: dict | None = None,
+    file: dict | None = None,
+) -> OutboxMessage:
     common = {"key": key, "room_id": anchor.room_id, "now": now, "markdown": markdown, "card": card, "file": file}
     if anchor.parent_outbox_id is not None:
         # ``parent`` (not a Webex id) so delivery waits until the root has been sent.

@@ -1,4 +1,5 @@
 """Background steps of a transaction's correlation: triage (and pattern counting) first; capture and analysis follow."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -14,8 +15,9 @@ from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
 
 
-def job_triage(item: ClaimedItem, *, uow: Callable[[], UnitOfWork], config: Config, clock: Clock,
-               baselines: BaselineCache) -> None:
+def job_triage(
+    item: ClaimedItem, *, uow: Callable[[], UnitOfWork], config: Config, clock: Clock, baselines: BaselineCache
+) -> None:
     """Decide whether this transaction gets a picture, and schedule the live and exact-time snapshots."""
     with uow() as work:
         transaction = work.transactions.get(item.transaction_id or "")
@@ -56,12 +58,16 @@ def job_triage(item: ClaimedItem, *, uow: Callable[[], UnitOfWork], config: Conf
 def schedule_unpictured_decision(work: UnitOfWork, transaction_id: str, *, run_at: datetime, now: datetime) -> None:
     """No picture of this checkout will be analysed: the rules still see the payment and its patterns,
     once (the key is the transaction's, so every way of ending without a picture schedules the same step)."""
-    work.work.enqueue(kind=StepKind.DECIDE_UNPICTURED, key=transaction_id, transaction_id=transaction_id, run_at=run_at, now=now)
+    work.work.enqueue(
+        kind=StepKind.DECIDE_UNPICTURED, key=transaction_id, transaction_id=transaction_id, run_at=run_at, now=now
+    )
 
 
 def _count_patterns(work: UnitOfWork, transaction: Transaction, config: Config, baselines: BaselineCache) -> None:
     """Count the transaction once and keep its pattern facts for every rule evaluation that follows."""
-    original = work.transactions.get(transaction.original_transaction_id) if transaction.original_transaction_id else None
+    original = (
+        work.transactions.get(transaction.original_transaction_id) if transaction.original_transaction_id else None
+    )
     day = local_day(transaction, config)
     count_transaction(work, transaction, original, day)
     transaction.pattern_facts = pattern_facts(work, transaction, original, day, config, baselines)
@@ -71,6 +77,10 @@ def _schedule_snapshots(work: UnitOfWork, transaction_id: str, occurred_at, now,
     camera = config.business.camera
     # A late or replayed transaction would picture the next customer: live only while fresh.
     if (now - occurred_at).total_seconds() <= camera.live_max_age_s:
-        work.work.enqueue(kind=StepKind.CAPTURE_LIVE, key=transaction_id, transaction_id=transaction_id, run_at=now, now=now)
+        work.work.enqueue(
+            kind=StepKind.CAPTURE_LIVE, key=transaction_id, transaction_id=transaction_id, run_at=now, now=now
+        )
     exact_at = max(now, occurred_at + timedelta(seconds=camera.exact_delay_s))
-    work.work.enqueue(kind=StepKind.CAPTURE_EXACT, key=transaction_id, transaction_id=transaction_id, run_at=exact_at, now=now)
+    work.work.enqueue(
+        kind=StepKind.CAPTURE_EXACT, key=transaction_id, transaction_id=transaction_id, run_at=exact_at, now=now
+    )

@@ -5,6 +5,7 @@ A payload always carries ``resource`` ("messages" or "attachmentActions") and ``
 are hints (the webhook's ``data``, or what the websocket activity said). Handlers read the
 message or action itself through the Messenger, never from the payload alone.
 """
+
 from __future__ import annotations
 
 import re

@@ -5,6 +5,7 @@ The digest's mechanism (``handlers/digest.py``): the sweep tick enqueues one ``p
 and ISO week, due at the first UTC moment the store's clock reads the time on that weekday (a repeated time
 counts once, a skipped one is read with the offset before the change), late by at most CATCH_UP.
 """
+
 from __future__ import annotations
 
 import logging
@@ -56,12 +57,25 @@ def enqueue_pattern_reports(work: UnitOfWork, config: Config, now: datetime) -> 
         for local_date in dates_due(ZoneInfo(store.timezone), patterns.report_local_time, now):
             if local_date.weekday() == weekday:
                 due = DueReport(store.id, local_date)
-                work.work.enqueue(kind=StepKind.PATTERN_REPORT, key=due.key, ref_id=f"{store.id}:{local_date.isoformat()}",
-                                  run_at=now, now=now)
+                work.work.enqueue(
+                    kind=StepKind.PATTERN_REPORT,
+                    key=due.key,
+                    ref_id=f"{store.id}:{local_date.isoformat()}",
+                    run_at=now,
+                    now=now,
+                )
 
 
-def job_pattern_report(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork], uow: Callable[[], UnitOfWork],
-                       messenger: Messenger | None, evidence: EvidenceStore, config: Config, clock: Clock) -> None:
+def job_pattern_report(
+    item: ClaimedItem,
+    *,
+    read_uow: Callable[[], UnitOfWork],
+    uow: Callable[[], UnitOfWork],
+    messenger: Messenger | None,
+    evidence: EvidenceStore,
+    config: Config,
+    clock: Clock,
+) -> None:
     store_id, _, day = (item.ref_id or "").rpartition(":")
     store = config.business.store(store_id)
     if messenger is None or store is None or not store.webex_room_id:
@@ -77,9 +91,16 @@ def job_pattern_report(item: ClaimedItem, *, read_uow: Callable[[], UnitOfWork],
     now = clock()
     with uow() as work:
         work.snapshots.record_file(chart, kind="chart", content_type="image/png", size_bytes=len(png), now=now)
-        root = work.outbox.add(key=f"{key}:card", room_id=store.webex_room_id, now=now, card=pattern_card(view),
-                               markdown=summary(view))
-        work.outbox.add(key=f"{key}:chart", room_id=store.webex_room_id, now=now, parent=root, markdown=caption,
-                        file={"sha256": chart, "content_type": "image/png", "name": name})
+        root = work.outbox.add(
+            key=f"{key}:card", room_id=store.webex_room_id, now=now, card=pattern_card(view), markdown=summary(view)
+        )
+        work.outbox.add(
+            key=f"{key}:chart",
+            room_id=store.webex_room_id,
+            now=now,
+            parent=root,
+            markdown=caption,
+            file={"sha256": chart, "content_type": "image/png", "name": name},
+        )
         work.commit()
     log.info("weekly pattern report queued for store %s, %s", store_id, due.week)

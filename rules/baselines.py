@@ -5,6 +5,7 @@ with the *other* cashiers (leave one out): with the cashier inside its own popul
 store could never produce a large z-score (with n cashiers |z| ≤ (n−1)/√n). The population's
 standard deviation has a floor, so peers with identical rates (zero variance) give a finite z.
 """
+
 from __future__ import annotations
 
 import math
@@ -46,8 +47,11 @@ class CashierBaseline:
     def __init__(self, counts_by_cashier: Mapping[str, Mapping[str, int]], policy: BaselinePolicy):
         self._counts = counts_by_cashier
         self._policy = policy
-        self._rates = {c: rates_of(counts) for c, counts in counts_by_cashier.items()
-                       if transactions_of(counts) >= policy.min_transactions}
+        self._rates = {
+            c: rates_of(counts)
+            for c, counts in counts_by_cashier.items()
+            if transactions_of(counts) >= policy.min_transactions
+        }
         # Sums and sums of squares over the qualified cashiers; one cashier is taken out on lookup.
         self._sums = {name: sum(r[name] for r in self._rates.values()) for name in RATES}
         self._squares = {name: sum(r[name] ** 2 for r in self._rates.values()) for name in RATES}
@@ -74,6 +78,6 @@ class CashierBaseline:
         scores: dict[str, float | None] = {}
         for name, rate in rates.items():
             mean = (self._sums[name] - rate) / peers
-            variance = max(0.0, (self._squares[name] - rate ** 2) / peers - mean ** 2)
+            variance = max(0.0, (self._squares[name] - rate**2) / peers - mean**2)
             scores[name] = round((rate - mean) / max(math.sqrt(variance), self._policy.min_stdev), 3)
         return scores

@@ -3,6 +3,7 @@
 The language itself (facts, types, the checks that name what is wrong) is the kernel's,
 ``core/rule_language.py``, so the configuration can validate rules without importing this package.
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,8 +22,19 @@ from core.rule_language import SPECS, check_condition, check_template, compile_c
 if TYPE_CHECKING:
     from core.config import RuleConfig
 
-__all__ = ["CompiledRule", "Facts", "RuleError", "RuleResult", "check_condition", "check_template",
-           "compile_rule", "compile_rules", "evaluate", "parse_cooldown", "render_message"]
+__all__ = [
+    "CompiledRule",
+    "Facts",
+    "RuleError",
+    "RuleResult",
+    "check_condition",
+    "check_template",
+    "compile_rule",
+    "compile_rules",
+    "evaluate",
+    "parse_cooldown",
+    "render_message",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +71,15 @@ class RuleResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The read API's ``rule_results`` item."""
-        return {"rule": self.rule, "fired": self.fired, "severity": self.severity, "message": self.message,
-                "facts": dict(self.facts_seen), "facts_used": list(self.facts_used), "error": self.error}
+        return {
+            "rule": self.rule,
+            "fired": self.fired,
+            "severity": self.severity,
+            "message": self.message,
+            "facts": dict(self.facts_seen),
+            "facts_used": list(self.facts_used),
+            "error": self.error,
+        }
 
 
 def compile_rule(rule: RuleConfig) -> CompiledRule:
@@ -130,5 +149,3 @@ def _display(name: str, value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.1f}".removesuffix(".0")
     return str(value)
-
-

@@ -1,4 +1,5 @@
 """Which transactions get a picture: a busy store must stay within the camera API's rate budget."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,7 +31,9 @@ def decide(facts: TriageFacts, policy: TriageConfig) -> TriageDecision:
     if facts.transaction_type in policy.types:
         return TriageDecision("capture", f"{facts.transaction_type.replace('_', '-')} is always pictured")
     if facts.payment_method not in policy.methods:
-        return TriageDecision("skip", f"payment method {facts.payment_method} is not triaged ({', '.join(policy.methods)} are)")
+        return TriageDecision(
+            "skip", f"payment method {facts.payment_method} is not triaged ({', '.join(policy.methods)} are)"
+        )
     reasons = []
     if policy.capture_all:
         reasons.append("policy captures every transaction")

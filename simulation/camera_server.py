@@ -8,6 +8,7 @@ footage is not indexed yet (the last few seconds) gets ``400 No video for specif
 the organisation's rate get 429 with Retry-After. ``videoLink`` points at a small footage page
 served here, since the real one needs a Dashboard login.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -53,10 +54,20 @@ class CameraEvent:
 class CameraStandIn:
     """``start()`` binds a free port (or ``port``); ``base_url`` is what MERAKI_BASE_URL should be."""
 
-    def __init__(self, floor: Floor, *, api_key: str, host: str = "127.0.0.1", port: int = 0,
-                 image_delay_s: float = 1.0, footage_lag_s: float = 3.0, link_ttl_s: float = 300.0,
-                 rate_per_s: int = 10, clock: Callable[[], float] = time.time,
-                 on_event: Callable[[CameraEvent], None] = lambda event: None):
+    def __init__(
+        self,
+        floor: Floor,
+        *,
+        api_key: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        image_delay_s: float = 1.0,
+        footage_lag_s: float = 3.0,
+        link_ttl_s: float = 300.0,
+        rate_per_s: int = 10,
+        clock: Callable[[], float] = time.time,
+        on_event: Callable[[CameraEvent], None] = lambda event: None,
+    ):
         self.floor, self.api_key = floor, api_key
         self.image_delay_s, self.footage_lag_s, self.link_ttl_s = image_delay_s, footage_lag_s, link_ttl_s
         self.rate_per_s, self.clock, self.on_event = rate_per_s, clock, on_event
@@ -78,8 +89,9 @@ class CameraStandIn:
         return f"{self.root}/api/v1"
 
     def start(self) -> CameraStandIn:
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="camera-stand-in", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="camera-stand-in", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -138,10 +150,12 @@ class CameraStandIn:
 
     def footage_page(self, serial: str, timestamp: str) -> str:
         frame = f"/footage/{quote(serial)}/frame.jpg?timestamp={quote(timestamp)}"
-        return (f"<!doctype html><meta charset=utf-8><title>Camera {escape(serial)}</title>"
-                f"<body style='font-family:sans-serif;background:#111;color:#eee'>"
-                f"<p>Simulated footage of camera {escape(serial)} at {escape(timestamp or 'now')}</p>"
-                f"<img src='{escape(frame)}' alt='camera picture' style='max-width:100%'></body>")
+        return (
+            f"<!doctype html><meta charset=utf-8><title>Camera {escape(serial)}</title>"
+            f"<body style='font-family:sans-serif;background:#111;color:#eee'>"
+            f"<p>Simulated footage of camera {escape(serial)} at {escape(timestamp or 'now')}</p>"
+            f"<img src='{escape(frame)}' alt='camera picture' style='max-width:100%'></body>"
+        )
 
     def footage_frame(self, serial: str, timestamp: str) -> bytes | None:
         if serial not in self.floor.serials:
@@ -217,7 +231,9 @@ def _handler_for(camera: CameraStandIn) -> type[BaseHTTPRequestHandler]:
                     frame = camera.footage_frame(match.group(1), timestamp)
                     self._bytes(200 if frame else 404, frame or b"", "image/jpeg" if frame else "text/plain")
                 else:
-                    self._bytes(200, camera.footage_page(match.group(1), timestamp).encode(), "text/html; charset=utf-8")
+                    self._bytes(
+                        200, camera.footage_page(match.group(1), timestamp).encode(), "text/html; charset=utf-8"
+                    )
             else:
                 self._json(404, {"errors": ["Not found"]})
 

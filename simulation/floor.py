@@ -5,6 +5,7 @@ simulated camera asks the floor for the picture of a register at a moment (now f
 snapshot, the payment's time for an exact one). A customer stays at the till until the next one
 steps up, so a late live snapshot shows the next customer, as a real camera would.
 """
+
 from __future__ import annotations
 
 import bisect

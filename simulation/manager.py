@@ -4,6 +4,7 @@ would (the Submit data of the rendered cards, with the inputs filled in), throug
 It never reaches into the service: it signs in with its console token, reads the timeline, and posts
 presses with the page's CSRF token, exactly as the browser does.
 """
+
 from __future__ import annotations
 
 import re
@@ -27,8 +28,12 @@ class ConsoleManager:
     def sign_in(self) -> ConsoleManager:
         page = self._get("/console/signin").text
         form_token = _match(r'name="csrf" value="([^"]+)"', page)
-        response = self.session.post(f"{self.base_url}/console/signin", data={"token": self.token, "csrf": form_token},
-                                     timeout=self.timeout_s, allow_redirects=False)
+        response = self.session.post(
+            f"{self.base_url}/console/signin",
+            data={"token": self.token, "csrf": form_token},
+            timeout=self.timeout_s,
+            allow_redirects=False,
+        )
         if response.status_code != 302:
             raise ConsoleError(f"sign-in refused (HTTP {response.status_code})")
         self.csrf = _match(r'name="csrf-token" content="([^"]+)"', self._get("/console").text)
@@ -39,10 +44,16 @@ class ConsoleManager:
 
     def press(self, data: dict[str, Any], title: str) -> list[dict[str, Any]]:
         body = {"event_id": f"console:{secrets.token_hex(16)}", "data": data, "title": title}
-        response = self.session.post(f"{self.base_url}/console/api/actions", json=body, timeout=self.timeout_s,
-                                     headers={"X-CSRF-Token": self.csrf})
+        response = self.session.post(
+            f"{self.base_url}/console/api/actions",
+            json=body,
+            timeout=self.timeout_s,
+            headers={"X-CSRF-Token": self.csrf},
+        )
         if response.status_code != 200:
-            raise ConsoleError(f"press {data.get('action')} refused (HTTP {response.status_code}): {response.text[:200]}")
+            raise ConsoleError(
+                f"press {data.get('action')} refused (HTTP {response.status_code}): {response.text[:200]}"
+            )
         return response.json()["replies"]
 
     def confirm(self, item: dict[str, Any]) -> list[dict[str, Any]]:
@@ -59,11 +70,17 @@ class ConsoleManager:
         replies = self.press(proposal["data"], proposal["title"])
         card = next((r["card"] for r in replies if r.get("card") and _find(r["card"], "enroll")), None)
         if card is None:
-            raise ConsoleError("no enrollment proposal with an Enroll button came back: "
-                               + " / ".join(r.get("markdown", "") for r in replies))
+            raise ConsoleError(
+                "no enrollment proposal with an Enroll button came back: "
+                + " / ".join(r.get("markdown", "") for r in replies)
+            )
         button = _submit(card, "enroll")
         face = next(i for i in _elements(card) if i.get("type") == "Input.ChoiceSet" and i.get("id") == "face")
-        inputs = {"face": face.get("value") or face["choices"][0]["value"], "reason": reason, "expiry_days": str(expiry_days)}
+        inputs = {
+            "face": face.get("value") or face["choices"][0]["value"],
+            "reason": reason,
+            "expiry_days": str(expiry_days),
+        }
         return replies + self.press({**button["data"], **inputs}, button["title"])
 
     def _get(self, path: str) -> requests.Response:
@@ -85,8 +102,16 @@ def _submit(card: dict[str, Any], action: str) -> dict[str, Any]:
 
 
 def _find(card: dict[str, Any], action: str) -> dict[str, Any] | None:
-    return next((a for a in _actions(card) if a.get("type") == "Action.Submit"
-                 and isinstance(a.get("data"), dict) and a["data"].get("action") == action), None)
+    return next(
+        (
+            a
+            for a in _actions(card)
+            if a.get("type") == "Action.Submit"
+            and isinstance(a.get("data"), dict)
+            and a["data"].get("action") == action
+        ),
+        None,
+    )
 
 
 def _actions(card: dict[str, Any]) -> Iterator[dict[str, Any]]:

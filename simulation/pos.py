@@ -5,6 +5,7 @@ pictures), then posts the payment at a whole second, as a POS would, signed with
 POS_WEBHOOK_SECRET. Fraud reports (a chargeback, days later in real life) go to the fraud-report
 webhook the same way. Everything is deterministic: the same day every run, ids apart.
 """
+
 from __future__ import annotations
 
 import json
@@ -72,32 +73,80 @@ def demo_day() -> tuple[list[Checkout], Checkout, str]:
     day = [
         Checkout("clean", "reg-1", ((COFFEE, 2),), "contactless", 8, "fp_a101"),
         Checkout("sold by c-22", "reg-2", ((BOX, 1), (COFFEE, 1)), "chip", 12, "fp_a102"),
-        Checkout("under-rung", "reg-1", ((BOTTLE, 1),), "contactless", 64, "fp_a103",
-                 Customer((_at_till("reg-1", astronaut),), _on_counter("reg-1", "Bottle", "Bottle", "Bottle")),
-                 decision=("confirm", None), note="3 bottles on the counter, 1 billed"),
+        Checkout(
+            "under-rung",
+            "reg-1",
+            ((BOTTLE, 1),),
+            "contactless",
+            64,
+            "fp_a103",
+            Customer((_at_till("reg-1", astronaut),), _on_counter("reg-1", "Bottle", "Bottle", "Bottle")),
+            decision=("confirm", None),
+            note="3 bottles on the counter, 1 billed",
+        ),
         Checkout("clean", "reg-2", ((COFFEE, 3),), "chip", 5, "fp_a104"),
         Checkout("clean", "reg-1", ((BOX, 2),), "contactless", 15, "fp_a106"),
-        Checkout("keyed card", "reg-2", ((BOTTLE, 4), (BOX, 2)), "manual", 88, "fp_b666",
-                 Customer((_at_till("reg-2", grace),), _on_counter("reg-2", "Box", "Bottle")),
-                 decision=("confirm", None), note="card number typed in by hand, risk 88"),
-        Checkout("pictured, clean", "reg-1", ((BOX, 2),), "swipe", 30, "fp_a107",
-                 Customer((_at_till("reg-1", astronaut, brightness=0.9),), _on_counter("reg-1", "Box", "Box")),
-                 note="magstripe: pictured, and everything billed"),
+        Checkout(
+            "keyed card",
+            "reg-2",
+            ((BOTTLE, 4), (BOX, 2)),
+            "manual",
+            88,
+            "fp_b666",
+            Customer((_at_till("reg-2", grace),), _on_counter("reg-2", "Box", "Bottle")),
+            decision=("confirm", None),
+            note="card number typed in by hand, risk 88",
+        ),
+        Checkout(
+            "pictured, clean",
+            "reg-1",
+            ((BOX, 2),),
+            "swipe",
+            30,
+            "fp_a107",
+            Customer((_at_till("reg-1", astronaut, brightness=0.9),), _on_counter("reg-1", "Box", "Box")),
+            note="magstripe: pictured, and everything billed",
+        ),
         Checkout("clean", "reg-2", ((COFFEE, 1),), "contactless", 9, "fp_a108"),
-        Checkout("keyed, cardholder", "reg-1", ((BOX, 3),), "manual", 83, "fp_a109",
-                 Customer((_at_till("reg-1", astronaut),), _on_counter("reg-1", "Box")),
-                 decision=("dismiss", "no_loss"), note="keyed in, but the bank confirms the cardholder"),
+        Checkout(
+            "keyed, cardholder",
+            "reg-1",
+            ((BOX, 3),),
+            "manual",
+            83,
+            "fp_a109",
+            Customer((_at_till("reg-1", astronaut),), _on_counter("reg-1", "Box")),
+            decision=("dismiss", "no_loss"),
+            note="keyed in, but the bank confirms the cardholder",
+        ),
         Checkout("clean", "reg-2", ((BOX, 1),), "chip", 20, "fp_a110"),
         Checkout("clean", "reg-1", ((COFFEE, 2), (BOX, 1)), "contactless", 11, "fp_a111"),
         # No customer at the till: the cashier refunds a sale of their own (a classic till skim).
-        Checkout("own-sale refund", "reg-2", ((BOX, 1), (COFFEE, 1)), "chip", None, "fp_a102", kind="refund",
-                 undoes="sold by c-22", decision=("confirm", None),
-                 note="cashier c-22 refunds their own sale, nobody at the till"),
+        Checkout(
+            "own-sale refund",
+            "reg-2",
+            ((BOX, 1), (COFFEE, 1)),
+            "chip",
+            None,
+            "fp_a102",
+            kind="refund",
+            undoes="sold by c-22",
+            decision=("confirm", None),
+            note="cashier c-22 refunds their own sale, nobody at the till",
+        ),
     ]
     # Weeks later she comes back, pays by tap with a clean card, at the other register.
-    return_visit = Checkout("return visit", "reg-1", ((COFFEE, 1),), "contactless", 7, "fp_c777",
-                            Customer((_at_till("reg-1", grace, face_px=120, brightness=0.95),)),
-                            decision=("confirm", None), note="the charged-back shopper, another register, another card")
+    return_visit = Checkout(
+        "return visit",
+        "reg-1",
+        ((COFFEE, 1),),
+        "contactless",
+        7,
+        "fp_c777",
+        Customer((_at_till("reg-1", grace, face_px=120, brightness=0.95),)),
+        decision=("confirm", None),
+        note="the charged-back shopper, another register, another card",
+    )
     return day, return_visit, "keyed card"
 
 
@@ -130,32 +179,50 @@ class PosStandIn:
         transaction_id = f"{self.prefix}-{len(self.rung) + 1:02d}"
         occurred = datetime.fromtimestamp(paid, UTC).astimezone(ZoneInfo(self.timezone))
         body = {
-            "transaction_id": transaction_id, "store_id": self.store_id, "register_id": checkout.register_id,
-            "occurred_at": occurred.isoformat(), "total": {"amount": checkout.total(), "currency": self.currency},
-            "payment": {"method": "card", "entry_mode": checkout.entry_mode, "card_fingerprint": checkout.fingerprint,
-                        "status": "approved", "risk_score": checkout.risk_score},
-            "items": [{"sku": sku, "name": name, "quantity": quantity, "unit_price": price}
-                      for (sku, name, price), quantity in checkout.items],
+            "transaction_id": transaction_id,
+            "store_id": self.store_id,
+            "register_id": checkout.register_id,
+            "occurred_at": occurred.isoformat(),
+            "total": {"amount": checkout.total(), "currency": self.currency},
+            "payment": {
+                "method": "card",
+                "entry_mode": checkout.entry_mode,
+                "card_fingerprint": checkout.fingerprint,
+                "status": "approved",
+                "risk_score": checkout.risk_score,
+            },
+            "items": [
+                {"sku": sku, "name": name, "quantity": quantity, "unit_price": price}
+                for (sku, name, price), quantity in checkout.items
+            ],
             "cashier_id": "c-17" if checkout.register_id == "reg-1" else "c-22",
         }
         if checkout.kind != "sale":
             body["type"] = checkout.kind
         if checkout.undoes is not None:
             body["original_transaction_id"] = next(
-                r.transaction_id for r in reversed(self.rung) if r.checkout.key == checkout.undoes)
+                r.transaction_id for r in reversed(self.rung) if r.checkout.key == checkout.undoes
+            )
         rung = Rung(transaction_id, checkout, self._post("/api/v1/transactions", body), occurred)
         self.rung.append(rung)
         self.on_rung(rung)
         return rung
 
     def report_fraud(self, transaction_id: str, reason: str, *, source: str = "chargeback") -> int | None:
-        body = {"transaction_id": transaction_id, "reason": reason, "source": source,
-                "reported_at": datetime.now(UTC).isoformat(timespec="seconds")}
+        body = {
+            "transaction_id": transaction_id,
+            "reason": reason,
+            "source": source,
+            "reported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
         return self._post("/api/v1/fraud-reports", body)
 
     def _post(self, path: str, body: dict) -> int | None:
         raw = json.dumps(body).encode()
-        headers = {"Content-Type": "application/json", "X-Signature": signatures.sign(raw, self.secret, int(time.time()))}
+        headers = {
+            "Content-Type": "application/json",
+            "X-Signature": signatures.sign(raw, self.secret, int(time.time())),
+        }
         try:
             return self.session.post(self.base_url + path, data=raw, headers=headers, timeout=30).status_code
         except requests.RequestException:

@@ -4,6 +4,7 @@ Real packaging is planar, textured and printed with its name; so are these: a ra
 shapes, stripes and the label's name. The same (label, seed) always gives the same pixels, so a
 reference photo for the catalog and the packages in a scene are the same "product" (tests, demo).
 """
+
 from __future__ import annotations
 
 import hashlib

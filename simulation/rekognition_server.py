@@ -9,6 +9,7 @@ Rekognition, ``SearchUsersByImage`` searches only the largest face of the image,
 with an empty list and names the face it searched (``SearchedFace``). Faces are found and compared
 by the local backend's models, so the same person matches across pictures and others do not.
 """
+
 from __future__ import annotations
 
 import base64
@@ -78,7 +79,9 @@ class RekognitionStandIn:
 
     def answer(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         self.calls.append(operation)
-        handler: Callable[[dict[str, Any]], dict[str, Any]] | None = getattr(self, "_op_" + re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower(), None)
+        handler: Callable[[dict[str, Any]], dict[str, Any]] | None = getattr(
+            self, "_op_" + re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower(), None
+        )
         if handler is None:
             raise AwsError("UnknownOperationException", f"{operation} is not implemented by the stand-in")
         return handler(params)
@@ -91,13 +94,19 @@ class RekognitionStandIn:
             if collection_id in self._collections:
                 raise AwsError("ResourceAlreadyExistsException", f"The collection id: {collection_id} already exists")
             self._collections[collection_id] = _Collection()
-        return {"StatusCode": 200, "FaceModelVersion": FACE_MODEL_VERSION,
-                "CollectionArn": f"aws:rekognition:us-east-1:000000000000:collection/{collection_id}"}
+        return {
+            "StatusCode": 200,
+            "FaceModelVersion": FACE_MODEL_VERSION,
+            "CollectionArn": f"aws:rekognition:us-east-1:000000000000:collection/{collection_id}",
+        }
 
     def _op_describe_collection(self, params: dict[str, Any]) -> dict[str, Any]:
         collection = self._collection(params)
-        return {"FaceCount": len(collection.faces), "UserCount": len(collection.users),
-                "FaceModelVersion": FACE_MODEL_VERSION}
+        return {
+            "FaceCount": len(collection.faces),
+            "UserCount": len(collection.users),
+            "FaceModelVersion": FACE_MODEL_VERSION,
+        }
 
     def _op_create_user(self, params: dict[str, Any]) -> dict[str, Any]:
         collection = self._collection(params)
@@ -151,16 +160,24 @@ class RekognitionStandIn:
     def _op_index_faces(self, params: dict[str, Any]) -> dict[str, Any]:
         collection = self._collection(params)
         faces = self._faces_in(params)
-        kept = faces[:int(params.get("MaxFaces", 100))]
+        kept = faces[: int(params.get("MaxFaces", 100))]
         records = []
         with self._lock:
             for face in kept:
                 face_id = str(uuid.uuid4())
                 collection.faces[face_id] = (params.get("ExternalImageId", ""), face.handle)
-                records.append({"Face": {"FaceId": face_id, "BoundingBox": _bounding_box(face), "Confidence": 99.9,
-                                         "ExternalImageId": params.get("ExternalImageId", "")},
-                                "FaceDetail": _detail(face)})
-        unindexed = [{"Reasons": ["EXCEEDS_MAX_FACES"], "FaceDetail": _detail(f)} for f in faces[len(kept):]]
+                records.append(
+                    {
+                        "Face": {
+                            "FaceId": face_id,
+                            "BoundingBox": _bounding_box(face),
+                            "Confidence": 99.9,
+                            "ExternalImageId": params.get("ExternalImageId", ""),
+                        },
+                        "FaceDetail": _detail(face),
+                    }
+                )
+        unindexed = [{"Reasons": ["EXCEEDS_MAX_FACES"], "FaceDetail": _detail(f)} for f in faces[len(kept) :]]
         return {"FaceRecords": records, "UnindexedFaces": unindexed, "FaceModelVersion": FACE_MODEL_VERSION}
 
     def _op_search_users_by_image(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -171,8 +188,10 @@ class RekognitionStandIn:
         searched, others = faces[0], faces[1:]  # the largest face only, as Rekognition does
         threshold = float(params.get("UserMatchThreshold", 80.0))
         with self._lock:
-            gallery = {user: [collection.faces[f][1] for f in face_ids if f in collection.faces]
-                       for user, face_ids in collection.users.items()}
+            gallery = {
+                user: [collection.faces[f][1] for f in face_ids if f in collection.faces]
+                for user, face_ids in collection.users.items()
+            }
         matches = []
         for user, descriptors in gallery.items():
             if descriptors:
@@ -180,9 +199,12 @@ class RekognitionStandIn:
                 if best >= threshold:
                     matches.append({"Similarity": round(best, 2), "User": {"UserId": user, "UserStatus": "ACTIVE"}})
         matches.sort(key=lambda m: -m["Similarity"])
-        return {"UserMatches": matches[:int(params.get("MaxUsers", 100))], "FaceModelVersion": FACE_MODEL_VERSION,
-                "SearchedFace": {"FaceDetail": {"BoundingBox": _bounding_box(searched)}},
-                "UnsearchedFaces": [{"FaceDetails": _detail(f), "Reasons": ["FACE_NOT_LARGEST"]} for f in others]}
+        return {
+            "UserMatches": matches[: int(params.get("MaxUsers", 100))],
+            "FaceModelVersion": FACE_MODEL_VERSION,
+            "SearchedFace": {"FaceDetail": {"BoundingBox": _bounding_box(searched)}},
+            "UnsearchedFaces": [{"FaceDetails": _detail(f), "Reasons": ["FACE_NOT_LARGEST"]} for f in others],
+        }
 
     def _op_detect_labels(self, params: dict[str, Any]) -> dict[str, Any]:
         self._image(params)
@@ -192,7 +214,9 @@ class RekognitionStandIn:
         with self._lock:
             collection = self._collections.get(params.get("CollectionId", ""))
         if collection is None:
-            raise AwsError("ResourceNotFoundException", f"The collection id: {params.get('CollectionId')} does not exist")
+            raise AwsError(
+                "ResourceNotFoundException", f"The collection id: {params.get('CollectionId')} does not exist"
+            )
         return collection
 
     def _faces_in(self, params: dict[str, Any]) -> list[DetectedFace]:
@@ -218,8 +242,12 @@ def _bounding_box(face: DetectedFace) -> dict[str, float]:
 
 
 def _detail(face: DetectedFace) -> dict[str, Any]:
-    return {"BoundingBox": _bounding_box(face), "Confidence": 99.9, "Pose": {"Roll": 0.0, "Yaw": 0.0, "Pitch": 0.0},
-            "Quality": {"Brightness": 55.0, "Sharpness": round(face.sharpness * 100, 2)}}
+    return {
+        "BoundingBox": _bounding_box(face),
+        "Confidence": 99.9,
+        "Pose": {"Roll": 0.0, "Yaw": 0.0, "Pitch": 0.0},
+        "Quality": {"Brightness": 55.0, "Sharpness": round(face.sharpness * 100, 2)},
+    }
 
 
 def _handler_for(standin: RekognitionStandIn) -> type[BaseHTTPRequestHandler]:
@@ -239,7 +267,9 @@ def _handler_for(standin: RekognitionStandIn) -> type[BaseHTTPRequestHandler]:
             except AwsError as exc:
                 self._json(exc.status, {"__type": exc.code, "Message": exc.message})
             except (KeyError, ValueError) as exc:
-                self._json(400, {"__type": "InvalidParameterException", "Message": f"invalid request ({type(exc).__name__})"})
+                self._json(
+                    400, {"__type": "InvalidParameterException", "Message": f"invalid request ({type(exc).__name__})"}
+                )
 
         def _json(self, status: int, body: Any) -> None:
             content = json.dumps(body).encode()

@@ -5,6 +5,7 @@ both public domain. Each is cropped to the head before it enters a scene: the re
 not a person (the astronaut's mission patch even fools dlib's HOG detector into a second "face").
 Everything is deterministic given the seed, so tests can compare boxes and similarities.
 """
+
 from __future__ import annotations
 
 import io
@@ -124,7 +125,7 @@ def _background(width: int, height: int, rng: np.random.Generator) -> Image.Imag
     pixels = np.broadcast_to(wall * shade, (height, width, 3)).copy()
     top = int(height * 0.74)
     pixels[top:] = counter
-    pixels[top:top + max(2, height // 120)] = counter * 0.6  # the counter's front edge
+    pixels[top : top + max(2, height // 120)] = counter * 0.6  # the counter's front edge
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
 
 

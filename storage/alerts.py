@@ -1,4 +1,5 @@
 """Alerts and the watchlist as the read API and handlers see them."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,8 +33,14 @@ class AlertRepository:
         number = parse_alert_id(public_id)
         return self._session.get(Alert, number) if number is not None else None
 
-    def list(self, *, status: str | None = None, store_ids: set[str] | None = None, since: datetime | None = None,
-             limit: int = 200) -> list[Alert]:
+    def list(
+        self,
+        *,
+        status: str | None = None,
+        store_ids: set[str] | None = None,
+        since: datetime | None = None,
+        limit: int = 200,
+    ) -> list[Alert]:
         query = select(Alert).order_by(Alert.id.desc()).limit(limit)
         if since is not None:
             query = query.where(Alert.created_at >= since)
@@ -50,8 +57,16 @@ class AlertRepository:
     def by_dedupe_key(self, key: str) -> Alert | None:
         return self._session.scalar(select(Alert).where(Alert.dedupe_key == key))
 
-    def recent(self, *, rule: str, store_id: str, person_id: str | None, register_id: str | None,
-               camera_serial: str | None, since: datetime) -> bool:
+    def recent(
+        self,
+        *,
+        rule: str,
+        store_id: str,
+        person_id: str | None,
+        register_id: str | None,
+        camera_serial: str | None,
+        since: datetime,
+    ) -> bool:
         """Is there an alert of this rule, for this person (if any), at this place, since then (cool-down)?
 
         The place is the register at a checkout, else the entrance camera: a person alerted at the
@@ -75,13 +90,17 @@ class AlertRepository:
         query = (
             select(Alert, Transaction.occurred_at)
             .outerjoin(Transaction, Transaction.transaction_id == Alert.transaction_id)
-            .where(Alert.person_id.in_({a.person_id for a in subjects}),
-                   Alert.store_id.in_({a.store_id for a in subjects}),
-                   Alert.created_at >= min(a.created_at for a in subjects) - window,
-                   Alert.id < max(a.id for a in subjects))
+            .where(
+                Alert.person_id.in_({a.person_id for a in subjects}),
+                Alert.store_id.in_({a.store_id for a in subjects}),
+                Alert.created_at >= min(a.created_at for a in subjects) - window,
+                Alert.id < max(a.id for a in subjects),
+            )
             .order_by(Alert.id.desc())
         )
-        found = [Sighting(alert, occurred_at or alert.created_at) for alert, occurred_at in self._session.execute(query)]
+        found = [
+            Sighting(alert, occurred_at or alert.created_at) for alert, occurred_at in self._session.execute(query)
+        ]
         return {a.id: [s for s in found if _earlier_sighting(s.alert, a, window)] for a in subjects}
 
     def ids_for_transaction(self, transaction_id: str) -> list[str]:

@@ -4,6 +4,7 @@ SQLite: WAL, foreign keys, a busy timeout, and writes serialised by one in-proce
 ``BEGIN IMMEDIATE`` (measured: p99 falls from ~1 s to ~50 ms under concurrent intake, because
 writers queue on the lock instead of spinning on SQLITE_BUSY).
 """
+
 from __future__ import annotations
 
 import threading

@@ -3,6 +3,7 @@
 A half-written file never carries a final name: bytes go to a temporary file in the same
 directory, are fsynced, then renamed. The same content stored twice is one file.
 """
+
 from __future__ import annotations
 
 import hashlib

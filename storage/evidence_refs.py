@@ -3,6 +3,7 @@
 Files are content-addressed: one crop may be a checkout face's crop and an enrollment photo at
 once. A file is deleted only when no snapshot, face, enrolled face or outbox message names it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -12,8 +13,12 @@ from sqlalchemy.orm import Session
 
 from storage.models import EvidenceFile, Face, OutboxMessage, Snapshot, WatchlistFace
 
-_REFERENCES = (Snapshot.evidence_sha256, Face.crop_sha256, WatchlistFace.enrollment_image_sha256,
-               OutboxMessage.file_sha256)
+_REFERENCES = (
+    Snapshot.evidence_sha256,
+    Face.crop_sha256,
+    WatchlistFace.enrollment_image_sha256,
+    OutboxMessage.file_sha256,
+)
 
 
 def unreferenced(session: Session, candidates: Iterable[str]) -> list[tuple[str, str]]:

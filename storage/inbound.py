@@ -3,6 +3,7 @@
 Both Webex transports deliver again after a reconnect or a slow answer, so the event's own id
 (message id or attachment action id) is the primary key and a redelivery inserts nothing.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -21,9 +22,18 @@ def record_event(session: Session, *, event_id: str, source: str, payload: dict[
     INSERT … ON CONFLICT DO NOTHING rather than check-then-insert: two deliveries racing on
     PostgreSQL would otherwise both pass the check and one would fail the whole transaction.
     """
-    statement = upsert_insert(session, InboundEvent).values(
-        id=event_id, source=source, payload=payload, received_at=now, handled_at=None,
-    ).on_conflict_do_nothing(index_elements=["id"]).returning(InboundEvent.id)
+    statement = (
+        upsert_insert(session, InboundEvent)
+        .values(
+            id=event_id,
+            source=source,
+            payload=payload,
+            received_at=now,
+            handled_at=None,
+        )
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(InboundEvent.id)
+    )
     # RETURNING, not rowcount: psycopg reports no reliable rowcount for ON CONFLICT DO NOTHING.
     return session.execute(statement).scalar() is not None
 
@@ -35,6 +45,8 @@ def get(session: Session, event_id: str) -> InboundEvent | None:
 def mark_handled(session: Session, event_id: str, now: datetime) -> bool:
     """Record that the event's effects are done; False if unknown or already handled (keeps the first time)."""
     result = session.execute(
-        update(InboundEvent).where(InboundEvent.id == event_id, InboundEvent.handled_at.is_(None)).values(handled_at=now)
+        update(InboundEvent)
+        .where(InboundEvent.id == event_id, InboundEvent.handled_at.is_(None))
+        .values(handled_at=now)
     )
     return result.rowcount == 1

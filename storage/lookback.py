@@ -1,5 +1,6 @@
 """The retained pictures a look-back re-scans: no descriptor of an unmatched face is ever stored, so
 finding earlier visits of a newly enrolled person means looking at the pictures again."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -16,17 +17,33 @@ def visit_key(snapshot: Snapshot) -> str:
     return snapshot.transaction_id or snapshot.id
 
 
-def pictures(session: Session, *, store_ids: Iterable[str], since: datetime, until: datetime,
-             skip_transactions: Iterable[str], limit: int) -> tuple[list[Snapshot], datetime | None]:
+def pictures(
+    session: Session,
+    *,
+    store_ids: Iterable[str],
+    since: datetime,
+    until: datetime,
+    skip_transactions: Iterable[str],
+    limit: int,
+) -> tuple[list[Snapshot], datetime | None]:
     """Ready pictures of these stores whose visit (the payment's time, else the picture's) lies in
     [since, until), oldest first: whole hours of them, about ``limit``. Also where the next page
     starts (None at the end). Whole hours keep a checkout's live and exact pictures on one page."""
     moment = func.coalesce(Transaction.occurred_at, Snapshot.created_at)
     skipped = list(skip_transactions)
-    query = (select(Snapshot, moment).outerjoin(Transaction, Transaction.transaction_id == Snapshot.transaction_id)
-             .where(Snapshot.store_id.in_(list(store_ids)), Snapshot.status == "ready",
-                    Snapshot.evidence_sha256.is_not(None), moment >= since, moment < until)
-             .order_by(moment, Snapshot.id).options(selectinload(Snapshot.transaction)))
+    query = (
+        select(Snapshot, moment)
+        .outerjoin(Transaction, Transaction.transaction_id == Snapshot.transaction_id)
+        .where(
+            Snapshot.store_id.in_(list(store_ids)),
+            Snapshot.status == "ready",
+            Snapshot.evidence_sha256.is_not(None),
+            moment >= since,
+            moment < until,
+        )
+        .order_by(moment, Snapshot.id)
+        .options(selectinload(Snapshot.transaction))
+    )
     if skipped:
         query = query.where(or_(Snapshot.transaction_id.is_(None), Snapshot.transaction_id.not_in(skipped)))
     found = session.execute(query.limit(limit + 1)).all()
@@ -42,6 +59,10 @@ def pictures(session: Session, *, store_ids: Iterable[str], since: datetime, unt
 
 def transactions_pictured_by(session: Session, crop_sha256: str) -> list[str]:
     """The transactions whose pictures this crop was cut from (the visit the enrollment is about)."""
-    query = (select(Snapshot.transaction_id).join(Face, Face.snapshot_id == Snapshot.id)
-             .where(Face.crop_sha256 == crop_sha256, Snapshot.transaction_id.is_not(None)).distinct())
+    query = (
+        select(Snapshot.transaction_id)
+        .join(Face, Face.snapshot_id == Snapshot.id)
+        .where(Face.crop_sha256 == crop_sha256, Snapshot.transaction_id.is_not(None))
+        .distinct()
+    )
     return list(session.scalars(query))

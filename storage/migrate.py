@@ -1,4 +1,5 @@
 """Alembic migrations, run programmatically (``python -m bot db upgrade`` and on every start)."""
+
 from __future__ import annotations
 
 from pathlib import Path

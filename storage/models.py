@@ -3,6 +3,7 @@
 Times are stored as UTC and come back timezone-aware on every backend. Images never live in
 the database: rows point at evidence files (content-addressed under DATA_DIR).
 """
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
@@ -94,22 +95,33 @@ class Transaction(Base):
     cashier_id: Mapped[str | None] = mapped_column(String(64))
     original_transaction_id: Mapped[str | None] = mapped_column(String(128), doc="The sale a refund or void undoes.")
     approver_id: Mapped[str | None] = mapped_column(String(64), doc="Who approved a price override or discount.")
-    adjustment_amount: Mapped[Decimal] = mapped_column(Numeric(18, 4), default=Decimal(0), server_default="0",
-                                                       doc="What an override or discount gave away.")
+    adjustment_amount: Mapped[Decimal] = mapped_column(
+        Numeric(18, 4), default=Decimal(0), server_default="0", doc="What an override or discount gave away."
+    )
     body: Mapped[str] = mapped_column(Text, doc="The raw accepted JSON body, exactly as posted.")
     body_sha256: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(12), default="pending", doc="pending|capturing|analyzing|done|skipped|failed")
+    status: Mapped[str] = mapped_column(
+        String(12), default="pending", doc="pending|capturing|analyzing|done|skipped|failed"
+    )
     status_reason: Mapped[str | None] = mapped_column(String(500))
     triage_decision: Mapped[str | None] = mapped_column(String(8))
     triage_reason: Mapped[str | None] = mapped_column(String(500))
     reconciliation: Mapped[dict[str, Any] | None]
     rule_results: Mapped[list[Any] | None] = mapped_column(doc="[{rule, fired, facts}] of the last evaluation")
     pattern_facts: Mapped[dict[str, Any] | None] = mapped_column(doc="Pattern facts as of triage (core/facts.py)")
-    placed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true(),
-                                         doc="False for an unknown store or register (stored, never correlated or counted)")
-    under_rung: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), doc="A picture showed more than was billed (counted once)")
+    placed: Mapped[bool] = mapped_column(
+        Boolean,
+        default=True,
+        server_default=true(),
+        doc="False for an unknown store or register (stored, never correlated or counted)",
+    )
+    under_rung: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false(), doc="A picture showed more than was billed (counted once)"
+    )
     # A processor's later change of the payment (Square payment.updated); null: the body's payment.status holds.
-    payment_status: Mapped[str | None] = mapped_column(String(32), doc="approved|pending|canceled|failed, as changed since")
+    payment_status: Mapped[str | None] = mapped_column(
+        String(32), doc="approved|pending|canceled|failed, as changed since"
+    )
     payment_status_at: Mapped[datetime | None] = mapped_column(doc="The processor's updated_at of the status we hold")
     payment_version: Mapped[int | None] = mapped_column(BigInteger, doc="The processor's version of the status we hold")
 
@@ -141,7 +153,9 @@ class WorkItem(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(32))
-    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True, doc="kind:ids; enqueueing the same step twice is a no-op")
+    dedupe_key: Mapped[str] = mapped_column(
+        String(200), unique=True, doc="kind:ids; enqueueing the same step twice is a no-op"
+    )
     transaction_id: Mapped[str | None] = mapped_column(String(128), index=True)
     ref_id: Mapped[str | None] = mapped_column(String(128), doc="Other id the step needs (snapshot, alert, person).")
     status: Mapped[str] = mapped_column(String(8), default="pending", doc="pending|running|done|dead")
@@ -170,7 +184,9 @@ class Snapshot(Base):
     __tablename__ = "snapshots"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    transaction_id: Mapped[str | None] = mapped_column(ForeignKey("transactions.transaction_id", ondelete="CASCADE"), index=True)
+    transaction_id: Mapped[str | None] = mapped_column(
+        ForeignKey("transactions.transaction_id", ondelete="CASCADE"), index=True
+    )
     store_id: Mapped[str] = mapped_column(String(64))
     camera_serial: Mapped[str] = mapped_column(String(20))
     kind: Mapped[str] = mapped_column(String(10), doc="live|exact|entrance|manual")
@@ -183,10 +199,13 @@ class Snapshot(Base):
     analyzed_at: Mapped[datetime | None]
     reconciliation: Mapped[dict[str, Any] | None] = mapped_column(doc="Receipt against what this picture shows")
     rule_results: Mapped[list[Any] | None] = mapped_column(
-        doc="Entrance pictures: every rule evaluation [{rule, fired, facts, person_id}] (checkouts keep theirs on the transaction)")
+        doc="Entrance pictures: every rule evaluation [{rule, fired, facts, person_id}] (checkouts keep theirs on the transaction)"
+    )
 
     transaction: Mapped[Transaction | None] = relationship(back_populates="snapshots")
-    faces: Mapped[list[Face]] = relationship(back_populates="snapshot", order_by="Face.id", cascade="all, delete-orphan")
+    faces: Mapped[list[Face]] = relationship(
+        back_populates="snapshot", order_by="Face.id", cascade="all, delete-orphan"
+    )
 
 
 class Face(Base):

@@ -1,4 +1,5 @@
 """The outbox: messages to send to Webex, written in the same transaction as what they tell."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -16,18 +17,34 @@ class Outbox:
         self._session = session
         self._enqueue = enqueue  # WorkQueue.enqueue: every message is delivered by a work item
 
-    def add(self, *, key: str, room_id: str, now: datetime, markdown: str = "", card: dict | None = None,
-            file: dict | None = None, parent: OutboxMessage | None = None, parent_message_id: str | None = None,
-            alert_id: int | None = None) -> OutboxMessage:
+    def add(
+        self,
+        *,
+        key: str,
+        room_id: str,
+        now: datetime,
+        markdown: str = "",
+        card: dict | None = None,
+        file: dict | None = None,
+        parent: OutboxMessage | None = None,
+        parent_message_id: str | None = None,
+        alert_id: int | None = None,
+    ) -> OutboxMessage:
         """Queue one message (idempotent by ``key``); ``parent`` threads it under a message we send first."""
         existing = self.by_key(key)
         if existing is not None:
             return existing
         message = OutboxMessage(
-            dedupe_key=key, room_id=room_id, alert_id=alert_id, file_sha256=file["sha256"] if file else None,
-            parent_outbox_id=parent.id if parent else None, status="pending", attempts=0,
+            dedupe_key=key,
+            room_id=room_id,
+            alert_id=alert_id,
+            file_sha256=file["sha256"] if file else None,
+            parent_outbox_id=parent.id if parent else None,
+            status="pending",
+            attempts=0,
             payload={"markdown": markdown, "card": card, "file": file, "parent_message_id": parent_message_id},
-            next_attempt_at=now, created_at=now,
+            next_attempt_at=now,
+            created_at=now,
         )
         self._session.add(message)
         self._session.flush()

@@ -6,6 +6,7 @@ same one. Each ``try_take`` is one short write transaction with no network call 
 PostgreSQL the row is locked with ``SELECT … FOR UPDATE``; on SQLite the writer lock and
 ``BEGIN IMMEDIATE`` serialise takers.
 """
+
 from __future__ import annotations
 
 import logging

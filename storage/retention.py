@@ -4,6 +4,7 @@ Each ``purge_*`` deletes at most ``limit`` rows and returns the evidence files t
 named (the caller deletes those nobody else needs) and how many rows went. Pictures of a
 transaction with a fraud report or an open or confirmed alert are kept for the longer window.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -49,15 +50,20 @@ def _transaction_kept():  # type: ignore[no-untyped-def]
 
 
 def _snapshot_kept():  # type: ignore[no-untyped-def]
-    by_transaction = and_(Snapshot.transaction_id.is_not(None), exists().where(
-        Transaction.transaction_id == Snapshot.transaction_id, _transaction_kept()))
+    by_transaction = and_(
+        Snapshot.transaction_id.is_not(None),
+        exists().where(Transaction.transaction_id == Snapshot.transaction_id, _transaction_kept()),
+    )
     by_alert = exists().where(Alert.snapshot_id == Snapshot.id, Alert.status.in_(KEPT_ALERTS))  # entrance pictures
     return or_(by_transaction, by_alert)
 
 
 def purge_snapshots(session: Session, *, plain_before: datetime, kept_before: datetime, limit: int) -> Purged:
-    query = select(Snapshot.id).where(or_(
-        and_(Snapshot.created_at < plain_before, ~_snapshot_kept()), Snapshot.created_at < kept_before)).limit(limit)
+    query = (
+        select(Snapshot.id)
+        .where(or_(and_(Snapshot.created_at < plain_before, ~_snapshot_kept()), Snapshot.created_at < kept_before))
+        .limit(limit)
+    )
     return delete_snapshots(session, list(session.scalars(query)))
 
 
@@ -76,13 +82,22 @@ def delete_snapshots(session: Session, snapshot_ids: list[str]) -> Purged:
 
 def purge_transactions(session: Session, *, plain_before: datetime, kept_before: datetime, limit: int) -> Purged:
     """Transactions past their window, with their pictures (deleted here so their files go too)."""
-    query = select(Transaction.transaction_id).where(or_(
-        and_(Transaction.received_at < plain_before, ~_transaction_kept()),
-        Transaction.received_at < kept_before)).limit(limit)
+    query = (
+        select(Transaction.transaction_id)
+        .where(
+            or_(
+                and_(Transaction.received_at < plain_before, ~_transaction_kept()),
+                Transaction.received_at < kept_before,
+            )
+        )
+        .limit(limit)
+    )
     ids = list(session.scalars(query))
     if not ids:
         return Purged()
-    purged = delete_snapshots(session, list(session.scalars(select(Snapshot.id).where(Snapshot.transaction_id.in_(ids)))))
+    purged = delete_snapshots(
+        session, list(session.scalars(select(Snapshot.id).where(Snapshot.transaction_id.in_(ids))))
+    )
     session.execute(delete(FraudReport).where(FraudReport.transaction_id.in_(ids)))
     session.execute(delete(Transaction).where(Transaction.transaction_id.in_(ids)))
     return Purged(len(ids), purged.files)
@@ -102,8 +117,13 @@ def purge_outbox(session: Session, *, plain_before: datetime, any_before: dateti
     """Sent or failed messages past the picture window (their files are pictures), unless their alert is kept."""
     kept = exists().where(Alert.id == OutboxMessage.alert_id, Alert.status.in_(KEPT_ALERTS))
     finished = OutboxMessage.status.in_(("sent", "failed"))
-    query = select(OutboxMessage.id).where(or_(
-        and_(finished, OutboxMessage.created_at < plain_before, ~kept), OutboxMessage.created_at < any_before)).limit(limit)
+    query = (
+        select(OutboxMessage.id)
+        .where(
+            or_(and_(finished, OutboxMessage.created_at < plain_before, ~kept), OutboxMessage.created_at < any_before)
+        )
+        .limit(limit)
+    )
     ids = list(session.scalars(query))
     if not ids:
         return Purged()

@@ -1,4 +1,5 @@
 """Snapshots, their evidence files, the faces found in them and the watchlist scope they are searched against."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -27,8 +28,9 @@ class SnapshotRepository:
     def record_file(self, sha256: str, *, kind: str, content_type: str, size_bytes: int, now: datetime) -> None:
         """One row per stored file; the same content stored twice is one file and one row."""
         if self._session.get(EvidenceFile, sha256) is None:
-            self._session.add(EvidenceFile(sha256=sha256, kind=kind, content_type=content_type,
-                                           size_bytes=size_bytes, created_at=now))
+            self._session.add(
+                EvidenceFile(sha256=sha256, kind=kind, content_type=content_type, size_bytes=size_bytes, created_at=now)
+            )
             self._session.flush()
 
     def file(self, sha256: str) -> EvidenceFile | None:

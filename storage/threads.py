@@ -3,6 +3,7 @@
 Webex threads are one level deep, so an answer to a press on a card that is itself a thread
 reply (an enrollment proposal under an alert card) must name the thread's root, not the card.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -33,8 +34,11 @@ def detach_files(session: Session, key_prefix: str) -> set[str]:
     """Unlink the files of our messages whose key starts with ``key_prefix``; return those files.
 
     For erasure: a message already sent keeps its text, and one not yet sent goes without its file."""
-    rows = session.scalars(select(OutboxMessage).where(
-        OutboxMessage.dedupe_key.startswith(key_prefix, autoescape=True), OutboxMessage.file_sha256.is_not(None)))
+    rows = session.scalars(
+        select(OutboxMessage).where(
+            OutboxMessage.dedupe_key.startswith(key_prefix, autoescape=True), OutboxMessage.file_sha256.is_not(None)
+        )
+    )
     files = set()
     for row in rows:
         files.add(row.file_sha256)

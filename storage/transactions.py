@@ -1,4 +1,5 @@
 """Transactions, their fraud reports and snapshots/faces as stored."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -55,12 +56,19 @@ class TransactionRepository:
         )
         return bool(self._session.scalar(query))
 
-    def fingerprint_count_before(self, card_fingerprint: str, transaction_id: str, *, since: datetime,
-                                 until: datetime) -> int:
+    def fingerprint_count_before(
+        self, card_fingerprint: str, transaction_id: str, *, since: datetime, until: datetime
+    ) -> int:
         """Other transactions with this card fingerprint in [since, until], in any store (indexed column)."""
-        query = select(func.count()).select_from(Transaction).where(
-            Transaction.card_fingerprint == card_fingerprint, Transaction.transaction_id != transaction_id,
-            Transaction.occurred_at >= since, Transaction.occurred_at <= until,
+        query = (
+            select(func.count())
+            .select_from(Transaction)
+            .where(
+                Transaction.card_fingerprint == card_fingerprint,
+                Transaction.transaction_id != transaction_id,
+                Transaction.occurred_at >= since,
+                Transaction.occurred_at <= until,
+            )
         )
         return int(self._session.scalar(query) or 0)
 

@@ -1,4 +1,5 @@
 """Unit of work: one database transaction per handler or job, explicit commit, else rollback."""
+
 from __future__ import annotations
 
 from types import TracebackType
@@ -47,7 +48,9 @@ class UnitOfWork:
         self.patterns = PatternRepository(self.session)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         try:
             # close() rolls back anything uncommitted; unlike rollback() it leaves loaded objects readable.
             self.session.close()

@@ -1,4 +1,5 @@
 """The local backend's view of the watchlist: enrolled descriptors, and a cheap version that changes with them."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -5,6 +5,7 @@ dead-lettered after ``max_attempts`` instead of looping forever. Each claim writ
 lease token; finishing checks it, so a worker whose lease expired cannot complete a step that
 another worker has since taken over.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -34,20 +35,39 @@ class WorkQueue:
         self._session = session
         self._skip_locked = skip_locked
 
-    def enqueue(self, *, kind: str, key: str, run_at: datetime, now: datetime,
-                transaction_id: str | None = None, ref_id: str | None = None) -> None:
+    def enqueue(
+        self,
+        *,
+        kind: str,
+        key: str,
+        run_at: datetime,
+        now: datetime,
+        transaction_id: str | None = None,
+        ref_id: str | None = None,
+    ) -> None:
         """Add a step unless the same ``kind:key`` was ever enqueued (a no-op then, even if done)."""
-        statement = upsert_insert(self._session, WorkItem).values(
-            kind=kind, dedupe_key=f"{kind}:{key}", transaction_id=transaction_id, ref_id=ref_id,
-            status="pending", next_run_at=run_at, attempts=0, created_at=now,
-        ).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        statement = (
+            upsert_insert(self._session, WorkItem)
+            .values(
+                kind=kind,
+                dedupe_key=f"{kind}:{key}",
+                transaction_id=transaction_id,
+                ref_id=ref_id,
+                status="pending",
+                next_run_at=run_at,
+                attempts=0,
+                created_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        )
         self._session.execute(statement)
 
     def hurry(self, *, kind: str, key: str, now: datetime) -> None:
         """Make a waiting step due now (e.g. a thread reply once its root has been sent)."""
         self._session.execute(
-            update(WorkItem).where(WorkItem.dedupe_key == f"{kind}:{key}", WorkItem.status == "pending",
-                                   WorkItem.next_run_at > now).values(next_run_at=now)
+            update(WorkItem)
+            .where(WorkItem.dedupe_key == f"{kind}:{key}", WorkItem.status == "pending", WorkItem.next_run_at > now)
+            .values(next_run_at=now)
         )
 
     def claim_due(self, *, kinds: set[str], now: datetime, lease_s: float, limit: int) -> list[ClaimedItem]:
@@ -58,7 +78,12 @@ class WorkQueue:
             and_(WorkItem.status == "pending", WorkItem.next_run_at <= now),
             and_(WorkItem.status == "running", WorkItem.lease_until < now),
         )
-        query = select(WorkItem).where(WorkItem.kind.in_(kinds), due).order_by(WorkItem.next_run_at, WorkItem.id).limit(limit)
+        query = (
+            select(WorkItem)
+            .where(WorkItem.kind.in_(kinds), due)
+            .order_by(WorkItem.next_run_at, WorkItem.id)
+            .limit(limit)
+        )
         if self._skip_locked:
             query = query.with_for_update(skip_locked=True)
         claimed = []
@@ -67,17 +92,29 @@ class WorkQueue:
             item.attempts += 1
             item.lease_token = secrets.token_hex(8)
             item.lease_until = now + timedelta(seconds=lease_s)
-            claimed.append(ClaimedItem(item.id, item.kind, item.transaction_id, item.ref_id, item.attempts,
-                                       item.lease_token, item.lease_until))
+            claimed.append(
+                ClaimedItem(
+                    item.id,
+                    item.kind,
+                    item.transaction_id,
+                    item.ref_id,
+                    item.attempts,
+                    item.lease_token,
+                    item.lease_until,
+                )
+            )
         return claimed
 
     def renew(self, item: ClaimedItem, *, now: datetime, lease_s: float) -> bool:
         """Extend a lease still held (a step late in a batch starts with a full lease); False if lost."""
-        return self._session.execute(
-            update(WorkItem)
-            .where(WorkItem.id == item.id, WorkItem.status == "running", WorkItem.lease_token == item.lease_token)
-            .values(lease_until=now + timedelta(seconds=lease_s))
-        ).rowcount == 1
+        return (
+            self._session.execute(
+                update(WorkItem)
+                .where(WorkItem.id == item.id, WorkItem.status == "running", WorkItem.lease_token == item.lease_token)
+                .values(lease_until=now + timedelta(seconds=lease_s))
+            ).rowcount
+            == 1
+        )
 
     def complete(self, item: ClaimedItem, *, now: datetime) -> bool:
         """Mark done; False when the lease was lost (the caller must then roll back its effects)."""

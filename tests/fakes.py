@@ -1,4 +1,5 @@
 """Fakes of the outside-service Protocols (vision.types) that record their calls."""
+
 from __future__ import annotations
 
 from collections.abc import Collection
@@ -29,8 +30,12 @@ class FakeCamera:
         return f"https://dashboard.test/footage/{serial}?t={int(at.timestamp())}"
 
 
-def face(box: tuple[float, float, float, float], *, name: str = "", size_px: int = 120, quality: float = 0.9) -> DetectedFace:
-    return DetectedFace(box=box, quality=quality, size_px=size_px, sharpness=0.8, crop=JPEG + name.encode(), handle=name)
+def face(
+    box: tuple[float, float, float, float], *, name: str = "", size_px: int = 120, quality: float = 0.9
+) -> DetectedFace:
+    return DetectedFace(
+        box=box, quality=quality, size_px=size_px, sharpness=0.8, crop=JPEG + name.encode(), handle=name
+    )
 
 
 @dataclass
@@ -50,10 +55,17 @@ class FakeFaceBackend:
     def detect(self, image: bytes) -> list[DetectedFace]:
         return list(self.faces)
 
-    def search(self, face: DetectedFace, *, person_ids: Collection[str] | None, min_similarity: float) -> list[FaceMatch]:
-        self.searches.append((face.handle, tuple(sorted(person_ids)) if person_ids is not None else None, min_similarity))
-        found = [FaceMatch(person, s) for (handle, person), s in self.similarity.items()
-                 if handle == face.handle and s >= min_similarity and (person_ids is None or person in person_ids)]
+    def search(
+        self, face: DetectedFace, *, person_ids: Collection[str] | None, min_similarity: float
+    ) -> list[FaceMatch]:
+        self.searches.append(
+            (face.handle, tuple(sorted(person_ids)) if person_ids is not None else None, min_similarity)
+        )
+        found = [
+            FaceMatch(person, s)
+            for (handle, person), s in self.similarity.items()
+            if handle == face.handle and s >= min_similarity and (person_ids is None or person in person_ids)
+        ]
         return sorted(found, key=lambda m: -m.similarity)
 
     def enroll(self, person_id: str, face: DetectedFace) -> EnrolledFace:
@@ -69,8 +81,10 @@ class FakeProductCounter:
     seen: dict[str, int | None] = field(default_factory=dict)
 
     def count(self, image: bytes, labels: Collection[str]) -> list[ProductCount]:
-        return [ProductCount(label, self.seen.get(label), 0.9 if self.seen.get(label) is not None else None)
-                for label in labels]
+        return [
+            ProductCount(label, self.seen.get(label), 0.9 if self.seen.get(label) is not None else None)
+            for label in labels
+        ]
 
 
 @dataclass
@@ -83,7 +97,9 @@ class FakeMessenger:
     actions: dict = field(default_factory=dict)  # action id -> GET /attachment/actions/{id} body
     emails: dict = field(default_factory=dict)  # person id -> email
     parents: dict = field(default_factory=dict)  # id of a message sent -> its parentId (None for a root)
-    bot: dict = field(default_factory=lambda: {"id": "BOT", "displayName": "Loss Bot", "emails": ["loss-bot@webex.bot"]})
+    bot: dict = field(
+        default_factory=lambda: {"id": "BOT", "displayName": "Loss Bot", "emails": ["loss-bot@webex.bot"]}
+    )
 
     def send(self, message):  # type: ignore[no-untyped-def]
         if len(message.markdown.encode("utf-8")) > 7439:  # what Webex answers, checked apart from the client's own

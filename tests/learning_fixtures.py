@@ -1,5 +1,6 @@
 """Fixtures of the enrollment and governance tests (imported by name into those modules): a store with a
 Webex space, the people of every role, the fake backend that sees one face per crop, and a chat."""
+
 from __future__ import annotations
 
 import hashlib
@@ -70,7 +71,12 @@ def learning_business(business: dict) -> dict:
     business["people"] = ROLES
     business["rules"] = [
         {"name": "watchlist_match", "when": "matched", "severity": "high", "message": "Watchlist {match_person_id}"},
-        {"name": "known_fraud_card", "when": "card_fingerprint_in_fraud", "severity": "high", "message": "Card in a fraud"},
+        {
+            "name": "known_fraud_card",
+            "when": "card_fingerprint_in_fraud",
+            "severity": "high",
+            "message": "Card in a fraud",
+        },
     ]
     return business
 
@@ -123,20 +129,50 @@ def active_entry(services, person_id: str = "P-7", *, days: int = 30, wrong: int
     photo = services.evidence.put(b"\xff\xd8\xff\xe0enrolled-" + person_id.encode(), "image/jpeg")
     with UnitOfWork(services.db, write=True) as uow:
         uow.snapshots.record_file(photo, kind="enrollment", content_type="image/jpeg", size_bytes=20, now=now)
-        uow.session.add(WatchlistPerson(id=person_id, store_id="store-001", status="active", reason="chargeback",
-                                        enrolled_by="carla@example.com", enrolled_at=now - timedelta(days=9),
-                                        expires_at=now + timedelta(days=days), wrong_match_count=wrong))
+        uow.session.add(
+            WatchlistPerson(
+                id=person_id,
+                store_id="store-001",
+                status="active",
+                reason="chargeback",
+                enrolled_by="carla@example.com",
+                enrolled_at=now - timedelta(days=9),
+                expires_at=now + timedelta(days=days),
+                wrong_match_count=wrong,
+            )
+        )
         uow.session.flush()
-        uow.session.add(WatchlistFace(id=f"WF-{person_id}", person_id=person_id, descriptor=b"\x00" * 512,
-                                      backend="fake", enrollment_image_sha256=photo, created_at=now))
+        uow.session.add(
+            WatchlistFace(
+                id=f"WF-{person_id}",
+                person_id=person_id,
+                descriptor=b"\x00" * 512,
+                backend="fake",
+                enrollment_image_sha256=photo,
+                created_at=now,
+            )
+        )
         uow.commit()
 
 
 def decided_alert(services, person_id: str, status: str, n: int) -> None:  # type: ignore[no-untyped-def]
     now = services.clock()
     with UnitOfWork(services.db, write=True) as uow:
-        uow.session.add(Alert(dedupe_key=f"test:{person_id}:{n}", transaction_id=f"T-x{n}", store_id="store-001",
-                              register_id="reg-1", rule="watchlist_match", severity="high", message="m", facts={},
-                              person_id=person_id, similarity=95.0, status=status, created_at=now,
-                              decided_by="ana@example.com" if status != "open" else None))
+        uow.session.add(
+            Alert(
+                dedupe_key=f"test:{person_id}:{n}",
+                transaction_id=f"T-x{n}",
+                store_id="store-001",
+                register_id="reg-1",
+                rule="watchlist_match",
+                severity="high",
+                message="m",
+                facts={},
+                person_id=person_id,
+                similarity=95.0,
+                status=status,
+                created_at=now,
+                decided_by="ana@example.com" if status != "open" else None,
+            )
+        )
         uow.commit()

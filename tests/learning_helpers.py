@@ -1,5 +1,6 @@
 """Shared by the learning-loop and governance tests: a conversation driving Webex events through the
 stored-event step (presses on the actual messages the bot sent), and a few lookups."""
+
 from __future__ import annotations
 
 from collections.abc import Collection
@@ -17,8 +18,12 @@ from tests.fakes import FakeFaceBackend
 from vision.types import DetectedFace
 
 ROOM = "ROOM-STORE-1"
-PEOPLE = {"P-ana": "ana@example.com", "P-bruno": "bruno@example.com", "P-carla": "carla@example.com",
-          "P-dora": "dora@example.com"}
+PEOPLE = {
+    "P-ana": "ana@example.com",
+    "P-bruno": "bruno@example.com",
+    "P-carla": "carla@example.com",
+    "P-dora": "dora@example.com",
+}
 ROLES = [
     {"email": "ana@example.com", "role": "manager", "stores": ["store-001"]},
     {"email": "bruno@example.com", "role": "staff", "stores": ["store-001"]},
@@ -35,23 +40,35 @@ class Chat:
 
     def run(self) -> list[Any]:
         before = len(self.messenger.sent)
-        Runner(db=self.services.db, steps=STEPS, dependencies=self.services.dependencies(),
-               clock=self.clock).run_until_idle()
+        Runner(
+            db=self.services.db, steps=STEPS, dependencies=self.services.dependencies(), clock=self.clock
+        ).run_until_idle()
         return self.messenger.sent[before:]
 
     def say(self, person: str, text: str) -> list[Any]:
         self.n += 1
         event_id = f"MSG-{self.n}"
-        self.messenger.messages[event_id] = {"id": event_id, "roomId": ROOM, "roomType": "group", "personId": person,
-                                             "personEmail": PEOPLE[person], "text": f"Loss Bot {text}"}
+        self.messenger.messages[event_id] = {
+            "id": event_id,
+            "roomId": ROOM,
+            "roomType": "group",
+            "personId": person,
+            "personEmail": PEOPLE[person],
+            "text": f"Loss Bot {text}",
+        }
         return self._deliver(event_id, "webex_message")
 
     def press(self, person: str, inputs: dict, *, on: str = "CARD-MSG") -> list[Any]:
         """A press on the message whose Webex id is ``on`` (see ``message_id``)."""
         self.n += 1
         event_id = f"ACT-{self.n}"
-        self.messenger.actions[event_id] = {"id": event_id, "personId": person, "roomId": ROOM, "messageId": on,
-                                            "inputs": inputs}
+        self.messenger.actions[event_id] = {
+            "id": event_id,
+            "personId": person,
+            "roomId": ROOM,
+            "messageId": on,
+            "inputs": inputs,
+        }
         return self._deliver(event_id, "webex_action")
 
     def message_id(self, message: Any) -> str:
@@ -71,13 +88,19 @@ def card_texts(element: Any) -> list[str]:
     """Every TextBlock's text in a card, depth first (rows nest in column sets and containers)."""
     if isinstance(element, dict):
         own = [element["text"]] if element.get("type") == "TextBlock" else []
-        return own + [t for key in ("body", "items", "columns") for child in element.get(key, []) for t in card_texts(child)]
+        return own + [
+            t for key in ("body", "items", "columns") for child in element.get(key, []) for t in card_texts(child)
+        ]
     return []
 
 
 def cards_titled(messages: list[Any], title: str) -> list[Any]:
-    return [m for m in messages if m.card is not None and any(
-        b.get("text") == title for b in m.card.get("body", []) if b.get("type") == "TextBlock")]
+    return [
+        m
+        for m in messages
+        if m.card is not None
+        and any(b.get("text") == title for b in m.card.get("body", []) if b.get("type") == "TextBlock")
+    ]
 
 
 def assert_cards_valid(messages: list[Any]) -> None:
@@ -87,8 +110,9 @@ def assert_cards_valid(messages: list[Any]) -> None:
             assert errors == [], (message.markdown, errors[0].message if errors else "")
 
 
-def enroll_inputs(card: dict, *, face: str = "1", reason: str = "chargeback on a cloned card",
-                  days: int | None = 90) -> dict:
+def enroll_inputs(
+    card: dict, *, face: str = "1", reason: str = "chargeback on a cloned card", days: int | None = 90
+) -> dict:
     """What Webex sends for the proposal card's Enroll button: its data merged with the inputs."""
     (button,) = [a for a in card["actions"] if a["data"]["action"] == "enroll"]
     return {**button["data"], "face": face, "reason": reason, **({"expiry_days": str(days)} if days else {})}

@@ -4,6 +4,7 @@ What it refuses is what the official Webex SDK's socket relies on: the first fra
 authorization, Mercury answers it with ``mercury.buffer_state`` (the SDK's "authorized"), and a
 frame is acknowledged by its envelope id (the SDK sends ``{"type": "ack", "messageId": <frame id>}``).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -18,10 +19,16 @@ from websockets.asyncio.server import serve
 
 def buffer_state(envelope: str) -> dict[str, Any]:
     """Mercury's answer to an accepted authorization (the official SDK waits for this eventType)."""
-    return {"id": envelope, "data": {"eventType": "mercury.buffer_state",
-                                     "buffer_state": {"conversation": "UNKNOWN", "locus": "UNKNOWN"}},
-            "timestamp": 1795550700000, "trackingId": "NA_buffer", "alertType": "none", "headers": {},
-            "sequenceNumber": 1, "filterMessage": False}
+    return {
+        "id": envelope,
+        "data": {"eventType": "mercury.buffer_state", "buffer_state": {"conversation": "UNKNOWN", "locus": "UNKNOWN"}},
+        "timestamp": 1795550700000,
+        "trackingId": "NA_buffer",
+        "alertType": "none",
+        "headers": {},
+        "sequenceNumber": 1,
+        "filterMessage": False,
+    }
 
 
 class FakeWebexSocket:
@@ -56,8 +63,11 @@ class FakeWebexSocket:
         self.handshake_auth.append(socket.request.headers.get("Authorization"))
         first = json.loads(await socket.recv())
         self.received.append(first)
-        if (first.get("type") != "authorization" or not first.get("id")
-                or (first.get("data") or {}).get("token") != f"Bearer {self.token}"):
+        if (
+            first.get("type") != "authorization"
+            or not first.get("id")
+            or (first.get("data") or {}).get("token") != f"Bearer {self.token}"
+        ):
             await socket.close(4401, "authentication failed")
             return
         self.authorised.set()

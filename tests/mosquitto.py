@@ -3,6 +3,7 @@
 Tests may kill it and start it again on the same port (a broker restart); every test that uses
 ``broker`` gets it running. Without mosquitto the tests skip, except under ``CI=true`` (they fail).
 """
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """A PostgreSQL database of one's own on a shared server, for tests and benchmarks: runs side by side never
 empty each other's tables, and nothing is left behind."""
+
 from __future__ import annotations
 
 import uuid

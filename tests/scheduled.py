@@ -1,5 +1,6 @@
 """Helpers of the scheduled-card tests (daily digest, weekly pattern report): tick the sweep by hand, run the
 steps, and pair each card sent with the chart threaded under it."""
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -3,6 +3,7 @@
 Output goes to a file (a pipe nobody reads would block the server once full). Waiting is
 always a bounded poll of a condition, never a fixed sleep.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_for(condition: Callable[[], Any], *, timeout_s: float = 10.0, what: str = "the condition",
-             every_s: float = 0.05) -> Any:
+def wait_for(
+    condition: Callable[[], Any], *, timeout_s: float = 10.0, what: str = "the condition", every_s: float = 0.05
+) -> Any:
     """Poll ``condition`` until it returns something truthy; fail naming ``what`` after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -59,8 +61,14 @@ class ServedProcess:
 
     def start(self, *, ready_timeout_s: float = 60) -> ServedProcess:
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=REPO, env=self.environ,
-                                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bot", "serve"],
+                cwd=REPO,
+                env=self.environ,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
         wait_for(self._ready, timeout_s=ready_timeout_s, what=f"{self.base_url}/healthz (log: {self.log_path})")
         return self
 
@@ -115,7 +123,9 @@ def now_iso() -> str:
     return datetime.now(UTC).astimezone().isoformat(timespec="seconds")
 
 
-def post_signed(session: requests.Session, base_url: str, raw: bytes, secret: str, *, timeout_s: float = 30) -> int | None:
+def post_signed(
+    session: requests.Session, base_url: str, raw: bytes, secret: str, *, timeout_s: float = 30
+) -> int | None:
     """POST a signed body to the intake; the status, or None when the connection failed."""
     headers = {"Content-Type": "application/json", "X-Signature": signatures.sign(raw, secret, int(time.time()))}
     try:
@@ -132,11 +142,21 @@ ENTRY_MODES = ("contactless", "chip", "swipe", "manual", None)
 def pos_body(transaction_id: str, index: int) -> bytes:
     """A valid POS body, varied so that triage captures some and skips others; occurred_at is now."""
     store_id, register_id = PLACES[index % len(PLACES)]
-    payment = {"method": "cash" if index % 7 == 0 else "card", "entry_mode": ENTRY_MODES[index % len(ENTRY_MODES)],
-               "card_fingerprint": f"fp_{index % 50:04x}", "status": "approved", "risk_score": (index * 37) % 101}
-    body = transaction_body(transaction_id=transaction_id, store_id=store_id, register_id=register_id,
-                            occurred_at=now_iso(), payment=payment,
-                            total={"amount": f"{(index * 13) % 900 + 0.99:.2f}", "currency": "BRL"})
+    payment = {
+        "method": "cash" if index % 7 == 0 else "card",
+        "entry_mode": ENTRY_MODES[index % len(ENTRY_MODES)],
+        "card_fingerprint": f"fp_{index % 50:04x}",
+        "status": "approved",
+        "risk_score": (index * 37) % 101,
+    }
+    body = transaction_body(
+        transaction_id=transaction_id,
+        store_id=store_id,
+        register_id=register_id,
+        occurred_at=now_iso(),
+        payment=payment,
+        total={"amount": f"{(index * 13) % 900 + 0.99:.2f}", "currency": "BRL"},
+    )
     return json.dumps(body).encode()
 
 

@@ -2,6 +2,7 @@
 
 Time is a fake shared by the stand-in, the floor and the client's polling, so nothing sleeps.
 """
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -50,9 +51,16 @@ def camera(floor: Floor, clock: FakeTime):  # type: ignore[no-untyped-def]
 
 def client(camera: CameraStandIn, clock: FakeTime, *, key: str = KEY) -> MerakiCamera:
     limited: list[float] = []
-    meraki = MerakiCamera(base_url=camera.base_url, api_key=key, budget=lambda org: None,
-                          on_rate_limited=lambda org, seconds: limited.append(seconds),
-                          poll_initial_s=0.5, poll_total_s=10, sleep=clock.sleep, monotonic=clock.time)
+    meraki = MerakiCamera(
+        base_url=camera.base_url,
+        api_key=key,
+        budget=lambda org: None,
+        on_rate_limited=lambda org, seconds: limited.append(seconds),
+        poll_initial_s=0.5,
+        poll_total_s=10,
+        sleep=clock.sleep,
+        monotonic=clock.time,
+    )
     meraki.limited = limited  # type: ignore[attr-defined]
     return meraki
 
@@ -103,9 +111,12 @@ def test_unknown_serials_and_wrong_keys_are_refused_for_good(camera, clock):
 
 
 def test_fullframe_with_a_timestamp_is_refused(camera):
-    response = requests.post(f"{camera.base_url}/devices/{SERIAL}/camera/generateSnapshot", timeout=5,
-                             headers={"Authorization": f"Bearer {KEY}"},
-                             json={"timestamp": "2020-01-01T00:00:00Z", "fullframe": True})
+    response = requests.post(
+        f"{camera.base_url}/devices/{SERIAL}/camera/generateSnapshot",
+        timeout=5,
+        headers={"Authorization": f"Bearer {KEY}"},
+        json={"timestamp": "2020-01-01T00:00:00Z", "fullframe": True},
+    )
     assert response.status_code == 400 and "fullframe" in response.json()["errors"][0]
 
 
@@ -120,8 +131,12 @@ def test_bursts_over_the_rate_get_429_with_retry_after(camera, floor):
 
 def test_a_picture_link_expires(camera, floor, clock):
     floor.step_up(SERIAL, Customer())
-    url = requests.post(f"{camera.base_url}/devices/{SERIAL}/camera/generateSnapshot", json={}, timeout=5,
-                        headers={"Authorization": f"Bearer {KEY}"}).json()["url"]
+    url = requests.post(
+        f"{camera.base_url}/devices/{SERIAL}/camera/generateSnapshot",
+        json={},
+        timeout=5,
+        headers={"Authorization": f"Bearer {KEY}"},
+    ).json()["url"]
     clock.now += camera.link_ttl_s + 1
     assert requests.get(url, timeout=5).status_code == 403
 
@@ -132,14 +147,18 @@ def test_the_footage_link_opens_a_page_of_that_moment(camera, floor, clock):
     link = client(camera, clock).video_link(SERIAL, org_id="o", at=at(5))
     page = requests.get(link, timeout=5)
     assert page.status_code == 200 and SERIAL in page.text and "<img" in page.text
-    frame = requests.get(f"{camera.root}/footage/{SERIAL}/frame.jpg", params={"timestamp": "2027-01-15T08:00:05Z"},
-                         timeout=5)
+    frame = requests.get(
+        f"{camera.root}/footage/{SERIAL}/frame.jpg", params={"timestamp": "2027-01-15T08:00:05Z"}, timeout=5
+    )
     assert frame.status_code == 200 and frame.headers["Content-Type"] == "image/jpeg"
 
 
 def test_no_video_is_meraki_s_wording(camera, floor, clock):
     floor.step_up(SERIAL, Customer())
-    response = requests.post(f"{camera.base_url}/devices/{SERIAL}/camera/generateSnapshot", timeout=5,
-                             headers={"Authorization": f"Bearer {KEY}"},
-                             json={"timestamp": datetime.fromtimestamp(clock.now, UTC).isoformat()})
+    response = requests.post(
+        f"{camera.base_url}/devices/{SERIAL}/camera/generateSnapshot",
+        timeout=5,
+        headers={"Authorization": f"Bearer {KEY}"},
+        json={"timestamp": datetime.fromtimestamp(clock.now, UTC).isoformat()},
+    )
     assert response.status_code == 400 and response.json() == {"errors": [NO_VIDEO]}

@@ -1,4 +1,5 @@
 """core/card_numbers.py: a PAN (network prefix, 14–19 digits, Luhn) is found wherever it hides; ids are not PANs."""
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,7 @@ def with_check_digit(prefix: str, length: int) -> str:
 
 
 def grouped(digits: str, separator: str = " ") -> str:
-    return separator.join(digits[i:i + 4] for i in range(0, len(digits), 4))
+    return separator.join(digits[i : i + 4] for i in range(0, len(digits), 4))
 
 
 # Published test numbers of each network prefix family in CONTRACT.md.
@@ -88,23 +89,29 @@ def test_pan_hidden_after_or_before_other_digit_groups_is_found():
     assert looks_like_card_number("4111 1111 1111 1111 7 units")
 
 
-@pytest.mark.parametrize("text", [
-    "4111  1111 1111 1111",
-    "4111--1111-1111-1111",
-    "4111 -1111 1111 1111",
-    "4111_1111_1111_1111",
-    "4111.1111.1111.1111",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "4111  1111 1111 1111",
+        "4111--1111-1111-1111",
+        "4111 -1111 1111 1111",
+        "4111_1111_1111_1111",
+        "4111.1111.1111.1111",
+    ],
+)
 def test_double_or_other_separators_break_the_run(text):
     assert not looks_like_card_number(text)
 
 
-@pytest.mark.parametrize("text", [
-    "order 2026-11-24 17:03:12, total 149.90",
-    "EAN 7891000100103 x 2",
-    "phone +55 11 91234-5678",
-    "",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "order 2026-11-24 17:03:12, total 149.90",
+        "EAN 7891000100103 x 2",
+        "phone +55 11 91234-5678",
+        "",
+    ],
+)
 def test_ordinary_text_with_numbers_is_not_a_card_number(text):
     assert not looks_like_card_number(text)
 

@@ -3,6 +3,7 @@
 Snapshots live in tests/snapshots/cards/<name>.json; run with UPDATE_SNAPSHOTS=1 to (re)write them
 after a deliberate change, and review the diff like code.
 """
+
 from __future__ import annotations
 
 import ast
@@ -106,12 +107,17 @@ def test_card_matches_snapshot(name: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(rendered, encoding="utf-8")
     if not path.exists():
-        pytest.fail(f"no snapshot {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}; "
-                    "run with UPDATE_SNAPSHOTS=1 to write it, then review and commit it")
+        pytest.fail(
+            f"no snapshot {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}; "
+            "run with UPDATE_SNAPSHOTS=1 to write it, then review and commit it"
+        )
     expected = path.read_text(encoding="utf-8")
     if rendered != expected:
-        diff = "".join(difflib.unified_diff(expected.splitlines(True), rendered.splitlines(True),
-                                            f"snapshot/{name}.json", f"built/{name}.json"))
+        diff = "".join(
+            difflib.unified_diff(
+                expected.splitlines(True), rendered.splitlines(True), f"snapshot/{name}.json", f"built/{name}.json"
+            )
+        )
         pytest.fail(f"card {name} differs from its snapshot (UPDATE_SNAPSHOTS=1 to accept):\n{diff}")
 
 
@@ -121,7 +127,9 @@ def _texts(card: dict[str, Any]) -> list[str]:
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
-            found += [str(node[key]) for key in ("text", "title", "value", "label") if isinstance(node.get(key), (str, int))]
+            found += [
+                str(node[key]) for key in ("text", "title", "value", "label") if isinstance(node.get(key), (str, int))
+            ]
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
@@ -179,9 +187,11 @@ def test_a_later_alert_names_where_and_when_the_person_was_seen_before() -> None
     texts = [node["text"] for node in CARDS["alert_with_sightings"]()["body"] if node["type"] == "TextBlock"]
     seen = [t for t in texts if t.startswith("Also seen")]
     # Store time, newest first, one line per place and minute; the ids as people type them in commands.
-    assert seen == ["Also seen at the entrance at 00:07 (store time): A-1041, A-1040",
-                    "Also seen at register reg-2 at 00:05 (store time): A-1039",
-                    "Also seen at the entrance on Sat 14 Jun 2025, 23:45 -03: A-1030"]
+    assert seen == [
+        "Also seen at the entrance at 00:07 (store time): A-1041, A-1040",
+        "Also seen at register reg-2 at 00:05 (store time): A-1039",
+        "Also seen at the entrance on Sat 14 Jun 2025, 23:45 -03: A-1030",
+    ]
     # Beside the watchlist entry, before the caution that closes that section.
     assert texts.index(seen[0]) < texts.index(next(t for t in texts if "must compare the photo" in t))
 
@@ -211,8 +221,12 @@ def test_enrollment_offers_only_faces_that_pass_and_carries_the_transaction() ->
     assert inputs["reason"]["isRequired"] is True
     assert (inputs["expiry_days"]["value"], inputs["expiry_days"]["max"]) == (180, 365)
     (button,) = card["actions"]
-    assert button["data"] == {"action": "enroll", "transaction_id": "tx-20250614-0042", "alert_id": "A-1042",
-                              "face_ids": {"1": "f-101", "2": "f-102"}}
+    assert button["data"] == {
+        "action": "enroll",
+        "transaction_id": "tx-20250614-0042",
+        "alert_id": "A-1042",
+        "face_ids": {"1": "f-101", "2": "f-102"},
+    }
     texts = _texts(card)
     assert "Resembles P-7 (92.1): may already be enrolled" in texts
     assert "Quality 0.86 (132 px, sharpness 0.74)" in texts and "Not offered: too small: 52 px, at least 80 px" in texts

@@ -1,4 +1,5 @@
 """Chat commands and card buttons through the stored-event step: roles, replies, double presses, redelivery."""
+
 from __future__ import annotations
 
 import io
@@ -17,8 +18,12 @@ from tests.card_schema import card_validator
 from tests.fakes import FakeMessenger
 
 ROOM = "ROOM-STORE-1"
-PEOPLE = {"P-ana": "ana@example.com", "P-bruno": "bruno@example.com", "P-carla": "carla@example.com",
-          "P-dave": "dave@example.com"}
+PEOPLE = {
+    "P-ana": "ana@example.com",
+    "P-bruno": "bruno@example.com",
+    "P-carla": "carla@example.com",
+    "P-dave": "dave@example.com",
+}
 
 
 @pytest.fixture
@@ -54,14 +59,46 @@ def test_command_answers_carry_cards(chat, alert_id, messenger):
 def alert_id(services) -> str:  # type: ignore[no-untyped-def]
     now = services.clock()
     with UnitOfWork(services.db, write=True) as uow:
-        uow.session.add(Transaction(
-            transaction_id="T-1", store_id="store-001", register_id="reg-1", occurred_at=now, received_at=now,
-            total_amount="149.90", currency="BRL", payment_method="card", body="{}", body_sha256="x", status="done"))
-        uow.session.add(WatchlistPerson(id="P-7", store_id="store-001", status="active", reason="chargeback",
-                                        enrolled_by="carla@example.com", enrolled_at=now, expires_at=now + timedelta(days=9)))
-        alert = Alert(dedupe_key="tx:T-1:product_mismatch", transaction_id="T-1", store_id="store-001",
-                      register_id="reg-1", rule="product_mismatch", severity="medium", message="More seen than billed",
-                      facts={}, person_id="P-7", similarity=91.0, status="open", created_at=now)
+        uow.session.add(
+            Transaction(
+                transaction_id="T-1",
+                store_id="store-001",
+                register_id="reg-1",
+                occurred_at=now,
+                received_at=now,
+                total_amount="149.90",
+                currency="BRL",
+                payment_method="card",
+                body="{}",
+                body_sha256="x",
+                status="done",
+            )
+        )
+        uow.session.add(
+            WatchlistPerson(
+                id="P-7",
+                store_id="store-001",
+                status="active",
+                reason="chargeback",
+                enrolled_by="carla@example.com",
+                enrolled_at=now,
+                expires_at=now + timedelta(days=9),
+            )
+        )
+        alert = Alert(
+            dedupe_key="tx:T-1:product_mismatch",
+            transaction_id="T-1",
+            store_id="store-001",
+            register_id="reg-1",
+            rule="product_mismatch",
+            severity="medium",
+            message="More seen than billed",
+            facts={},
+            person_id="P-7",
+            similarity=91.0,
+            status="open",
+            created_at=now,
+        )
         uow.session.add(alert)
         uow.commit()
         return alert.public_id
@@ -74,23 +111,37 @@ class Conversation:
     def _deliver(self, event_id: str, source: str) -> None:
         with UnitOfWork(self.services.db, write=True) as uow:
             if inbound.record_event(uow.session, event_id=event_id, source=source, payload={}, now=self.clock()):
-                uow.work.enqueue(kind="handle_event", key=event_id, ref_id=event_id, run_at=self.clock(), now=self.clock())
+                uow.work.enqueue(
+                    kind="handle_event", key=event_id, ref_id=event_id, run_at=self.clock(), now=self.clock()
+                )
             uow.commit()
-        Runner(db=self.services.db, steps=STEPS, dependencies=self.services.dependencies(),
-               clock=self.clock).run_until_idle()
+        Runner(
+            db=self.services.db, steps=STEPS, dependencies=self.services.dependencies(), clock=self.clock
+        ).run_until_idle()
 
     def say(self, person: str, text: str, *, event_id: str | None = None) -> list[str]:
         self.n += 1
         event_id = event_id or f"MSG-{self.n}"
-        self.messenger.messages[event_id] = {"id": event_id, "roomId": ROOM, "roomType": "group", "personId": person,
-                                             "personEmail": PEOPLE[person], "text": f"Loss Bot {text}"}
+        self.messenger.messages[event_id] = {
+            "id": event_id,
+            "roomId": ROOM,
+            "roomType": "group",
+            "personId": person,
+            "personEmail": PEOPLE[person],
+            "text": f"Loss Bot {text}",
+        }
         return self._answers(lambda: self._deliver(event_id, "webex_message"))
 
     def press(self, person: str, inputs: dict, *, event_id: str | None = None, on: str = "CARD-MSG") -> list[str]:
         self.n += 1
         event_id = event_id or f"ACT-{self.n}"
-        self.messenger.actions[event_id] = {"id": event_id, "personId": person, "roomId": ROOM,
-                                            "messageId": on, "inputs": inputs}
+        self.messenger.actions[event_id] = {
+            "id": event_id,
+            "personId": person,
+            "roomId": ROOM,
+            "messageId": on,
+            "inputs": inputs,
+        }
         return self._answers(lambda: self._deliver(event_id, "webex_action"))
 
     def _answers(self, act) -> list[str]:  # type: ignore[no-untyped-def]
@@ -188,7 +239,9 @@ def test_redelivered_press_is_handled_once(chat, alert_id, services):
     first = chat.press("P-ana", {"action": "confirm", "alert_id": alert_id}, event_id="ACT-X")
     again = chat.press("P-ana", {"action": "confirm", "alert_id": alert_id}, event_id="ACT-X")
     assert len(first) == 2 and again == []  # the answer, and the fraud report's enrollment proposal
-    assert [a for a in audit(services) if a[1] == "alert_confirm"] == [("ana@example.com", "alert_confirm", alert_id, "confirmed", "ok")]
+    assert [a for a in audit(services) if a[1] == "alert_confirm"] == [
+        ("ana@example.com", "alert_confirm", alert_id, "confirmed", "ok")
+    ]
 
 
 def test_replies_are_threaded_where_the_event_came_from(chat, alert_id, messenger):
@@ -255,11 +308,22 @@ def test_a_confirmed_incident_is_told_to_the_regions_security_space(chat, alert_
 def test_patterns_answers_a_manager_with_the_card_and_its_chart_in_the_commands_thread(chat, services, messenger):
     with UnitOfWork(services.db, write=True) as uow:  # today in São Paulo is 24 Nov: in the last 7 days
         for dimension, subject in (("cashier", "c-17"), ("register", "reg-1")):
-            uow.session.add(PatternCount(store_id="store-001", dimension=dimension, subject=subject,
-                                         day=date(2026, 11, 24), kind="void", count=4, amount=Decimal(0)))
+            uow.session.add(
+                PatternCount(
+                    store_id="store-001",
+                    dimension=dimension,
+                    subject=subject,
+                    day=date(2026, 11, 24),
+                    kind="void",
+                    count=4,
+                    amount=Decimal(0),
+                )
+            )
         uow.commit()
     answers = chat.say("P-ana", "patterns 7d", event_id="MSG-P")
-    assert answers[0].startswith("**Patterns, Centro, Wed 18 Nov 2026 – Tue 24 Nov 2026 (7 days)**: 4 transactions, 4 exceptions")
+    assert answers[0].startswith(
+        "**Patterns, Centro, Wed 18 Nov 2026 – Tue 24 Nov 2026 (7 days)**: 4 transactions, 4 exceptions"
+    )
     card_message, chart_message = messenger.sent
     assert card_message.card["body"][0]["text"] == "Patterns, Centro (store-001)"
     assert "c-17 · new" in [item["text"] for block in card_message.card["body"] for item in block.get("items", [])]
@@ -282,6 +346,7 @@ def test_patterns_says_what_period_it_takes(chat, messenger):
 
 
 # --- Webex threads are one level deep; vanished messages --------------------------------------------
+
 
 def test_the_stand_in_refuses_a_reply_to_a_reply_as_webex_does() -> None:
     from core.messenger import OutgoingMessage, WebexError

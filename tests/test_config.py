@@ -1,4 +1,5 @@
 """core/config.py: every problem names its key path and YAML line; the environment is validated too."""
+
 from __future__ import annotations
 
 import copy
@@ -94,12 +95,15 @@ def test_bad_camera_serial():
     assert f"line {line(dump(business), 'q2xx-aaaa-1')})" in problem
 
 
-@pytest.mark.parametrize("zone, words", [
-    ([0, 0, 1.2, 1], "between 0 and 1"),
-    ([-0.1, 0, 0.5, 1], "between 0 and 1"),
-    ([0.6, 0, 0.2, 1], "x0 < x1"),
-    ([0, 0.5, 1, 0.5], "y0 < y1"),
-])
+@pytest.mark.parametrize(
+    "zone, words",
+    [
+        ([0, 0, 1.2, 1], "between 0 and 1"),
+        ([-0.1, 0, 0.5, 1], "between 0 and 1"),
+        ([0.6, 0, 0.2, 1], "x0 < x1"),
+        ([0, 0.5, 1, 0.5], "y0 < y1"),
+    ],
+)
 def test_customer_zone_out_of_range_or_inverted(zone, words):
     business = minimal_business()
     business["stores"][0]["registers"][0]["customer_zone"] = zone
@@ -177,7 +181,8 @@ def test_invalid_yaml_says_where():
 def test_a_key_given_twice_is_an_error_not_silently_the_last():
     text = dump(minimal_business()) + "triage: {capture_all: true}\ntriage: {capture_all: false}\n"
     assert problems_of(text=text) == [
-        f"triage: appears more than once; only the last one would count ({SOURCE}, line {line(text, 'triage:', 2)})"]
+        f"triage: appears more than once; only the last one would count ({SOURCE}, line {line(text, 'triage:', 2)})"
+    ]
 
 
 def test_every_problem_is_reported_together():
@@ -249,8 +254,9 @@ def test_role_of_matches_lower_cased_email_and_store():
 def run_check_config(config_path, **environ: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in {"POS_WEBHOOK_SECRET", "DATABASE_URL", "FLP_CONFIG"}}
     env.update(FLP_CONFIG=str(config_path), **environ)
-    return subprocess.run([sys.executable, "-m", "bot", "check-config"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "check-config"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_check_config_lists_every_problem_with_its_line(tmp_path):
@@ -264,8 +270,10 @@ def test_check_config_lists_every_problem_with_its_line(tmp_path):
     assert result.returncode == 1
     listed = [line_ for line_ in result.stderr.splitlines() if line_.startswith("  - ")]
     assert f"  - stores.0.timezone: unknown time zone 'Nowhere/Land' ({bad}, line {line(text, 'Nowhere')})" in listed
-    assert any(p.startswith("  - stores.0.registers.0.colour: unknown key") and f"line {line(text, 'colour')})" in p
-               for p in listed)
+    assert any(
+        p.startswith("  - stores.0.registers.0.colour: unknown key") and f"line {line(text, 'colour')})" in p
+        for p in listed
+    )
     assert any(p.startswith("  - POS_WEBHOOK_SECRET: required") for p in listed)
     assert len(listed) == 3
 
@@ -318,8 +326,11 @@ def test_configuration_reference_is_generated_from_the_models():
 
 
 def test_passwords_inside_urls_are_secrets_for_the_log_redactor():
-    environ = {**ENV, "MQTT_URL": "mqtt://door:broker-pw@127.0.0.1:1883",
-               "DATABASE_URL": "postgresql+psycopg://flp:db-pw@127.0.0.1/flp"}
+    environ = {
+        **ENV,
+        "MQTT_URL": "mqtt://door:broker-pw@127.0.0.1:1883",
+        "DATABASE_URL": "postgresql+psycopg://flp:db-pw@127.0.0.1/flp",
+    }
     secrets = load_config(environ, dump(minimal_business()), source=SOURCE).env.secrets()
     assert {"broker-pw", "db-pw"} <= set(secrets)
 

@@ -1,5 +1,6 @@
 """The review console over HTTP: sign-in with a personal token, the alert cards, presses through the same
 handlers as Webex (roles, refusals, audit, a decision once), CSRF, the evidence photo, stats."""
+
 from __future__ import annotations
 
 import hashlib
@@ -15,8 +16,11 @@ from storage.uow import UnitOfWork
 from tests.conftest import API_TOKEN, REPO
 from tests.fakes import FakeCamera
 
-TOKENS = {"ana@example.com": "ana-console-token-0123456789", "bruno@example.com": "bruno-console-token-0123456789",
-          "dora@example.com": "dora-console-token-0123456789"}
+TOKENS = {
+    "ana@example.com": "ana-console-token-0123456789",
+    "bruno@example.com": "bruno-console-token-0123456789",
+    "dora@example.com": "dora-console-token-0123456789",
+}
 
 
 def sha(token: str) -> str:
@@ -25,12 +29,33 @@ def sha(token: str) -> str:
 
 @pytest.fixture
 def business(business: dict) -> dict:
-    business["stores"].append({"id": "store-009", "name": "Norte", "timezone": "America/Sao_Paulo",
-                               "registers": [{"id": "reg-1", "camera_serial": "Q2XX-CCCC-0001"}]})
+    business["stores"].append(
+        {
+            "id": "store-009",
+            "name": "Norte",
+            "timezone": "America/Sao_Paulo",
+            "registers": [{"id": "reg-1", "camera_serial": "Q2XX-CCCC-0001"}],
+        }
+    )
     business["people"] = [
-        {"email": "ana@example.com", "role": "manager", "stores": ["store-001"], "console_token_sha256": sha(TOKENS["ana@example.com"])},
-        {"email": "bruno@example.com", "role": "staff", "stores": ["store-001"], "console_token_sha256": sha(TOKENS["bruno@example.com"])},
-        {"email": "dora@example.com", "role": "manager", "stores": ["store-009"], "console_token_sha256": sha(TOKENS["dora@example.com"])},
+        {
+            "email": "ana@example.com",
+            "role": "manager",
+            "stores": ["store-001"],
+            "console_token_sha256": sha(TOKENS["ana@example.com"]),
+        },
+        {
+            "email": "bruno@example.com",
+            "role": "staff",
+            "stores": ["store-001"],
+            "console_token_sha256": sha(TOKENS["bruno@example.com"]),
+        },
+        {
+            "email": "dora@example.com",
+            "role": "manager",
+            "stores": ["store-009"],
+            "console_token_sha256": sha(TOKENS["dora@example.com"]),
+        },
         {"email": "eve@example.com", "role": "security", "stores": ["*"]},  # no console token: cannot sign in
     ]
     business["rules"] = [{"name": "product_mismatch", "when": "surplus_count >= 1", "message": "More seen than billed"}]
@@ -57,17 +82,50 @@ def alert_id(services) -> str:  # type: ignore[no-untyped-def]
     image = picture()
     digest = services.evidence.put(image, "image/jpeg")
     with UnitOfWork(services.db, write=True) as uow:
-        uow.session.add(Transaction(
-            transaction_id="T-1", store_id="store-001", register_id="reg-1", occurred_at=now, received_at=now,
-            total_amount="149.90", currency="BRL", payment_method="card", body="{}", body_sha256="x", status="done"))
+        uow.session.add(
+            Transaction(
+                transaction_id="T-1",
+                store_id="store-001",
+                register_id="reg-1",
+                occurred_at=now,
+                received_at=now,
+                total_amount="149.90",
+                currency="BRL",
+                payment_method="card",
+                body="{}",
+                body_sha256="x",
+                status="done",
+            )
+        )
         uow.snapshots.record_file(digest, kind="snapshot", content_type="image/jpeg", size_bytes=len(image), now=now)
-        uow.session.add(Snapshot(id="S-1", transaction_id="T-1", store_id="store-001", camera_serial="Q2XX-AAAA-0001",
-                                 kind="live", status="ready", evidence_sha256=digest, created_at=now, ready_at=now))
+        uow.session.add(
+            Snapshot(
+                id="S-1",
+                transaction_id="T-1",
+                store_id="store-001",
+                camera_serial="Q2XX-AAAA-0001",
+                kind="live",
+                status="ready",
+                evidence_sha256=digest,
+                created_at=now,
+                ready_at=now,
+            )
+        )
         uow.session.add(Face(id="F-1", snapshot_id="S-1", box=[0.1, 0.1, 0.3, 0.5], quality=0.9, in_customer_zone=True))
-        alert = Alert(dedupe_key="tx:T-1:product_mismatch", transaction_id="T-1", store_id="store-001",
-                      register_id="reg-1", camera_serial="Q2XX-AAAA-0001", snapshot_id="S-1", rule="product_mismatch",
-                      severity="medium", message="More seen than billed", facts={"surplus_count": 2},
-                      status="open", created_at=now)
+        alert = Alert(
+            dedupe_key="tx:T-1:product_mismatch",
+            transaction_id="T-1",
+            store_id="store-001",
+            register_id="reg-1",
+            camera_serial="Q2XX-AAAA-0001",
+            snapshot_id="S-1",
+            rule="product_mismatch",
+            severity="medium",
+            message="More seen than billed",
+            facts={"surplus_count": 2},
+            status="open",
+            created_at=now,
+        )
         uow.session.add(alert)
         uow.commit()
         return alert.public_id
@@ -84,8 +142,11 @@ def sign_in(client, email: str) -> str:  # type: ignore[no-untyped-def]
 
 
 def press(client, csrf: str, data: dict, *, event: str = "a" * 32):  # type: ignore[no-untyped-def]
-    return client.post("/console/api/actions", json={"event_id": f"console:{event}", "data": data, "title": "Confirm"},
-                       headers={"X-CSRF-Token": csrf})
+    return client.post(
+        "/console/api/actions",
+        json={"event_id": f"console:{event}", "data": data, "title": "Confirm"},
+        headers={"X-CSRF-Token": csrf},
+    )
 
 
 def test_signing_in_sets_a_strict_http_only_cookie_and_shows_the_console(client):
@@ -115,8 +176,11 @@ def test_without_a_session_pages_redirect_and_the_api_refuses_even_with_the_api_
     assert page.status_code == 302 and "/console/signin" in page.headers["Location"]
     bearer = {"Authorization": f"Bearer {API_TOKEN}"}
     assert client.get("/console/api/timeline", headers=bearer).status_code == 401
-    refused = client.post("/console/api/actions", headers=bearer,
-                          json={"event_id": "console:" + "b" * 32, "data": {"action": "confirm", "alert_id": alert_id}})
+    refused = client.post(
+        "/console/api/actions",
+        headers=bearer,
+        json={"event_id": "console:" + "b" * 32, "data": {"action": "confirm", "alert_id": alert_id}},
+    )
     assert refused.status_code == 401
     assert client.get(f"/console/alerts/{alert_id}/photo", headers=bearer).status_code == 302
 
@@ -156,13 +220,17 @@ def test_confirm_runs_the_alert_handler_once_with_audit_and_a_threaded_reply(cli
         alert = uow.alerts.get(alert_id)
         assert (alert.status, alert.decided_by) == ("confirmed", "ana@example.com")
         assert [(r.source, r.reported_by) for r in uow.session.query(FraudReport)] == [("manual", "ana@example.com")]
-        assert [(e.actor, e.action, e.subject_id) for e in uow.session.query(AuditEntry).filter_by(action="alert_confirm")] \
-            == [("ana@example.com", "alert_confirm", alert_id)]
+        assert [
+            (e.actor, e.action, e.subject_id) for e in uow.session.query(AuditEntry).filter_by(action="alert_confirm")
+        ] == [("ana@example.com", "alert_confirm", alert_id)]
     [item] = client.get("/console/api/timeline").get_json()["items"]
     # As in a space: the card stays as posted (buttons too); the decision is in the thread and the badge.
     assert item["status"] == "confirmed" and item["card"]["actions"][0]["title"] == "Confirm"
     assert item["decided"]["by"] == "ana@example.com"
-    assert [(t["person_email"], len(t["replies"])) for t in item["thread"]] == [("ana@example.com", 1), ("ana@example.com", 1)]
+    assert [(t["person_email"], len(t["replies"])) for t in item["thread"]] == [
+        ("ana@example.com", 1),
+        ("ana@example.com", 1),
+    ]
 
 
 def test_the_role_check_is_the_routers_refused_and_audited(client, services, alert_id):
@@ -183,12 +251,18 @@ def test_the_role_check_is_the_routers_refused_and_audited(client, services, ale
 def test_a_press_needs_the_pages_csrf_token_and_our_origin(client, services, alert_id):
     csrf = sign_in(client, "ana@example.com")
     assert press(client, "not-the-token", {"action": "confirm", "alert_id": alert_id}).status_code == 403
-    foreign = client.post("/console/api/actions", json={"event_id": "console:" + "f" * 32,
-                                                        "data": {"action": "confirm", "alert_id": alert_id}},
-                          headers={"X-CSRF-Token": csrf, "Origin": "https://evil.example"})
+    foreign = client.post(
+        "/console/api/actions",
+        json={"event_id": "console:" + "f" * 32, "data": {"action": "confirm", "alert_id": alert_id}},
+        headers={"X-CSRF-Token": csrf, "Origin": "https://evil.example"},
+    )
     assert foreign.status_code == 403
-    assert client.post("/console/api/actions", json={"event_id": "nope", "data": {}},
-                       headers={"X-CSRF-Token": csrf}).status_code == 422
+    assert (
+        client.post(
+            "/console/api/actions", json={"event_id": "nope", "data": {}}, headers={"X-CSRF-Token": csrf}
+        ).status_code
+        == 422
+    )
     with UnitOfWork(services.db) as uow:
         assert uow.alerts.get(alert_id).status == "open"
 
@@ -219,7 +293,9 @@ def test_open_footage_asks_the_camera_only_when_pressed(client, services, alert_
     sign_in(client, "ana@example.com")
     assert services.camera.calls == []
     response = client.get(f"/console/alerts/{alert_id}/footage")
-    assert response.status_code == 302 and response.headers["Location"].startswith("https://dashboard.test/footage/Q2XX-AAAA-0001")
+    assert response.status_code == 302 and response.headers["Location"].startswith(
+        "https://dashboard.test/footage/Q2XX-AAAA-0001"
+    )
 
 
 def test_stats_page_is_the_stats_commands_card(client, alert_id):
@@ -230,8 +306,13 @@ def test_stats_page_is_the_stats_commands_card(client, alert_id):
 
 def test_a_console_decision_is_threaded_under_the_alerts_webex_card(client, services, alert_id):
     with UnitOfWork(services.db, write=True) as uow:
-        root = uow.outbox.add(key=f"alert:{alert_id[2:]}:card", room_id="ROOM-1", now=services.clock(), markdown="alert",
-                              alert_id=int(alert_id[2:]))
+        root = uow.outbox.add(
+            key=f"alert:{alert_id[2:]}:card",
+            room_id="ROOM-1",
+            now=services.clock(),
+            markdown="alert",
+            alert_id=int(alert_id[2:]),
+        )
         root_id = root.id
         uow.commit()
     csrf = sign_in(client, "ana@example.com")

@@ -7,6 +7,7 @@ press goes through the console to the same handlers as a Webex press; the read A
 
 ``FLP_UPDATE_SCREENSHOT=1`` also writes the README's screenshot, docs/console.png.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,8 +32,15 @@ from storage.uow import UnitOfWork
 from tests.conftest import API_TOKEN, POS_SECRET, REPO, require_or_skip
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 TOKEN = "ana-browser-token-0123456789abcdef"
 SERIALS = {"reg-1": "Q2DM-DEMO-0001", "reg-2": "Q2DM-DEMO-0002"}
 pytestmark = pytest.mark.slow
@@ -64,9 +72,14 @@ class DemoStore:
         for person in business["people"]:
             if person["email"] == "ana@example.com":
                 person["console_token_sha256"] = hashlib.sha256(TOKEN.encode()).hexdigest()
-        environ = {"DATABASE_URL": f"sqlite:///{database}", "DATA_DIR": str(tmp_path / "data"),
-                   "POS_WEBHOOK_SECRET": POS_SECRET, "API_TOKEN": API_TOKEN,
-                   "MERAKI_DASHBOARD_API_KEY": "camera-key", "MERAKI_BASE_URL": self.camera.base_url}
+        environ = {
+            "DATABASE_URL": f"sqlite:///{database}",
+            "DATA_DIR": str(tmp_path / "data"),
+            "POS_WEBHOOK_SECRET": POS_SECRET,
+            "API_TOKEN": API_TOKEN,
+            "MERAKI_DASHBOARD_API_KEY": "camera-key",
+            "MERAKI_BASE_URL": self.camera.base_url,
+        }
         config = load_config(environ, yaml.safe_dump(business), source=str(REPO / "config/demo.yaml"))
         self.services = build_services(config)
         self.server = ThreadedServer(create_app(self.services), "127.0.0.1", 0).start()
@@ -92,12 +105,14 @@ class DemoStore:
             return shot is not None and shot.analyzed_at is not None
 
     def run_due_steps(self) -> None:
-        Runner(db=self.services.db, steps=STEPS, dependencies=self.services.dependencies(),
-               clock=self.services.clock).run_until_idle()
+        Runner(
+            db=self.services.db, steps=STEPS, dependencies=self.services.dependencies(), clock=self.services.clock
+        ).run_until_idle()
 
     def alert(self, alert_id: str) -> dict:
-        response = requests.get(f"{self.base_url}/api/v1/alerts/{alert_id}", timeout=10,
-                                headers={"Authorization": f"Bearer {API_TOKEN}"})
+        response = requests.get(
+            f"{self.base_url}/api/v1/alerts/{alert_id}", timeout=10, headers={"Authorization": f"Bearer {API_TOKEN}"}
+        )
         assert response.status_code == 200
         return response.json()
 

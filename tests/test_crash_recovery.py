@@ -4,6 +4,7 @@ The server is killed after a few hundred answers, restarted on the same SQLite d
 port, and the clients (which resend a body whose connection failed, as a POS does) carry on.
 Steps the killed process had claimed are taken over once their lease (2 s here) runs out.
 """
+
 from __future__ import annotations
 
 import signal
@@ -26,8 +27,13 @@ SHORT_LEASE = "\nrunner:\n  lease_s: 2\n  idle_wait_s: 0.2\n"
 def environ(tmp_path: Path) -> dict[str, str]:
     config = tmp_path / "flp.yaml"
     config.write_text((REPO / "config/flp.yaml").read_text(encoding="utf-8") + SHORT_LEASE, encoding="utf-8")
-    return {"DATABASE_URL": f"sqlite:///{tmp_path / 'flp.db'}", "DATA_DIR": str(tmp_path / "data"),
-            "POS_WEBHOOK_SECRET": POS_SECRET, "API_TOKEN": API_TOKEN, "FLP_CONFIG": str(config)}
+    return {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'flp.db'}",
+        "DATA_DIR": str(tmp_path / "data"),
+        "POS_WEBHOOK_SECRET": POS_SECRET,
+        "API_TOKEN": API_TOKEN,
+        "FLP_CONFIG": str(config),
+    }
 
 
 def read_database(url: str) -> tuple[dict[str, Transaction], list[WorkItem]]:
@@ -48,7 +54,8 @@ def triage_drained(url: str) -> bool:
 
 
 def test_kill_9_mid_stream_then_restart_stores_every_accepted_transaction_once_and_triages_it(
-        tmp_path: Path, environ: dict[str, str]) -> None:
+    tmp_path: Path, environ: dict[str, str]
+) -> None:
     port = free_port()
     first = ServedProcess(environ, tmp_path / "serve-1.log", port=port)
     second = ServedProcess(environ, tmp_path / "serve-2.log", port=port)
@@ -63,19 +70,28 @@ def test_kill_9_mid_stream_then_restart_stores_every_accepted_transaction_once_a
         claimed_by_the_dead = [i.id for i in items_at_kill if i.status == "running"]
 
         second.start()
-        wait_for(lambda: traffic.answered() >= answered_before_restart + 400, timeout_s=120,
-                 what="400 answers after the restart")
+        wait_for(
+            lambda: traffic.answered() >= answered_before_restart + 400,
+            timeout_s=120,
+            what="400 answers after the restart",
+        )
         traffic.stop()
         assert not traffic.errors
 
         # Ids the POS already had an answer for, sent again: duplicates, not new transactions.
         accepted = traffic.with_answer(202)
         with requests.Session() as session:
-            again = [post_signed(session, second.base_url, traffic.bodies[tid], POS_SECRET) for tid in sorted(accepted)[:50]]
+            again = [
+                post_signed(session, second.base_url, traffic.bodies[tid], POS_SECRET) for tid in sorted(accepted)[:50]
+            ]
         assert again == [200] * len(again)
 
-        wait_for(lambda: triage_drained(environ["DATABASE_URL"]), timeout_s=90, every_s=0.25,
-                 what="the runner to finish every triage (leases of 2 s)")
+        wait_for(
+            lambda: triage_drained(environ["DATABASE_URL"]),
+            timeout_s=90,
+            every_s=0.25,
+            what="the runner to finish every triage (leases of 2 s)",
+        )
         second.signal(signal.SIGTERM)
         assert second.wait(60) == 0, second.output()[-3000:]
     finally:
@@ -86,8 +102,9 @@ def test_kill_9_mid_stream_then_restart_stores_every_accepted_transaction_once_a
     transactions, items = read_database(environ["DATABASE_URL"])
     answered = {tid: [s for s in answers if s is not None] for tid, answers in traffic.outcomes.items()}
     # Every answer was 202 or (for a resend whose first answer was lost in the kill) 200, and 202 at most once.
-    assert all(set(statuses) <= {200, 202} and statuses.count(202) <= 1 for statuses in answered.values()), \
-        {tid: s for tid, s in answered.items() if not set(s) <= {200, 202} or s.count(202) > 1}
+    assert all(set(statuses) <= {200, 202} and statuses.count(202) <= 1 for statuses in answered.values()), {
+        tid: s for tid, s in answered.items() if not set(s) <= {200, 202} or s.count(202) > 1
+    }
     confirmed = {tid for tid, statuses in answered.items() if statuses}
     assert len(accepted) > 600
     assert confirmed - set(transactions) == set(), "answered 202/200 but not stored"
@@ -106,7 +123,10 @@ def test_kill_9_mid_stream_then_restart_stores_every_accepted_transaction_once_a
         if tid in skipped_at_intake:
             assert mine == [], f"{tid} was skipped at intake but has steps"
             continue
-        assert [(i.kind, i.status) for i in mine] == [("triage", "done")], (tid, [(i.kind, i.status, i.last_error) for i in mine])
+        assert [(i.kind, i.status) for i in mine] == [("triage", "done")], (
+            tid,
+            [(i.kind, i.status, i.last_error) for i in mine],
+        )
         assert transaction.triage_decision in {"capture", "skip"} and transaction.triage_reason, tid
     assert steps == {}, "triage items of transactions that were never stored"
     taken_over = [i for i in items if i.id in claimed_by_the_dead and i.kind == "triage"]

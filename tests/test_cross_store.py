@@ -5,6 +5,7 @@ never in another region's stores.
 Stores: A (store-001) and B (store-002) in region south, C (store-003) in region north. P-1 is
 enrolled at A. Recognition is the fake backend, which honours the watchlist scope it is given.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -27,9 +28,15 @@ DOORS = {"A": "Q2XX-AAAA-0009", "B": "Q2XX-BBBB-0009", "C": "Q2XX-CCCC-0009"}
 
 
 def _store(letter: str, region: str) -> dict:
-    return {"id": STORES[letter], "name": f"Store {letter}", "timezone": "America/Sao_Paulo", "region": region,
-            "meraki_org_id": "1", "entrance_cameras": [DOORS[letter]],
-            "registers": [{"id": "reg-1", "camera_serial": f"Q2XX-{letter * 4}-0001"}]}
+    return {
+        "id": STORES[letter],
+        "name": f"Store {letter}",
+        "timezone": "America/Sao_Paulo",
+        "region": region,
+        "meraki_org_id": "1",
+        "entrance_cameras": [DOORS[letter]],
+        "registers": [{"id": "reg-1", "camera_serial": f"Q2XX-{letter * 4}-0001"}],
+    }
 
 
 @pytest.fixture(params=[True, False], ids=["shared", "not-shared"])
@@ -54,13 +61,24 @@ def environ(environ: dict) -> dict:
 
 @pytest.fixture
 def services(config, clock):  # type: ignore[no-untyped-def]
-    faces = FakeFaceBackend(faces=[face((0.1, 0.2, 0.3, 0.5), name="P-1's face")], similarity={("P-1's face", "P-1"): 96.0})
+    faces = FakeFaceBackend(
+        faces=[face((0.1, 0.2, 0.3, 0.5), name="P-1's face")], similarity={("P-1's face", "P-1"): 96.0}
+    )
     built = build_services(config, clock=clock, camera=FakeCamera(), faces=faces, products=None, messenger=None)
     now = clock()
     with UnitOfWork(built.db, write=True) as uow:
-        uow.session.add(WatchlistPerson(id="P-1", store_id=STORES["A"], region_id="south", status="active",
-                                        reason="chargeback", enrolled_by="carla@example.com", enrolled_at=now,
-                                        expires_at=now + timedelta(days=30)))
+        uow.session.add(
+            WatchlistPerson(
+                id="P-1",
+                store_id=STORES["A"],
+                region_id="south",
+                status="active",
+                reason="chargeback",
+                enrolled_by="carla@example.com",
+                enrolled_at=now,
+                expires_at=now + timedelta(days=30),
+            )
+        )
         uow.commit()
     yield built
     built.db.dispose()

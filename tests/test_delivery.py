@@ -1,4 +1,5 @@
 """Outbox delivery: once, threaded, delayed (never lost) by Webex outages."""
+
 from __future__ import annotations
 
 import pytest
@@ -26,9 +27,17 @@ def queue_card_with_photo(services) -> tuple[int, int]:  # type: ignore[no-untyp
     digest = services.evidence.put(b"\xff\xd8\xff\xe0photo", "image/jpeg")
     with UnitOfWork(services.db, write=True) as uow:
         uow.snapshots.record_file(digest, kind="snapshot", content_type="image/jpeg", size_bytes=9, now=now)
-        card = uow.outbox.add(key="alert:1:card", room_id="ROOM", now=now, markdown="Alert A-1", card={"type": "AdaptiveCard"})
-        photo = uow.outbox.add(key="alert:1:photo", room_id="ROOM", now=now, markdown="Evidence",
-                               file={"sha256": digest, "content_type": "image/jpeg", "name": "A-1.jpg"}, parent=card)
+        card = uow.outbox.add(
+            key="alert:1:card", room_id="ROOM", now=now, markdown="Alert A-1", card={"type": "AdaptiveCard"}
+        )
+        photo = uow.outbox.add(
+            key="alert:1:photo",
+            room_id="ROOM",
+            now=now,
+            markdown="Evidence",
+            file={"sha256": digest, "content_type": "image/jpeg", "name": "A-1.jpg"},
+            parent=card,
+        )
         uow.commit()
         return card.id, photo.id
 
@@ -56,10 +65,13 @@ def test_same_key_queued_twice_is_sent_once(services, run, messenger):
     assert len(messenger.sent) == 2
 
 
-@pytest.mark.parametrize("failure", [
-    WebexError("Webex is rate limiting (429)", retry=True, retry_after_s=30, status=429),
-    WebexError("Webex answered 500", retry=True, status=500),
-])
+@pytest.mark.parametrize(
+    "failure",
+    [
+        WebexError("Webex is rate limiting (429)", retry=True, retry_after_s=30, status=429),
+        WebexError("Webex answered 500", retry=True, status=500),
+    ],
+)
 def test_outage_delays_and_then_delivers_once(services, run, messenger, clock, failure):
     queue_card_with_photo(services)
     messenger.failures = [failure]

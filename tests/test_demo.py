@@ -3,6 +3,7 @@
 The demo runs as a subprocess on its own SQLite file and port; its printed summary is checked
 against that database, counted here independently.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,10 +24,22 @@ KEEP = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "CI")
 def test_demo_auto_plays_the_day_and_its_summary_matches_the_database(tmp_path):
     database = tmp_path / "demo.db"
     port = free_port()
-    environ = {**{k: v for k, v in os.environ.items() if k in KEEP}, "DATABASE_URL": f"sqlite:///{database}",
-               "DATA_DIR": str(tmp_path / "data"), "HOST": "127.0.0.1", "PORT": str(port)}
-    done = subprocess.run([sys.executable, "-m", "bot", "demo", "--auto"], cwd=REPO, env=environ, text=True,
-                          capture_output=True, timeout=300, stdin=subprocess.DEVNULL)
+    environ = {
+        **{k: v for k, v in os.environ.items() if k in KEEP},
+        "DATABASE_URL": f"sqlite:///{database}",
+        "DATA_DIR": str(tmp_path / "data"),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "demo", "--auto"],
+        cwd=REPO,
+        env=environ,
+        text=True,
+        capture_output=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
     output = done.stdout
     assert done.returncode == 0, f"{output[-4000:]}\n{done.stderr[-4000:]}"
     assert f"http://127.0.0.1:{port}/console" in output
@@ -35,6 +48,7 @@ def test_demo_auto_plays_the_day_and_its_summary_matches_the_database(tmp_path):
 
     engine = create_engine(f"sqlite:///{database}")
     with engine.connect() as db:
+
         def count(query: str) -> int:
             return db.execute(text(query)).scalar()
 

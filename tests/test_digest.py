@@ -1,5 +1,6 @@
 """The daily digest: one stats card and a threaded chart per store and local day, at the configured local
 time, across daylight-saving changes; enqueued by the sweep tick, idempotently."""
+
 from __future__ import annotations
 
 import io
@@ -57,20 +58,37 @@ def digests_sent(messenger: FakeMessenger) -> list[tuple[object, object]]:
     return cards_with_charts(messenger, ROOM)
 
 
-@pytest.mark.parametrize("local_time, start, end, expected", [
-    # Spring forward (8 Mar 2026): 02:30 does not exist that day; it is read as 03:30 EDT (07:30 UTC).
-    ("02:30", datetime(2026, 3, 6, 15, tzinfo=UTC), datetime(2026, 3, 10, 6, tzinfo=UTC), {
-        "2026-03-07": datetime(2026, 3, 7, 7, 30, tzinfo=UTC),
-        "2026-03-08": datetime(2026, 3, 8, 7, 30, tzinfo=UTC),
-        "2026-03-09": datetime(2026, 3, 9, 6, 30, tzinfo=UTC)}),
-    # Fall back (1 Nov 2026): 01:30 happens twice; only the first (EDT, 05:30 UTC) counts.
-    ("01:30", datetime(2026, 10, 30, 15, tzinfo=UTC), datetime(2026, 11, 3, 5, tzinfo=UTC), {
-        "2026-10-31": datetime(2026, 10, 31, 5, 30, tzinfo=UTC),
-        "2026-11-01": datetime(2026, 11, 1, 5, 30, tzinfo=UTC),
-        "2026-11-02": datetime(2026, 11, 2, 6, 30, tzinfo=UTC)}),
-], ids=["spring-forward", "fall-back"])
+@pytest.mark.parametrize(
+    "local_time, start, end, expected",
+    [
+        # Spring forward (8 Mar 2026): 02:30 does not exist that day; it is read as 03:30 EDT (07:30 UTC).
+        (
+            "02:30",
+            datetime(2026, 3, 6, 15, tzinfo=UTC),
+            datetime(2026, 3, 10, 6, tzinfo=UTC),
+            {
+                "2026-03-07": datetime(2026, 3, 7, 7, 30, tzinfo=UTC),
+                "2026-03-08": datetime(2026, 3, 8, 7, 30, tzinfo=UTC),
+                "2026-03-09": datetime(2026, 3, 9, 6, 30, tzinfo=UTC),
+            },
+        ),
+        # Fall back (1 Nov 2026): 01:30 happens twice; only the first (EDT, 05:30 UTC) counts.
+        (
+            "01:30",
+            datetime(2026, 10, 30, 15, tzinfo=UTC),
+            datetime(2026, 11, 3, 5, tzinfo=UTC),
+            {
+                "2026-10-31": datetime(2026, 10, 31, 5, 30, tzinfo=UTC),
+                "2026-11-01": datetime(2026, 11, 1, 5, 30, tzinfo=UTC),
+                "2026-11-02": datetime(2026, 11, 2, 6, 30, tzinfo=UTC),
+            },
+        ),
+    ],
+    ids=["spring-forward", "fall-back"],
+)
 def test_one_digest_per_local_day_at_the_local_time_across_daylight_saving(
-        services, clock, messenger, local_time, start, end, expected):
+    services, clock, messenger, local_time, start, end, expected
+):
     clock.now = start
     tick_until(services, clock, end, enqueue_daily)
     enqueued = digest_items(services)
@@ -148,15 +166,39 @@ def test_a_store_without_a_space_gets_no_digest(services, clock, messenger):
 def seed_day(services, at: datetime, prefix: str = "T") -> None:  # type: ignore[no-untyped-def]
     """Three checkouts with an alert each: one confirmed, one dismissed, one open."""
     with UnitOfWork(services.db, write=True) as uow:
-        for n, (rule, status) in enumerate([("product_mismatch", "confirmed"), ("product_mismatch", "dismissed"),
-                                            ("watchlist_match", "open")]):
+        for n, (rule, status) in enumerate(
+            [("product_mismatch", "confirmed"), ("product_mismatch", "dismissed"), ("watchlist_match", "open")]
+        ):
             tid = f"{prefix}-{n}"
-            uow.session.add(Transaction(transaction_id=tid, store_id="store-001", register_id="reg-1", occurred_at=at,
-                                        received_at=at, total_amount=Decimal("10.00"), currency="USD",
-                                        payment_method="card", body="{}", body_sha256="0" * 64, status="done"))
-            uow.session.add(Alert(dedupe_key=f"{tid}:{rule}", transaction_id=tid, store_id="store-001",
-                                  register_id="reg-1", rule=rule, severity="medium", message="m", facts={},
-                                  status=status, created_at=at))
+            uow.session.add(
+                Transaction(
+                    transaction_id=tid,
+                    store_id="store-001",
+                    register_id="reg-1",
+                    occurred_at=at,
+                    received_at=at,
+                    total_amount=Decimal("10.00"),
+                    currency="USD",
+                    payment_method="card",
+                    body="{}",
+                    body_sha256="0" * 64,
+                    status="done",
+                )
+            )
+            uow.session.add(
+                Alert(
+                    dedupe_key=f"{tid}:{rule}",
+                    transaction_id=tid,
+                    store_id="store-001",
+                    register_id="reg-1",
+                    rule=rule,
+                    severity="medium",
+                    message="m",
+                    facts={},
+                    status=status,
+                    created_at=at,
+                )
+            )
         uow.commit()
 
 

@@ -1,5 +1,6 @@
 """Fraud reports to enrollment proposals to enrolled entries, governed: one proposal per transaction,
 threads, roles, quality gates, duplicates joining their entry, the two-person rule. SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -100,7 +101,10 @@ def test_staff_cannot_enroll_a_manager_can(post_signed, chat, clock, services, f
     assert sent[0].markdown.startswith("Enrolling the face from **T-1** as **" + person.id)
     assert sent[0].parent_id == on and f"✅ **{person.id}** is on the watchlist" in sent[1].markdown
     assert (person.status, person.enrolled_by, person.expires_at - person.enrolled_at) == (
-        "active", "ana@example.com", timedelta(days=180))  # the configured default expiry
+        "active",
+        "ana@example.com",
+        timedelta(days=180),
+    )  # the configured default expiry
     assert faces.enrolled == {person.id: ["shopper"]}
     with UnitOfWork(services.db) as uow:
         (crop,) = [f.crop_sha256 for f in uow.session.query(Face)]
@@ -110,35 +114,54 @@ def test_staff_cannot_enroll_a_manager_can(post_signed, chat, clock, services, f
     assert f"already on the watchlist as {person.id}" in again[0].markdown
 
 
-@pytest.mark.parametrize("inputs, answer", [
-    ({"reason": ""}, "Please give the reason"),
-    ({"expiry_days": "400"}, "The expiry must be 1 to 365 days."),
-    ({"face": "7"}, "Please pick one of the faces on the card"),
-])
-def test_enrollment_needs_a_reason_an_expiry_within_the_maximum_and_a_face(post_signed, chat, clock, services,
-                                                                           inputs, answer):
+@pytest.mark.parametrize(
+    "inputs, answer",
+    [
+        ({"reason": ""}, "Please give the reason"),
+        ({"expiry_days": "400"}, "The expiry must be 1 to 365 days."),
+        ({"face": "7"}, "Please pick one of the faces on the card"),
+    ],
+)
+def test_enrollment_needs_a_reason_an_expiry_within_the_maximum_and_a_face(
+    post_signed, chat, clock, services, inputs, answer
+):
     proposal = proposed(post_signed, chat, clock)
     sent = chat.press("P-ana", {**enroll_inputs(proposal.card), **inputs}, on=chat.message_id(proposal))
     assert sent[0].markdown.startswith(answer) and people(services) == []
 
 
-@pytest.mark.parametrize("detected, problem, code", [
-    (face(CUSTOMER, name="shopper", size_px=52), "too small: 52 px, at least 80 px", "too_small"),
-    (DetectedFace(CUSTOMER, 0.4, 120, 0.1, b"\xff\xd8\xff\xe0fake-jpegshopper", "shopper"),
-     "not sharp enough: 0.10, at least 0.30", "blurred"),
-])
-def test_a_poor_face_is_not_offered_and_refused_if_pressed_anyway(post_signed, chat, clock, services, faces,
-                                                                  detected, problem, code):
+@pytest.mark.parametrize(
+    "detected, problem, code",
+    [
+        (face(CUSTOMER, name="shopper", size_px=52), "too small: 52 px, at least 80 px", "too_small"),
+        (
+            DetectedFace(CUSTOMER, 0.4, 120, 0.1, b"\xff\xd8\xff\xe0fake-jpegshopper", "shopper"),
+            "not sharp enough: 0.10, at least 0.30",
+            "blurred",
+        ),
+    ],
+)
+def test_a_poor_face_is_not_offered_and_refused_if_pressed_anyway(
+    post_signed, chat, clock, services, faces, detected, problem, code
+):
     faces.faces = [detected]
     proposal = proposed(post_signed, chat, clock)
     texts = card_texts(proposal.card)
     assert f"Not offered: {problem}" in texts and "actions" not in proposal.card
     with UnitOfWork(services.db) as uow:
         (face_id,) = [f.id for f in uow.session.query(Face)]
-    forged = {"action": "enroll", "transaction_id": "T-1", "face_ids": {"1": face_id}, "face": "1", "reason": "r",
-              "expiry_days": "30"}
+    forged = {
+        "action": "enroll",
+        "transaction_id": "T-1",
+        "face_ids": {"1": face_id},
+        "face": "1",
+        "reason": "r",
+        "expiry_days": "30",
+    }
     sent = chat.press("P-ana", forged, on=chat.message_id(proposal))
-    assert sent[-1].markdown.startswith(f"❌ Not enrolled: {problem}.") and sent[-1].parent_id == chat.message_id(proposal)
+    assert sent[-1].markdown.startswith(f"❌ Not enrolled: {problem}.") and sent[-1].parent_id == chat.message_id(
+        proposal
+    )
     assert people(services) == [] and faces.enrolled == {}
     assert any(a[1] == "enroll_refused" and a[3] == code for a in audit(services))
 

@@ -5,6 +5,7 @@ The camera and recognition are fakes (tests/fakes.py); the database and the brok
 listener runs on paho's thread, so tests wait for conditions with a bound; the runner's steps are
 run directly.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -55,8 +56,10 @@ def camera() -> FakeCamera:
 @pytest.fixture
 def faces() -> FakeFaceBackend:
     # The second face stands where a register's cashier would: at the door every face is searched.
-    return FakeFaceBackend(faces=[face((0.1, 0.2, 0.3, 0.5), name="visitor"), face((0.7, 0.2, 0.9, 0.5), name="passer-by")],
-                           similarity={("visitor", "P-1"): 95.0})
+    return FakeFaceBackend(
+        faces=[face((0.1, 0.2, 0.3, 0.5), name="visitor"), face((0.7, 0.2, 0.9, 0.5), name="passer-by")],
+        similarity={("visitor", "P-1"): 95.0},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -126,8 +129,9 @@ def someone_appears(publisher, clock, serial: str = DOOR) -> None:  # type: igno
 # --- through the broker ----------------------------------------------------------------------------
 
 
-def test_someone_appearing_is_pictured_and_a_watchlist_person_alerted(services, watch, publisher, run, clock, camera,
-                                                                     faces, wakes):
+def test_someone_appearing_is_pictured_and_a_watchlist_person_alerted(
+    services, watch, publisher, run, clock, camera, faces, wakes
+):
     enroll(services)
     someone_appears(publisher, clock)
     wait_for(lambda: visits(services), what="the visit to be recorded")
@@ -140,9 +144,16 @@ def test_someone_appearing_is_pictured_and_a_watchlist_person_alerted(services, 
     assert [f.matches[0].person_id for f in snapshot.faces] == ["P-1"]  # the passer-by's face is not kept
     [alert] = alerts(services)
     assert (alert.rule, alert.person_id, alert.similarity, alert.severity) == ("watchlist_match", "P-1", 95.0, "high")
-    assert (alert.transaction_id, alert.register_id, alert.camera_serial, alert.snapshot_id) == (None, None, DOOR, snapshot.id)
+    assert (alert.transaction_id, alert.register_id, alert.camera_serial, alert.snapshot_id) == (
+        None,
+        None,
+        DOOR,
+        snapshot.id,
+    )
     assert alert.dedupe_key.startswith(f"entrance:{DOOR}:P-1:watchlist_match:")
-    assert alert.facts["snapshot_kind"] == "entrance" and alert.facts["amount"] == 0 and alert.facts["risk_score"] is None
+    assert (
+        alert.facts["snapshot_kind"] == "entrance" and alert.facts["amount"] == 0 and alert.facts["risk_score"] is None
+    )
     # Every evaluation is kept with the picture, the rules that did not fire too.
     evaluated = {(r["rule"], r["fired"], r["person_id"]) for r in snapshot.rule_results}
     assert ("watchlist_match", True, "P-1") in evaluated and any(not fired for _, fired, _ in evaluated)
@@ -155,8 +166,13 @@ def test_a_burst_of_messages_is_one_visit_and_one_picture(services, watch, publi
     before = watch.messages_handled
     for n in range(50):  # a crowd at the door: counts flicker and new people are tracked, 100 messages
         publisher.publish(COUNT, {"ts": now_ms(clock) + n, "counts": {"person": n % 3}})
-        publisher.publish(OBJECTS, {"ts": now_ms(clock) + n, "objects": [{"oid": n, "type": "person", "x0": 0.1,
-                                                                          "y0": 0.1, "x1": 0.2, "y1": 0.4}]})
+        publisher.publish(
+            OBJECTS,
+            {
+                "ts": now_ms(clock) + n,
+                "objects": [{"oid": n, "type": "person", "x0": 0.1, "y0": 0.1, "x1": 0.2, "y1": 0.4}],
+            },
+        )
     wait_for(lambda: watch.messages_handled >= before + 100, what="all 100 messages to be handled")
     assert len(visits(services)) == 1
     run()
@@ -173,7 +189,8 @@ def test_a_burst_of_messages_is_one_visit_and_one_picture(services, watch, publi
 def test_the_window_comes_from_the_config(services, broker, publisher, clock):
     camera = services.config.business.camera.model_copy(update={"entrance_window_s": 120})
     services.config = dataclasses.replace(
-        services.config, business=services.config.business.model_copy(update={"camera": camera}))
+        services.config, business=services.config.business.model_copy(update={"camera": camera})
+    )
     on_broker(services, broker)
     watch = start_entrance_watch(services, reconnect_s=(1, 2))
     try:
@@ -291,8 +308,9 @@ def pay(post_signed, clock, transaction_id: str, register_id: str = "reg-1") -> 
     assert post_signed("/api/v1/transactions", body).status_code == 202
 
 
-def test_entrance_then_register_gives_the_register_its_own_card(services, run, clock, post_signed, client, auth,
-                                                                validator):
+def test_entrance_then_register_gives_the_register_its_own_card(
+    services, run, clock, post_signed, client, auth, validator
+):
     enroll(services)
     visit(services, clock)
     run()
@@ -396,9 +414,15 @@ def test_someone_appears_when_the_count_rises_or_a_new_person_is_tracked():
     seen = AppearanceDetector()
     counts = [seen.observe(DOOR, "0", {"ts": 1, "counts": {"person": n}}) for n in (0, 1, 1, 2, 0, 1)]
     assert counts == [False, True, False, True, False, True]
-    people = [seen.observe(DOOR, "raw_detections", {"ts": 1, "objects": objects}) for objects in (
-        [{"oid": 7, "type": "person"}], [{"oid": 7, "type": "person"}], [{"oid": 8, "type": "vehicle"}],
-        [{"oid": 7, "type": "person"}, {"oid": 9, "type": "person"}])]
+    people = [
+        seen.observe(DOOR, "raw_detections", {"ts": 1, "objects": objects})
+        for objects in (
+            [{"oid": 7, "type": "person"}],
+            [{"oid": 7, "type": "person"}],
+            [{"oid": 8, "type": "vehicle"}],
+            [{"oid": 7, "type": "person"}, {"oid": 9, "type": "person"}],
+        )
+    ]
     assert people == [True, False, False, True]
     assert not seen.observe(DOOR, "light", {"lux": 300})
     assert not seen.observe(DOOR, "0", {"counts": {"person": "many"}})
@@ -412,7 +436,12 @@ def test_topics_times_and_broker_addresses():
     assert event_time_ms({}, 42) == 42
     secure = BrokerAddress.from_url("mqtts://cam%40store:s3cret@broker.example:9999")
     assert (secure.host, secure.port, secure.tls, secure.username, secure.password) == (
-        "broker.example", 9999, True, "cam@store", "s3cret")
+        "broker.example",
+        9999,
+        True,
+        "cam@store",
+        "s3cret",
+    )
     assert BrokerAddress.from_url("mqtt://10.0.0.5").port == 1883
     with pytest.raises(ValueError):
         BrokerAddress.from_url("http://10.0.0.5")

@@ -1,4 +1,5 @@
 """storage/evidence.py: content-addressed, atomic evidence files that can really be deleted."""
+
 from __future__ import annotations
 
 import hashlib
@@ -43,8 +44,10 @@ def test_different_bytes_are_different_files(store):
     assert len(files_under(store.root)) == 2
 
 
-@pytest.mark.parametrize("content_type, suffix", [("image/png", ".png"), ("text/csv", ".csv"),
-                                                  ("application/json", ".json"), ("application/x-unknown", ".bin")])
+@pytest.mark.parametrize(
+    "content_type, suffix",
+    [("image/png", ".png"), ("text/csv", ".csv"), ("application/json", ".json"), ("application/x-unknown", ".bin")],
+)
 def test_the_extension_follows_the_content_type(store, content_type, suffix):
     digest = store.put(b"content", content_type)
     assert store.path(digest, content_type).suffix == suffix
@@ -84,18 +87,24 @@ def test_a_failed_write_leaves_no_file_and_no_temporary(store, monkeypatch, fail
     assert not list(store.root.rglob(".incoming-*"))
 
 
-@pytest.mark.parametrize("digest", [
-    "",
-    "abc",
-    "A" * 64,                                   # upper case is not how we name files
-    "g" * 64,
-    "0" * 63,
-    "0" * 65,
-    "../" + "0" * 61,
-    "../../../../etc/passwd".ljust(64, "0"),
-])
+@pytest.mark.parametrize(
+    "digest",
+    [
+        "",
+        "abc",
+        "A" * 64,  # upper case is not how we name files
+        "g" * 64,
+        "0" * 63,
+        "0" * 65,
+        "../" + "0" * 61,
+        "../../../../etc/passwd".ljust(64, "0"),
+    ],
+)
 def test_invalid_digests_are_refused_everywhere(store, digest):
-    for call in (lambda: store.path(digest, "image/jpeg"), lambda: store.read(digest, "image/jpeg"),
-                 lambda: store.delete(digest, "image/jpeg")):
+    for call in (
+        lambda: store.path(digest, "image/jpeg"),
+        lambda: store.read(digest, "image/jpeg"),
+        lambda: store.delete(digest, "image/jpeg"),
+    ):
         with pytest.raises(ValueError, match="SHA-256"):
             call()

@@ -1,4 +1,5 @@
 """POST /api/v1/feeds/square: Square's signed event notifications in, our transactions and fraud reports out."""
+
 from __future__ import annotations
 
 import json
@@ -70,12 +71,18 @@ def test_terminal_payment_becomes_a_transaction_at_the_devices_register(send, se
     assert transaction.occurred_at.isoformat() == "2026-11-24T20:03:12.086000+00:00"
     assert steps == [("triage", "pending")]
     body = json.loads(transaction.body)
-    assert body["source"] == {"processor": "square", "event_id": "6a8f5f28-54a1-4eb0-a98a-3111513fd4fc", "object_id": SQ_PAYMENT}
+    assert body["source"] == {
+        "processor": "square",
+        "event_id": "6a8f5f28-54a1-4eb0-a98a-3111513fd4fc",
+        "object_id": SQ_PAYMENT,
+    }
     assert "1111" not in json.dumps(body) and "order_id" not in body
 
 
-@pytest.mark.parametrize(("entry", "mode"), [("EMV", "chip"), ("CONTACTLESS", "contactless"), ("SWIPED", "swipe"),
-                                             ("KEYED", "manual"), ("ON_FILE", "online")])
+@pytest.mark.parametrize(
+    ("entry", "mode"),
+    [("EMV", "chip"), ("CONTACTLESS", "contactless"), ("SWIPED", "swipe"), ("KEYED", "manual"), ("ON_FILE", "online")],
+)
 def test_entry_methods(send, services, entry, mode):
     assert send(payment_event(card_details__entry_method=entry)).status_code == 202
     assert stored(services)[0].entry_mode == mode
@@ -89,7 +96,11 @@ def test_a_usd_amount_has_two_decimals(send, services):
 def test_unknown_location_is_stored_skipped_with_the_reason(send, services, client, auth):
     assert send(payment_event(location_id="LNEW")).status_code == 202
     transaction, steps = stored(services)
-    assert (transaction.store_id, transaction.register_id, transaction.status) == ("square:LNEW", f"square:{SQ_DEVICE}", "skipped")
+    assert (transaction.store_id, transaction.register_id, transaction.status) == (
+        "square:LNEW",
+        f"square:{SQ_DEVICE}",
+        "skipped",
+    )
     assert steps == []
     correlation = client.get(f"/api/v1/transactions/{TX}", headers=auth).get_json()["correlation"]
     assert correlation["reason"] == "Square location LNEW is not mapped to a store: set stores[].square_location_id"
@@ -99,19 +110,26 @@ def test_unknown_device_in_a_known_store_is_stored_skipped_with_the_reason(send,
     assert send(payment_event(device_details={"device_id": "device:OTHER"})).status_code == 202
     transaction, _ = stored(services)
     assert (transaction.store_id, transaction.register_id) == ("store-001", "square:device:OTHER")
-    assert transaction.status_reason == ("Square device device:OTHER is not mapped to a register of store store-001: "
-                                         "set registers[].square_device_id")
+    assert transaction.status_reason == (
+        "Square device device:OTHER is not mapped to a register of store store-001: set registers[].square_device_id"
+    )
 
 
 def test_the_device_may_sit_in_card_details_on_older_payments(send, services):
-    assert send(payment_event(device_details=None, card_details__device_details={"device_id": SQ_DEVICE})).status_code == 202
+    assert (
+        send(payment_event(device_details=None, card_details__device_details={"device_id": SQ_DEVICE})).status_code
+        == 202
+    )
     assert stored(services)[0].register_id == "reg-1"
 
 
-@pytest.mark.parametrize("changes", [
-    {"device_details": None, "card_details__entry_method": "KEYED"},
-    {"source_type": "CASH", "card_details": None},
-])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"device_details": None, "card_details__entry_method": "KEYED"},
+        {"source_type": "CASH", "card_details": None},
+    ],
+)
 def test_online_and_non_card_payments_are_ignored(send, services, changes):
     response = send(payment_event(**changes))
     assert response.status_code == 200 and response.get_json()["status"] == "ignored"
@@ -125,7 +143,8 @@ def test_a_redelivered_event_is_a_duplicate(send, services):
     assert count_rows(services, Transaction) == 1 and count_rows(services, WorkItem) == 1
     with UnitOfWork(services.db) as uow:
         assert [(e.id, e.source) for e in uow.session.scalars(select(InboundEvent))] == [
-            ("square:6a8f5f28-54a1-4eb0-a98a-3111513fd4fc", "square")]
+            ("square:6a8f5f28-54a1-4eb0-a98a-3111513fd4fc", "square")
+        ]
 
 
 @pytest.mark.parametrize("signing", [{"key": "other-key"}, {"url": SQUARE_URL + "/"}])
@@ -149,7 +168,10 @@ def test_feed_off_is_404_naming_the_missing_variables(environ, business, clock, 
     body = raw(payment_event())
     response = app.test_client().post(URL, data=body, headers=square_headers(body))
     assert response.status_code == 404
-    assert response.get_json()["detail"] == "the Square feed is off: SQUARE_SIGNATURE_KEY and SQUARE_NOTIFICATION_URL not set"
+    assert (
+        response.get_json()["detail"]
+        == "the Square feed is off: SQUARE_SIGNATURE_KEY and SQUARE_NOTIFICATION_URL not set"
+    )
     assert count_rows(services, Transaction) == 0
 
 
@@ -176,7 +198,10 @@ def test_other_dispute_reasons_are_ignored(send, services, reason):
 
 def test_a_dispute_for_a_payment_never_seen_is_200_unknown_transaction(send, services):
     response = send(dispute_event())
-    assert response.status_code == 200 and response.get_json() == {"status": "unknown_transaction", "transaction_id": TX}
+    assert response.status_code == 200 and response.get_json() == {
+        "status": "unknown_transaction",
+        "transaction_id": TX,
+    }
     assert count_rows(services, FraudReport) == 0 and count_rows(services, InboundEvent) == 1
     assert send(dispute_event()).get_json() == {"status": "duplicate"}
 
@@ -192,12 +217,15 @@ def test_an_event_without_its_object_is_200_skipped_naming_it(send, services):
     assert count_rows(services, Transaction) == 0
 
 
-@pytest.mark.parametrize(("changes", "field"), [
-    ({"team_member_id": "Ana Souza"}, "cashier_id"),
-    ({"team_member_id": "T" * 65}, "cashier_id"),
-    ({"id": "R" * 125}, "transaction_id"),
-    ({"amount_money": {"amount": 10 ** 13, "currency": "JPY"}}, "total.amount"),
-])
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"team_member_id": "Ana Souza"}, "cashier_id"),
+        ({"team_member_id": "T" * 65}, "cashier_id"),
+        ({"id": "R" * 125}, "transaction_id"),
+        ({"amount_money": {"amount": 10**13, "currency": "JPY"}}, "total.amount"),
+    ],
+)
 def test_a_payment_our_schema_refuses_is_200_skipped_naming_the_field(send, services, changes, field):
     response = send(payment_event(**changes))
     assert response.status_code == 200 and response.get_json()["status"] == "skipped"
@@ -214,14 +242,20 @@ def shown(client, auth) -> dict:  # type: ignore[no-untyped-def]
     return client.get(f"/api/v1/transactions/{TX}", headers=auth).get_json()["transaction"]["payment"]
 
 
-@pytest.mark.parametrize(("status", "ours"), [("CANCELED", "canceled"), ("FAILED", "failed"), ("COMPLETED", "approved")])
+@pytest.mark.parametrize(
+    ("status", "ours"), [("CANCELED", "canceled"), ("FAILED", "failed"), ("COMPLETED", "approved")]
+)
 def test_a_payment_update_changes_the_stored_status(send, services, client, auth, status, ours):
     assert send(payment_event()).status_code == 202
     assert shown(client, auth)["status"] == "approved"
     response = send(update_event("u-1", status, "2026-11-24T20:05:00.000Z"))
     assert response.status_code == 200
-    assert response.get_json() == {"status": "updated", "transaction_id": TX, "payment_status": ours,
-                                   "reason": f"Square payment {SQ_PAYMENT}: {status}"}
+    assert response.get_json() == {
+        "status": "updated",
+        "transaction_id": TX,
+        "payment_status": ours,
+        "reason": f"Square payment {SQ_PAYMENT}: {status}",
+    }
     payment = shown(client, auth)
     assert (payment["status"], payment["status_updated_at"]) == (ours, "2026-11-24T20:05:00Z")
     transaction, steps = stored(services)
@@ -263,8 +297,11 @@ def test_an_update_of_a_payment_never_seen_is_200_unknown_and_kept(send, service
 
 
 def test_an_update_of_an_online_payment_is_ignored(send, services):
-    response = send(update_event("u-1", "COMPLETED", "2026-11-24T20:05:00Z", device_details=None,
-                                 card_details__entry_method="KEYED"))
+    response = send(
+        update_event(
+            "u-1", "COMPLETED", "2026-11-24T20:05:00Z", device_details=None, card_details__entry_method="KEYED"
+        )
+    )
     assert response.status_code == 200 and response.get_json()["status"] == "ignored"
     assert count_rows(services, InboundEvent) == 0
 
@@ -275,8 +312,9 @@ def test_an_inquiry_is_recorded_but_is_no_chargeback(send, services, state):
     response = send(dispute_event(state=state))
     assert response.status_code == 200 and response.get_json()["status"] == "inquiry"
     assert count_rows(services, FraudReport) == 0
-    escalated = send(square_event("dispute.state.updated", "dispute", square_dispute(state="EVIDENCE_REQUIRED"),
-                                  event_id="d-2"))
+    escalated = send(
+        square_event("dispute.state.updated", "dispute", square_dispute(state="EVIDENCE_REQUIRED"), event_id="d-2")
+    )
     assert escalated.status_code == 202 and count_rows(services, FraudReport) == 1
 
 

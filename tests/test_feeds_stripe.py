@@ -1,4 +1,5 @@
 """POST /api/v1/feeds/stripe: Stripe's signed events in, our transactions and fraud reports out (SQLite and PostgreSQL)."""
+
 from __future__ import annotations
 
 import json
@@ -51,7 +52,9 @@ def send(client):  # type: ignore[no-untyped-def]
 
 def stored(services, transaction_id: str = TX):  # type: ignore[no-untyped-def]
     with UnitOfWork(services.db) as uow:
-        return uow.transactions.get(transaction_id), [(w.kind, w.status) for w in uow.work.for_transaction(transaction_id)]
+        return uow.transactions.get(transaction_id), [
+            (w.kind, w.status) for w in uow.work.for_transaction(transaction_id)
+        ]
 
 
 def test_terminal_charge_becomes_a_transaction_at_the_readers_register(send, services, client, auth):
@@ -61,15 +64,30 @@ def test_terminal_charge_becomes_a_transaction_at_the_readers_register(send, ser
     transaction, steps = stored(services)
     assert (transaction.store_id, transaction.register_id, transaction.status) == ("store-001", "reg-1", "pending")
     assert (transaction.total_amount, transaction.currency) == (Decimal("149.90"), "BRL")
-    assert (transaction.entry_mode, transaction.card_fingerprint, transaction.risk_score) == ("contactless", "Xt5EWLLDS7FJjR1c", 72)
+    assert (transaction.entry_mode, transaction.card_fingerprint, transaction.risk_score) == (
+        "contactless",
+        "Xt5EWLLDS7FJjR1c",
+        72,
+    )
     assert transaction.cashier_id == "c-17" and transaction.payment_method == "card"
     assert transaction.occurred_at.isoformat() == "2026-11-24T20:03:12+00:00"
     assert steps == [("triage", "pending")]
     shown = client.get(f"/api/v1/transactions/{TX}", headers=auth).get_json()["transaction"]
     # Our shape plus where it came from; nothing else of Stripe's payload (no last4, no receipt, no evidence).
     assert shown["source"] == {"processor": "stripe", "event_id": "evt_1MmlLsLkdIwHu7ixN0Ngr4Yb", "object_id": CHARGE}
-    assert set(shown) == {"transaction_id", "store_id", "register_id", "occurred_at", "total", "payment", "items",
-                          "type", "cashier_id", "source", "fraud"}
+    assert set(shown) == {
+        "transaction_id",
+        "store_id",
+        "register_id",
+        "occurred_at",
+        "total",
+        "payment",
+        "items",
+        "type",
+        "cashier_id",
+        "source",
+        "fraud",
+    }
     assert "4242" not in json.dumps(shown)
 
 
@@ -81,7 +99,9 @@ def test_charge_and_payment_intent_of_one_payment_are_one_transaction(send, serv
     assert stored(services)[1] == [("triage", "pending")]
     with UnitOfWork(services.db) as uow:
         assert {e.id for e in uow.session.scalars(select(InboundEvent))} == {
-            "stripe:evt_1MmlLsLkdIwHu7ixN0Ngr4Yb", "stripe:evt_pi_1"}
+            "stripe:evt_1MmlLsLkdIwHu7ixN0Ngr4Yb",
+            "stripe:evt_pi_1",
+        }
 
 
 def test_an_older_api_versions_intent_carries_its_charge_and_comes_first(send, services):
@@ -113,14 +133,21 @@ def test_a_redelivered_event_is_a_duplicate_without_a_second_effect(send, servic
     assert send(event).status_code == 202
     response = send(event)
     assert response.status_code == 200 and response.get_json() == {"status": "duplicate"}
-    assert count_rows(services, Transaction) == 1 and count_rows(services, WorkItem) == 1 and count_rows(services, InboundEvent) == 1
+    assert (
+        count_rows(services, Transaction) == 1
+        and count_rows(services, WorkItem) == 1
+        and count_rows(services, InboundEvent) == 1
+    )
 
 
-@pytest.mark.parametrize("headers", [
-    {},
-    {"Stripe-Signature": "garbage"},
-    {"Stripe-Signature": f"t={int(time.time())},v1={'0' * 64}"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Stripe-Signature": "garbage"},
+        {"Stripe-Signature": f"t={int(time.time())},v1={'0' * 64}"},
+    ],
+)
 def test_bad_or_missing_signature_is_401_and_nothing_stored(client, services, headers):
     body = raw(stripe_event("charge.succeeded", stripe_charge()))
     response = client.post(URL, data=body, headers={"Content-Type": "application/json", **headers})
@@ -164,17 +191,23 @@ def test_unknown_reader_is_stored_skipped_with_the_reason_in_the_api(send, servi
     assert steps == []
     correlation = client.get(f"/api/v1/transactions/{TX}", headers=auth).get_json()["correlation"]
     assert correlation["status"] == "skipped"
-    assert correlation["reason"] == ("Stripe reader tmr_NEW0001 is not mapped to a register: "
-                                     "set registers[].stripe_reader_id")
+    assert correlation["reason"] == (
+        "Stripe reader tmr_NEW0001 is not mapped to a register: set registers[].stripe_reader_id"
+    )
     assert any("tmr_NEW0001" in r.getMessage() and TX in r.getMessage() for r in caplog.records)
 
 
 def test_a_charge_of_an_older_api_version_names_no_reader_and_says_so(send, services):
-    charge = stripe_charge(payment_method_details__card_present__reader=None,
-                           payment_method_details__card_present__location=None)
+    charge = stripe_charge(
+        payment_method_details__card_present__reader=None, payment_method_details__card_present__location=None
+    )
     assert send(stripe_event("charge.succeeded", charge, api_version="2025-09-30.clover")).status_code == 202
     transaction, _ = stored(services)
-    assert (transaction.store_id, transaction.register_id, transaction.status) == ("stripe:unknown", "stripe:unknown", "skipped")
+    assert (transaction.store_id, transaction.register_id, transaction.status) == (
+        "stripe:unknown",
+        "stripe:unknown",
+        "skipped",
+    )
     assert "2026-02-25" in transaction.status_reason
 
 
@@ -182,8 +215,10 @@ def test_an_online_card_payment_is_ignored_and_not_stored(send, services):
     online = stripe_charge(payment_method_details={"type": "card", "card": {"brand": "visa", "last4": "4242"}})
     response = send(stripe_event("charge.succeeded", online))
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ignored", "reason": (
-        "not an in-person (Terminal card_present) payment: online payments are out of scope")}
+    assert response.get_json() == {
+        "status": "ignored",
+        "reason": ("not an in-person (Terminal card_present) payment: online payments are out of scope"),
+    }
     assert count_rows(services, Transaction) == 0
 
 
@@ -193,10 +228,16 @@ def test_other_event_types_are_ignored(send, services):
     assert count_rows(services, InboundEvent) == 0
 
 
-@pytest.mark.parametrize(("amount", "currency", "expected"), [
-    (14990, "jpy", ("14990", "JPY")), (14990, "krw", ("14990", "KRW")),
-    (14990, "kwd", ("14.990", "KWD")), (14990, "usd", ("149.90", "USD")), (50000, "isk", ("500.00", "ISK")),
-])
+@pytest.mark.parametrize(
+    ("amount", "currency", "expected"),
+    [
+        (14990, "jpy", ("14990", "JPY")),
+        (14990, "krw", ("14990", "KRW")),
+        (14990, "kwd", ("14.990", "KWD")),
+        (14990, "usd", ("149.90", "USD")),
+        (50000, "isk", ("500.00", "ISK")),
+    ],
+)
 def test_amounts_are_converted_with_the_currencys_exponent(send, services, amount, currency, expected):
     assert send(stripe_event("charge.succeeded", stripe_charge(amount=amount, currency=currency))).status_code == 202
     transaction, _ = stored(services)
@@ -217,13 +258,17 @@ def test_a_fraudulent_dispute_files_a_chargeback_and_enqueues_its_step(send, ser
         assert report.reported_at.isoformat() == "2026-12-01T13:00:00+00:00"
         assert ("fraud_report", "pending") in [(w.kind, w.status) for w in uow.work.for_transaction(TX)]
         assert [a.action for a in uow.audit.entries(subject_id=TX)] == ["fraud_report"]
-    assert send(stripe_event("charge.dispute.created", stripe_dispute(), event_id="evt_dp_1")).get_json() == {"status": "duplicate"}
+    assert send(stripe_event("charge.dispute.created", stripe_dispute(), event_id="evt_dp_1")).get_json() == {
+        "status": "duplicate"
+    }
     assert count_rows(services, FraudReport) == 1
 
 
 def test_a_dispute_for_another_reason_is_ignored(send, services):
     assert send(stripe_event("charge.succeeded", stripe_charge())).status_code == 202
-    response = send(stripe_event("charge.dispute.created", stripe_dispute(reason="product_not_received"), event_id="evt_dp_1"))
+    response = send(
+        stripe_event("charge.dispute.created", stripe_dispute(reason="product_not_received"), event_id="evt_dp_1")
+    )
     assert response.status_code == 200 and response.get_json()["status"] == "ignored"
     assert count_rows(services, FraudReport) == 0
 
@@ -247,17 +292,25 @@ def kept_event(services, key: str):  # type: ignore[no-untyped-def]
         return None if event is None else (event.payload, event.handled_at)
 
 
-@pytest.mark.parametrize(("changes", "field"), [
-    ({"metadata": {"cashier_id": "Ana Souza"}}, "cashier_id"),  # a space
-    ({"metadata": {"cashier_id": "c" * 65}}, "cashier_id"),  # over 64 characters
-    ({"payment_intent": "pi_" + "x" * 130}, "transaction_id"),  # over 128 with the stripe: prefix
-    ({"amount": 10 ** 15}, "total.amount"),  # more than 12 integer digits
-    ({"currency": "usd", "amount": 10 ** 14}, "total.amount"),
-    ({"payment_method_details__card_present__fingerprint": "f" * 129}, "payment.card_fingerprint"),
-    ({"payment_method_details__card_present__location": "tml_" + "L" * 70,
-      "payment_method_details__card_present__reader": "tmr_UNMAPPED"}, "store_id"),
-    ({"payment_method_details__card_present__reader": "tmr_" + "R" * 70}, "register_id"),
-])
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"metadata": {"cashier_id": "Ana Souza"}}, "cashier_id"),  # a space
+        ({"metadata": {"cashier_id": "c" * 65}}, "cashier_id"),  # over 64 characters
+        ({"payment_intent": "pi_" + "x" * 130}, "transaction_id"),  # over 128 with the stripe: prefix
+        ({"amount": 10**15}, "total.amount"),  # more than 12 integer digits
+        ({"currency": "usd", "amount": 10**14}, "total.amount"),
+        ({"payment_method_details__card_present__fingerprint": "f" * 129}, "payment.card_fingerprint"),
+        (
+            {
+                "payment_method_details__card_present__location": "tml_" + "L" * 70,
+                "payment_method_details__card_present__reader": "tmr_UNMAPPED",
+            },
+            "store_id",
+        ),
+        ({"payment_method_details__card_present__reader": "tmr_" + "R" * 70}, "register_id"),
+    ],
+)
 def test_a_charge_our_schema_refuses_is_200_and_kept_as_skipped_naming_the_field(send, services, changes, field):
     response = send(stripe_event("charge.succeeded", stripe_charge(**changes)))
     assert response.status_code == 200
@@ -278,10 +331,13 @@ def test_a_field_the_mapping_cannot_read_is_200_skipped_naming_it(send, services
     response = send(stripe_event("charge.succeeded", stripe_charge(amount=None)))
     assert response.status_code == 200 and response.get_json()["status"] == "skipped"
     assert response.get_json()["errors"] == [
-        {"field": "charge.amount", "message": "must be a non-negative integer amount in the currency's minor unit"}]
+        {"field": "charge.amount", "message": "must be a non-negative integer amount in the currency's minor unit"}
+    ]
     assert count_rows(services, Transaction) == 0
     assert kept_event(services, "stripe:evt_1MmlLsLkdIwHu7ixN0Ngr4Yb")[0]["outcome"] == "skipped"
-    assert 'flp_feed_events_total{outcome="skipped",processor="stripe"} 1.0' in client.get("/metrics").get_data(as_text=True)
+    assert 'flp_feed_events_total{outcome="skipped",processor="stripe"} 1.0' in client.get("/metrics").get_data(
+        as_text=True
+    )
 
 
 def test_a_card_number_in_a_mapped_field_is_skipped_and_never_kept(send, services, caplog):
@@ -289,7 +345,9 @@ def test_a_card_number_in_a_mapped_field_is_skipped_and_never_kept(send, service
     with caplog.at_level(logging.DEBUG):
         response = send(stripe_event("charge.succeeded", charge))
     assert response.status_code == 200
-    assert response.get_json()["errors"] == [{"field": "payment.card_fingerprint", "message": "looks like a payment card number"}]
+    assert response.get_json()["errors"] == [
+        {"field": "payment.card_fingerprint", "message": "looks like a payment card number"}
+    ]
     assert count_rows(services, Transaction) == 0
     payload, _ = kept_event(services, "stripe:evt_1MmlLsLkdIwHu7ixN0Ngr4Yb")
     assert payload["transaction_id"] == TX and "4111" not in json.dumps(payload)
@@ -319,8 +377,11 @@ def test_an_inquiry_is_recorded_but_is_no_chargeback(send, services, client, aut
     assert send(stripe_event("charge.succeeded", stripe_charge())).status_code == 202
     response = send(stripe_event("charge.dispute.created", stripe_dispute(status=status), event_id="evt_dp_1"))
     assert response.status_code == 200
-    assert response.get_json() == {"status": "inquiry", "transaction_id": TX,
-                                   "reason": f"Stripe inquiry dp_1MmlM3LkdIwHu7ix6DlyW8Jr ({status}): fraudulent"}
+    assert response.get_json() == {
+        "status": "inquiry",
+        "transaction_id": TX,
+        "reason": f"Stripe inquiry dp_1MmlM3LkdIwHu7ix6DlyW8Jr ({status}): fraudulent",
+    }
     assert count_rows(services, FraudReport) == 0
     with UnitOfWork(services.db) as uow:
         assert "fraud_report" not in [w.kind for w in uow.work.for_transaction(TX)]
@@ -333,10 +394,13 @@ def test_an_inquiry_that_escalates_files_the_chargeback_once(send, services):
     assert send(stripe_event("charge.succeeded", stripe_charge())).status_code == 202
     inquiry = stripe_dispute(status="warning_needs_response")
     assert send(stripe_event("charge.dispute.created", inquiry, event_id="evt_dp_1")).get_json()["status"] == "inquiry"
-    escalated = send(stripe_event("charge.dispute.updated", stripe_dispute(status="needs_response"), event_id="evt_dp_2"))
+    escalated = send(
+        stripe_event("charge.dispute.updated", stripe_dispute(status="needs_response"), event_id="evt_dp_2")
+    )
     assert escalated.status_code == 202 and escalated.get_json()["source"] == "chargeback"
-    withdrawn = send(stripe_event("charge.dispute.funds_withdrawn", stripe_dispute(status="needs_response"),
-                                  event_id="evt_dp_3"))
+    withdrawn = send(
+        stripe_event("charge.dispute.funds_withdrawn", stripe_dispute(status="needs_response"), event_id="evt_dp_3")
+    )
     assert withdrawn.status_code == 200 and withdrawn.get_json() == {"status": "duplicate"}
     assert count_rows(services, FraudReport) == 1
 

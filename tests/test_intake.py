@@ -1,4 +1,5 @@
 """Every row of the POS intake table in CONTRACT.md, on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import json
@@ -153,12 +154,16 @@ def test_wrong_content_type_is_415(post_signed, services):
     assert count_transactions(services) == 0
 
 
-@pytest.mark.parametrize("store_id, register_id, reason", [
-    ("store-999", "reg-1", "unknown store 'store-999'"),
-    ("store-001", "reg-9", "unknown register 'reg-9'"),
-])
-def test_unknown_store_or_register_is_stored_and_skipped_with_reason(post_signed, services, client, auth,
-                                                                      store_id, register_id, reason):
+@pytest.mark.parametrize(
+    "store_id, register_id, reason",
+    [
+        ("store-999", "reg-1", "unknown store 'store-999'"),
+        ("store-001", "reg-9", "unknown register 'reg-9'"),
+    ],
+)
+def test_unknown_store_or_register_is_stored_and_skipped_with_reason(
+    post_signed, services, client, auth, store_id, register_id, reason
+):
     response = post_signed(URL, transaction_body(store_id=store_id, register_id=register_id))
     assert response.status_code == 202
     transaction, items = stored(services)

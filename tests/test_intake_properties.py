@@ -1,5 +1,6 @@
 """Property tests of the POS intake (CONTRACT.md) with hypothesis: whatever arrives, the answer is a 2xx
 or a problem+json 4xx, never a 5xx, and nothing is stored unless the answer is 202. SQLite only."""
+
 from __future__ import annotations
 
 import io
@@ -31,11 +32,17 @@ def database_url(sqlite_database_url: str) -> str:
 
 
 def fraud_body(**changes: Any) -> dict[str, Any]:
-    return {"transaction_id": "T-2026-000123", "reason": "chargeback received", "source": "chargeback",
-            "reported_at": "2026-11-25T10:00:00-03:00", **changes}
+    return {
+        "transaction_id": "T-2026-000123",
+        "reason": "chargeback received",
+        "source": "chargeback",
+        "reported_at": "2026-11-25T10:00:00-03:00",
+        **changes,
+    }
 
 
 # --- what arrives -------------------------------------------------------------------------------------
+
 
 def _with_offset(moment: datetime, minutes: int) -> str:
     return f"{moment.isoformat()}{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
@@ -43,7 +50,9 @@ def _with_offset(moment: datetime, minutes: int) -> str:
 
 any_moment = st.builds(  # any year, any offset: the ends of the range overflow when moved to UTC
     _with_offset,
-    st.one_of(st.datetimes(), st.datetimes(max_value=datetime(1, 1, 2)), st.datetimes(min_value=datetime(9999, 12, 31))),
+    st.one_of(
+        st.datetimes(), st.datetimes(max_value=datetime(1, 1, 2)), st.datetimes(min_value=datetime(9999, 12, 31))
+    ),
     st.integers(-(24 * 60 - 1), 24 * 60 - 1),
 )
 odd_text = st.one_of(
@@ -53,15 +62,32 @@ odd_text = st.one_of(
     any_moment,
 )
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(10**40), 10**40) | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**40), 10**40)
+    | st.floats(allow_nan=False, allow_infinity=False)
     | odd_text,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(odd_text, inner, max_size=4),
     max_leaves=10,
 )
-raw_tokens = st.sampled_from([
-    "NaN", "Infinity", "-Infinity", "1e999", "-1e999", "1" * 5000, "4111111111111111", "4111111111111111.0",
-    '"\\ud800"', '"\\udc00x"', '"\\u0000"', '{"a": 1, "a": 2}', '{"a_id": {"pan": "4111111111111111"}}', "[]",
-]) | st.integers(1, 3000).map(lambda depth: "[" * depth + "]" * depth)
+raw_tokens = st.sampled_from(
+    [
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        "1e999",
+        "-1e999",
+        "1" * 5000,
+        "4111111111111111",
+        "4111111111111111.0",
+        '"\\ud800"',
+        '"\\udc00x"',
+        '"\\u0000"',
+        '{"a": 1, "a": 2}',
+        '{"a_id": {"pan": "4111111111111111"}}',
+        "[]",
+    ]
+) | st.integers(1, 3000).map(lambda depth: "[" * depth + "]" * depth)
 
 
 def _paths(node: Any, path: tuple = ()) -> list[tuple]:
@@ -109,9 +135,19 @@ arbitrary_bodies = st.one_of(
 )
 signature_modes = st.sampled_from([*VALID_SIGNATURES, "missing", "garbage", "wrong_key", "stale", "other_body"])
 content_types = st.one_of(
-    st.sampled_from(["application/json", "application/json; charset=utf-8", "Application/JSON", "text/plain",
-                     "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/problem+json",
-                     "", None]),
+    st.sampled_from(
+        [
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/JSON",
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "application/problem+json",
+            "",
+            None,
+        ]
+    ),
     st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=30),
 )
 
@@ -139,6 +175,7 @@ def post(client, clock, path: str, raw: bytes, mode: str, content_type: str | No
 
 # --- what is checked ----------------------------------------------------------------------------------
 
+
 def reset(services) -> None:  # type: ignore[no-untyped-def]
     """Empty what intake writes, only when something is there (an fsync per example is slow)."""
     if any(counts(services).values()):
@@ -150,13 +187,19 @@ def reset(services) -> None:  # type: ignore[no-untyped-def]
 
 def counts(services) -> dict[str, int]:  # type: ignore[no-untyped-def]
     with UnitOfWork(services.db) as uow:
-        return {model.__tablename__: uow.session.scalar(select(func.count()).select_from(model))
-                for model in (Transaction, FraudReport, WorkItem)}
+        return {
+            model.__tablename__: uow.session.scalar(select(func.count()).select_from(model))
+            for model in (Transaction, FraudReport, WorkItem)
+        }
 
 
 def seed_transaction(client, clock) -> None:  # type: ignore[no-untyped-def]
-    assert post(client, clock, TRANSACTIONS, json.dumps(transaction_body()).encode(), "valid",
-                "application/json").status_code == 202
+    assert (
+        post(
+            client, clock, TRANSACTIONS, json.dumps(transaction_body()).encode(), "valid", "application/json"
+        ).status_code
+        == 202
+    )
 
 
 def check_answer(response, mode: str, content_type: str | None) -> None:  # type: ignore[no-untyped-def]
@@ -191,10 +234,16 @@ def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 @settings(PROPERTY, max_examples=250)
-@given(path=st.sampled_from([TRANSACTIONS, FRAUD_REPORTS]), raw=arbitrary_bodies, mode=signature_modes,
-       content_type=content_types, garbage=st.text(st.characters(min_codepoint=32, max_codepoint=255), max_size=80))
-def test_any_bytes_and_headers_get_2xx_or_a_problem_4xx_and_nothing_stored_on_4xx(client, services, clock,
-                                                                                  path, raw, mode, content_type, garbage):
+@given(
+    path=st.sampled_from([TRANSACTIONS, FRAUD_REPORTS]),
+    raw=arbitrary_bodies,
+    mode=signature_modes,
+    content_type=content_types,
+    garbage=st.text(st.characters(min_codepoint=32, max_codepoint=255), max_size=80),
+)
+def test_any_bytes_and_headers_get_2xx_or_a_problem_4xx_and_nothing_stored_on_4xx(
+    client, services, clock, path, raw, mode, content_type, garbage
+):
     if counts(services)["transactions"] == 0:
         seed_transaction(client, clock)  # so that fraud reports can be accepted; compared per example below
     before = counts(services)
@@ -245,7 +294,8 @@ ids = st.from_regex(r"\A[A-Za-z0-9_.:-]{1,64}\Z")
 money = st.from_regex(r"\A[0-9]{1,12}(\.[0-9]{1,4})?\Z")
 words = st.text(st.characters(categories=["L", "Zs", "P"]), max_size=40)
 moments = st.builds(
-    _with_offset, st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(8999, 1, 1)),
+    _with_offset,
+    st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(8999, 1, 1)),
     st.integers(-14 * 60, 14 * 60),
 )
 
@@ -259,15 +309,26 @@ def valid_transactions(draw: st.DrawFn) -> dict[str, Any]:
         "register_id": draw(st.sampled_from(["reg-1", "reg-2"]) | ids),
         "occurred_at": draw(moments),
         "total": {"amount": draw(money), "currency": draw(st.from_regex(r"\A[A-Z]{3}\Z"))},
-        "payment": {"method": draw(st.sampled_from(["card", "cash", "wallet", "other"])),
-                    "entry_mode": draw(st.sampled_from(["chip", "contactless", "swipe", "manual", "online", None])),
-                    "card_fingerprint": draw(st.none() | st.from_regex(r"\Afp_[a-z]{1,20}\Z")),
-                    "status": draw(st.from_regex(r"\A[a-z_]{1,32}\Z")),
-                    "risk_score": draw(st.none() | st.integers(0, 100))},
-        "items": draw(st.lists(st.fixed_dictionaries({
-            "sku": st.text(min_size=1, max_size=64), "name": words,
-            "quantity": st.integers(1, 1000) | st.decimals("0.001", "1000", places=3).map(float),
-            "unit_price": money}), max_size=5)),
+        "payment": {
+            "method": draw(st.sampled_from(["card", "cash", "wallet", "other"])),
+            "entry_mode": draw(st.sampled_from(["chip", "contactless", "swipe", "manual", "online", None])),
+            "card_fingerprint": draw(st.none() | st.from_regex(r"\Afp_[a-z]{1,20}\Z")),
+            "status": draw(st.from_regex(r"\A[a-z_]{1,32}\Z")),
+            "risk_score": draw(st.none() | st.integers(0, 100)),
+        },
+        "items": draw(
+            st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "sku": st.text(min_size=1, max_size=64),
+                        "name": words,
+                        "quantity": st.integers(1, 1000) | st.decimals("0.001", "1000", places=3).map(float),
+                        "unit_price": money,
+                    }
+                ),
+                max_size=5,
+            )
+        ),
         "type": kind,
         **draw(st.dictionaries(st.from_regex(r"\Ax_[a-z]{1,8}\Z"), st.integers(-1000, 1000) | words, max_size=3)),
     }
@@ -278,8 +339,10 @@ def valid_transactions(draw: st.DrawFn) -> dict[str, Any]:
     if kind in ("price_override", "discount"):
         body["approver_id"] = draw(ids)
     if kind == "price_override":  # the overridden line says what it cost before
-        body["items"] = [*body["items"], {"sku": draw(ids), "quantity": 1, "unit_price": draw(money),
-                                          "original_unit_price": draw(money)}]
+        body["items"] = [
+            *body["items"],
+            {"sku": draw(ids), "quantity": 1, "unit_price": draw(money), "original_unit_price": draw(money)},
+        ]
     if kind == "discount":
         body["discount"] = {"amount": draw(money), "currency": body["total"]["currency"]}
     return body
@@ -300,21 +363,30 @@ def test_a_validly_signed_valid_transaction_is_accepted_and_stored_once(client, 
 
 # --- what the properties found, pinned ----------------------------------------------------------------
 
-@pytest.mark.parametrize("path, body, field", [
-    (TRANSACTIONS, transaction_body(occurred_at="0001-01-01T00:00:00+05:00"), "occurred_at"),
-    (TRANSACTIONS, transaction_body(occurred_at="9999-12-31T23:59:59-05:00"), "occurred_at"),
-    (TRANSACTIONS, transaction_body(note="\ud800"), "note"),
-    (TRANSACTIONS, '{"note": "4111111111111111", "note": "paid", ' + json.dumps(transaction_body())[1:], "note"),
-    (TRANSACTIONS, transaction_body(note=json.loads("[" * 40 + "]" * 40)), "(body)"),
-    (TRANSACTIONS, transaction_body(note=4111111111111111.0), "note"),
-    (TRANSACTIONS, transaction_body(vendor_id={"pan": "4111 1111 1111 1111"}), "vendor_id.pan"),
-    (TRANSACTIONS, transaction_body(total={"amount": "١٤٩.٩٠", "currency": "BRL"}), "total.amount"),
-    (TRANSACTIONS, transaction_body(payment={"method": "card", "card_fingerprint": "fp\u0000"}), "payment.card_fingerprint"),
-    (FRAUD_REPORTS, fraud_body(reported_at="0001-01-01T00:00:00+00:01"), "reported_at"),
-    (FRAUD_REPORTS, fraud_body(reason="a\u0000b"), "reason"),
-])
-def test_bodies_that_used_to_crash_or_slip_through_are_refused_with_the_field_named(client, services, clock,
-                                                                                    path, body, field):
+
+@pytest.mark.parametrize(
+    "path, body, field",
+    [
+        (TRANSACTIONS, transaction_body(occurred_at="0001-01-01T00:00:00+05:00"), "occurred_at"),
+        (TRANSACTIONS, transaction_body(occurred_at="9999-12-31T23:59:59-05:00"), "occurred_at"),
+        (TRANSACTIONS, transaction_body(note="\ud800"), "note"),
+        (TRANSACTIONS, '{"note": "4111111111111111", "note": "paid", ' + json.dumps(transaction_body())[1:], "note"),
+        (TRANSACTIONS, transaction_body(note=json.loads("[" * 40 + "]" * 40)), "(body)"),
+        (TRANSACTIONS, transaction_body(note=4111111111111111.0), "note"),
+        (TRANSACTIONS, transaction_body(vendor_id={"pan": "4111 1111 1111 1111"}), "vendor_id.pan"),
+        (TRANSACTIONS, transaction_body(total={"amount": "١٤٩.٩٠", "currency": "BRL"}), "total.amount"),
+        (
+            TRANSACTIONS,
+            transaction_body(payment={"method": "card", "card_fingerprint": "fp\u0000"}),
+            "payment.card_fingerprint",
+        ),
+        (FRAUD_REPORTS, fraud_body(reported_at="0001-01-01T00:00:00+00:01"), "reported_at"),
+        (FRAUD_REPORTS, fraud_body(reason="a\u0000b"), "reason"),
+    ],
+)
+def test_bodies_that_used_to_crash_or_slip_through_are_refused_with_the_field_named(
+    client, services, clock, path, body, field
+):
     """Found by the properties above: 500s (overflow, surrogates, NUL on PostgreSQL) or a card number stored."""
     raw = body if isinstance(body, str) else json.dumps(body)
     response = post(client, clock, path, raw.encode(), "valid", "application/json")

@@ -5,6 +5,7 @@ store's space → a manager enrolls the face → the look-back finds the earlier
 person, in another scene at register 2, raises a watchlist alert; the astronaut does not.
 SQLite only: the database paths are covered on both backends by the governance tests.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -44,8 +45,14 @@ def environ(environ: dict) -> dict:
 def business(business: dict) -> dict:
     business["stores"][0]["webex_room_id"] = ROOM
     business["people"] = ROLES
-    business["rules"] = [{"name": "watchlist_match", "when": "matched", "severity": "high",
-                          "message": "Watchlist person {match_person_id} at {register_id}"}]
+    business["rules"] = [
+        {
+            "name": "watchlist_match",
+            "when": "matched",
+            "severity": "high",
+            "message": "Watchlist person {match_person_id} at {register_id}",
+        }
+    ]
     return business
 
 
@@ -74,8 +81,16 @@ def services(config, clock, camera, messenger):  # type: ignore[no-untyped-def]
     built.db.dispose()
 
 
-def checkout(post_signed, chat: Chat, clock, camera: SceneCamera, transaction_id: str, register: str,  # type: ignore[no-untyped-def]
-             *placements: Placement, seed: int) -> list:
+def checkout(
+    post_signed,
+    chat: Chat,
+    clock,
+    camera: SceneCamera,
+    transaction_id: str,
+    register: str,  # type: ignore[no-untyped-def]
+    *placements: Placement,
+    seed: int,
+) -> list:
     """A card payment at a register with these people in front of it, both pictures analysed."""
     serial = {"reg-1": "Q2XX-AAAA-0001", "reg-2": "Q2XX-AAAA-0002"}[register]
     camera.scenes[serial] = compose_scene(placements, seed=seed).image
@@ -90,20 +105,32 @@ def alerts_of(services, transaction_id: str) -> list[Alert]:  # type: ignore[no-
         return [a for a in uow.alerts.list() if a.transaction_id == transaction_id]
 
 
-def test_fraud_report_to_enrollment_to_recognition_at_another_register(post_signed, services, clock, camera,
-                                                                        messenger):
+def test_fraud_report_to_enrollment_to_recognition_at_another_register(post_signed, services, clock, camera, messenger):
     chat = Chat(services, messenger, clock)
     # An earlier visit, before anyone knew: nothing is enrolled, nothing is kept about her as a person.
     checkout(post_signed, chat, clock, camera, "T-0", "reg-2", Placement(GRACE, at=(0.55, 0.42), face_px=130), seed=1)
     clock.advance(3600)
     # The checkout that is later charged back; the cashier (right of reg-1's customer zone) is never offered.
-    checkout(post_signed, chat, clock, camera, "T-1", "reg-1", Placement(GRACE, at=(0.25, 0.4), face_px=150),
-             Placement("astronaut", at=(0.85, 0.4), face_px=120), seed=2)
+    checkout(
+        post_signed,
+        chat,
+        clock,
+        camera,
+        "T-1",
+        "reg-1",
+        Placement(GRACE, at=(0.25, 0.4), face_px=150),
+        Placement("astronaut", at=(0.85, 0.4), face_px=120),
+        seed=2,
+    )
     assert alerts_of(services, "T-1") == []
 
     clock.advance(3 * 86400)
-    report = {"transaction_id": "T-1", "reason": "cardholder denies", "source": "chargeback",
-              "reported_at": clock().isoformat()}
+    report = {
+        "transaction_id": "T-1",
+        "reason": "cardholder denies",
+        "source": "chargeback",
+        "reported_at": clock().isoformat(),
+    }
     assert post_signed("/api/v1/fraud-reports", report).status_code == 202
     sent = chat.run()
     (proposal,) = cards_titled(sent, "Enrollment proposal")
@@ -116,8 +143,9 @@ def test_fraud_report_to_enrollment_to_recognition_at_another_register(post_sign
     sheet = next(m for m in sent if m.attachment is not None)
     assert sheet.parent_id == chat.message_id(proposal)  # the numbered crops, in the proposal's thread
 
-    (answer,) = chat.press("P-ana", enroll_inputs(proposal.card, reason="chargeback on T-1", days=90),
-                           on=chat.message_id(proposal))[:1]
+    (answer,) = chat.press(
+        "P-ana", enroll_inputs(proposal.card, reason="chargeback on T-1", days=90), on=chat.message_id(proposal)
+    )[:1]
     assert "Enrolling the face from **T-1**" in answer.markdown and answer.parent_id == chat.message_id(proposal)
     (person,) = people(services)
     assert (person.status, person.reason, person.store_id) == ("active", "chargeback on T-1", "store-001")
@@ -134,9 +162,19 @@ def test_fraud_report_to_enrollment_to_recognition_at_another_register(post_sign
 
     # Recognised at another register, in another scene; the other shopper is not.
     clock.advance(86400)
-    checkout(post_signed, chat, clock, camera, "T-2", "reg-2",
-             Placement(GRACE, at=(0.4, 0.45), face_px=110, brightness=0.85), seed=3)
+    checkout(
+        post_signed,
+        chat,
+        clock,
+        camera,
+        "T-2",
+        "reg-2",
+        Placement(GRACE, at=(0.4, 0.45), face_px=110, brightness=0.85),
+        seed=3,
+    )
     (alert,) = alerts_of(services, "T-2")
     assert (alert.rule, alert.person_id) == ("watchlist_match", person.id) and alert.similarity >= 90
-    checkout(post_signed, chat, clock, camera, "T-3", "reg-2", Placement("astronaut", at=(0.4, 0.45), face_px=130), seed=4)
+    checkout(
+        post_signed, chat, clock, camera, "T-3", "reg-2", Placement("astronaut", at=(0.4, 0.45), face_px=130), seed=4
+    )
     assert alerts_of(services, "T-3") == []

@@ -4,6 +4,7 @@ The stand-in (FakeMessenger) refuses what Webex refuses, so every answer of the 
 handlers below reached it only by fitting; cards are validated against Adaptive Cards 1.3 by the
 messenger fixture of test_chat.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,6 +41,7 @@ def _sizes(messages: list[str]) -> list[int]:
 
 # --- the stand-in and the client refuse what Webex refuses -------------------------------------------------------
 
+
 def test_the_stand_in_refuses_markdown_over_the_limit_as_webex_does():
     fake = FakeMessenger()
     with pytest.raises(WebexError) as refused:
@@ -59,13 +61,14 @@ def test_the_client_refuses_before_sending_with_webexs_400():
 
 # --- one helper pages every listing -------------------------------------------------------------------------------
 
+
 def test_pages_fit_the_budget_and_cover_every_line_once():
     lines = [f"- line {i} " + "ü" * (i % 300) for i in range(400)]
     seen, page, count = [], 1, None
     while True:
         shown = listing("**Things**", lines, page=page, command="things", empty="none")
         assert len(shown.text.encode("utf-8")) <= MAX_TEXT_BYTES and shown.end - shown.start <= 25
-        seen += lines[shown.start:shown.end]
+        seen += lines[shown.start : shown.end]
         count = shown.count
         if not shown.more:
             assert "more:" not in shown.text
@@ -82,6 +85,7 @@ def test_a_line_longer_than_a_message_is_shortened_on_a_character_boundary():
 
 
 # --- escaping ----------------------------------------------------------------------------------------------------
+
 
 def test_markdown_escape_shows_formatting_links_and_mentions_as_typed():
     safe = for_markdown(EVIL)
@@ -101,11 +105,27 @@ def test_card_escape_leaves_no_markdown_or_direction_controls():
 
 def test_an_item_name_from_the_pos_is_escaped_in_the_alert_card(clock):
     now = clock()
-    view = AlertView(id="A-1", rule="product_mismatch", severity="high", message=f"More seen than billed: {EVIL}",
-                     status="dismissed", store_id="store-001", store_name="Loja", register_id="reg-1", occurred_at=now,
-                     timezone="UTC", amount="9.90", currency="BRL", transaction_id="T-1", cashier_id="c**1",
-                     reconciliation={"lines": [], "not_checked": [{"sku": "1", "name": EVIL, "reason": EVIL}]},
-                     decided_by="ana@example.com", decided_at=now, reason="other", note=EVIL)
+    view = AlertView(
+        id="A-1",
+        rule="product_mismatch",
+        severity="high",
+        message=f"More seen than billed: {EVIL}",
+        status="dismissed",
+        store_id="store-001",
+        store_name="Loja",
+        register_id="reg-1",
+        occurred_at=now,
+        timezone="UTC",
+        amount="9.90",
+        currency="BRL",
+        transaction_id="T-1",
+        cashier_id="c**1",
+        reconciliation={"lines": [], "not_checked": [{"sku": "1", "name": EVIL, "reason": EVIL}]},
+        decided_by="ana@example.com",
+        decided_at=now,
+        reason="other",
+        note=EVIL,
+    )
     card = alert_card(view)
     assert list(card_validator().iter_errors(card)) == []
     shown = "\n".join(_texts(card))
@@ -126,6 +146,7 @@ def _texts(node: object) -> list[str]:
 
 # --- through the real command handlers ---------------------------------------------------------------------------
 
+
 @pytest.fixture
 def watchlist_200(services) -> list[str]:  # type: ignore[no-untyped-def]
     """200 active entries, newest first as `watchlist` lists them, each with a long reason typed by a person."""
@@ -134,9 +155,17 @@ def watchlist_200(services) -> list[str]:  # type: ignore[no-untyped-def]
     with UnitOfWork(services.db, write=True) as uow:
         for i in range(200):
             person_id = f"P-{i:08x}"
-            uow.session.add(WatchlistPerson(id=person_id, store_id="store-001", status="active",
-                                            reason=f"{EVIL} " + "ç" * 150, enrolled_by="carla@example.com",
-                                            enrolled_at=now - timedelta(minutes=i), expires_at=now + timedelta(days=30)))
+            uow.session.add(
+                WatchlistPerson(
+                    id=person_id,
+                    store_id="store-001",
+                    status="active",
+                    reason=f"{EVIL} " + "ç" * 150,
+                    enrolled_by="carla@example.com",
+                    enrolled_at=now - timedelta(minutes=i),
+                    expires_at=now + timedelta(days=30),
+                )
+            )
             ids.append(person_id)
         uow.commit()
     return ids
@@ -146,7 +175,7 @@ def test_watchlist_of_200_pages_and_page_2_shows_the_next_entries(chat, messenge
     (first,) = chat.say("P-carla", "watchlist")
     card = messenger.sent[-1].card
     on_first = re.findall(r"P-[0-9a-f]{8}", first)
-    assert on_first == watchlist_200[:len(on_first)] and 0 < len(on_first) < 200
+    assert on_first == watchlist_200[: len(on_first)] and 0 < len(on_first) < 200
     assert first.rstrip().endswith(f"and {200 - len(on_first)} more: `watchlist 2`")
     assert "page 1 of" in first
     rows = [t for t in _texts(card) if re.fullmatch(r"P-[0-9a-f]{8} · active", t)]
@@ -156,7 +185,7 @@ def test_watchlist_of_200_pages_and_page_2_shows_the_next_entries(chat, messenge
 
     (second,) = chat.say("P-carla", "watchlist 2")
     on_second = re.findall(r"P-[0-9a-f]{8}", second)
-    assert on_second == watchlist_200[len(on_first):len(on_first) + len(on_second)]
+    assert on_second == watchlist_200[len(on_first) : len(on_first) + len(on_second)]
 
     answers, page = [first, second], 2
     while "more: `watchlist" in answers[-1]:
@@ -174,10 +203,19 @@ def business(business: dict) -> dict:
     """test_chat's store, space and people, with 100 rules."""
     business["stores"][0].update(webex_room_id=ROOM, region="south")
     business["regions"] = [{"id": "south", "webex_room_id": "ROOM-SOUTH"}]
-    business["people"] = [{"email": "bruno@example.com", "role": "staff", "stores": ["store-001"]},
-                          {"email": "carla@example.com", "role": "security", "stores": ["*"]}]
-    business["rules"] = [{"name": f"rule_{i:03d}", "when": f"surplus_count >= {i + 1} and amount > {i}",
-                          "message": f"Rule {i}", "severity": "low"} for i in range(100)]
+    business["people"] = [
+        {"email": "bruno@example.com", "role": "staff", "stores": ["store-001"]},
+        {"email": "carla@example.com", "role": "security", "stores": ["*"]},
+    ]
+    business["rules"] = [
+        {
+            "name": f"rule_{i:03d}",
+            "when": f"surplus_count >= {i + 1} and amount > {i}",
+            "message": f"Rule {i}",
+            "severity": "low",
+        }
+        for i in range(100)
+    ]
     return business
 
 
@@ -197,8 +235,19 @@ def test_many_open_alerts_page(chat, services):
     now = services.clock()
     with UnitOfWork(services.db, write=True) as uow:
         for i in range(120):
-            uow.session.add(Alert(dedupe_key=f"k{i}", store_id="store-001", register_id="reg-1", rule="rule_000",
-                                  severity="low", message=EVIL, facts={}, status="open", created_at=now))
+            uow.session.add(
+                Alert(
+                    dedupe_key=f"k{i}",
+                    store_id="store-001",
+                    register_id="reg-1",
+                    rule="rule_000",
+                    severity="low",
+                    message=EVIL,
+                    facts={},
+                    status="open",
+                    created_at=now,
+                )
+            )
         uow.commit()
     answers, page = chat.say("P-bruno", "alerts"), 1
     assert "**120 open**" in answers[0] and "more: `alerts open 2`" in answers[0]
@@ -213,12 +262,33 @@ def test_many_open_alerts_page(chat, services):
 def test_show_escapes_what_the_pos_and_people_wrote(chat, services):
     now = services.clock()
     with UnitOfWork(services.db, write=True) as uow:
-        uow.session.add(Transaction(
-            transaction_id="T-9", store_id="store-001", register_id="reg-1", occurred_at=now, received_at=now,
-            total_amount="9.90", currency="BRL", payment_method="card", body="{}", body_sha256="x", status="done"))
-        alert = Alert(dedupe_key="x", transaction_id="T-9", store_id="store-001", register_id="reg-1", rule="rule_000",
-                      severity="low", message=f"Not billed: {EVIL} " + "<" * 400, facts={}, status="open",
-                      created_at=now)
+        uow.session.add(
+            Transaction(
+                transaction_id="T-9",
+                store_id="store-001",
+                register_id="reg-1",
+                occurred_at=now,
+                received_at=now,
+                total_amount="9.90",
+                currency="BRL",
+                payment_method="card",
+                body="{}",
+                body_sha256="x",
+                status="done",
+            )
+        )
+        alert = Alert(
+            dedupe_key="x",
+            transaction_id="T-9",
+            store_id="store-001",
+            register_id="reg-1",
+            rule="rule_000",
+            severity="low",
+            message=f"Not billed: {EVIL} " + "<" * 400,
+            facts={},
+            status="open",
+            created_at=now,
+        )
         uow.session.add(alert)
         uow.commit()
         public_id = alert.public_id

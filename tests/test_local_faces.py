@@ -6,6 +6,7 @@ same person elsewhere 92.6–96.3 (60 px face, 240 px face, dim, bright, tilted 
 same person ≥ 85 and best by ≥ 10 points, different people < 80 (the review threshold).
 Detections of the shared scenes are cached per module: dlib takes ~0.3–0.5 s per 1280×720 scene.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -41,7 +42,8 @@ SCENE_SPECS = {
     "astronaut": ([Placement("astronaut", at=(0.45, 0.4), face_px=130)], (), 2),
     "both": (
         [Placement("grace_hopper", at=(0.3, 0.4), face_px=120), Placement("astronaut", at=(0.7, 0.42), face_px=110)],
-        COUNTER, 3,
+        COUNTER,
+        3,
     ),
     "empty": ([], COUNTER, 4),
     "tiny": ([Placement("grace_hopper", at=(0.85, 0.3), face_px=40)], (), 5),  # RecognitionConfig.min_face_px
@@ -186,8 +188,11 @@ def test_a_picture_that_is_no_image_is_refused(backend: LocalFaceBackend) -> Non
     with pytest.raises(ValueError, match="not a readable picture"):
         backend.detect(b"not an image")
     with pytest.raises(ValueError):
-        backend.search(DetectedFace((0, 0, 1, 1), 1.0, 100, 1.0, b"", handle=np.zeros(128, np.float32)),
-                       person_ids=None, min_similarity=101)
+        backend.search(
+            DetectedFace((0, 0, 1, 1), 1.0, 100, 1.0, b"", handle=np.zeros(128, np.float32)),
+            person_ids=None,
+            min_similarity=101,
+        )
 
 
 def test_search_is_restricted_to_the_given_people(watchlist, faces_in) -> None:

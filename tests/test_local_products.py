@@ -1,4 +1,5 @@
 """Offline product counting on synthetic packages: right counts, and "not checked" instead of guesses."""
+
 from __future__ import annotations
 
 import io
@@ -23,8 +24,11 @@ def counted(counter: LocalProductCounter, placements: list[Placement], *, seed: 
     return {c.label: c.seen for c in counter.count(counter_scene(placements, seed=seed), LABELS)}
 
 
-BOTTLES = [Placement("Bottle", (190, 200), 0.8, 5), Placement("Bottle", (620, 420), 1.1, -8),
-           Placement("Bottle", (960, 575), 0.5, 0)]
+BOTTLES = [
+    Placement("Bottle", (190, 200), 0.8, 5),
+    Placement("Bottle", (620, 420), 1.1, -8),
+    Placement("Bottle", (960, 575), 0.5, 0),
+]
 BOX = Placement("Box", (1030, 250), 0.9, 3)
 
 
@@ -34,9 +38,14 @@ def test_counts_zero_to_three_copies_beside_another_product(counter, n):
 
 
 def test_counts_several_labels_at_other_places_scales_and_angles(counter):
-    placements = [Placement("Can", (170, 520), 0.6, -11), Placement("Can", (480, 200), 0.95, 9),
-                  Placement("Box", (800, 480), 0.7, -4), Placement("Box", (1120, 200), 1.0, 12),
-                  Placement("Bottle", (1130, 560), 0.55, 6), Placement("Can", (520, 560), 0.5, 2)]
+    placements = [
+        Placement("Can", (170, 520), 0.6, -11),
+        Placement("Can", (480, 200), 0.95, 9),
+        Placement("Box", (800, 480), 0.7, -4),
+        Placement("Box", (1120, 200), 1.0, 12),
+        Placement("Bottle", (1130, 560), 0.55, 6),
+        Placement("Can", (520, 560), 0.5, 2),
+    ]
     assert counted(counter, placements, seed=7) == {"Bottle": 1, "Box": 2, "Can": 3, "Fruit": None}
 
 
@@ -52,7 +61,10 @@ def test_confidence_comes_with_what_was_found(counter):
 
 
 def test_an_unreadable_picture_checks_nothing(counter):
-    assert counter.count(b"not an image", ["Bottle", "Fruit"]) == [ProductCount("Bottle", None), ProductCount("Fruit", None)]
+    assert counter.count(b"not an image", ["Bottle", "Fruit"]) == [
+        ProductCount("Bottle", None),
+        ProductCount("Fruit", None),
+    ]
 
 
 def test_a_plain_reference_photo_is_unusable_so_the_label_is_not_checked(caplog):
@@ -79,9 +91,11 @@ def test_another_variant_of_a_label_is_not_counted_without_its_photo(counter):
 def test_load_references_reads_photos_per_label(tmp_path):
     (tmp_path / "whisky.png").write_bytes(package_png("Bottle"))
     (tmp_path / "gin.png").write_bytes(package_png("Bottle", seed=1))
-    catalog = [SimpleNamespace(sku="1", label="Bottle", reference_images=("whisky.png",)),
-               SimpleNamespace(sku="2", label="Bottle", reference_images=("gin.png",)),
-               SimpleNamespace(sku="3", label="Box")]
+    catalog = [
+        SimpleNamespace(sku="1", label="Bottle", reference_images=("whisky.png",)),
+        SimpleNamespace(sku="2", label="Bottle", reference_images=("gin.png",)),
+        SimpleNamespace(sku="3", label="Box"),
+    ]
     references = load_references(catalog, tmp_path)
     assert list(references) == ["Bottle"] and len(references["Bottle"]) == 2
 

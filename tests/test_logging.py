@@ -1,4 +1,5 @@
 """bot/logs.py: no secret, token, URL path or card number reaches a log line, in text or JSON."""
+
 from __future__ import annotations
 
 import io
@@ -68,14 +69,17 @@ def test_secrets_shorter_than_four_characters_are_not_redacted_everywhere(fmt):
     assert "abcdef" in stream.getvalue()
 
 
-@pytest.mark.parametrize("message, leaked", [
-    ("Authorization: Bearer xyz.token.42", "xyz.token.42"),
-    ("headers {'Authorization': 'Bearer hdr-token-9'}", "hdr-token-9"),
-    ("sending Bearer plain-token-1", "plain-token-1"),
-    ("retrying with token=tok-123&page=2", "tok-123"),
-    ('body {"api_key": "AKIA123456"}', "AKIA123456"),
-    ("password: hunter22", "hunter22"),
-])
+@pytest.mark.parametrize(
+    "message, leaked",
+    [
+        ("Authorization: Bearer xyz.token.42", "xyz.token.42"),
+        ("headers {'Authorization': 'Bearer hdr-token-9'}", "hdr-token-9"),
+        ("sending Bearer plain-token-1", "plain-token-1"),
+        ("retrying with token=tok-123&page=2", "tok-123"),
+        ('body {"api_key": "AKIA123456"}', "AKIA123456"),
+        ("password: hunter22", "hunter22"),
+    ],
+)
 def test_credentials_in_messages_are_redacted(fmt, message, leaked):
     stream = configured(fmt)
     log.info(message)
@@ -127,8 +131,15 @@ def test_numbers_that_are_not_card_numbers_are_kept(fmt):
 
 def test_json_extra_fields_are_redacted():
     stream = configured("json")
-    log.info("posted", extra={"card": "4111111111111111", "auth": {"header": f"Bearer {SECRET}"},
-                              "url": "https://x.test/a/b", "count": 3})
+    log.info(
+        "posted",
+        extra={
+            "card": "4111111111111111",
+            "auth": {"header": f"Bearer {SECRET}"},
+            "url": "https://x.test/a/b",
+            "count": 3,
+        },
+    )
     record = json.loads(stream.getvalue())
     assert record["card"] == "[card number]"
     assert SECRET not in json.dumps(record)

@@ -1,5 +1,6 @@
 """The look-back pages through the retained pictures a few visits at a time, never splitting a checkout's
 live and exact pictures, and stops for an entry that is no longer active. SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import pytest
@@ -32,7 +33,9 @@ def faces() -> OnePerPicture:
 
 @pytest.fixture
 def services(config, clock, faces, messenger):  # type: ignore[no-untyped-def]
-    built = build_services(config, clock=clock, camera=CountingCamera(), faces=faces, messenger=messenger, products=None)
+    built = build_services(
+        config, clock=clock, camera=CountingCamera(), faces=faces, messenger=messenger, products=None
+    )
     yield built
     built.db.dispose()
 

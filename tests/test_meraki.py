@@ -1,4 +1,5 @@
 """MerakiCamera against a mocked Dashboard API and image host (``responses``); nothing really sleeps."""
+
 from __future__ import annotations
 
 import http.server
@@ -68,15 +69,26 @@ def calls() -> Recorder:
 
 @pytest.fixture
 def camera(fake_time: FakeTime, calls: Recorder) -> MerakiCamera:
-    return MerakiCamera(base_url=BASE + "/", api_key="secret-key", budget=calls.budget.append,
-                        on_rate_limited=lambda org, s: calls.rate_limited.append((org, s)),
-                        timeout_s=5, poll_initial_s=2, poll_total_s=30,
-                        sleep=fake_time.sleep, monotonic=fake_time.monotonic)
+    return MerakiCamera(
+        base_url=BASE + "/",
+        api_key="secret-key",
+        budget=calls.budget.append,
+        on_rate_limited=lambda org, s: calls.rate_limited.append((org, s)),
+        timeout_s=5,
+        poll_initial_s=2,
+        poll_total_s=30,
+        sleep=fake_time.sleep,
+        monotonic=fake_time.monotonic,
+    )
 
 
 def snapshot_ok(mock: responses.RequestsMock, body: dict[str, Any] | None = None, status: int = 202) -> None:
-    mock.post(SNAP, status=status, json={"url": IMAGE_URL, "expiry": "Access to the image will expire in one day."},
-              match=[matchers.json_params_matcher(body or {})])
+    mock.post(
+        SNAP,
+        status=status,
+        json={"url": IMAGE_URL, "expiry": "Access to the image will expire in one day."},
+        match=[matchers.json_params_matcher(body or {})],
+    )
 
 
 def no_secret(*texts: str) -> None:
@@ -121,8 +133,16 @@ def test_image_never_ready_gives_up_at_the_total(mock, camera, fake_time) -> Non
 
 
 def test_last_wait_is_cut_to_the_total(mock, fake_time, calls) -> None:
-    camera = MerakiCamera(base_url=BASE, api_key="k", budget=calls.budget.append, on_rate_limited=lambda o, s: None,
-                          poll_initial_s=2, poll_total_s=20, sleep=fake_time.sleep, monotonic=fake_time.monotonic)
+    camera = MerakiCamera(
+        base_url=BASE,
+        api_key="k",
+        budget=calls.budget.append,
+        on_rate_limited=lambda o, s: None,
+        poll_initial_s=2,
+        poll_total_s=20,
+        sleep=fake_time.sleep,
+        monotonic=fake_time.monotonic,
+    )
     snapshot_ok(mock)
     mock.get(IMAGE_URL, status=404)
     with pytest.raises(CameraError):
@@ -142,17 +162,22 @@ def test_naive_time_is_refused_before_any_request(mock, camera, calls) -> None:
     assert calls.budget == []
 
 
-@pytest.mark.parametrize(("status", "body", "reason", "retry"), [
-    (400, {"errors": ["No video for specified timestamp"]}, "no footage for that moment yet", True),
-    (400, {"errors": ["Camera is offline"]}, "camera offline or unreachable", True),
-    (404, {"errors": ["Not found"]}, "unknown camera serial", False),
-    (401, {"errors": ["Invalid API key"]}, "Meraki API key refused", False),
-    (403, {"errors": ["Forbidden"]}, "Meraki API key refused", False),
-    (500, {"errors": ["Internal error"]}, "Meraki API unavailable", True),
-    (503, None, "Meraki API unavailable", True),
-])
+@pytest.mark.parametrize(
+    ("status", "body", "reason", "retry"),
+    [
+        (400, {"errors": ["No video for specified timestamp"]}, "no footage for that moment yet", True),
+        (400, {"errors": ["Camera is offline"]}, "camera offline or unreachable", True),
+        (404, {"errors": ["Not found"]}, "unknown camera serial", False),
+        (401, {"errors": ["Invalid API key"]}, "Meraki API key refused", False),
+        (403, {"errors": ["Forbidden"]}, "Meraki API key refused", False),
+        (500, {"errors": ["Internal error"]}, "Meraki API unavailable", True),
+        (503, None, "Meraki API unavailable", True),
+    ],
+)
 def test_refused_snapshot_gives_plain_reason_and_retry_flag(mock, camera, calls, status, body, reason, retry) -> None:
-    mock.post(SNAP, status=status, json=body, match=[matchers.json_params_matcher({"timestamp": "2026-11-24T20:03:12Z"})])
+    mock.post(
+        SNAP, status=status, json=body, match=[matchers.json_params_matcher({"timestamp": "2026-11-24T20:03:12Z"})]
+    )
     with pytest.raises(CameraError) as caught:
         camera.snapshot(SERIAL, org_id=ORG, at=AT)
     assert (caught.value.reason, caught.value.retry) == (reason, retry)
@@ -160,8 +185,13 @@ def test_refused_snapshot_gives_plain_reason_and_retry_flag(mock, camera, calls,
 
 
 def test_rate_limited_tells_the_budget_and_is_retryable(mock, camera, calls) -> None:
-    mock.post(SNAP, status=429, json={"errors": ["Too many requests"]}, headers={"Retry-After": "3"},
-              match=[matchers.json_params_matcher({})])
+    mock.post(
+        SNAP,
+        status=429,
+        json={"errors": ["Too many requests"]},
+        headers={"Retry-After": "3"},
+        match=[matchers.json_params_matcher({})],
+    )
     with pytest.raises(CameraError) as caught:
         camera.snapshot(SERIAL, org_id=ORG, at=None)
     assert caught.value.retry and caught.value.retry_after_s == 3.0
@@ -181,9 +211,15 @@ class Jitter:
 
 def limited_camera(calls: Recorder, fake_time: FakeTime, jitter: Any = None) -> MerakiCamera:
     extra = {} if jitter is None else {"jitter": jitter}
-    return MerakiCamera(base_url=BASE, api_key="secret-key", budget=calls.budget.append,
-                        on_rate_limited=lambda org, s: calls.rate_limited.append((org, s)),
-                        sleep=fake_time.sleep, monotonic=fake_time.monotonic, **extra)
+    return MerakiCamera(
+        base_url=BASE,
+        api_key="secret-key",
+        budget=calls.budget.append,
+        on_rate_limited=lambda org, s: calls.rate_limited.append((org, s)),
+        sleep=fake_time.sleep,
+        monotonic=fake_time.monotonic,
+        **extra,
+    )
 
 
 def test_429_without_retry_after_backs_off_like_the_sdk_and_grows_to_a_minute(mock, calls, fake_time) -> None:
@@ -235,11 +271,14 @@ def test_retry_after_is_honoured_as_sent_even_during_a_streak(mock, calls, fake_
     assert calls.rate_limited == [(ORG, 10.0), (ORG, 2.0)] and len(jitter.ranges) == 1
 
 
-@pytest.mark.parametrize(("exception", "reason"), [
-    (requests.exceptions.ConnectTimeout("connect timed out"), "Meraki API did not answer in time"),
-    (requests.exceptions.ReadTimeout("read timed out"), "Meraki API did not answer in time"),
-    (requests.exceptions.ConnectionError("refused"), "Meraki API unreachable"),
-])
+@pytest.mark.parametrize(
+    ("exception", "reason"),
+    [
+        (requests.exceptions.ConnectTimeout("connect timed out"), "Meraki API did not answer in time"),
+        (requests.exceptions.ReadTimeout("read timed out"), "Meraki API did not answer in time"),
+        (requests.exceptions.ConnectionError("refused"), "Meraki API unreachable"),
+    ],
+)
 def test_network_failure_is_retryable(mock, camera, exception, reason) -> None:
     mock.post(SNAP, body=exception)
     with pytest.raises(CameraError) as caught:
@@ -285,8 +324,12 @@ def test_answer_without_an_image_link(mock, camera) -> None:
 def test_redirect_within_meraki_is_followed_and_budgeted(mock, camera, calls) -> None:
     shard = "https://n123.meraki.test/api/v1"
     mock.post(SNAP, status=308, headers={"Location": f"{shard}/devices/{SERIAL}/camera/generateSnapshot"})
-    mock.post(f"{shard}/devices/{SERIAL}/camera/generateSnapshot", status=202, json={"url": IMAGE_URL},
-              match=[matchers.json_params_matcher({}), matchers.header_matcher({"Authorization": "Bearer secret-key"})])
+    mock.post(
+        f"{shard}/devices/{SERIAL}/camera/generateSnapshot",
+        status=202,
+        json={"url": IMAGE_URL},
+        match=[matchers.json_params_matcher({}), matchers.header_matcher({"Authorization": "Bearer secret-key"})],
+    )
     mock.get(IMAGE_URL, status=200, body=JPEG)
     assert camera.snapshot(SERIAL, org_id=ORG, at=None).content == JPEG
     assert calls.budget == [ORG, ORG]
@@ -352,11 +395,20 @@ def test_real_urllib3_debug_logs_do_not_show_the_image_url(mock, camera, caplog)
 
 
 def test_video_link_gives_the_dashboard_url(mock, camera, calls) -> None:
-    mock.get(VIDEO, json={"url": "https://n1.meraki.test/o/x/manage/nodes/new_list/1?timestamp=1",
-                          "visionUrl": "https://vision.meraki.test/n/1/cameras/1/video?timestamp=1"},
-             match=[matchers.query_param_matcher({"timestamp": "2026-11-24T20:03:12Z"}),
-                    matchers.header_matcher({"Authorization": "Bearer secret-key"})])
-    assert camera.video_link(SERIAL, org_id=ORG, at=AT) == "https://n1.meraki.test/o/x/manage/nodes/new_list/1?timestamp=1"
+    mock.get(
+        VIDEO,
+        json={
+            "url": "https://n1.meraki.test/o/x/manage/nodes/new_list/1?timestamp=1",
+            "visionUrl": "https://vision.meraki.test/n/1/cameras/1/video?timestamp=1",
+        },
+        match=[
+            matchers.query_param_matcher({"timestamp": "2026-11-24T20:03:12Z"}),
+            matchers.header_matcher({"Authorization": "Bearer secret-key"}),
+        ],
+    )
+    assert (
+        camera.video_link(SERIAL, org_id=ORG, at=AT) == "https://n1.meraki.test/o/x/manage/nodes/new_list/1?timestamp=1"
+    )
     assert calls.budget == [ORG]
 
 
@@ -385,10 +437,14 @@ def test_video_link_server_error_is_retryable(mock, camera) -> None:
 
 
 def test_redirect_from_a_loopback_stand_in_stays_on_that_host(mock, calls) -> None:
-    camera = MerakiCamera(base_url="http://127.0.0.1:9/api/v1", api_key="k", budget=calls.budget.append,
-                          on_rate_limited=lambda o, s: None)
-    mock.post(f"http://127.0.0.1:9/api/v1/devices/{SERIAL}/camera/generateSnapshot", status=307,
-              headers={"Location": "http://10.0.0.1/api/v1/elsewhere"})
+    camera = MerakiCamera(
+        base_url="http://127.0.0.1:9/api/v1", api_key="k", budget=calls.budget.append, on_rate_limited=lambda o, s: None
+    )
+    mock.post(
+        f"http://127.0.0.1:9/api/v1/devices/{SERIAL}/camera/generateSnapshot",
+        status=307,
+        headers={"Location": "http://10.0.0.1/api/v1/elsewhere"},
+    )
     with pytest.raises(CameraError) as caught:
         camera.snapshot(SERIAL, org_id=ORG, at=None)
     assert caught.value.reason == "Meraki API redirected to an unexpected host"

@@ -1,4 +1,5 @@
 """Alembic migrations: one head, up from empty on SQLite and PostgreSQL, and the models agree with the result."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -109,9 +110,12 @@ def test_sqlite_foreign_keys_are_enforced(fresh_sqlite):
     database = Database(fresh_sqlite)
     try:
         with pytest.raises(Exception, match="FOREIGN KEY"), database.engine.begin() as conn:
-            conn.execute(text(
-                "INSERT INTO fraud_reports (transaction_id, source, reported_at, received_at) "
-                "VALUES ('T-missing', 'manual', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"))
+            conn.execute(
+                text(
+                    "INSERT INTO fraud_reports (transaction_id, source, reported_at, received_at) "
+                    "VALUES ('T-missing', 'manual', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+                )
+            )
     finally:
         database.dispose()
 
@@ -120,18 +124,30 @@ def test_0003_upgrades_a_database_holding_transactions(fresh_url):
     """From 0002 with rows in place: new NOT NULL columns get their defaults, unplaced rows are marked."""
     migrate.upgrade(fresh_url, "0002")
     engine = create_engine(fresh_url)
-    columns = ("transaction_id, store_id, register_id, type, occurred_at, received_at, total_amount, currency, "
-               "payment_method, body, body_sha256, status, triage_decision")
+    columns = (
+        "transaction_id, store_id, register_id, type, occurred_at, received_at, total_amount, currency, "
+        "payment_method, body, body_sha256, status, triage_decision"
+    )
     with engine.begin() as db:
         for tid, status, decision in (("T-1", "done", "capture"), ("T-2", "skipped", None), ("T-3", "skipped", "skip")):
-            db.execute(text(f"INSERT INTO transactions ({columns}) VALUES (:tid, 's', 'r', 'sale', :at, :at, 1, 'BRL', "
-                            "'card', '{}', 'x', :status, :decision)"),
-                       {"tid": tid, "at": "2026-11-24 20:00:00", "status": status, "decision": decision})
+            db.execute(
+                text(
+                    f"INSERT INTO transactions ({columns}) VALUES (:tid, 's', 'r', 'sale', :at, :at, 1, 'BRL', "
+                    "'card', '{}', 'x', :status, :decision)"
+                ),
+                {"tid": tid, "at": "2026-11-24 20:00:00", "status": status, "decision": decision},
+            )
     migrate.upgrade(fresh_url)
     with engine.connect() as db:
-        rows = db.execute(text("SELECT transaction_id, placed, under_rung, adjustment_amount FROM transactions "
-                               "ORDER BY transaction_id")).all()
+        rows = db.execute(
+            text(
+                "SELECT transaction_id, placed, under_rung, adjustment_amount FROM transactions ORDER BY transaction_id"
+            )
+        ).all()
     engine.dispose()
     assert [(t, bool(p), bool(u), float(a)) for t, p, u, a in rows] == [
-        ("T-1", True, False, 0.0), ("T-2", False, False, 0.0), ("T-3", True, False, 0.0)]
+        ("T-1", True, False, 0.0),
+        ("T-2", False, False, 0.0),
+        ("T-3", True, False, 0.0),
+    ]
     assert schema_diff(fresh_url) == []

@@ -1,4 +1,5 @@
 """An alert reaches Webex: its card in the store's space, the boxed photo threaded under it, a regional copy."""
+
 from __future__ import annotations
 
 import io
@@ -24,7 +25,12 @@ def business(business: dict) -> dict:
     business["regions"] = [{"id": "south", "webex_room_id": REGION_ROOM}]
     business["catalog"] = [{"sku": "7891000100103", "label": "Bottle"}]
     business["rules"] = [
-        {"name": "watchlist_match", "when": "matched", "severity": "high", "message": "Watchlist person {match_person_id}"},
+        {
+            "name": "watchlist_match",
+            "when": "matched",
+            "severity": "high",
+            "message": "Watchlist person {match_person_id}",
+        },
         {"name": "product_mismatch", "when": "surplus_count >= 1", "message": "{surplus_count} more seen than billed"},
     ]
     return business
@@ -43,10 +49,14 @@ def messenger() -> FakeMessenger:
 @pytest.fixture
 def services(config, clock, messenger):  # type: ignore[no-untyped-def]
     scene = compose_scene([Placement("grace_hopper", at=(0.2, 0.4))], seed=1).image
-    built = build_services(config, clock=clock, messenger=messenger,
-                           camera=FakeCamera(script=[Picture(scene, "image/jpeg")]),
-                           faces=FakeFaceBackend(faces=[face(CUSTOMER, name="shopper")], similarity={("shopper", "P-1"): 96.0}),
-                           products=FakeProductCounter({"Bottle": 3}))
+    built = build_services(
+        config,
+        clock=clock,
+        messenger=messenger,
+        camera=FakeCamera(script=[Picture(scene, "image/jpeg")]),
+        faces=FakeFaceBackend(faces=[face(CUSTOMER, name="shopper")], similarity={("shopper", "P-1"): 96.0}),
+        products=FakeProductCounter({"Bottle": 3}),
+    )
     yield built
     built.db.dispose()
 

@@ -1,4 +1,5 @@
 """GET /api/v1/openapi.json: a valid OpenAPI 3.1 document whose schemas accept and refuse what the real intake does."""
+
 from __future__ import annotations
 
 import copy
@@ -19,14 +20,35 @@ CONTRACT_EXAMPLE = transaction_body(register_id="reg-2")
 # One body of each type, written here rather than taken from the served examples.
 TYPED = {
     "sale": CONTRACT_EXAMPLE,
-    "refund": {**CONTRACT_EXAMPLE, "transaction_id": "R-1", "type": "refund", "original_transaction_id": "T-2026-000123"},
+    "refund": {
+        **CONTRACT_EXAMPLE,
+        "transaction_id": "R-1",
+        "type": "refund",
+        "original_transaction_id": "T-2026-000123",
+    },
     "void": {**CONTRACT_EXAMPLE, "transaction_id": "V-1", "type": "void", "original_transaction_id": "T-2026-000123"},
-    "no_sale": {**CONTRACT_EXAMPLE, "transaction_id": "N-1", "type": "no_sale", "items": [],
-                "total": {"amount": "0", "currency": "BRL"}, "payment": {"method": "cash"}},
-    "price_override": {**CONTRACT_EXAMPLE, "transaction_id": "P-1", "type": "price_override", "approver_id": "m-3",
-                       "items": [{"sku": "7891000100103", "quantity": 1, "unit_price": "49.90", "original_unit_price": "74.95"}]},
-    "discount": {**CONTRACT_EXAMPLE, "transaction_id": "D-1", "type": "discount", "approver_id": "m-3",
-                 "discount": {"amount": "15.00", "currency": "BRL"}},
+    "no_sale": {
+        **CONTRACT_EXAMPLE,
+        "transaction_id": "N-1",
+        "type": "no_sale",
+        "items": [],
+        "total": {"amount": "0", "currency": "BRL"},
+        "payment": {"method": "cash"},
+    },
+    "price_override": {
+        **CONTRACT_EXAMPLE,
+        "transaction_id": "P-1",
+        "type": "price_override",
+        "approver_id": "m-3",
+        "items": [{"sku": "7891000100103", "quantity": 1, "unit_price": "49.90", "original_unit_price": "74.95"}],
+    },
+    "discount": {
+        **CONTRACT_EXAMPLE,
+        "transaction_id": "D-1",
+        "type": "discount",
+        "approver_id": "m-3",
+        "discount": {"amount": "15.00", "currency": "BRL"},
+    },
 }
 
 
@@ -49,8 +71,11 @@ def test_the_document_is_valid_openapi_3_1(served):
 
 def test_every_api_route_is_documented(app, served):
     documented = set(served["paths"])
-    routes = {re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule) for rule in app.url_map.iter_rules()
-              if rule.rule.startswith(("/api/", "/healthz", "/readyz", "/metrics"))}
+    routes = {
+        re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith(("/api/", "/healthz", "/readyz", "/metrics"))
+    }
     assert routes == documented
 
 
@@ -60,9 +85,16 @@ def test_one_body_of_each_type_fits_the_served_schema(served, kind):
     assert list(validator(served, "PosTransaction").iter_errors(TYPED[kind])) == []
 
 
-@pytest.mark.parametrize(("kind", "field"), [("refund", "original_transaction_id"), ("void", "original_transaction_id"),
-                                             ("price_override", "approver_id"), ("discount", "approver_id"),
-                                             ("discount", "discount")])
+@pytest.mark.parametrize(
+    ("kind", "field"),
+    [
+        ("refund", "original_transaction_id"),
+        ("void", "original_transaction_id"),
+        ("price_override", "approver_id"),
+        ("discount", "approver_id"),
+        ("discount", "discount"),
+    ],
+)
 def test_the_schema_refuses_a_type_without_its_field(served, kind, field):
     body = {k: v for k, v in TYPED[kind].items() if k != field}
     errors = list(validator(served, "PosTransaction").iter_errors(body))
@@ -75,7 +107,10 @@ def test_the_schema_refuses_what_the_model_refuses(served):
     broken = copy.deepcopy(CONTRACT_EXAMPLE)
     broken["total"]["amount"] = 149.9
     broken["payment"]["risk_score"] = 101
-    assert {tuple(e.absolute_path) for e in check.iter_errors(broken)} == {("total", "amount"), ("payment", "risk_score")}
+    assert {tuple(e.absolute_path) for e in check.iter_errors(broken)} == {
+        ("total", "amount"),
+        ("payment", "risk_score"),
+    }
 
 
 def test_served_examples_fit_the_schema_and_are_accepted_by_the_endpoint(served, post_signed, services):
@@ -94,7 +129,9 @@ def test_the_endpoint_refuses_a_refund_without_its_original_naming_the_field(pos
     body = {k: v for k, v in TYPED["refund"].items() if k != "original_transaction_id"}
     response = post_signed("/api/v1/transactions", body)
     assert response.status_code == 422 and response.mimetype == "application/problem+json"
-    assert response.get_json()["errors"] == [{"field": "original_transaction_id", "message": "required for type refund"}]
+    assert response.get_json()["errors"] == [
+        {"field": "original_transaction_id", "message": "required for type refund"}
+    ]
     assert count_rows(services, Transaction) == 0
 
 
@@ -110,5 +147,6 @@ def test_an_override_without_the_original_price_is_refused_by_schema_and_endpoin
     response = post_signed("/api/v1/transactions", body)
     assert response.status_code == 422
     assert response.get_json()["errors"] == [
-        {"field": "items", "message": "a price_override needs original_unit_price on the line(s) it overrode"}]
+        {"field": "items", "message": "a price_override needs original_unit_price on the line(s) it overrode"}
+    ]
     assert count_rows(services, Transaction) == 0

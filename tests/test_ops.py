@@ -1,4 +1,5 @@
 """Operations endpoints: /healthz, /readyz (503 only for the database) and /metrics in Prometheus text."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,11 @@ from tests.conftest import signed_headers, transaction_body
 def samples(response) -> dict[tuple[str, tuple], float]:
     """Prometheus text as {(sample name, sorted labels): value}; parsing fails on anything malformed."""
     text = response.get_data(as_text=True)
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 @pytest.fixture
@@ -38,9 +42,15 @@ def test_healthz_answers_without_auth(client):
 def test_readyz_reports_every_component(client):
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ready", "database": "ok", "camera": "off", "webex": "off",
-                                   "broker": "off", "runner": "not running in this process",
-                                   "recognition": "not prepared in this process"}
+    assert response.get_json() == {
+        "status": "ready",
+        "database": "ok",
+        "camera": "off",
+        "webex": "off",
+        "broker": "off",
+        "runner": "not running in this process",
+        "recognition": "not prepared in this process",
+    }
 
 
 def test_readyz_and_status_say_when_the_face_collection_is_missing(client, services):
@@ -92,8 +102,12 @@ def test_metrics_count_intake_outcomes_and_queue_depth(client, post_signed, cloc
     assert post_signed("/api/v1/transactions", transaction_body()).status_code == 202
     assert post_signed("/api/v1/transactions", transaction_body()).status_code == 200
     raw = json.dumps(transaction_body(transaction_id="T-2")).encode()
-    assert client.post("/api/v1/transactions", data=raw,
-                       headers=signed_headers(raw, secret="wrong", at=clock().timestamp())).status_code == 401
+    assert (
+        client.post(
+            "/api/v1/transactions", data=raw, headers=signed_headers(raw, secret="wrong", at=clock().timestamp())
+        ).status_code
+        == 401
+    )
     response = client.get("/metrics")
     assert response.status_code == 200 and response.mimetype == "text/plain"
     after = samples(response)
@@ -103,8 +117,10 @@ def test_metrics_count_intake_outcomes_and_queue_depth(client, post_signed, cloc
     assert after[(intake, (("endpoint", "transactions"), ("outcome", "bad_signature")))] == 1
     assert after[("flp_work_items", (("status", "pending"),))] == 1
     assert after[("flp_work_items", (("status", "dead"),))] == 0
-    assert any(name == "flp_http_request_seconds_count" and ("endpoint", "/api/v1/transactions") in labels
-               for name, labels in after)
+    assert any(
+        name == "flp_http_request_seconds_count" and ("endpoint", "/api/v1/transactions") in labels
+        for name, labels in after
+    )
 
 
 def test_metrics_answer_even_when_the_database_is_unreachable(client, unreachable_database):

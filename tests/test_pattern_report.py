@@ -1,5 +1,6 @@
 """The pattern report on crafted counts and alerts: who is listed, in which order, with which figures and alerts;
 its chart; and `patterns` reporting only the stores where the person is a manager. SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import io
@@ -27,8 +28,15 @@ FIRST, LAST = date(2026, 11, 16), date(2026, 11, 22)  # Mon to Sun in São Paulo
 @pytest.fixture
 def business(business: dict) -> dict:
     business["stores"][0]["region"] = "south"
-    business["stores"].append({"id": "store-002", "name": "Norte", "timezone": "America/Sao_Paulo", "region": "south",
-                               "registers": [{"id": "reg-1", "camera_serial": "Q2XX-AAAA-0101"}]})
+    business["stores"].append(
+        {
+            "id": "store-002",
+            "name": "Norte",
+            "timezone": "America/Sao_Paulo",
+            "region": "south",
+            "registers": [{"id": "reg-1", "camera_serial": "Q2XX-AAAA-0101"}],
+        }
+    )
     business["regions"] = [{"id": "south", "webex_room_id": "ROOM-SOUTH"}]
     business["people"] = [
         {"email": "ana@example.com", "role": "manager", "stores": ["store-001"]},
@@ -37,28 +45,74 @@ def business(business: dict) -> dict:
     return business
 
 
-def count(services, dimension: str, subject: str, day: date, store: str = "store-001", amount: str = "0",  # type: ignore[no-untyped-def]
-          **kinds: int) -> None:
+def count(
+    services,
+    dimension: str,
+    subject: str,
+    day: date,
+    store: str = "store-001",
+    amount: str = "0",  # type: ignore[no-untyped-def]
+    **kinds: int,
+) -> None:
     with UnitOfWork(services.db, write=True) as uow:
         for kind, n in kinds.items():
-            uow.session.add(PatternCount(store_id=store, dimension=dimension, subject=subject, day=day, kind=kind,
-                                         count=n, amount=Decimal(amount)))
+            uow.session.add(
+                PatternCount(
+                    store_id=store,
+                    dimension=dimension,
+                    subject=subject,
+                    day=day,
+                    kind=kind,
+                    count=n,
+                    amount=Decimal(amount),
+                )
+            )
         uow.commit()
 
 
-def alert(services, rule: str, status: str, at: datetime, *, cashier: str | None = None,  # type: ignore[no-untyped-def]
-          register: str | None = "reg-1", store: str = "store-001", transaction: bool = True) -> str:
+def alert(
+    services,
+    rule: str,
+    status: str,
+    at: datetime,
+    *,
+    cashier: str | None = None,  # type: ignore[no-untyped-def]
+    register: str | None = "reg-1",
+    store: str = "store-001",
+    transaction: bool = True,
+) -> str:
     """An alert and (unless ``transaction`` is False: purged, or the entrance) the transaction behind it."""
     with UnitOfWork(services.db, write=True) as uow:
         number = uow.session.query(Alert).count() + 1
         tid = f"T-{number}"
         if transaction:
-            uow.session.add(Transaction(transaction_id=tid, store_id=store, register_id=register or "reg-1",
-                                        cashier_id=cashier, occurred_at=at, received_at=at, total_amount=Decimal("9"),
-                                        currency="BRL", payment_method="card", body="{}", body_sha256="0" * 64))
-        row = Alert(dedupe_key=f"{tid}:{rule}", transaction_id=tid if register else None, store_id=store,
-                    register_id=register, rule=rule, severity="medium", message="m", facts={}, status=status,
-                    created_at=at)
+            uow.session.add(
+                Transaction(
+                    transaction_id=tid,
+                    store_id=store,
+                    register_id=register or "reg-1",
+                    cashier_id=cashier,
+                    occurred_at=at,
+                    received_at=at,
+                    total_amount=Decimal("9"),
+                    currency="BRL",
+                    payment_method="card",
+                    body="{}",
+                    body_sha256="0" * 64,
+                )
+            )
+        row = Alert(
+            dedupe_key=f"{tid}:{rule}",
+            transaction_id=tid if register else None,
+            store_id=store,
+            register_id=register,
+            rule=rule,
+            severity="medium",
+            message="m",
+            facts={},
+            status=status,
+            created_at=at,
+        )
         uow.alerts.add(row)
         uow.commit()
         return row.public_id
@@ -88,19 +142,39 @@ def seeded(services) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
     alerts: dict[str, list[str]] = {"c-1": [], "c-new": [], "reg-2": []}
     alert(services, "void_spree", "open", datetime(2026, 11, 16, 2, 59, tzinfo=UTC), cashier="c-1")  # 15 Nov, 23:59
     for n, status in enumerate(("confirmed", "confirmed", "dismissed", "open")):
-        alerts["c-1"].append(alert(services, "void_spree", status, datetime(2026, 11, 17 + n, 15, tzinfo=UTC),
-                                   cashier="c-1"))
-    alerts["c-1"].append(alert(services, "void_spree", "open", datetime(2026, 11, 23, 2, 59, tzinfo=UTC),
-                               cashier="c-1"))  # 22 Nov, 23:59 local: the period's last minute
+        alerts["c-1"].append(
+            alert(services, "void_spree", status, datetime(2026, 11, 17 + n, 15, tzinfo=UTC), cashier="c-1")
+        )
+    alerts["c-1"].append(
+        alert(services, "void_spree", "open", datetime(2026, 11, 23, 2, 59, tzinfo=UTC), cashier="c-1")
+    )  # 22 Nov, 23:59 local: the period's last minute
     alert(services, "void_spree", "open", datetime(2026, 11, 23, 3, 0, tzinfo=UTC), cashier="c-1")  # 23 Nov local
-    alerts["c-new"].append(alert(services, "refund_of_own_sale", "open", datetime(2026, 11, 21, 15, tzinfo=UTC),
-                                 cashier="c-new", register="reg-2"))
-    alerts["reg-2"].append(alert(services, "product_mismatch", "dismissed", datetime(2026, 11, 21, 16, tzinfo=UTC),
-                                 register="reg-2", transaction=False))  # its transaction was purged
-    alert(services, "watchlist_match", "open", datetime(2026, 11, 21, 17, tzinfo=UTC), register=None,
-          transaction=False)  # at the entrance
-    alert(services, "void_spree", "open", datetime(2026, 11, 18, 15, tzinfo=UTC), cashier="c-1",
-          store="store-002")  # the same cashier id in another store
+    alerts["c-new"].append(
+        alert(
+            services,
+            "refund_of_own_sale",
+            "open",
+            datetime(2026, 11, 21, 15, tzinfo=UTC),
+            cashier="c-new",
+            register="reg-2",
+        )
+    )
+    alerts["reg-2"].append(
+        alert(
+            services,
+            "product_mismatch",
+            "dismissed",
+            datetime(2026, 11, 21, 16, tzinfo=UTC),
+            register="reg-2",
+            transaction=False,
+        )
+    )  # its transaction was purged
+    alert(
+        services, "watchlist_match", "open", datetime(2026, 11, 21, 17, tzinfo=UTC), register=None, transaction=False
+    )  # at the entrance
+    alert(
+        services, "void_spree", "open", datetime(2026, 11, 18, 15, tzinfo=UTC), cashier="c-1", store="store-002"
+    )  # the same cashier id in another store
     alerts["reg-2"].insert(0, alerts["c-new"][0])
     alerts["reg-2"].reverse()  # newest first
     return alerts
@@ -130,13 +204,20 @@ def test_cashiers_furthest_from_the_others_over_the_same_days_first(services, se
 def test_registers_cards_totals_and_rule_hits(services, seeded):
     view = build(services)
     assert [(r.subject, r.exceptions, r.z, r.new) for r in view.registers] == [
-        ("reg-1", 11, None, False), ("reg-2", 3, None, False)]  # one other register each: too few to compare
+        ("reg-1", 11, None, False),
+        ("reg-2", 3, None, False),
+    ]  # one other register each: too few to compare
     assert (view.transactions, view.exceptions) == (401, 14)
     assert [(c.fingerprint, c.refunds, c.voids, c.amount) for c in view.cards] == [
-        ("fp_a_0123456789abcdef", 3, 1, "35.00"), ("fp_b", 1, 0, "12.50")]
+        ("fp_a_0123456789abcdef", 3, 1, "35.00"),
+        ("fp_b", 1, 0, "12.50"),
+    ]
     assert [(h.rule, h.alerts, h.confirmed, h.dismissed, h.open) for h in view.rules] == [
-        ("void_spree", 5, 2, 1, 2), ("product_mismatch", 1, 0, 1, 0), ("refund_of_own_sale", 1, 0, 0, 1),
-        ("watchlist_match", 1, 0, 0, 1)]
+        ("void_spree", 5, 2, 1, 2),
+        ("product_mismatch", 1, 0, 1, 0),
+        ("refund_of_own_sale", 1, 0, 0, 1),
+        ("watchlist_match", 1, 0, 0, 1),
+    ]
 
 
 def test_each_cashier_and_register_carries_its_newest_alerts(services, seeded):
@@ -177,14 +258,31 @@ def test_in_a_regions_space_patterns_reports_only_the_stores_of_the_person(servi
     """Cashier performance is personnel data: a manager of one store of the region does not see the other's."""
     answers: list[tuple[str, dict | None, dict | None]] = []
     with UnitOfWork(services.db, write=True) as uow:
-        command = ChatCommand(event_id="E-1", message_id="E-1", room_id="ROOM-SOUTH", room_type="group",
-                              person_id="P-x", person_email=email, text="patterns", word="patterns", args=(),
-                              thread_id="E-1")
-        dispatch_event(command, uow, lambda markdown, card=None, file=None: answers.append((markdown, card, file)),
-                       router, services.config, services.clock(), services.dependencies())
+        command = ChatCommand(
+            event_id="E-1",
+            message_id="E-1",
+            room_id="ROOM-SOUTH",
+            room_type="group",
+            person_id="P-x",
+            person_email=email,
+            text="patterns",
+            word="patterns",
+            args=(),
+            thread_id="E-1",
+        )
+        dispatch_event(
+            command,
+            uow,
+            lambda markdown, card=None, file=None: answers.append((markdown, card, file)),
+            router,
+            services.config,
+            services.clock(),
+            services.dependencies(),
+        )
         uow.commit()
         audited = [(e.actor, e.action, e.subject_type, e.subject_id) for e in uow.session.query(AuditEntry)]
     assert [card["body"][0]["text"] for _, card, _ in answers] == [
-        f"Patterns, {services.config.business.store(store).name} ({store})" for store in expected]
+        f"Patterns, {services.config.business.store(store).name} ({store})" for store in expected
+    ]
     assert [file for _, _, file in answers] == [None]  # not a Webex thread (the console): no chart file
     assert audited == [(email, "view", "pattern_report", store) for store in expected]

@@ -1,4 +1,5 @@
 """Rules over pattern facts, end to end: with no picture (triage skipped, camera off) and with one."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -20,12 +21,25 @@ from vision.types import Picture, RecognitionError
 
 ROOM = "ROOM-STORE-1"
 RULES = [
-    {"name": "void_spree", "when": "cashier_voids_shift >= 3", "severity": "medium", "cooldown": "8h",
-     "message": "{cashier_voids_shift} voids by this cashier in this shift"},
-    {"name": "refund_of_own_sale", "when": "refund_of_own_sale", "severity": "medium",
-     "message": "Refund of the cashier's own sale, {minutes_since_original} minutes later"},
-    {"name": "far_from_peers", "when": "(cashier_void_z ?? 0) >= 3", "severity": "low",
-     "message": "z {cashier_void_z}"},
+    {
+        "name": "void_spree",
+        "when": "cashier_voids_shift >= 3",
+        "severity": "medium",
+        "cooldown": "8h",
+        "message": "{cashier_voids_shift} voids by this cashier in this shift",
+    },
+    {
+        "name": "refund_of_own_sale",
+        "when": "refund_of_own_sale",
+        "severity": "medium",
+        "message": "Refund of the cashier's own sale, {minutes_since_original} minutes later",
+    },
+    {
+        "name": "far_from_peers",
+        "when": "(cashier_void_z ?? 0) >= 3",
+        "severity": "low",
+        "message": "z {cashier_void_z}",
+    },
 ]
 
 
@@ -56,8 +70,9 @@ class TestWithoutPicture:
         return {**environ, "WEBEX_ACCESS_TOKEN": "test-webex-token"}  # no Meraki key: the camera is off
 
     def test_a_void_spree_alerts_once_without_a_photo(self, services, clock, messenger):
-        voids = [post(services, at=clock() - timedelta(minutes=40 - 10 * n), type="void", original="T-x")
-                 for n in range(4)]
+        voids = [
+            post(services, at=clock() - timedelta(minutes=40 - 10 * n), type="void", original="T-x") for n in range(4)
+        ]
         run(services, clock)
 
         [alert] = alerts(services)
@@ -68,7 +83,10 @@ class TestWithoutPicture:
             first = uow.transactions.get(voids[0])
             assert first.status == "skipped"  # still says why there is no picture
             assert [(r["rule"], r["fired"], r["snapshot_kind"]) for r in first.rule_results] == [
-                ("void_spree", False, "none"), ("refund_of_own_sale", False, "none"), ("far_from_peers", False, "none")]
+                ("void_spree", False, "none"),
+                ("refund_of_own_sale", False, "none"),
+                ("far_from_peers", False, "none"),
+            ]
         [card] = [m for m in messenger.sent if m.card is not None]
         assert card.room_id == ROOM and not [m for m in messenger.sent if m.attachment is not None]
         card_validator().validate(card.card)
@@ -88,10 +106,14 @@ class TestWithPicture:
     @pytest.fixture
     def services(self, config, clock, messenger):
         scene = compose_scene([Placement("grace_hopper", at=(0.2, 0.4))], seed=1).image
-        built = build_services(config, clock=clock, messenger=messenger,
-                               camera=FakeCamera(script=[Picture(scene, "image/jpeg")] * 4),
-                               faces=FakeFaceBackend(faces=[face(CUSTOMER, name="shopper")]),
-                               products=FakeProductCounter({}))
+        built = build_services(
+            config,
+            clock=clock,
+            messenger=messenger,
+            camera=FakeCamera(script=[Picture(scene, "image/jpeg")] * 4),
+            faces=FakeFaceBackend(faces=[face(CUSTOMER, name="shopper")]),
+            products=FakeProductCounter({}),
+        )
         yield built
         built.db.dispose()
 
@@ -103,7 +125,9 @@ class TestWithPicture:
         [alert] = alerts(services)
         assert (alert.rule, alert.transaction_id) == ("refund_of_own_sale", refund)
         assert alert.snapshot_id is not None and alert.facts["snapshot_kind"] == "live"
-        assert alert.facts["refund_of_own_sale"] is True and alert.facts["minutes_since_original"] == pytest.approx(24.9, abs=0.1)
+        assert alert.facts["refund_of_own_sale"] is True and alert.facts["minutes_since_original"] == pytest.approx(
+            24.9, abs=0.1
+        )
         with UnitOfWork(services.db) as uow:
             assert uow.transactions.get(refund).triage_reason == "refund is always pictured"
         assert [m for m in messenger.sent if m.attachment is not None]  # the photo, threaded under the card
@@ -124,15 +148,21 @@ class TestPictureThatCannotBeAnalysed:
     @pytest.fixture
     def services(self, config, clock):
         scene = compose_scene([Placement("grace_hopper", at=(0.2, 0.4))], seed=1).image
-        built = build_services(config, clock=clock, messenger=None,
-                               camera=FakeCamera(script=[Picture(scene, "image/jpeg")] * 8),
-                               faces=RefusingFaces(), products=FakeProductCounter({}))
+        built = build_services(
+            config,
+            clock=clock,
+            messenger=None,
+            camera=FakeCamera(script=[Picture(scene, "image/jpeg")] * 8),
+            faces=RefusingFaces(),
+            products=FakeProductCounter({}),
+        )
         yield built
         built.db.dispose()
 
     def test_the_rules_still_run_once_without_the_picture(self, services, clock):
-        voids = [post(services, at=clock() - timedelta(seconds=15 - 5 * n), type="void", original="T-x")
-                 for n in range(3)]  # fresh: live pictures now, the exact-time ones 3 minutes later
+        voids = [
+            post(services, at=clock() - timedelta(seconds=15 - 5 * n), type="void", original="T-x") for n in range(3)
+        ]  # fresh: live pictures now, the exact-time ones 3 minutes later
         run(services, clock)
         with UnitOfWork(services.db) as uow:
             assert uow.transactions.get(voids[2]).status == "failed"
@@ -161,16 +191,29 @@ class TestDeadCaptureStep:
 
     @pytest.fixture
     def services(self, config, clock):
-        built = build_services(config, clock=clock, messenger=None, camera=CrashingCamera(),
-                               faces=FakeFaceBackend(), products=FakeProductCounter({}))
+        built = build_services(
+            config,
+            clock=clock,
+            messenger=None,
+            camera=CrashingCamera(),
+            faces=FakeFaceBackend(),
+            products=FakeProductCounter({}),
+        )
         yield built
         built.db.dispose()
 
     def test_a_dead_capture_fails_the_transaction_and_the_rules_still_run(self, services, clock):
-        voids = [post(services, at=clock() - timedelta(minutes=30 - 10 * n), type="void", original="T-x")
-                 for n in range(3)]  # old: only the exact-time picture, due at once
-        runner = Runner(db=services.db, steps=STEPS, dependencies=services.dependencies(), clock=clock,
-                        settings=RunnerSettings(max_attempts=2), on_dead=ON_DEAD)
+        voids = [
+            post(services, at=clock() - timedelta(minutes=30 - 10 * n), type="void", original="T-x") for n in range(3)
+        ]  # old: only the exact-time picture, due at once
+        runner = Runner(
+            db=services.db,
+            steps=STEPS,
+            dependencies=services.dependencies(),
+            clock=clock,
+            settings=RunnerSettings(max_attempts=2),
+            on_dead=ON_DEAD,
+        )
         for _ in range(3):  # attempts come back after their back-off
             runner.run_until_idle()
             clock.advance(3600)
@@ -178,5 +221,8 @@ class TestDeadCaptureStep:
             last = uow.transactions.get(voids[2])
             steps = {w.kind: w.status for w in uow.work.for_transaction(voids[2])}
         assert steps["capture_exact"] == "dead" and steps["decide_unpictured"] == "done"
-        assert (last.status, last.status_reason) == ("failed", "the capture exact step failed for good after 2 attempt(s)")
+        assert (last.status, last.status_reason) == (
+            "failed",
+            "the capture exact step failed for good after 2 attempt(s)",
+        )
         assert [a.rule for a in alerts(services)] == ["void_spree"]

@@ -3,6 +3,7 @@
 Transactions go through the real intake and triage step (where they are counted and their facts
 computed) on SQLite and PostgreSQL; baselines are seeded as daily counts where a test needs weeks.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -35,21 +36,42 @@ TODAY = date(2026, 11, 24)
 @pytest.fixture
 def business():
     business = minimal_business()
-    business["stores"].append({"id": "store-002", "name": "Norte", "timezone": "America/Sao_Paulo",
-                               "registers": [{"id": "reg-1", "camera_serial": "Q2XX-AAAA-0101"}]})
+    business["stores"].append(
+        {
+            "id": "store-002",
+            "name": "Norte",
+            "timezone": "America/Sao_Paulo",
+            "registers": [{"id": "reg-1", "camera_serial": "Q2XX-AAAA-0101"}],
+        }
+    )
     return business
 
 
 _sequence = iter(range(1, 1_000_000))
 
 
-def post(services, *, at: datetime, type: str = "sale", cashier: str | None = "c-1", register: str = "reg-1",
-         card: str | None = "fp_1", store: str = "store-001", original: str | None = None,
-         approver: str | None = None, amount: str = "10.00") -> str:
+def post(
+    services,
+    *,
+    at: datetime,
+    type: str = "sale",
+    cashier: str | None = "c-1",
+    register: str = "reg-1",
+    card: str | None = "fp_1",
+    store: str = "store-001",
+    original: str | None = None,
+    approver: str | None = None,
+    amount: str = "10.00",
+) -> str:
     transaction_id = f"T-{next(_sequence)}"
     body = transaction_body(
-        transaction_id=transaction_id, store_id=store, register_id=register, occurred_at=at.isoformat(), type=type,
-        cashier_id=cashier, total={"amount": amount, "currency": "BRL"},
+        transaction_id=transaction_id,
+        store_id=store,
+        register_id=register,
+        occurred_at=at.isoformat(),
+        type=type,
+        cashier_id=cashier,
+        total={"amount": amount, "currency": "BRL"},
         payment={"method": "card", "entry_mode": "contactless", "card_fingerprint": card, "risk_score": 10},
     )
     if original is not None:
@@ -66,8 +88,9 @@ def post(services, *, at: datetime, type: str = "sale", cashier: str | None = "c
 
 
 def triage(services, clock) -> None:
-    Runner(db=services.db, steps={StepKind.TRIAGE: job_triage}, dependencies=services.dependencies(),
-           clock=clock).run_until_idle()
+    Runner(
+        db=services.db, steps={StepKind.TRIAGE: job_triage}, dependencies=services.dependencies(), clock=clock
+    ).run_until_idle()
 
 
 def facts_of(services, transaction_id: str) -> dict:
@@ -79,8 +102,17 @@ def seed_counts(services, rows: list[tuple[str, date, str, int]], *, store: str 
     """Daily cashier counts as the triage step keeps them: (cashier, day, kind, count)."""
     with UnitOfWork(services.db, write=True) as uow:
         for cashier, day, kind, count in rows:
-            uow.session.add(PatternCount(store_id=store, dimension="cashier", subject=cashier, day=day, kind=kind,
-                                         count=count, amount=Decimal(0)))
+            uow.session.add(
+                PatternCount(
+                    store_id=store,
+                    dimension="cashier",
+                    subject=cashier,
+                    day=day,
+                    kind=kind,
+                    count=count,
+                    amount=Decimal(0),
+                )
+            )
         uow.commit()
 
 
@@ -131,9 +163,18 @@ def test_refund_of_the_cashiers_own_sale_and_the_minutes_since(services, clock):
     unknown = post(services, at=NOW, type="refund", cashier="c-1", original="T-never-seen")
     triage(services, clock)
 
-    assert (facts_of(services, own)["refund_of_own_sale"], facts_of(services, own)["minutes_since_original"]) == (True, 30.0)
-    assert (facts_of(services, other)["refund_of_own_sale"], facts_of(services, other)["minutes_since_original"]) == (False, 30.0)
-    assert (facts_of(services, unknown)["refund_of_own_sale"], facts_of(services, unknown)["minutes_since_original"]) == (False, None)
+    assert (facts_of(services, own)["refund_of_own_sale"], facts_of(services, own)["minutes_since_original"]) == (
+        True,
+        30.0,
+    )
+    assert (facts_of(services, other)["refund_of_own_sale"], facts_of(services, other)["minutes_since_original"]) == (
+        False,
+        30.0,
+    )
+    assert (
+        facts_of(services, unknown)["refund_of_own_sale"],
+        facts_of(services, unknown)["minutes_since_original"],
+    ) == (False, None)
     assert facts_of(services, sale)["minutes_since_original"] is None
 
 
@@ -156,31 +197,50 @@ def test_what_an_override_or_a_discount_gave_away(services, clock):
 
 
 def test_adjustment_sums_the_overridden_lines_times_their_quantity():
-    body = transaction_body(type="price_override", approver_id="m-1", items=[
-        {"sku": "1", "quantity": 2, "unit_price": "8.00", "original_unit_price": "10.00"},
-        {"sku": "2", "quantity": "0.5", "unit_price": "20.00", "original_unit_price": "30.00"},
-        {"sku": "3", "quantity": 1, "unit_price": "5.00"}])
+    body = transaction_body(
+        type="price_override",
+        approver_id="m-1",
+        items=[
+            {"sku": "1", "quantity": 2, "unit_price": "8.00", "original_unit_price": "10.00"},
+            {"sku": "2", "quantity": "0.5", "unit_price": "20.00", "original_unit_price": "30.00"},
+            {"sku": "3", "quantity": 1, "unit_price": "5.00"},
+        ],
+    )
     assert PosTransaction.model_validate(body).adjustment() == Decimal("9.00")
 
 
 def test_a_raised_price_gives_nothing_away_and_huge_overrides_are_refused():
-    raised = transaction_body(type="price_override", approver_id="m-1", items=[
-        {"sku": "1", "quantity": 1, "unit_price": "12.00", "original_unit_price": "10.00"},
-        {"sku": "2", "quantity": 3, "unit_price": "1.0001", "original_unit_price": "1.2"}])
+    raised = transaction_body(
+        type="price_override",
+        approver_id="m-1",
+        items=[
+            {"sku": "1", "quantity": 1, "unit_price": "12.00", "original_unit_price": "10.00"},
+            {"sku": "2", "quantity": 3, "unit_price": "1.0001", "original_unit_price": "1.2"},
+        ],
+    )
     assert PosTransaction.model_validate(raised).adjustment() == Decimal("0.5997")
     from pydantic import ValidationError
 
-    huge = transaction_body(type="price_override", approver_id="m-1", items=[
-        {"sku": "1", "quantity": 2000, "unit_price": "0", "original_unit_price": "999999999999"}])
+    huge = transaction_body(
+        type="price_override",
+        approver_id="m-1",
+        items=[{"sku": "1", "quantity": 2000, "unit_price": "0", "original_unit_price": "999999999999"}],
+    )
     with pytest.raises(ValidationError, match="more than 999999999999.9999"):
         PosTransaction.model_validate(huge)
 
 
-@pytest.mark.parametrize("changes, field", [
-    ({"type": "discount", "approver_id": "m-1"}, "discount"),
-    ({"type": "discount", "approver_id": "m-1", "discount": {"amount": "1.00", "currency": "USD"}}, "discount.currency"),
-    ({"type": "price_override", "approver_id": "m-1"}, "items"),
-])
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"type": "discount", "approver_id": "m-1"}, "discount"),
+        (
+            {"type": "discount", "approver_id": "m-1", "discount": {"amount": "1.00", "currency": "USD"}},
+            "discount.currency",
+        ),
+        ({"type": "price_override", "approver_id": "m-1"}, "items"),
+    ],
+)
 def test_an_override_or_discount_without_its_amounts_is_refused_naming_the_field(changes, field):
     from pydantic import ValidationError
 
@@ -204,7 +264,10 @@ def test_card_velocity_counts_uses_and_stores_across_stores(services, clock):
     triage(services, clock)
     facts = facts_of(services, last)
     assert (facts["card_uses_window"], facts["card_stores_window"]) == (3, 2)
-    assert (facts_of(services, no_card)["card_uses_window"], facts_of(services, no_card)["card_refunds_window"]) == (0, 0)
+    assert (facts_of(services, no_card)["card_uses_window"], facts_of(services, no_card)["card_refunds_window"]) == (
+        0,
+        0,
+    )
 
 
 def test_refunds_to_the_same_card_within_the_window(services, clock):
@@ -234,9 +297,13 @@ def test_each_transaction_is_counted_once_on_its_store_local_day(services, clock
     with UnitOfWork(services.db) as uow:
         [item] = [i for i in uow.work.for_transaction(sale) if i.kind == StepKind.TRIAGE]
     # The same step again (a redelivery after a crash) finds the triage done and counts nothing.
-    job_triage(ClaimedItem(id=item.id, kind=StepKind.TRIAGE, transaction_id=sale, ref_id=None, attempts=1, lease_token="x"),
-               uow=lambda: UnitOfWork(services.db, write=True), config=services.config, clock=clock,
-               baselines=services.baselines)
+    job_triage(
+        ClaimedItem(id=item.id, kind=StepKind.TRIAGE, transaction_id=sale, ref_id=None, attempts=1, lease_token="x"),
+        uow=lambda: UnitOfWork(services.db, write=True),
+        config=services.config,
+        clock=clock,
+        baselines=services.baselines,
+    )
     assert cashier_counts(services) == {
         ("c-1", date(2026, 11, 23), "sale"): 1,
         ("c-1", TODAY, "refund"): 1,
@@ -268,9 +335,17 @@ def peers(day: date = YESTERDAY, voids: tuple[int, ...] = (1, 2, 3)) -> list[tup
 
 
 def test_cashier_z_scores_against_the_other_cashiers(services, clock):
-    seed_counts(services, [("c-1", YESTERDAY, "sale", 60), ("c-1", YESTERDAY - timedelta(days=5), "sale", 40),
-                           ("c-1", YESTERDAY, "void", 10), ("c-1", YESTERDAY, "own_refund", 2),
-                           ("c-1", YESTERDAY, "under_rung", 1), *peers()])
+    seed_counts(
+        services,
+        [
+            ("c-1", YESTERDAY, "sale", 60),
+            ("c-1", YESTERDAY - timedelta(days=5), "sale", 40),
+            ("c-1", YESTERDAY, "void", 10),
+            ("c-1", YESTERDAY, "own_refund", 2),
+            ("c-1", YESTERDAY, "under_rung", 1),
+            *peers(),
+        ],
+    )
     last = post(services, at=NOW, type="void", original="T-x")
     triage(services, clock)
     facts = facts_of(services, last)
@@ -284,8 +359,15 @@ def test_cashier_z_scores_against_the_other_cashiers(services, clock):
 
 
 def test_baseline_is_the_completed_days_of_the_window_only(services, clock):
-    seed_counts(services, [("c-1", TODAY, "sale", 500), ("c-1", TODAY - timedelta(days=29), "sale", 500),
-                           ("c-1", TODAY - timedelta(days=28), "sale", 7), *peers()])
+    seed_counts(
+        services,
+        [
+            ("c-1", TODAY, "sale", 500),
+            ("c-1", TODAY - timedelta(days=29), "sale", 500),
+            ("c-1", TODAY - timedelta(days=28), "sale", 7),
+            *peers(),
+        ],
+    )
     last = post(services, at=NOW)
     triage(services, clock)
     assert facts_of(services, last)["cashier_transactions_baseline"] == 7  # not today, not 29 days ago
@@ -318,8 +400,15 @@ def test_baseline_policy_comes_from_the_config(environ, business, clock):
     business["patterns"] = {"min_baseline_transactions": 5, "min_peers": 1, "min_rate_stdev": 0.1, "baseline_days": 2}
     services = build_services(load_config(environ, yaml.safe_dump(business)), clock=clock)
     try:
-        seed_counts(services, [("c-1", YESTERDAY, "sale", 8), ("c-1", YESTERDAY, "void", 2),
-                               ("c-2", YESTERDAY, "sale", 10), ("c-1", TODAY - timedelta(days=3), "sale", 100)])
+        seed_counts(
+            services,
+            [
+                ("c-1", YESTERDAY, "sale", 8),
+                ("c-1", YESTERDAY, "void", 2),
+                ("c-2", YESTERDAY, "sale", 10),
+                ("c-1", TODAY - timedelta(days=3), "sale", 100),
+            ],
+        )
         last = post(services, at=NOW)
         triage(services, clock)
         facts = facts_of(services, last)
@@ -333,13 +422,18 @@ def test_baseline_policy_comes_from_the_config(environ, business, clock):
 
 
 def test_z_scores_leave_the_cashier_out_of_its_population():
-    counts = {"a": {"sale": 90, "void": 10}, "b": {"sale": 99, "void": 1}, "c": {"sale": 98, "void": 2},
-              "d": {"sale": 97, "void": 3}}
+    counts = {
+        "a": {"sale": 90, "void": 10},
+        "b": {"sale": 99, "void": 1},
+        "c": {"sale": 98, "void": 2},
+        "d": {"sale": 97, "void": 3},
+    }
     baseline = CashierBaseline(counts, BaselinePolicy(min_transactions=20, min_peers=3, min_stdev=0.001))
     others = [0.01, 0.02, 0.03]
     assert baseline.z_scores("a")["void"] == pytest.approx((0.10 - 0.02) / statistics.pstdev(others), abs=1e-3)
     assert baseline.z_scores("c")["void"] == pytest.approx(
-        (0.02 - statistics.fmean([0.10, 0.01, 0.03])) / statistics.pstdev([0.10, 0.01, 0.03]), abs=1e-3)
+        (0.02 - statistics.fmean([0.10, 0.01, 0.03])) / statistics.pstdev([0.10, 0.01, 0.03]), abs=1e-3
+    )
     assert baseline.z_scores("unknown") == dict.fromkeys(baseline.z_scores("unknown"))
 
 
@@ -357,7 +451,9 @@ def test_a_baseline_longer_than_the_transactions_are_kept_is_refused(environ, bu
 def test_daily_counts_are_purged_with_the_transactions(services, clock):
     from handlers.retention import purge_round
 
-    seed_counts(services, [("c-1", TODAY - timedelta(days=91), "sale", 5), ("c-1", TODAY - timedelta(days=30), "sale", 5)])
+    seed_counts(
+        services, [("c-1", TODAY - timedelta(days=91), "sale", 5), ("c-1", TODAY - timedelta(days=30), "sale", 5)]
+    )
     with UnitOfWork(services.db, write=True) as uow:
         assert purge_round(uow, services.evidence, services.config.business.retention, NOW)["pattern counts"] == 1
         uow.commit()

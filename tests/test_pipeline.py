@@ -3,6 +3,7 @@
 Outside services are fakes of the vision Protocols (tests/fakes.py); the database is real
 (SQLite and PostgreSQL). Time is the test clock, moved by hand past the exact-time delay.
 """
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
@@ -44,14 +45,15 @@ def camera() -> FakeCamera:
 
 @pytest.fixture
 def faces() -> FakeFaceBackend:
-    return FakeFaceBackend(faces=[face(CUSTOMER, name="shopper"), face(CASHIER, name="cashier")],
-                           similarity={("shopper", "P-1"): 95.0, ("cashier", "P-1"): 99.0})
+    return FakeFaceBackend(
+        faces=[face(CUSTOMER, name="shopper"), face(CASHIER, name="cashier")],
+        similarity={("shopper", "P-1"): 95.0, ("cashier", "P-1"): 99.0},
+    )
 
 
 @pytest.fixture
 def services(config, clock, camera, faces):  # type: ignore[no-untyped-def]
-    built = build_services(config, clock=clock, camera=camera, faces=faces,
-                           products=FakeProductCounter({"Bottle": 3}))
+    built = build_services(config, clock=clock, camera=camera, faces=faces, products=FakeProductCounter({"Bottle": 3}))
     yield built
     built.db.dispose()
 
@@ -65,9 +67,17 @@ def run(services, clock):  # type: ignore[no-untyped-def]
 def enroll(services, person_id: str = "P-1", *, expires_in_days: int = 30) -> None:  # type: ignore[no-untyped-def]
     now = services.clock()
     with UnitOfWork(services.db, write=True) as uow:
-        uow.session.add(WatchlistPerson(id=person_id, store_id="store-001", status="active", reason="chargeback",
-                                        enrolled_by="carla@example.com", enrolled_at=now,
-                                        expires_at=now + timedelta(days=expires_in_days)))
+        uow.session.add(
+            WatchlistPerson(
+                id=person_id,
+                store_id="store-001",
+                status="active",
+                reason="chargeback",
+                enrolled_by="carla@example.com",
+                enrolled_at=now,
+                expires_at=now + timedelta(days=expires_in_days),
+            )
+        )
         uow.commit()
 
 
@@ -110,7 +120,10 @@ def test_signed_post_to_alerts_with_evidence(post_signed, services, run, clock, 
     clock.advance(181)
     run()
     exact = view(client, auth)
-    assert [(s["kind"], s["status"]) for s in exact["correlation"]["snapshots"]] == [("live", "ready"), ("exact", "ready")]
+    assert [(s["kind"], s["status"]) for s in exact["correlation"]["snapshots"]] == [
+        ("live", "ready"),
+        ("exact", "ready"),
+    ]
     assert camera.calls[1][2] is not None
     assert len(alerts(services)) == 2
     assert {r["snapshot_kind"] for r in exact["correlation"]["rule_results"]} == {"live", "exact"}

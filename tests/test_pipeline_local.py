@@ -4,6 +4,7 @@ The camera is a fake serving composed scenes of public-domain faces that ship in
 (matplotlib's grace_hopper.jpg, scikit-image's astronaut); dlib runs for real. SQLite only:
 the database paths are covered on both backends by test_pipeline.py.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta, timezone
@@ -36,8 +37,14 @@ def environ(environ: dict) -> dict:
 
 @pytest.fixture
 def business(business: dict) -> dict:
-    business["rules"] = [{"name": "watchlist_match", "when": "matched", "severity": "high",
-                          "message": "Watchlist person {match_person_id} at {register_id}"}]
+    business["rules"] = [
+        {
+            "name": "watchlist_match",
+            "when": "matched",
+            "severity": "high",
+            "message": "Watchlist person {match_person_id} at {register_id}",
+        }
+    ]
     return business
 
 
@@ -60,11 +67,30 @@ def enroll_from_scene(services, person_id: str, scene: bytes) -> None:  # type: 
     digest = services.evidence.put(detected.crop, "image/jpeg")
     now = services.clock()
     with UnitOfWork(services.db, write=True) as uow:
-        uow.snapshots.record_file(digest, kind="enrollment", content_type="image/jpeg", size_bytes=len(detected.crop), now=now)
-        uow.session.add(WatchlistPerson(id=person_id, store_id="store-001", status="active", reason="chargeback",
-                                        enrolled_by="carla@example.com", enrolled_at=now, expires_at=now + timedelta(days=90)))
-        uow.session.add(WatchlistFace(id=f"{person_id}-f1", person_id=person_id, descriptor=enrolled.descriptor,
-                                      backend="local", enrollment_image_sha256=digest, created_at=now))
+        uow.snapshots.record_file(
+            digest, kind="enrollment", content_type="image/jpeg", size_bytes=len(detected.crop), now=now
+        )
+        uow.session.add(
+            WatchlistPerson(
+                id=person_id,
+                store_id="store-001",
+                status="active",
+                reason="chargeback",
+                enrolled_by="carla@example.com",
+                enrolled_at=now,
+                expires_at=now + timedelta(days=90),
+            )
+        )
+        uow.session.add(
+            WatchlistFace(
+                id=f"{person_id}-f1",
+                person_id=person_id,
+                descriptor=enrolled.descriptor,
+                backend="local",
+                enrollment_image_sha256=digest,
+                created_at=now,
+            )
+        )
         uow.commit()
 
 
@@ -76,17 +102,32 @@ def checkout(post_signed, services, clock, camera, transaction_id: str, *people:
     Runner(db=services.db, steps=STEPS, dependencies=services.dependencies(), clock=clock).run_until_idle()
     with UnitOfWork(services.db) as uow:
         transaction = uow.transactions.with_evidence(transaction_id)
-        faces = [(f.box, [(m.person_id, m.similarity) for m in f.matches]) for s in transaction.snapshots for f in s.faces]
-        return {"status": transaction.status, "faces": faces,
-                "alerts": [(a.rule, a.person_id, a.similarity) for a in uow.alerts.list() if a.transaction_id == transaction_id]}
+        faces = [
+            (f.box, [(m.person_id, m.similarity) for m in f.matches]) for s in transaction.snapshots for f in s.faces
+        ]
+        return {
+            "status": transaction.status,
+            "faces": faces,
+            "alerts": [
+                (a.rule, a.person_id, a.similarity) for a in uow.alerts.list() if a.transaction_id == transaction_id
+            ],
+        }
 
 
 def test_enrolled_person_raises_an_alert_and_the_other_shopper_does_not(post_signed, services, clock, camera):
-    enroll_from_scene(services, "P-1", compose_scene([Placement("grace_hopper", at=(0.5, 0.45), face_px=180)], seed=7).image)
+    enroll_from_scene(
+        services, "P-1", compose_scene([Placement("grace_hopper", at=(0.5, 0.45), face_px=180)], seed=7).image
+    )
 
-    both = checkout(post_signed, services, clock, camera, "T-1",
-                    Placement("grace_hopper", at=(0.15, 0.4), face_px=110, brightness=0.8),
-                    Placement("astronaut", at=(0.42, 0.45), face_px=120))
+    both = checkout(
+        post_signed,
+        services,
+        clock,
+        camera,
+        "T-1",
+        Placement("grace_hopper", at=(0.15, 0.4), face_px=110, brightness=0.8),
+        Placement("astronaut", at=(0.42, 0.45), face_px=120),
+    )
     assert both["status"] == "done"
     assert len(both["faces"]) == 2
     matched = [f for f in both["faces"] if f[1]]
@@ -103,6 +144,8 @@ def test_enrolled_person_raises_an_alert_and_the_other_shopper_does_not(post_sig
 def test_face_in_the_cashier_zone_is_ignored(post_signed, services, clock, camera):
     enroll_from_scene(services, "P-1", compose_scene([Placement("grace_hopper", face_px=180)], seed=3).image)
     # reg-1's customer zone is the left 60 % of the picture: she stands on the cashier's side.
-    result = checkout(post_signed, services, clock, camera, "T-3", Placement("grace_hopper", at=(0.85, 0.4), face_px=120))
+    result = checkout(
+        post_signed, services, clock, camera, "T-3", Placement("grace_hopper", at=(0.85, 0.4), face_px=120)
+    )
     assert result["faces"] == []
     assert result["alerts"] == []

@@ -1,4 +1,5 @@
 """The real processes of CONTRACT.md, "Processes and commands": stopping, migrating, refusing to start, logging."""
+
 from __future__ import annotations
 
 import json
@@ -22,9 +23,14 @@ pytestmark = pytest.mark.slow
 
 
 def environ_for(tmp_path: Path, **extra: str) -> dict[str, str]:
-    return {"DATABASE_URL": f"sqlite:///{tmp_path / 'flp.db'}", "DATA_DIR": str(tmp_path / "data"),
-            "POS_WEBHOOK_SECRET": secrets.token_urlsafe(24), "API_TOKEN": secrets.token_urlsafe(24),
-            "FLP_CONFIG": str(REPO / "config/flp.yaml"), **extra}
+    return {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'flp.db'}",
+        "DATA_DIR": str(tmp_path / "data"),
+        "POS_WEBHOOK_SECRET": secrets.token_urlsafe(24),
+        "API_TOKEN": secrets.token_urlsafe(24),
+        "FLP_CONFIG": str(REPO / "config/flp.yaml"),
+        **extra,
+    }
 
 
 def encode(body: dict) -> bytes:
@@ -32,8 +38,14 @@ def encode(body: dict) -> bytes:
 
 
 def run_bot(*args: str, environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=REPO, env=child_environ(environ),
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=REPO,
+        env=child_environ(environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -72,7 +84,9 @@ def test_a_stop_signal_during_traffic_answers_what_is_in_flight_and_exits_0(tmp_
 
 def test_db_upgrade_creates_the_schema_on_an_empty_sqlite_path(tmp_path: Path) -> None:
     database = tmp_path / "new" / "dir" / "flp.db"
-    done = run_bot("db", "upgrade", environ={"DATABASE_URL": f"sqlite:///{database}", "FLP_CONFIG": str(REPO / "config/flp.yaml")})
+    done = run_bot(
+        "db", "upgrade", environ={"DATABASE_URL": f"sqlite:///{database}", "FLP_CONFIG": str(REPO / "config/flp.yaml")}
+    )
     assert done.returncode == 0, done.stderr
     assert "latest migration" in done.stdout
     engine = create_engine(f"sqlite:///{database}")
@@ -100,25 +114,46 @@ def test_secrets_from_the_environment_never_reach_the_output_even_at_debug(tmp_p
     try:
         server.start()
         url = server.base_url
-        body = {"transaction_id": "S-1", "store_id": "store-001", "register_id": "reg-1", "occurred_at": now_iso(),
-                "total": {"amount": "10.00", "currency": "BRL"}, "payment": {"method": "card", "risk_score": 90}}
+        body = {
+            "transaction_id": "S-1",
+            "store_id": "store-001",
+            "register_id": "reg-1",
+            "occurred_at": now_iso(),
+            "total": {"amount": "10.00", "currency": "BRL"},
+            "payment": {"method": "card", "risk_score": 90},
+        }
         with requests.Session() as session:
             assert post_signed(session, url, encode(body), pos_secret) == 202
             assert post_signed(session, url, encode(body), pos_secret) == 200
             assert post_signed(session, url, encode({**body, "transaction_id": "S-2"}), "not-the-secret") == 401
-            wrong = session.post(f"{url}{INTAKE}", data=encode(body), timeout=10,
-                                 headers={"Content-Type": "application/json", "X-Signature": f"t=1,v1={pos_secret}"})
+            wrong = session.post(
+                f"{url}{INTAKE}",
+                data=encode(body),
+                timeout=10,
+                headers={"Content-Type": "application/json", "X-Signature": f"t=1,v1={pos_secret}"},
+            )
             assert wrong.status_code == 401
-            assert post_signed(session, url, b'{"not": "a transaction", "secret": "' + pos_secret.encode() + b'"}',
-                               pos_secret) == 422
-            read = session.get(f"{url}/api/v1/transactions/S-1", headers={"Authorization": f"Bearer {api_token}"}, timeout=10)
+            assert (
+                post_signed(
+                    session, url, b'{"not": "a transaction", "secret": "' + pos_secret.encode() + b'"}', pos_secret
+                )
+                == 422
+            )
+            read = session.get(
+                f"{url}/api/v1/transactions/S-1", headers={"Authorization": f"Bearer {api_token}"}, timeout=10
+            )
             assert read.status_code == 200 and read.json()["transaction"]["transaction_id"] == "S-1"
-            refused = session.get(f"{url}/api/v1/transactions/S-1", headers={"Authorization": f"Bearer {api_token}x"}, timeout=10)
+            refused = session.get(
+                f"{url}/api/v1/transactions/S-1", headers={"Authorization": f"Bearer {api_token}x"}, timeout=10
+            )
             assert refused.status_code == 401
             assert session.get(f"{url}/readyz", timeout=10).status_code == 200
             assert "flp_work_items" in session.get(f"{url}/metrics", timeout=10).text
-        wait_for(lambda: json.loads(requests.get(f"{url}/readyz", timeout=10).text)["runner"] == "running",
-                 timeout_s=30, what="the runner")
+        wait_for(
+            lambda: json.loads(requests.get(f"{url}/readyz", timeout=10).text)["runner"] == "running",
+            timeout_s=30,
+            what="the runner",
+        )
         server.signal(signal.SIGTERM)
         assert server.wait(30) == 0
     finally:

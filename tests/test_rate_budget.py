@@ -1,4 +1,5 @@
 """The shared Meraki rate budget, on SQLite and PostgreSQL: refill, block, acquire, and sharing across threads and processes."""
+
 from __future__ import annotations
 
 import json
@@ -111,12 +112,18 @@ VIDEO = f"{MERAKI}/devices/Q2XX-AAAA-0001/camera/videoLink"
 
 def budgeted_camera(budget: RateBudget, clock, slept: list[float], max_wait_s: float) -> MerakiCamera:  # type: ignore[no-untyped-def]
     """A camera wired as bot/adapters.py wires it; the budget's sleeps move the test clock instead of waiting."""
+
     def sleep(seconds: float) -> None:
         slept.append(seconds)
         clock.advance(seconds)
 
-    return MerakiCamera(base_url=MERAKI, api_key="k", budget=lambda org: budget.acquire(org, max_wait_s=max_wait_s, sleep=sleep),
-                        on_rate_limited=budget.block_for, jitter=lambda low, high: high)
+    return MerakiCamera(
+        base_url=MERAKI,
+        api_key="k",
+        budget=lambda org: budget.acquire(org, max_wait_s=max_wait_s, sleep=sleep),
+        on_rate_limited=budget.block_for,
+        jitter=lambda low, high: high,
+    )
 
 
 def test_a_429_without_retry_after_makes_every_request_of_the_organisation_wait(budget, clock) -> None:
@@ -132,7 +139,10 @@ def test_a_429_without_retry_after_makes_every_request_of_the_organisation_wait(
         # A worker that may wait 5 s gives its step back without a request (none is registered here).
         with pytest.raises(CameraError) as caught:
             first.video_link("Q2XX-AAAA-0001", org_id=ORG, at=at)
-        assert caught.value.reason == "camera API rate budget exhausted" and caught.value.retry_after_s == pytest.approx(10.0)
+        assert (
+            caught.value.reason == "camera API rate budget exhausted"
+            and caught.value.retry_after_s == pytest.approx(10.0)
+        )
         # Another organisation is not held up; one that may wait a minute sleeps the block out, then asks.
         meraki.get(VIDEO, json={"url": "https://dashboard.meraki.test/v"})
         assert budget.try_take("org-2") == 0.0 and slept == []
@@ -179,12 +189,16 @@ print(json.dumps(taken), flush=True)
 """
 
 
-def run_takers(url: str, *, processes: int, rate: float, burst: int, duration: float) -> list[list[tuple[float, float]]]:
+def run_takers(
+    url: str, *, processes: int, rate: float, burst: int, duration: float
+) -> list[list[tuple[float, float]]]:
     """Start the takers, release them together, and collect each one's (before, after) times of tokens taken."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     args = [sys.executable, "-c", CHILD, url, "org-shared", str(rate), str(burst), str(duration)]
-    children = [subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=REPO)
-                for _ in range(processes)]
+    children = [
+        subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=REPO)
+        for _ in range(processes)
+    ]
     try:
         for child in children:
             assert child.stdout is not None and child.stdout.readline().strip() == "ready"

@@ -1,4 +1,5 @@
 """The read API (CONTRACT.md): bearer API_TOKEN, the transaction view's shape, alerts and the watchlist."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -27,15 +28,31 @@ def add_rows(services, *rows) -> None:
 
 
 def alert(clock, number: int, *, status: str = "open", transaction_id: str | None = "T-2026-000123") -> Alert:
-    return Alert(dedupe_key=f"k-{number}", transaction_id=transaction_id, store_id="store-001", register_id="reg-1",
-                 rule="product_mismatch", severity="medium", message="More products seen than billed",
-                 facts={"surplus": 2}, status=status, created_at=clock() + timedelta(seconds=number))
+    return Alert(
+        dedupe_key=f"k-{number}",
+        transaction_id=transaction_id,
+        store_id="store-001",
+        register_id="reg-1",
+        rule="product_mismatch",
+        severity="medium",
+        message="More products seen than billed",
+        facts={"surplus": 2},
+        status=status,
+        created_at=clock() + timedelta(seconds=number),
+    )
 
 
 def person(clock, person_id: str, status: str, minutes: int) -> WatchlistPerson:
-    return WatchlistPerson(id=person_id, store_id="store-001", region_id="south", status=status, reason="theft",
-                           enrolled_by="ana@example.com", enrolled_at=clock() + timedelta(minutes=minutes),
-                           expires_at=clock() + timedelta(days=180))
+    return WatchlistPerson(
+        id=person_id,
+        store_id="store-001",
+        region_id="south",
+        status=status,
+        reason="theft",
+        enrolled_by="ana@example.com",
+        enrolled_at=clock() + timedelta(minutes=minutes),
+        expires_at=clock() + timedelta(days=180),
+    )
 
 
 def assert_problem(response, status: int) -> dict:
@@ -47,8 +64,10 @@ def assert_problem(response, status: int) -> dict:
 
 
 @pytest.mark.parametrize("path", GUARDED)
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong-token"},
-                                     {"Authorization": "Basic dGVzdDp0ZXN0"}, {"Authorization": "Bearer"}])
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer wrong-token"}, {"Authorization": "Basic dGVzdDp0ZXN0"}, {"Authorization": "Bearer"}],
+)
 def test_missing_or_wrong_bearer_is_401(client, path, headers):
     body = assert_problem(client.get(path, headers=headers), 401)
     assert body["detail"] == "send Authorization: Bearer <API_TOKEN>"
@@ -75,22 +94,43 @@ def test_transaction_view_has_the_contract_shape(post_signed, client, auth):
     view = client.get(f"{TX}/T-2026-000123", headers=auth).get_json()
     assert view == {
         "transaction": {**transaction_body(), "fraud": None},
-        "correlation": {"status": "pending", "reason": None, "triage": None, "snapshots": [], "faces": [],
-                        "reconciliation": {"lines": [], "not_checked": []}, "rule_results": [], "alert_ids": [],
-                        "steps": [{"kind": "triage", "status": "pending", "attempts": 0, "last_error": None,
-                                   "next_run_at": "2026-11-24T20:03:20Z"}]},
+        "correlation": {
+            "status": "pending",
+            "reason": None,
+            "triage": None,
+            "snapshots": [],
+            "faces": [],
+            "reconciliation": {"lines": [], "not_checked": []},
+            "rule_results": [],
+            "alert_ids": [],
+            "steps": [
+                {
+                    "kind": "triage",
+                    "status": "pending",
+                    "attempts": 0,
+                    "last_error": None,
+                    "next_run_at": "2026-11-24T20:03:20Z",
+                }
+            ],
+        },
     }
 
 
 def test_transaction_view_shows_triage_and_the_fraud_report(post_signed, client, auth, services, clock):
     post_signed(TX, transaction_body())
     Runner(db=services.db, steps=STEPS, dependencies=services.dependencies(), clock=clock).run_until_idle()
-    report = {"transaction_id": "T-2026-000123", "reason": "cardholder denies", "source": "chargeback",
-              "reported_at": "2026-12-01T10:00:00-03:00"}
+    report = {
+        "transaction_id": "T-2026-000123",
+        "reason": "cardholder denies",
+        "source": "chargeback",
+        "reported_at": "2026-12-01T10:00:00-03:00",
+    }
     assert post_signed("/api/v1/fraud-reports", report).status_code == 202
     view = client.get(f"{TX}/T-2026-000123", headers=auth).get_json()
     assert view["transaction"]["fraud"] == {
-        "source": "chargeback", "reason": "cardholder denies", "reported_at": "2026-12-01T13:00:00Z",
+        "source": "chargeback",
+        "reason": "cardholder denies",
+        "reported_at": "2026-12-01T13:00:00Z",
         "reports": [{"source": "chargeback", "reason": "cardholder denies", "reported_at": "2026-12-01T13:00:00Z"}],
     }
     correlation = view["correlation"]
@@ -100,32 +140,69 @@ def test_transaction_view_shows_triage_and_the_fraud_report(post_signed, client,
 
 def test_transaction_view_shows_snapshots_faces_matches_and_alerts(post_signed, client, auth, services, clock):
     post_signed(TX, transaction_body())
-    add_rows(services,
-             person(clock, "P-7", "active", 0),
-             Snapshot(id="S-1", transaction_id="T-2026-000123", store_id="store-001", camera_serial="Q2XX-AAAA-0001",
-                      kind="live", status="ready", created_at=clock()),
-             Snapshot(id="S-2", transaction_id="T-2026-000123", store_id="store-001", camera_serial="Q2XX-AAAA-0001",
-                      kind="exact", status="failed", reason="no footage", created_at=clock() + timedelta(seconds=1)),
-             Face(id="F-1", snapshot_id="S-1", box=[0.41, 0.12, 0.58, 0.4], quality=0.83, in_customer_zone=True),
-             FaceMatch(face_id="F-1", person_id="P-7", similarity=97.4),
-             alert(clock, 1), alert(clock, 2), alert(clock, 3, transaction_id="T-other"))
+    add_rows(
+        services,
+        person(clock, "P-7", "active", 0),
+        Snapshot(
+            id="S-1",
+            transaction_id="T-2026-000123",
+            store_id="store-001",
+            camera_serial="Q2XX-AAAA-0001",
+            kind="live",
+            status="ready",
+            created_at=clock(),
+        ),
+        Snapshot(
+            id="S-2",
+            transaction_id="T-2026-000123",
+            store_id="store-001",
+            camera_serial="Q2XX-AAAA-0001",
+            kind="exact",
+            status="failed",
+            reason="no footage",
+            created_at=clock() + timedelta(seconds=1),
+        ),
+        Face(id="F-1", snapshot_id="S-1", box=[0.41, 0.12, 0.58, 0.4], quality=0.83, in_customer_zone=True),
+        FaceMatch(face_id="F-1", person_id="P-7", similarity=97.4),
+        alert(clock, 1),
+        alert(clock, 2),
+        alert(clock, 3, transaction_id="T-other"),
+    )
     with UnitOfWork(services.db, write=True) as uow:
         transaction = uow.transactions.get("T-2026-000123")
         transaction.reconciliation = {"lines": [{"label": "Bottle", "billed": 1, "seen": 3}], "not_checked": []}
         transaction.rule_results = [{"rule": "product_mismatch", "fired": True, "facts": {"surplus": 2}}]
         uow.commit()
     correlation = client.get(f"{TX}/T-2026-000123", headers=auth).get_json()["correlation"]
-    assert correlation["snapshots"] == [{"id": "S-1", "kind": "live", "status": "ready", "reason": None},
-                                        {"id": "S-2", "kind": "exact", "status": "failed", "reason": "no footage"}]
-    assert correlation["faces"] == [{"id": "F-1", "snapshot_id": "S-1", "box": [0.41, 0.12, 0.58, 0.4],
-                                     "quality": 0.83, "matches": [{"person_id": "P-7", "similarity": 97.4}]}]
+    assert correlation["snapshots"] == [
+        {"id": "S-1", "kind": "live", "status": "ready", "reason": None},
+        {"id": "S-2", "kind": "exact", "status": "failed", "reason": "no footage"},
+    ]
+    assert correlation["faces"] == [
+        {
+            "id": "F-1",
+            "snapshot_id": "S-1",
+            "box": [0.41, 0.12, 0.58, 0.4],
+            "quality": 0.83,
+            "matches": [{"person_id": "P-7", "similarity": 97.4}],
+        }
+    ]
     assert correlation["reconciliation"]["lines"] == [{"label": "Bottle", "billed": 1, "seen": 3}]
     assert correlation["rule_results"][0]["fired"] is True
     assert correlation["alert_ids"] == ["A-1", "A-2"]
 
 
-@pytest.mark.parametrize("path", [f"{TX}/T-never", f"{TX}/T%00x", "/api/v1/alerts/A-999", "/api/v1/alerts/B-1",
-                                  "/api/v1/alerts/A-²", "/api/v1/alerts/A-99999999999"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"{TX}/T-never",
+        f"{TX}/T%00x",
+        "/api/v1/alerts/A-999",
+        "/api/v1/alerts/B-1",
+        "/api/v1/alerts/A-²",
+        "/api/v1/alerts/A-99999999999",
+    ],
+)
 def test_unknown_ids_are_404_problems(client, auth, path):
     assert_problem(client.get(path, headers=auth), 404)
 
@@ -155,19 +232,53 @@ def test_alert_ids_are_looked_up_case_insensitively_and_as_a_bare_number(client,
     response = client.get(f"/api/v1/alerts/{typed}", headers=auth)
     assert response.status_code == 200
     view = response.get_json()
-    assert {k: view[k] for k in ("id", "status", "rule", "severity", "store_id", "register_id", "transaction_id",
-                                 "person_id", "similarity", "decided_by", "decided_at", "reason")} == {
-        "id": "A-2", "status": "open", "rule": "product_mismatch", "severity": "medium", "store_id": "store-001",
-        "register_id": "reg-1", "transaction_id": "T-2026-000123", "person_id": None, "similarity": None,
-        "decided_by": None, "decided_at": None, "reason": None}
+    assert {
+        k: view[k]
+        for k in (
+            "id",
+            "status",
+            "rule",
+            "severity",
+            "store_id",
+            "register_id",
+            "transaction_id",
+            "person_id",
+            "similarity",
+            "decided_by",
+            "decided_at",
+            "reason",
+        )
+    } == {
+        "id": "A-2",
+        "status": "open",
+        "rule": "product_mismatch",
+        "severity": "medium",
+        "store_id": "store-001",
+        "register_id": "reg-1",
+        "transaction_id": "T-2026-000123",
+        "person_id": None,
+        "similarity": None,
+        "decided_by": None,
+        "decided_at": None,
+        "reason": None,
+    }
 
 
 def test_watchlist_lists_enrolling_active_and_pending_people_in_enrollment_order(client, auth, services, clock):
-    add_rows(services, person(clock, "P-2", "active", 5), person(clock, "P-1", "pending_approval", 1),
-             person(clock, "P-3", "removed", 0), person(clock, "P-4", "expired", 2), person(clock, "P-5", "enrolling", 6))
+    add_rows(
+        services,
+        person(clock, "P-2", "active", 5),
+        person(clock, "P-1", "pending_approval", 1),
+        person(clock, "P-3", "removed", 0),
+        person(clock, "P-4", "expired", 2),
+        person(clock, "P-5", "enrolling", 6),
+    )
     listed = client.get("/api/v1/watchlist", headers=auth).get_json()["watchlist"]
-    assert [(p["id"], p["status"]) for p in listed] == [("P-1", "pending_approval"), ("P-2", "active"),
-                                                        ("P-5", "enrolling")]
+    assert [(p["id"], p["status"]) for p in listed] == [
+        ("P-1", "pending_approval"),
+        ("P-2", "active"),
+        ("P-5", "enrolling"),
+    ]
     assert listed[1]["enrolled_at"] == "2026-11-24T20:08:20Z" and listed[1]["faces"] == 0
     assert listed[1]["region_id"] == "south" and "reason" in listed[1]
 

@@ -6,6 +6,7 @@ manager presses "Enroll a face" and then Enroll in the console, and the same per
 register raises the watchlist alert. Before the collection was created at start, every enrollment on a
 fresh account ended ``backend_refused``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -63,12 +64,21 @@ def server(tmp_path: Path, rekognition: RekognitionStandIn, camera: CameraStandI
     business["runner"] = {"idle_wait_s": 0.2}
     config = tmp_path / "flp.yaml"
     config.write_text(yaml.safe_dump(business), encoding="utf-8")
-    environ = {"DATABASE_URL": f"sqlite:///{tmp_path / 'flp.db'}", "DATA_DIR": str(tmp_path / "data"),
-               "POS_WEBHOOK_SECRET": POS_SECRET, "API_TOKEN": API_TOKEN, "FLP_CONFIG": str(config),
-               "MERAKI_DASHBOARD_API_KEY": MERAKI_KEY, "MERAKI_BASE_URL": camera.base_url,
-               "RECOGNITION_BACKEND": "rekognition", "REKOGNITION_COLLECTION_ID": "flp-watchlist",
-               "AWS_ENDPOINT_URL": rekognition.endpoint_url, "AWS_REGION": "us-east-1",
-               "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    environ = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'flp.db'}",
+        "DATA_DIR": str(tmp_path / "data"),
+        "POS_WEBHOOK_SECRET": POS_SECRET,
+        "API_TOKEN": API_TOKEN,
+        "FLP_CONFIG": str(config),
+        "MERAKI_DASHBOARD_API_KEY": MERAKI_KEY,
+        "MERAKI_BASE_URL": camera.base_url,
+        "RECOGNITION_BACKEND": "rekognition",
+        "REKOGNITION_COLLECTION_ID": "flp-watchlist",
+        "AWS_ENDPOINT_URL": rekognition.endpoint_url,
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
     with ServedProcess(environ, tmp_path / "serve.log") as served:
         yield served.start()
 
@@ -80,9 +90,18 @@ def read(server: ServedProcess, path: str) -> Any:
 
 def pay(server: ServedProcess, transaction_id: str, register_id: str) -> dict[str, Any]:
     """A risky card payment (risk 70: pictured, no rule of its own fires) at a register; the correlation once its picture is analysed."""
-    body = transaction_body(transaction_id=transaction_id, register_id=register_id, occurred_at=now_iso(),
-                            payment={"method": "card", "entry_mode": "chip", "card_fingerprint": f"fp_{transaction_id}",
-                                     "status": "approved", "risk_score": 70})
+    body = transaction_body(
+        transaction_id=transaction_id,
+        register_id=register_id,
+        occurred_at=now_iso(),
+        payment={
+            "method": "card",
+            "entry_mode": "chip",
+            "card_fingerprint": f"fp_{transaction_id}",
+            "status": "approved",
+            "risk_score": 70,
+        },
+    )
     with requests.Session() as session:
         assert post_signed(session, server.base_url, json.dumps(body).encode(), POS_SECRET) == 202
 
@@ -102,20 +121,31 @@ class Console:
         self.base, self.session = f"{server.base_url}/console", requests.Session()
         page = self.session.get(f"{self.base}/signin", timeout=10).text
         csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
-        signed = self.session.post(f"{self.base}/signin", data={"token": CONSOLE_TOKEN, "csrf": csrf, "next": "/console"},
-                                   allow_redirects=False, timeout=10)
+        signed = self.session.post(
+            f"{self.base}/signin",
+            data={"token": CONSOLE_TOKEN, "csrf": csrf, "next": "/console"},
+            allow_redirects=False,
+            timeout=10,
+        )
         assert signed.status_code == 302
-        self.csrf = re.search(r'name="csrf-token" content="([^"]+)"', self.session.get(self.base, timeout=10).text).group(1)
+        self.csrf = re.search(
+            r'name="csrf-token" content="([^"]+)"', self.session.get(self.base, timeout=10).text
+        ).group(1)
 
     def press(self, data: dict[str, Any]) -> list[dict[str, Any]]:
-        response = self.session.post(f"{self.base}/api/actions", headers={"X-CSRF-Token": self.csrf}, timeout=60,
-                                     json={"event_id": f"console:{secrets.token_hex(16)}", "data": data, "title": "x"})
+        response = self.session.post(
+            f"{self.base}/api/actions",
+            headers={"X-CSRF-Token": self.csrf},
+            timeout=60,
+            json={"event_id": f"console:{secrets.token_hex(16)}", "data": data, "title": "x"},
+        )
         assert response.status_code == 200, response.text
         return response.json()["replies"]
 
 
 def test_fresh_collection_fraud_report_enroll_button_and_the_next_visit_alerts(
-        server: ServedProcess, rekognition: RekognitionStandIn, floor: Floor) -> None:
+    server: ServedProcess, rekognition: RekognitionStandIn, floor: Floor
+) -> None:
     assert rekognition.collection_ids() == ["flp-watchlist"]  # created at start, before any enrollment
     assert requests.get(f"{server.base_url}/readyz", timeout=5).json()["recognition"] == "ready"
     assert "rekognition collection flp-watchlist created" in server.output()
@@ -130,13 +160,22 @@ def test_fresh_collection_fraud_report_enroll_button_and_the_next_visit_alerts(
         import time
 
         from core import signatures
-        answer = session.post(f"{server.base_url}/api/v1/fraud-reports", data=raw, timeout=10, headers={
-            "Content-Type": "application/json", "X-Signature": signatures.sign(raw, POS_SECRET, int(time.time()))})
+
+        answer = session.post(
+            f"{server.base_url}/api/v1/fraud-reports",
+            data=raw,
+            timeout=10,
+            headers={
+                "Content-Type": "application/json",
+                "X-Signature": signatures.sign(raw, POS_SECRET, int(time.time())),
+            },
+        )
     assert answer.status_code == 202
 
     console = Console(server)
-    proposal = next(r["card"] for r in console.press({"action": "enroll_proposal", "transaction_id": "T-1"})
-                    if r.get("card"))
+    proposal = next(
+        r["card"] for r in console.press({"action": "enroll_proposal", "transaction_id": "T-1"}) if r.get("card")
+    )
     (button,) = [a for a in proposal["actions"] if a["data"]["action"] == "enroll"]
     console.press({**button["data"], "face": "1", "reason": "chargeback on T-1", "expiry_days": "90"})
 

@@ -5,6 +5,7 @@ after 365 with their transaction; an enrollment photo outlives the picture it wa
 its entry has ended and alerts_days have passed. The clock is moved by hand; the purge is the
 hourly sweep's work item.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -42,7 +43,9 @@ def faces() -> OnePerPicture:
 
 @pytest.fixture
 def services(config, clock, faces, messenger):  # type: ignore[no-untyped-def]
-    built = build_services(config, clock=clock, camera=CountingCamera(), faces=faces, messenger=messenger, products=None)
+    built = build_services(
+        config, clock=clock, camera=CountingCamera(), faces=faces, messenger=messenger, products=None
+    )
     yield built
     built.db.dispose()
 
@@ -86,7 +89,9 @@ def test_each_kind_of_data_goes_after_its_window(post_signed, chat, clock, servi
     checkout(post_signed, chat, clock, "T-fraud")
     chat.say("P-ana", "fraud T-fraud")
     checkout(post_signed, chat, clock, "T-open", payment={"method": "card", "entry_mode": "chip", "risk_score": 95})
-    checkout(post_signed, chat, clock, "T-dismissed", payment={"method": "card", "entry_mode": "chip", "risk_score": 95})
+    checkout(
+        post_signed, chat, clock, "T-dismissed", payment={"method": "card", "entry_mode": "chip", "risk_score": 95}
+    )
     chat.press("P-bruno", {"action": "dismiss", "alert_id": "A-2", "reason": "no_loss"})
     # An entry enrolled from the plain checkout's picture (asked for by hand, no report).
     (proposal,) = cards_titled(chat.say("P-ana", "enroll T-plain"), "Enrollment proposal")

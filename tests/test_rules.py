@@ -1,4 +1,5 @@
 """The rule language: what check-config refuses (and how it says so), what evaluation records."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,14 @@ from rules.engine import (
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "rules.md"
 
 
-def rule(when: str = "amount >= 500", *, message: str = "Large sale of {amount}", cooldown: str | None = None,
-         severity: str = "medium", name: str = "r1") -> RuleConfig:
+def rule(
+    when: str = "amount >= 500",
+    *,
+    message: str = "Large sale of {amount}",
+    cooldown: str | None = None,
+    severity: str = "medium",
+    name: str = "r1",
+) -> RuleConfig:
     # model_construct: the config's own validators would refuse a bad rule before compile_rule sees it.
     return RuleConfig.model_construct(name=name, when=when, severity=severity, message=message, cooldown=cooldown)
 
@@ -47,14 +54,17 @@ def fire(when: str, **facts) -> bool:
 # --- compile errors ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("when, expected", [
-    ("amount >= 500 )", "syntax error at line 1, column 15, near ')'"),
-    ("amount >= 500 @", "syntax error at line 1, column 15: unexpected character '@'"),
-    ("weekday == 'sat", "column 12: unexpected character \"'\" (an unclosed string?)"),
-    ("surplus_count >= 1\n  and\n  surplus_value > > 10", "syntax error at line 3, column 19, near '>'"),
-    ("amount >=", "the condition ends too early"),
-    ("(amount >= 500", "the condition ends too early"),
-])
+@pytest.mark.parametrize(
+    "when, expected",
+    [
+        ("amount >= 500 )", "syntax error at line 1, column 15, near ')'"),
+        ("amount >= 500 @", "syntax error at line 1, column 15: unexpected character '@'"),
+        ("weekday == 'sat", 'column 12: unexpected character "\'" (an unclosed string?)'),
+        ("surplus_count >= 1\n  and\n  surplus_value > > 10", "syntax error at line 3, column 19, near '>'"),
+        ("amount >=", "the condition ends too early"),
+        ("(amount >= 500", "the condition ends too early"),
+    ],
+)
 def test_syntax_errors_name_the_position(when, expected):
     error = compile_error(when=when)
     assert expected in error.message
@@ -68,34 +78,49 @@ def test_position_does_not_drift_between_rules():
         assert "line 2, column 5" in compile_error(when="amount\nand and").message
 
 
-@pytest.mark.parametrize("when, expected", [
-    ("risk_scor > 5", "unknown fact 'risk_scor'; did you mean risk_score?"),
-    ("match.similarity >= 90", "unknown fact 'match'"),
-    ("shoe_size > 40", "unknown fact 'shoe_size' (the facts are listed in docs/rules.md)"),
-    ("$now > 5", "$now is not available"),
-    ("amount.real > 5", "facts have no attributes"),
-])
+@pytest.mark.parametrize(
+    "when, expected",
+    [
+        ("risk_scor > 5", "unknown fact 'risk_scor'; did you mean risk_score?"),
+        ("match.similarity >= 90", "unknown fact 'match'"),
+        ("shoe_size > 40", "unknown fact 'shoe_size' (the facts are listed in docs/rules.md)"),
+        ("$now > 5", "$now is not available"),
+        ("amount.real > 5", "facts have no attributes"),
+    ],
+)
 def test_unknown_names_are_refused(when, expected):
     assert expected in compile_error(when=when).message
 
 
-@pytest.mark.parametrize("when, expected", [
-    ("amount > 'x'", "type mismatch: amount is a number; write numbers as 500, strings as 'manual'"),
-    ("weekday > 3", "weekday is a string"),
-    ("matched + 1 > 0", "type mismatch"),
-    ("amount", "must be true or false, but this one gives a number"),
-    ("weekday", "gives a string"),
-])
+@pytest.mark.parametrize(
+    "when, expected",
+    [
+        ("amount > 'x'", "type mismatch: amount is a number; write numbers as 500, strings as 'manual'"),
+        ("weekday > 3", "weekday is a string"),
+        ("matched + 1 > 0", "type mismatch"),
+        ("amount", "must be true or false, but this one gives a number"),
+        ("weekday", "gives a string"),
+    ],
+)
 def test_type_errors_are_refused_before_runtime(when, expected):
     assert expected in compile_error(when=when).message
 
 
-@pytest.mark.parametrize("when, expected", [
-    ("risk_score >= 80", "risk_score can be null: compare with == / != only, or say what null means, e.g. (risk_score ?? 0) >= 80"),
-    ("risk_score != null and risk_score >= 80", "risk_score can be null"),
-    ("entry_mode =~ 'man'", "entry_mode can be null: compare with == / != only, or say what null means, e.g. (entry_mode ?? '') =~"),
-    ("match_similarity - 10 > 80", "match_similarity can be null"),
-])
+@pytest.mark.parametrize(
+    "when, expected",
+    [
+        (
+            "risk_score >= 80",
+            "risk_score can be null: compare with == / != only, or say what null means, e.g. (risk_score ?? 0) >= 80",
+        ),
+        ("risk_score != null and risk_score >= 80", "risk_score can be null"),
+        (
+            "entry_mode =~ 'man'",
+            "entry_mode can be null: compare with == / != only, or say what null means, e.g. (entry_mode ?? '') =~",
+        ),
+        ("match_similarity - 10 > 80", "match_similarity can be null"),
+    ],
+)
 def test_nullable_facts_must_say_what_null_means(when, expected):
     assert expected in compile_error(when=when).message
 
@@ -104,36 +129,44 @@ def test_bad_literals_are_refused():
     assert "invalid regular expression" in compile_error(when="weekday =~ '('").message
 
 
-@pytest.mark.parametrize("message, expected", [
-    ("Sale of {amount:.2f}", "placeholder {amount:.2f}: no conversions or formats"),
-    ("Sale of {amount!r}", "placeholder {amount!r}: no conversions or formats"),
-    ("Sale of {amount.real}", "placeholder {amount.real}: use a plain fact name"),
-    ("Sale of {amount[0]}", "placeholder {amount[0]}: use a plain fact name"),
-    ("Sale of {0}", "placeholder {0}: use a plain fact name"),
-    ("Sale of {}", "placeholder {}: use a plain fact name"),
-    ("Sale of {amont}", "unknown fact 'amont'; did you mean {amount}?"),
-    ("Sale of {amount", "message template: expected '}' before end of string (write {{ and }} for literal braces)"),
-    ("Sale } of", "Single '}' encountered"),
-    ("{__class__}", "unknown fact '__class__'"),
-])
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        ("Sale of {amount:.2f}", "placeholder {amount:.2f}: no conversions or formats"),
+        ("Sale of {amount!r}", "placeholder {amount!r}: no conversions or formats"),
+        ("Sale of {amount.real}", "placeholder {amount.real}: use a plain fact name"),
+        ("Sale of {amount[0]}", "placeholder {amount[0]}: use a plain fact name"),
+        ("Sale of {0}", "placeholder {0}: use a plain fact name"),
+        ("Sale of {}", "placeholder {}: use a plain fact name"),
+        ("Sale of {amont}", "unknown fact 'amont'; did you mean {amount}?"),
+        ("Sale of {amount", "message template: expected '}' before end of string (write {{ and }} for literal braces)"),
+        ("Sale } of", "Single '}' encountered"),
+        ("{__class__}", "unknown fact '__class__'"),
+    ],
+)
 def test_bad_message_templates_are_refused(message, expected):
     error = compile_error(message=message)
     assert error.field == "message"
     assert expected in error.message
 
 
-@pytest.mark.parametrize("text, seconds", [("30s", 30), ("10m", 600), ("2h", 7200), ("7d", 604800), ("0s", 0), (None, None)])
+@pytest.mark.parametrize(
+    "text, seconds", [("30s", 30), ("10m", 600), ("2h", 7200), ("7d", 604800), ("0s", 0), (None, None)]
+)
 def test_cooldowns(text, seconds):
     assert parse_cooldown(text) == seconds
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("10 minutes", "'10 minutes' is not a duration: write a whole number and s, m, h or d (30s, 10m, 2h, 7d)"),
-    ("10", "is not a duration"),
-    ("1.5h", "is not a duration"),
-    ("-5m", "is not a duration"),
-    ("400d", "longer than a year"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("10 minutes", "'10 minutes' is not a duration: write a whole number and s, m, h or d (30s, 10m, 2h, 7d)"),
+        ("10", "is not a duration"),
+        ("1.5h", "is not a duration"),
+        ("-5m", "is not a duration"),
+        ("400d", "longer than a year"),
+    ],
+)
 def test_bad_cooldowns_are_refused(text, expected):
     with pytest.raises(ValueError) as caught:
         parse_cooldown(text)
@@ -158,7 +191,9 @@ def test_plain_helpers_raise_value_errors_for_the_config_validator():
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet=st.sampled_from(list("amount risk_score()<>=!'\"?.$[]+-*/ 0123456789andornotin\n")), max_size=40))
+@given(
+    st.text(alphabet=st.sampled_from(list("amount risk_score()<>=!'\"?.$[]+-*/ 0123456789andornotin\n")), max_size=40)
+)
 def test_any_text_compiles_or_is_refused_plainly(when):
     try:
         compile_rule(rule(when=when or "x"))
@@ -202,12 +237,26 @@ def test_nullable_facts_with_null_and_with_a_value():
 
 
 def test_results_carry_the_facts_they_saw():
-    rules = compile_rules([
-        rule("surplus_count >= 1", name="product_mismatch", severity="medium",
-             message="{surplus_count} more seen than billed (about {surplus_value} {currency})"),
-        rule("matched", name="watchlist_match", severity="high", message="{match_person_id} at {register_id}", cooldown="10m"),
-    ])
-    facts = Facts(store_id="store-001", register_id="reg-2", amount=149.9, currency="BRL", surplus_count=2, surplus_value=149.9)
+    rules = compile_rules(
+        [
+            rule(
+                "surplus_count >= 1",
+                name="product_mismatch",
+                severity="medium",
+                message="{surplus_count} more seen than billed (about {surplus_value} {currency})",
+            ),
+            rule(
+                "matched",
+                name="watchlist_match",
+                severity="high",
+                message="{match_person_id} at {register_id}",
+                cooldown="10m",
+            ),
+        ]
+    )
+    facts = Facts(
+        store_id="store-001", register_id="reg-2", amount=149.9, currency="BRL", surplus_count=2, surplus_value=149.9
+    )
     fired, quiet = evaluate(rules, facts)
     assert (fired.rule, fired.fired, fired.severity) == ("product_mismatch", True, "medium")
     assert fired.message == "2 more seen than billed (about 149.90 BRL)"
@@ -221,9 +270,17 @@ def test_results_carry_the_facts_they_saw():
 
 
 def test_messages_format_facts_for_people():
-    [result] = evaluate([compile_rule(rule(
-        "matched", message="{match_person_id} {match_similarity} {risk_score} {amount} {card_fingerprint_in_fraud} {hour} {{x}}"))],
-        Facts(matched=True, match_person_id="P-7", match_similarity=93.5, amount=1000.0, hour=9))
+    [result] = evaluate(
+        [
+            compile_rule(
+                rule(
+                    "matched",
+                    message="{match_person_id} {match_similarity} {risk_score} {amount} {card_fingerprint_in_fraud} {hour} {{x}}",
+                )
+            )
+        ],
+        Facts(matched=True, match_person_id="P-7", match_similarity=93.5, amount=1000.0, hour=9),
+    )
     assert result.message == "P-7 93.5 unknown 1000.00 no 9 {x}"
 
 
@@ -251,7 +308,27 @@ def test_example_rules_in_the_docs_compile():
     assert len(examples) >= 8
     compiled = compile_rules(RuleConfig(**r) for r in examples)
     names = {c.name for c in compiled}
-    fired = {r.rule for r in evaluate(compiled, Facts(
-        register_id="reg-1", matched=True, match_similarity=97.0, match_person_id="P-7", surplus_count=1,
-        entry_mode="manual", risk_score=85, payment_method="card", amount=1200.0, currency="BRL", hour=23)) if r.fired}
-    assert fired == {"watchlist_match", "product_mismatch", "keyed_card_high_risk", "large_sale_at_night"} and fired <= names
+    fired = {
+        r.rule
+        for r in evaluate(
+            compiled,
+            Facts(
+                register_id="reg-1",
+                matched=True,
+                match_similarity=97.0,
+                match_person_id="P-7",
+                surplus_count=1,
+                entry_mode="manual",
+                risk_score=85,
+                payment_method="card",
+                amount=1200.0,
+                currency="BRL",
+                hour=23,
+            ),
+        )
+        if r.fired
+    }
+    assert (
+        fired == {"watchlist_match", "product_mismatch", "keyed_card_high_risk", "large_sale_at_night"}
+        and fired <= names
+    )

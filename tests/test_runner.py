@@ -1,5 +1,6 @@
 """The background runner over the real queue, on SQLite and PostgreSQL: one transaction per step,
 back-off then dead letter, leases that protect against a second runner, and a clean stop."""
+
 from __future__ import annotations
 
 import threading
@@ -18,9 +19,14 @@ LEASE_S = 60.0
 
 
 def make_runner(services, clock, steps, dependencies=None, outcomes=None, **settings):  # type: ignore[no-untyped-def]
-    return Runner(db=services.db, steps=steps, dependencies=dependencies or {}, clock=clock,
-                  settings=RunnerSettings(**{"lease_s": LEASE_S, **settings}),
-                  on_step=lambda kind, outcome: (outcomes if outcomes is not None else []).append(outcome))
+    return Runner(
+        db=services.db,
+        steps=steps,
+        dependencies=dependencies or {},
+        clock=clock,
+        settings=RunnerSettings(**{"lease_s": LEASE_S, **settings}),
+        on_step=lambda kind, outcome: (outcomes if outcomes is not None else []).append(outcome),
+    )
 
 
 def enqueue(services, clock, *keys, kind="job"):  # type: ignore[no-untyped-def]
@@ -183,8 +189,13 @@ def test_dependencies_are_injected_by_keyword_only_parameter_name(services, cloc
     enqueue(services, clock, "a")
     deps = {"clock": clock, "camera": camera, "positional": "never injected", "unrelated": object()}
     make_runner(services, clock, {"job": step}, deps).run_until_idle()
-    assert received == {"clock": clock, "camera": camera, "note": "default", "positional": None,
-                        "item": items(services)["a"].id}
+    assert received == {
+        "clock": clock,
+        "camera": camera,
+        "note": "default",
+        "positional": None,
+        "item": items(services)["a"].id,
+    }
 
 
 def test_missing_dependency_is_an_error_on_the_item_not_a_runner_crash(services, clock):

@@ -1,4 +1,5 @@
 """core/signatures.py: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">, 300 s either way, key rotation."""
+
 from __future__ import annotations
 
 import hashlib
@@ -73,18 +74,21 @@ def test_missing_header_is_refused_plainly(header):
     assert str(caught.value) == "missing X-Signature header"
 
 
-@pytest.mark.parametrize("header", [
-    f"v1={'a' * 64}",                      # no t
-    f"t=,v1={'a' * 64}",                   # empty t
-    f"t=17900x0000,v1={'a' * 64}",         # non-digit t
-    f"t=-{T},v1={'a' * 64}",               # negative t
-    f"t=١٧٩٠٠٠٠٠٠٠,v1={'a' * 64}",         # non-ASCII digits
-    f"t={T}",                              # no v1
-    f"t={T},v1={'a' * 63}",                # short v1
-    f"t={T},v0={'a' * 64}",                # unknown scheme only
-    "sha256=abcdef",
-    ",,,",
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        f"v1={'a' * 64}",  # no t
+        f"t=,v1={'a' * 64}",  # empty t
+        f"t=17900x0000,v1={'a' * 64}",  # non-digit t
+        f"t=-{T},v1={'a' * 64}",  # negative t
+        f"t=١٧٩٠٠٠٠٠٠٠,v1={'a' * 64}",  # non-ASCII digits
+        f"t={T}",  # no v1
+        f"t={T},v1={'a' * 63}",  # short v1
+        f"t={T},v0={'a' * 64}",  # unknown scheme only
+        "sha256=abcdef",
+        ",,,",
+    ],
+)
 def test_malformed_headers_are_refused_with_a_plain_message(header):
     with pytest.raises(SignatureError) as caught:
         verify(header, BODY, SECRET, now=T)

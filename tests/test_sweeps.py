@@ -1,5 +1,6 @@
 """Periodic sweeps are a row first and a job second: the scheduler only enqueues one item per sweep and
 hour (idempotently, whichever process fires) and wakes the runner."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime

@@ -1,4 +1,5 @@
 """rules/triage.decide and the triage step: which transactions get a picture, and when it is taken."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -20,8 +21,14 @@ from storage.models import WatchlistPerson
 from storage.uow import UnitOfWork
 from tests.conftest import transaction_body
 
-QUIET = {"payment_method": "card", "entry_mode": "contactless", "risk_score": 10, "amount": Decimal("149.90"),
-             "fingerprint_in_fraud": False, "watchlist_active": False}
+QUIET = {
+    "payment_method": "card",
+    "entry_mode": "contactless",
+    "risk_score": 10,
+    "amount": Decimal("149.90"),
+    "fingerprint_in_fraud": False,
+    "watchlist_active": False,
+}
 
 
 def facts(**changes) -> TriageFacts:
@@ -38,51 +45,67 @@ def test_untriaged_payment_method_is_skipped_whatever_else_holds():
     assert (decision.decision, decision.reason) == ("skip", "payment method cash is not triaged (card are)")
 
 
-@pytest.mark.parametrize("changes, policy, reason", [
-    ({}, {"capture_all": True}, "policy captures every transaction"),
-    ({"risk_score": 60}, {}, "risk score 60 ≥ 60"),
-    ({"risk_score": 95}, {}, "risk score 95 ≥ 60"),
-    ({"entry_mode": "manual"}, {}, "entry mode manual"),
-    ({"entry_mode": "swipe"}, {}, "entry mode swipe"),
-    ({"amount": Decimal("500")}, {}, "amount 500 ≥ 500"),
-    ({"fingerprint_in_fraud": True}, {}, "card fingerprint seen in a reported fraud"),
-    ({"watchlist_active": True}, {}, "watchlist active for this store"),
-    ({"payment_method": "wallet"}, {"methods": ["card", "wallet"], "capture_all": True}, "policy captures every transaction"),
-])
+@pytest.mark.parametrize(
+    "changes, policy, reason",
+    [
+        ({}, {"capture_all": True}, "policy captures every transaction"),
+        ({"risk_score": 60}, {}, "risk score 60 ≥ 60"),
+        ({"risk_score": 95}, {}, "risk score 95 ≥ 60"),
+        ({"entry_mode": "manual"}, {}, "entry mode manual"),
+        ({"entry_mode": "swipe"}, {}, "entry mode swipe"),
+        ({"amount": Decimal("500")}, {}, "amount 500 ≥ 500"),
+        ({"fingerprint_in_fraud": True}, {}, "card fingerprint seen in a reported fraud"),
+        ({"watchlist_active": True}, {}, "watchlist active for this store"),
+        (
+            {"payment_method": "wallet"},
+            {"methods": ["card", "wallet"], "capture_all": True},
+            "policy captures every transaction",
+        ),
+    ],
+)
 def test_each_condition_alone_captures_and_names_itself(changes, policy, reason):
     decision = decide(facts(**changes), TriageConfig(**policy))
     assert (decision.decision, decision.reason) == ("capture", reason)
 
 
-@pytest.mark.parametrize("changes, policy", [
-    ({"risk_score": 59}, {}),
-    ({"risk_score": None}, {}),
-    ({"risk_score": 100}, {"min_risk_score": None}),
-    ({"entry_mode": None}, {}),
-    ({"entry_mode": "chip"}, {}),
-    ({"entry_mode": "manual"}, {"entry_modes": []}),
-    ({"amount": Decimal("499.99")}, {}),
-    ({"amount": Decimal("10000")}, {"min_amount": None}),
-    ({"fingerprint_in_fraud": True}, {"repeat_fingerprint": False}),
-    ({"watchlist_active": True}, {"when_watchlist_active": False}),
-])
+@pytest.mark.parametrize(
+    "changes, policy",
+    [
+        ({"risk_score": 59}, {}),
+        ({"risk_score": None}, {}),
+        ({"risk_score": 100}, {"min_risk_score": None}),
+        ({"entry_mode": None}, {}),
+        ({"entry_mode": "chip"}, {}),
+        ({"entry_mode": "manual"}, {"entry_modes": []}),
+        ({"amount": Decimal("499.99")}, {}),
+        ({"amount": Decimal("10000")}, {"min_amount": None}),
+        ({"fingerprint_in_fraud": True}, {"repeat_fingerprint": False}),
+        ({"watchlist_active": True}, {"when_watchlist_active": False}),
+    ],
+)
 def test_condition_below_threshold_or_switched_off_does_not_capture(changes, policy):
     decision = decide(facts(**changes), TriageConfig(**policy))
     assert (decision.decision, decision.reason) == ("skip", "no triage condition met")
 
 
 def test_combined_conditions_are_all_named_in_order():
-    everything = facts(risk_score=80, entry_mode="manual", amount=Decimal("900.00"), fingerprint_in_fraud=True,
-                       watchlist_active=True)
+    everything = facts(
+        risk_score=80, entry_mode="manual", amount=Decimal("900.00"), fingerprint_in_fraud=True, watchlist_active=True
+    )
     decision = decide(everything, TriageConfig(capture_all=True))
     assert decision.decision == "capture"
     assert decision.reason.split("; ") == [
-        "policy captures every transaction", "risk score 80 ≥ 60", "entry mode manual", "amount 900.00 ≥ 500",
-        "card fingerprint seen in a reported fraud", "watchlist active for this store",
+        "policy captures every transaction",
+        "risk score 80 ≥ 60",
+        "entry mode manual",
+        "amount 900.00 ≥ 500",
+        "card fingerprint seen in a reported fraud",
+        "watchlist active for this store",
     ]
 
 
 # The triage step through the runner, on both databases.
+
 
 @pytest.fixture
 def camera_services(environ, business, clock):
@@ -101,7 +124,9 @@ def receive(services, **changes) -> str:
 
 def run_steps(services, clock) -> None:
     # Only the triage step: the capture steps it schedules are tested with a fake camera elsewhere.
-    Runner(db=services.db, steps={StepKind.TRIAGE: job_triage}, dependencies=services.dependencies(), clock=clock).run_until_idle()
+    Runner(
+        db=services.db, steps={StepKind.TRIAGE: job_triage}, dependencies=services.dependencies(), clock=clock
+    ).run_until_idle()
 
 
 def state(services, transaction_id):
@@ -183,9 +208,17 @@ def test_card_fingerprint_of_a_reported_fraud_triggers_capture(camera_services, 
 
 def test_active_watchlist_in_the_store_triggers_capture(camera_services, clock):
     with UnitOfWork(camera_services.db, write=True) as uow:
-        uow.session.add(WatchlistPerson(id="P-1", store_id="store-001", status="active", reason="theft",
-                                        enrolled_by="ana@example.com", enrolled_at=clock(),
-                                        expires_at=clock() + timedelta(days=180)))
+        uow.session.add(
+            WatchlistPerson(
+                id="P-1",
+                store_id="store-001",
+                status="active",
+                reason="theft",
+                enrolled_by="ana@example.com",
+                enrolled_at=clock(),
+                expires_at=clock() + timedelta(days=180),
+            )
+        )
         uow.commit()
     transaction_id = receive(camera_services, payment=quiet_payment())
     run_steps(camera_services, clock)

@@ -1,5 +1,6 @@
 """Watchlist governance: list, show and remove (roles), erasure that leaves nothing behind, expiry with a
 notice, wrong matches flagged, precision in `stats` and the read API, the audit log as CSV."""
+
 from __future__ import annotations
 
 import csv
@@ -39,8 +40,9 @@ def test_watchlist_list_and_show_for_staff_with_precision_and_the_review_flag(ch
     assert "P-7 · active · flagged for review" in card_texts(listed.card)
     (shown,) = chat.say("P-bruno", "watchlist show p-7")
     assert "Flagged for review: its matches have often been wrong. Consider removing it." in card_texts(shown.card)
-    assert ("Alerts confirmed", "50%") in [(f["title"], f["value"]) for b in shown.card["body"]
-                                            if b["type"] == "FactSet" for f in b["facts"]]
+    assert ("Alerts confirmed", "50%") in [
+        (f["title"], f["value"]) for b in shown.card["body"] if b["type"] == "FactSet" for f in b["facts"]
+    ]
     assert ("bruno@example.com", "view", "P-7", None, "ok") in audit(services)
     assert chat.say("P-bruno", "watchlist dance")[0].markdown.startswith("Usage:")
     assert "I know no watchlist entry `P-404`" in chat.say("P-bruno", "watchlist show P-404")[0].markdown
@@ -141,8 +143,9 @@ def test_the_audit_log_exports_as_csv_with_ids_and_reason_codes(post_signed, cha
 
 def test_the_csv_never_carries_a_formula(services, client, auth):
     with UnitOfWork(services.db, write=True) as uow:
-        uow.audit.record(at=services.clock(), actor="=HYPERLINK(\"x\")", action="view", subject_type="alert",
-                         subject_id="-1")
+        uow.audit.record(
+            at=services.clock(), actor='=HYPERLINK("x")', action="view", subject_type="alert", subject_id="-1"
+        )
         uow.commit()
     (row,) = list(csv.DictReader(io.StringIO(client.get("/api/v1/audit.csv", headers=auth).get_data(as_text=True))))
     assert row["actor"].startswith("'=") and row["subject_id"] == "'-1"

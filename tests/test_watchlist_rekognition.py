@@ -1,6 +1,7 @@
 """Enrollment and erasure on the Rekognition backend, every AWS call pinned with botocore's Stubber:
 IndexFaces, CreateUser and AssociateFaces to enroll; DisassociateFaces, DeleteUser and DeleteFaces
 (in that order) to forget, after which no row, file, descriptor or backend face of the person is left."""
+
 from __future__ import annotations
 
 import io
@@ -45,15 +46,22 @@ def stub(rek: Any) -> Iterator[Stubber]:
 @pytest.fixture
 def calls(rek: Any) -> list[tuple[str, dict]]:
     seen: list[tuple[str, dict]] = []
-    rek.meta.events.register("before-parameter-build.rekognition",
-                             lambda model, params, **_: seen.append((model.name, dict(params))))
+    rek.meta.events.register(
+        "before-parameter-build.rekognition", lambda model, params, **_: seen.append((model.name, dict(params)))
+    )
     return seen
 
 
 @pytest.fixture
 def services(config, clock, rek, messenger):  # type: ignore[no-untyped-def]
-    built = build_services(config, clock=clock, faces=RekognitionFaceBackend(rek, COLLECTION), messenger=messenger,
-                           camera=None, products=None)
+    built = build_services(
+        config,
+        clock=clock,
+        faces=RekognitionFaceBackend(rek, COLLECTION),
+        messenger=messenger,
+        camera=None,
+        products=None,
+    )
     yield built
     built.db.dispose()
 
@@ -73,14 +81,45 @@ def checkout_with_a_face(services) -> str:  # type: ignore[no-untyped-def]
     with UnitOfWork(services.db, write=True) as uow:
         uow.snapshots.record_file(digest, kind="crop", content_type="image/jpeg", size_bytes=len(picture), now=now)
         uow.snapshots.record_file(scene, kind="snapshot", content_type="image/jpeg", size_bytes=len(whole), now=now)
-        uow.session.add(Transaction(transaction_id="T-1", store_id="store-001", register_id="reg-1", occurred_at=now,
-                                    received_at=now, total_amount="10.00", currency="BRL", payment_method="card",
-                                    body="{}", body_sha256="x", status="done"))
-        uow.session.add(Snapshot(id="S-1", transaction_id="T-1", store_id="store-001", camera_serial="Q2XX-AAAA-0001",
-                                 kind="live", status="ready", evidence_sha256=scene, created_at=now, ready_at=now,
-                                 analyzed_at=now))
-        uow.session.add(Face(id="F-1", snapshot_id="S-1", box=[0.1, 0.1, 0.4, 0.5], quality=0.9, in_customer_zone=True,
-                             crop_sha256=digest))
+        uow.session.add(
+            Transaction(
+                transaction_id="T-1",
+                store_id="store-001",
+                register_id="reg-1",
+                occurred_at=now,
+                received_at=now,
+                total_amount="10.00",
+                currency="BRL",
+                payment_method="card",
+                body="{}",
+                body_sha256="x",
+                status="done",
+            )
+        )
+        uow.session.add(
+            Snapshot(
+                id="S-1",
+                transaction_id="T-1",
+                store_id="store-001",
+                camera_serial="Q2XX-AAAA-0001",
+                kind="live",
+                status="ready",
+                evidence_sha256=scene,
+                created_at=now,
+                ready_at=now,
+                analyzed_at=now,
+            )
+        )
+        uow.session.add(
+            Face(
+                id="F-1",
+                snapshot_id="S-1",
+                box=[0.1, 0.1, 0.4, 0.5],
+                quality=0.9,
+                in_customer_zone=True,
+                crop_sha256=digest,
+            )
+        )
         uow.commit()
     return digest
 
@@ -88,17 +127,38 @@ def checkout_with_a_face(services) -> str:  # type: ignore[no-untyped-def]
 def test_enroll_then_forget_on_rekognition_leaves_nothing_behind(services, stub, calls, clock, messenger):
     digest = checkout_with_a_face(services)
     chat = Chat(services, messenger, clock)
-    detail = {"BoundingBox": {"Left": 0.25, "Top": 0.2, "Width": 0.5, "Height": 0.58}, "Confidence": 99.9,
-              "Pose": {"Roll": 0.0, "Yaw": 2.0, "Pitch": 1.0}, "Quality": {"Brightness": 55.0, "Sharpness": 80.0}}
+    detail = {
+        "BoundingBox": {"Left": 0.25, "Top": 0.2, "Width": 0.5, "Height": 0.58},
+        "Confidence": 99.9,
+        "Pose": {"Roll": 0.0, "Yaw": 2.0, "Pitch": 1.0},
+        "Quality": {"Brightness": 55.0, "Sharpness": 80.0},
+    }
     stub.add_response("detect_faces", {"FaceDetails": [detail]}, {"Image": {"Bytes": ANY}, "Attributes": ["DEFAULT"]})
-    stub.add_response("index_faces", {"FaceRecords": [{"Face": {"FaceId": FACE_ID}}]},
-                      {"CollectionId": COLLECTION, "Image": {"Bytes": ANY}, "ExternalImageId": ANY, "MaxFaces": 1,
-                       "QualityFilter": "HIGH"})
+    stub.add_response(
+        "index_faces",
+        {"FaceRecords": [{"Face": {"FaceId": FACE_ID}}]},
+        {
+            "CollectionId": COLLECTION,
+            "Image": {"Bytes": ANY},
+            "ExternalImageId": ANY,
+            "MaxFaces": 1,
+            "QualityFilter": "HIGH",
+        },
+    )
     stub.add_response("create_user", {}, {"CollectionId": COLLECTION, "UserId": ANY})
-    stub.add_response("associate_faces", {"AssociatedFaces": [{"FaceId": FACE_ID}], "UserStatus": "ACTIVE"},
-                      {"CollectionId": COLLECTION, "UserId": ANY, "FaceIds": [FACE_ID]})
-    inputs = {"action": "enroll", "transaction_id": "T-1", "face_ids": {"1": "F-1"}, "face": "1",
-              "reason": "chargeback on a cloned card", "expiry_days": "30"}
+    stub.add_response(
+        "associate_faces",
+        {"AssociatedFaces": [{"FaceId": FACE_ID}], "UserStatus": "ACTIVE"},
+        {"CollectionId": COLLECTION, "UserId": ANY, "FaceIds": [FACE_ID]},
+    )
+    inputs = {
+        "action": "enroll",
+        "transaction_id": "T-1",
+        "face_ids": {"1": "F-1"},
+        "face": "1",
+        "reason": "chargeback on a cloned card",
+        "expiry_days": "30",
+    }
     sent = chat.press("P-ana", inputs)
     with UnitOfWork(services.db) as uow:
         person = uow.session.query(WatchlistPerson).one()
@@ -108,12 +168,18 @@ def test_enroll_then_forget_on_rekognition_leaves_nothing_behind(services, stub,
     assert f"✅ **{person_id}** is on the watchlist" in sent[-1].markdown
     # Our opaque id, never a name, is the user and the external image id.
     assert [(name, params.get("UserId", params.get("ExternalImageId"))) for name, params in calls[1:]] == [
-        ("IndexFaces", person_id), ("CreateUser", person_id), ("AssociateFaces", person_id)]
+        ("IndexFaces", person_id),
+        ("CreateUser", person_id),
+        ("AssociateFaces", person_id),
+    ]
     stub.assert_no_pending_responses()
 
     calls.clear()
-    stub.add_response("disassociate_faces", {"DisassociatedFaces": [{"FaceId": FACE_ID}], "UserStatus": "ACTIVE"},
-                      {"CollectionId": COLLECTION, "UserId": person_id, "FaceIds": [FACE_ID]})
+    stub.add_response(
+        "disassociate_faces",
+        {"DisassociatedFaces": [{"FaceId": FACE_ID}], "UserStatus": "ACTIVE"},
+        {"CollectionId": COLLECTION, "UserId": person_id, "FaceIds": [FACE_ID]},
+    )
     stub.add_response("delete_user", {}, {"CollectionId": COLLECTION, "UserId": person_id})
     stub.add_response("delete_faces", {"DeletedFaces": [FACE_ID]}, {"CollectionId": COLLECTION, "FaceIds": [FACE_ID]})
     sent = chat.say("P-carla", f"forget {person_id}")
@@ -131,11 +197,28 @@ def test_erasure_waits_while_rekognition_is_unreachable(services, stub, clock, m
     digest = checkout_with_a_face(services)
     now = clock()
     with UnitOfWork(services.db, write=True) as uow:
-        uow.session.add(WatchlistPerson(id="P-1", store_id="store-001", status="active", reason="r", enrolled_by="x@y.z",
-                                        enrolled_at=now, expires_at=now))
+        uow.session.add(
+            WatchlistPerson(
+                id="P-1",
+                store_id="store-001",
+                status="active",
+                reason="r",
+                enrolled_by="x@y.z",
+                enrolled_at=now,
+                expires_at=now,
+            )
+        )
         uow.session.flush()
-        uow.session.add(WatchlistFace(id="WF-1", person_id="P-1", backend="rekognition", backend_face_id=FACE_ID,
-                                      enrollment_image_sha256=digest, created_at=now))
+        uow.session.add(
+            WatchlistFace(
+                id="WF-1",
+                person_id="P-1",
+                backend="rekognition",
+                backend_face_id=FACE_ID,
+                enrollment_image_sha256=digest,
+                created_at=now,
+            )
+        )
         uow.commit()
     stub.add_client_error("disassociate_faces", service_error_code="ThrottlingException", http_status_code=400)
     Chat(services, messenger, clock).say("P-carla", "forget P-1")

@@ -1,4 +1,5 @@
 """WebexClient against a fake Webex at the HTTP boundary (responses), on a .test base URL."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,8 +14,12 @@ BASE = "https://webex.test/v1"
 TOKEN = "test-webex-token-0123456789abcdef"
 ROOM = "Y2lzY29zcGFyazovL3VzL1JPT00vc3RvcmUtMDAx"
 PERSON = "Y2lzY29zcGFyazovL3VzL1BFT1BMRS9hbmE"
-CARD = {"type": "AdaptiveCard", "version": "1.3", "body": [{"type": "TextBlock", "text": "A-1042"}],
-        "actions": [{"type": "Action.Submit", "title": "Confirm", "data": {"action": "confirm", "alert_id": "A-1042"}}]}
+CARD = {
+    "type": "AdaptiveCard",
+    "version": "1.3",
+    "body": [{"type": "TextBlock", "text": "A-1042"}],
+    "actions": [{"type": "Action.Submit", "title": "Confirm", "data": {"action": "confirm", "alert_id": "A-1042"}}],
+}
 AUTH = matchers.header_matcher({"Authorization": f"Bearer {TOKEN}"})
 
 
@@ -43,31 +48,72 @@ def webex(monotonic: Clock) -> WebexClient:
 
 
 def test_card_message_carries_the_card_and_its_markdown_under_the_base_path(rsps, webex):
-    rsps.post(f"{BASE}/messages", json={"id": "M-1"}, match=[AUTH, matchers.json_params_matcher(
-        {"roomId": ROOM, "markdown": "Alert **A-1042**",
-         "attachments": [{"contentType": CARD_CONTENT_TYPE, "content": CARD}]})])
+    rsps.post(
+        f"{BASE}/messages",
+        json={"id": "M-1"},
+        match=[
+            AUTH,
+            matchers.json_params_matcher(
+                {
+                    "roomId": ROOM,
+                    "markdown": "Alert **A-1042**",
+                    "attachments": [{"contentType": CARD_CONTENT_TYPE, "content": CARD}],
+                }
+            ),
+        ],
+    )
     assert webex.send(OutgoingMessage(room_id=ROOM, markdown="Alert **A-1042**", card=CARD)) == "M-1"
 
 
 def test_card_without_markdown_gets_a_text_fallback(rsps, webex):
-    rsps.post(f"{BASE}/messages", json={"id": "M-2"}, match=[matchers.json_params_matcher(
-        {"roomId": ROOM, "markdown": CARD_FALLBACK, "attachments": [{"contentType": CARD_CONTENT_TYPE, "content": CARD}]})])
+    rsps.post(
+        f"{BASE}/messages",
+        json={"id": "M-2"},
+        match=[
+            matchers.json_params_matcher(
+                {
+                    "roomId": ROOM,
+                    "markdown": CARD_FALLBACK,
+                    "attachments": [{"contentType": CARD_CONTENT_TYPE, "content": CARD}],
+                }
+            )
+        ],
+    )
     assert webex.send(OutgoingMessage(room_id=ROOM, card=CARD)) == "M-2"
 
 
 def test_direct_threaded_reply_goes_to_the_person_email(rsps, webex):
-    rsps.post(f"{BASE}/messages", json={"id": "M-3"}, match=[matchers.json_params_matcher(
-        {"toPersonEmail": "ana@example.com", "parentId": "M-1", "markdown": "Done."})])
+    rsps.post(
+        f"{BASE}/messages",
+        json={"id": "M-3"},
+        match=[
+            matchers.json_params_matcher({"toPersonEmail": "ana@example.com", "parentId": "M-1", "markdown": "Done."})
+        ],
+    )
     assert webex.send(OutgoingMessage(to_person_email="ana@example.com", parent_id="M-1", markdown="Done.")) == "M-3"
 
 
 def test_file_message_is_multipart_from_bytes_with_its_thread(rsps, webex):
     photo = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4
-    rsps.post(f"{BASE}/messages", json={"id": "M-4"}, match=[AUTH, matchers.multipart_matcher(
-        {"files": ("A-1042.jpg", photo, "image/jpeg")},
-        data={"roomId": ROOM, "parentId": "M-1", "markdown": "Evidence for A-1042"})])
-    sent = webex.send(OutgoingMessage(room_id=ROOM, parent_id="M-1", markdown="Evidence for A-1042",
-                                      attachment=Attachment("A-1042.jpg", photo, "image/jpeg")))
+    rsps.post(
+        f"{BASE}/messages",
+        json={"id": "M-4"},
+        match=[
+            AUTH,
+            matchers.multipart_matcher(
+                {"files": ("A-1042.jpg", photo, "image/jpeg")},
+                data={"roomId": ROOM, "parentId": "M-1", "markdown": "Evidence for A-1042"},
+            ),
+        ],
+    )
+    sent = webex.send(
+        OutgoingMessage(
+            room_id=ROOM,
+            parent_id="M-1",
+            markdown="Evidence for A-1042",
+            attachment=Attachment("A-1042.jpg", photo, "image/jpeg"),
+        )
+    )
     assert sent == "M-4"
     assert rsps.calls[0].request.headers["Content-Type"].startswith("multipart/form-data; boundary=")
 
@@ -129,8 +175,15 @@ def test_client_errors_are_final(rsps, webex, status):
 
 def test_message_and_attachment_action_are_read_as_dicts(rsps, webex):
     rsps.get(f"{BASE}/messages/M-1", json={"id": "M-1", "roomId": ROOM, "text": "alerts"}, match=[AUTH])
-    rsps.get(f"{BASE}/attachment/actions/AA-1", json={"id": "AA-1", "personId": PERSON, "messageId": "M-1",
-                                                      "inputs": {"action": "dismiss", "alert_id": "A-1042"}})
+    rsps.get(
+        f"{BASE}/attachment/actions/AA-1",
+        json={
+            "id": "AA-1",
+            "personId": PERSON,
+            "messageId": "M-1",
+            "inputs": {"action": "dismiss", "alert_id": "A-1042"},
+        },
+    )
     assert webex.message("M-1")["text"] == "alerts"
     assert webex.attachment_action("AA-1")["inputs"] == {"action": "dismiss", "alert_id": "A-1042"}
 
@@ -166,16 +219,33 @@ def test_me_is_read_once(rsps, webex):
 
 def test_register_webhooks_replaces_only_ours_with_exactly_two(rsps, webex):
     target, other = "https://flp.example.com/webex/events", "https://other.example.com/hook"
-    rsps.get(f"{BASE}/webhooks", json={"items": [
-        {"id": "W-old-1", "targetUrl": target, "resource": "messages", "event": "created"},
-        {"id": "W-other", "targetUrl": other, "resource": "messages", "event": "created"},
-        {"id": "W-old-2", "targetUrl": target, "resource": "attachmentActions", "event": "created"},
-    ]})
+    rsps.get(
+        f"{BASE}/webhooks",
+        json={
+            "items": [
+                {"id": "W-old-1", "targetUrl": target, "resource": "messages", "event": "created"},
+                {"id": "W-other", "targetUrl": other, "resource": "messages", "event": "created"},
+                {"id": "W-old-2", "targetUrl": target, "resource": "attachmentActions", "event": "created"},
+            ]
+        },
+    )
     rsps.delete(f"{BASE}/webhooks/W-old-1", status=204)
     rsps.delete(f"{BASE}/webhooks/W-old-2", status=404, json={"message": "gone already"})
     for number, resource in enumerate(("messages", "attachmentActions"), start=1):
-        rsps.post(f"{BASE}/webhooks", json={"id": f"W-new-{number}"}, match=[matchers.json_params_matcher(
-            {"name": f"fraud-loss-prevention {resource}", "targetUrl": target, "resource": resource,
-             "event": "created", "secret": "hook-secret"})])
+        rsps.post(
+            f"{BASE}/webhooks",
+            json={"id": f"W-new-{number}"},
+            match=[
+                matchers.json_params_matcher(
+                    {
+                        "name": f"fraud-loss-prevention {resource}",
+                        "targetUrl": target,
+                        "resource": resource,
+                        "event": "created",
+                        "secret": "hook-secret",
+                    }
+                )
+            ],
+        )
     assert webex.register_webhooks(target, "hook-secret") == ["W-new-1", "W-new-2"]
     assert [c.request.method for c in rsps.calls] == ["GET", "DELETE", "DELETE", "POST", "POST"]

@@ -1,4 +1,5 @@
 """POST /webex/events: signed Webex webhook bodies are stored once with their handle_event step."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,13 @@ ACTION_ID = "Y2lzY29zcGFyazovL3VzL0FUVEFDSE1FTlRfQUNUSU9OL2E"
 
 @pytest.fixture
 def environ(tmp_path: Path, database_url: str) -> dict[str, str]:
-    return {**base_environ(tmp_path, database_url), "WEBEX_ACCESS_TOKEN": "test-webex-token-0123456789",
-            "WEBEX_WEBHOOK_SECRET": SECRET, "WEBEX_TRANSPORT": "webhook", "PUBLIC_URL": "https://flp.example.com"}
+    return {
+        **base_environ(tmp_path, database_url),
+        "WEBEX_ACCESS_TOKEN": "test-webex-token-0123456789",
+        "WEBEX_WEBHOOK_SECRET": SECRET,
+        "WEBEX_TRANSPORT": "webhook",
+        "PUBLIC_URL": "https://flp.example.com",
+    }
 
 
 @pytest.fixture
@@ -46,15 +52,37 @@ def wakes(services) -> list[int]:  # type: ignore[no-untyped-def]
 
 
 def webhook_body(resource: str = "messages", data_id: str = MESSAGE_ID, **changes: Any) -> dict[str, Any]:
-    data = {"id": data_id, "roomId": "Y2lzY29zcGFyazovL3VzL1JPT00vcg", "roomType": "group", "personId": ANA,
-            "personEmail": "ana@example.com", "created": "2026-11-24T20:05:01.123Z"}
+    data = {
+        "id": data_id,
+        "roomId": "Y2lzY29zcGFyazovL3VzL1JPT00vcg",
+        "roomType": "group",
+        "personId": ANA,
+        "personEmail": "ana@example.com",
+        "created": "2026-11-24T20:05:01.123Z",
+    }
     if resource == "attachmentActions":
-        data = {"id": data_id, "type": "submit", "messageId": MESSAGE_ID, "personId": ANA,
-                "roomId": "Y2lzY29zcGFyazovL3VzL1JPT00vcg", "created": "2026-11-24T20:06:30.456Z"}
-    body = {"id": "Y2lzY29zcGFyazovL3VzL1dFQkhPT0svdw", "name": "fraud-loss-prevention messages",
-            "targetUrl": "https://flp.example.com/webex/events", "resource": resource, "event": "created",
-            "orgId": "b3Jn", "createdBy": BOT, "appId": "YXBw", "ownedBy": "creator", "status": "active",
-            "actorId": ANA, "data": data}
+        data = {
+            "id": data_id,
+            "type": "submit",
+            "messageId": MESSAGE_ID,
+            "personId": ANA,
+            "roomId": "Y2lzY29zcGFyazovL3VzL1JPT00vcg",
+            "created": "2026-11-24T20:06:30.456Z",
+        }
+    body = {
+        "id": "Y2lzY29zcGFyazovL3VzL1dFQkhPT0svdw",
+        "name": "fraud-loss-prevention messages",
+        "targetUrl": "https://flp.example.com/webex/events",
+        "resource": resource,
+        "event": "created",
+        "orgId": "b3Jn",
+        "createdBy": BOT,
+        "appId": "YXBw",
+        "ownedBy": "creator",
+        "status": "active",
+        "actorId": ANA,
+        "data": data,
+    }
     body.update(changes)
     return body
 
@@ -84,7 +112,8 @@ def test_signed_message_event_is_stored_with_its_step_then_200(client, services,
     assert events[0].payload == {**webhook_body()["data"], "resource": "messages"}
     assert events[0].received_at == clock()
     assert [(i.kind, i.dedupe_key, i.ref_id, i.status) for i in items] == [
-        (StepKind.HANDLE_EVENT, f"{StepKind.HANDLE_EVENT}:{MESSAGE_ID}", MESSAGE_ID, "pending")]
+        (StepKind.HANDLE_EVENT, f"{StepKind.HANDLE_EVENT}:{MESSAGE_ID}", MESSAGE_ID, "pending")
+    ]
     assert wakes == [1]
 
 
@@ -92,7 +121,8 @@ def test_card_press_is_stored_as_an_action(client, services):
     assert post(client, webhook_body("attachmentActions", ACTION_ID)).status_code == 200
     events, items = stored(services)
     assert [(e.id, e.source, e.payload["resource"], e.payload["messageId"]) for e in events] == [
-        (ACTION_ID, "webex_action", "attachmentActions", MESSAGE_ID)]
+        (ACTION_ID, "webex_action", "attachmentActions", MESSAGE_ID)
+    ]
     assert [i.ref_id for i in items] == [ACTION_ID]
 
 
@@ -124,8 +154,15 @@ def test_signature_is_over_the_raw_bytes(client, services):
     assert post(client, raw, signature=signature.upper()).status_code == 200
 
 
-@pytest.mark.parametrize("body", [webhook_body("memberships"), webhook_body("rooms"),
-                                  webhook_body(event="deleted"), webhook_body("attachmentActions", ACTION_ID, event="updated")])
+@pytest.mark.parametrize(
+    "body",
+    [
+        webhook_body("memberships"),
+        webhook_body("rooms"),
+        webhook_body(event="deleted"),
+        webhook_body("attachmentActions", ACTION_ID, event="updated"),
+    ],
+)
 def test_events_we_did_not_subscribe_to_are_ignored(client, services, body):
     response = post(client, body)
     assert response.status_code == 200 and response.get_json() == {"status": "ignored"}
@@ -139,8 +176,15 @@ def test_our_own_messages_are_ignored(client, services):
     assert stored(services) == ([], [])
 
 
-@pytest.mark.parametrize("raw", [b"not json", b"[1, 2]", json.dumps(webhook_body(data_id="../people/me")).encode(),
-                                 json.dumps(webhook_body(data={"roomId": "r"})).encode()])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"not json",
+        b"[1, 2]",
+        json.dumps(webhook_body(data_id="../people/me")).encode(),
+        json.dumps(webhook_body(data={"roomId": "r"})).encode(),
+    ],
+)
 def test_signed_but_malformed_bodies_are_422(client, services, raw):
     response = post(client, raw)
     assert response.status_code == 422
@@ -185,7 +229,9 @@ def test_inbound_storage_records_once_and_marks_handled_once(services, clock):
         assert uow.session.scalar(select(func.count()).select_from(WorkItem)) == 1
 
 
-@pytest.mark.parametrize(("event_id", "source"), [("a/b", "webex_message"), ("x" * 129, "webex_message"), (MESSAGE_ID, "sms")])
+@pytest.mark.parametrize(
+    ("event_id", "source"), [("a/b", "webex_message"), ("x" * 129, "webex_message"), (MESSAGE_ID, "sms")]
+)
 def test_accept_event_refuses_ids_and_sources_it_cannot_store(services, clock, event_id, source):
     with UnitOfWork(services.db, write=True) as uow, pytest.raises(ValueError):
         accept_event(uow, event_id=event_id, source=source, payload={}, now=clock())

@@ -3,6 +3,7 @@
 No network: the conversation service is faked with ``responses`` and the websocket is a
 server on 127.0.0.1 (the loopback guard in conftest refuses anything else).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -88,8 +89,12 @@ def test_a_posted_message_becomes_a_message_event_with_ids_only():
     event = activity_event(POST["data"]["activity"], MESSAGE_ID)
     assert (event.event_id, event.source) == (MESSAGE_ID, "webex_message")
     assert event.payload == {
-        "resource": "messages", "id": MESSAGE_ID, "activityId": "1f2e3d4c-0b1a-11f1-8e2d-4b5a6c7d8e9f",
-        "actorId": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "personEmail": "ana@example.com", "roomType": "group",
+        "resource": "messages",
+        "id": MESSAGE_ID,
+        "activityId": "1f2e3d4c-0b1a-11f1-8e2d-4b5a6c7d8e9f",
+        "actorId": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+        "personEmail": "ana@example.com",
+        "roomType": "group",
         "conversationId": "c0ffee00-1234-4abc-9def-0123456789ab",
         "parentActivityId": "7d6c5b4a-0b1a-11f1-8e2d-4b5a6c7d8e9f",
     }
@@ -122,7 +127,9 @@ def test_each_event_is_accepted_once_even_when_delivered_twice():
     acks = [dispatcher.dispatch(frame, resolver) for frame in (POST, CARD_ACTION, redelivered(POST), CARD_ACTION)]
     assert acks == [True, True, True, True]  # a redelivery is acknowledged again
     assert [(event_id, source) for event_id, source, _ in accept.calls] == [
-        (MESSAGE_ID, "webex_message"), (ACTION_ID, "webex_action")]
+        (MESSAGE_ID, "webex_message"),
+        (ACTION_ID, "webex_action"),
+    ]
 
 
 def test_our_own_posts_are_ignored_before_any_lookup():
@@ -132,19 +139,29 @@ def test_our_own_posts_are_ignored_before_any_lookup():
     assert accept.calls == [] and lookups == []  # acknowledged (nothing to keep), never stored
 
 
-@pytest.mark.parametrize("frame", [
-    {"data": {"eventType": "conversation.highlight"}},
-    {"data": {"eventType": "conversation.activity", "activity": {**POST["data"]["activity"], "verb": "share"}}},
-    {"data": {"eventType": "conversation.activity", "activity": {**POST["data"]["activity"], "verb": "acknowledge"}}},
-    {"type": "pong"},
-])
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"data": {"eventType": "conversation.highlight"}},
+        {"data": {"eventType": "conversation.activity", "activity": {**POST["data"]["activity"], "verb": "share"}}},
+        {
+            "data": {
+                "eventType": "conversation.activity",
+                "activity": {**POST["data"]["activity"], "verb": "acknowledge"},
+            }
+        },
+        {"type": "pong"},
+    ],
+)
 def test_other_frames_are_acknowledged_but_not_stored(frame):
     accept = Recorder()
     assert ActivityDispatcher(accept, bot_person_id=BOT_ID).dispatch(frame, resolver) is True
     assert accept.calls == []
 
 
-@pytest.mark.parametrize("lookup", [lambda a: None, lambda a: "bad/id", lambda a: (_ for _ in ()).throw(TimeoutError())])
+@pytest.mark.parametrize(
+    "lookup", [lambda a: None, lambda a: "bad/id", lambda a: (_ for _ in ()).throw(TimeoutError())]
+)
 def test_an_unresolvable_id_is_not_stored_or_acknowledged(lookup):
     accept = Recorder()
     assert ActivityDispatcher(accept, bot_person_id=BOT_ID).dispatch(POST, lookup) is False
@@ -186,8 +203,13 @@ def test_a_redelivery_while_the_first_is_being_stored_waits_for_its_outcome():
 
 def stored(services) -> tuple[list[tuple[str, str]], list[str | None]]:  # type: ignore[no-untyped-def]
     with UnitOfWork(services.db) as uow:
-        events = [(e.id, e.source) for e in uow.session.scalars(select(InboundEvent).order_by(InboundEvent.received_at))]
-        items = [i.ref_id for i in uow.session.scalars(select(WorkItem).where(WorkItem.kind == "handle_event").order_by(WorkItem.id))]
+        events = [
+            (e.id, e.source) for e in uow.session.scalars(select(InboundEvent).order_by(InboundEvent.received_at))
+        ]
+        items = [
+            i.ref_id
+            for i in uow.session.scalars(select(WorkItem).where(WorkItem.kind == "handle_event").order_by(WorkItem.id))
+        ]
     return events, items
 
 
@@ -201,13 +223,28 @@ def test_after_a_restart_the_database_dedupes_what_memory_no_longer_knows(servic
     assert wakes == [1]
 
 
-def socket_transport(server: FakeWebexSocket, accept: Any, states: list[str], *, deadline_s: float = 20,
-                     backoff_s: tuple[float, float] = (1.0, 60.0)) -> WebsocketTransport:
+def socket_transport(
+    server: FakeWebexSocket,
+    accept: Any,
+    states: list[str],
+    *,
+    deadline_s: float = 20,
+    backoff_s: tuple[float, float] = (1.0, 60.0),
+) -> WebsocketTransport:
     return WebsocketTransport(
-        access_token=TOKEN, me=lambda: {"id": BOT_ID}, accept=accept, on_state=states.append, backoff_s=backoff_s,
+        access_token=TOKEN,
+        me=lambda: {"id": BOT_ID},
+        accept=accept,
+        on_state=states.append,
+        backoff_s=backoff_s,
         client_factory=lambda token, dispatcher: SocketClient(
-            token, dispatcher, deadline_s=deadline_s, device_url="https://wdm.test/wdm/api/v1",
-            device_info={"webSocketUrl": f"ws://127.0.0.1:{server.port}"}))
+            token,
+            dispatcher,
+            deadline_s=deadline_s,
+            device_url="https://wdm.test/wdm/api/v1",
+            device_info={"webSocketUrl": f"ws://127.0.0.1:{server.port}"},
+        ),
+    )
 
 
 def test_transport_stores_before_it_acknowledges_over_a_real_socket(services):
@@ -223,7 +260,9 @@ def test_transport_stores_before_it_acknowledges_over_a_real_socket(services):
     states: list[str] = []
     with FakeWebexSocket(frames, token=TOKEN) as server, responses.RequestsMock() as conversation:
         conversation.get(f"{CONVERSATIONS}/messages/{POST['data']['activity']['id']}", json={"id": MESSAGE_ID})
-        conversation.get(f"{CONVERSATIONS}/attachment/actions/{CARD_ACTION['data']['activity']['id']}", json={"id": ACTION_ID})
+        conversation.get(
+            f"{CONVERSATIONS}/attachment/actions/{CARD_ACTION['data']['activity']['id']}", json={"id": ACTION_ID}
+        )
         transport = socket_transport(server, accept, states)
         transport.start()
         try:
@@ -308,14 +347,21 @@ def test_no_acceptance_within_the_deadline_closes_and_reconnects():
 
 
 def test_failures_are_described_without_urls():
-    assert _describe(NotAuthorised("no buffer state within the deadline")) == "not authorised: no buffer state within the deadline"
+    assert (
+        _describe(NotAuthorised("no buffer state within the deadline"))
+        == "not authorised: no buffer state within the deadline"
+    )
     closed = websockets.ConnectionClosedError(websockets.frames.Close(4401, "authentication failed"), None)
     assert _describe(closed) == "ConnectionClosedError close 4401"
 
 
 def test_socket_client_gives_the_library_a_deadline_and_no_rest_client():
-    client = SocketClient(TOKEN, ActivityDispatcher(Recorder(), bot_person_id=BOT_ID),
-                          deadline_s=7, device_url="https://wdm.test/wdm/api/v1")
+    client = SocketClient(
+        TOKEN,
+        ActivityDispatcher(Recorder(), bot_person_id=BOT_ID),
+        deadline_s=7,
+        device_url="https://wdm.test/wdm/api/v1",
+    )
     assert isinstance(client.session, _DeadlineSession) and client.session.deadline_s == 7
     assert client.session.headers["Authorization"] == f"Bearer {TOKEN}"
     assert client.teams is None and client.device_url == "https://wdm.test/wdm/api/v1"
@@ -353,8 +399,14 @@ def test_transport_reconnects_with_back_off_and_reports_its_state():
             connected_twice.set()
 
     client = FlakyClient()
-    transport = WebsocketTransport(access_token=TOKEN, me=me, accept=Recorder(), on_state=on_state,
-                                   client_factory=lambda token, dispatcher: client, backoff_s=(0.001, 0.005))
+    transport = WebsocketTransport(
+        access_token=TOKEN,
+        me=me,
+        accept=Recorder(),
+        on_state=on_state,
+        client_factory=lambda token, dispatcher: client,
+        backoff_s=(0.001, 0.005),
+    )
     assert transport.state == "off"
     transport.start()
     assert connected_twice.wait(10)

@@ -1,5 +1,6 @@
 """The weekly pattern report: one card and a threaded chart per store and local week, at the configured local
 weekday and time, across daylight-saving changes, with the digest's catch-up; enqueued by the sweep tick."""
+
 from __future__ import annotations
 
 import io
@@ -30,8 +31,14 @@ def weekly() -> dict:
 @pytest.fixture
 def business(business: dict, weekly: dict) -> dict:
     business["stores"][0].update(timezone="America/New_York", webex_room_id=ROOM)
-    business["stores"].append({"id": "store-002", "name": "Norte", "timezone": "America/New_York",
-                               "registers": [{"id": "reg-1", "camera_serial": "Q2XX-AAAA-0101"}]})  # no space
+    business["stores"].append(
+        {
+            "id": "store-002",
+            "name": "Norte",
+            "timezone": "America/New_York",
+            "registers": [{"id": "reg-1", "camera_serial": "Q2XX-AAAA-0101"}],
+        }
+    )  # no space
     business["patterns"] = weekly
     business["digest"] = {"enabled": False}  # only the weekly report speaks here
     return business
@@ -59,26 +66,43 @@ def subtitle(card: dict) -> str:
     return card["body"][1]["text"]
 
 
-@pytest.mark.parametrize("weekly, start, end, expected", [
-    # Spring forward (Sun 8 Mar 2026): 02:30 does not exist that day; it is read as 03:30 EDT (07:30 UTC).
-    ({"report_weekday": "sun", "report_local_time": "02:30"},
-     datetime(2026, 2, 28, 12, tzinfo=UTC), datetime(2026, 3, 16, 12, tzinfo=UTC), {
-         "2026-W09": (datetime(2026, 3, 1, 7, 30, tzinfo=UTC), "Sun 22 Feb 2026 – Sat 28 Feb 2026"),
-         "2026-W10": (datetime(2026, 3, 8, 7, 30, tzinfo=UTC), "Sun 1 Mar 2026 – Sat 7 Mar 2026"),
-         "2026-W11": (datetime(2026, 3, 15, 6, 30, tzinfo=UTC), "Sun 8 Mar 2026 – Sat 14 Mar 2026")}),
-    # Fall back (Sun 1 Nov 2026): 01:30 happens twice; only the first (EDT, 05:30 UTC) counts.
-    ({"report_weekday": "sun", "report_local_time": "01:30"},
-     datetime(2026, 10, 24, 12, tzinfo=UTC), datetime(2026, 11, 9, 12, tzinfo=UTC), {
-         "2026-W43": (datetime(2026, 10, 25, 5, 30, tzinfo=UTC), "Sun 18 Oct 2026 – Sat 24 Oct 2026"),
-         "2026-W44": (datetime(2026, 11, 1, 5, 30, tzinfo=UTC), "Sun 25 Oct 2026 – Sat 31 Oct 2026"),
-         "2026-W45": (datetime(2026, 11, 8, 6, 30, tzinfo=UTC), "Sun 1 Nov 2026 – Sat 7 Nov 2026")}),
-], ids=["spring-forward", "fall-back"])
+@pytest.mark.parametrize(
+    "weekly, start, end, expected",
+    [
+        # Spring forward (Sun 8 Mar 2026): 02:30 does not exist that day; it is read as 03:30 EDT (07:30 UTC).
+        (
+            {"report_weekday": "sun", "report_local_time": "02:30"},
+            datetime(2026, 2, 28, 12, tzinfo=UTC),
+            datetime(2026, 3, 16, 12, tzinfo=UTC),
+            {
+                "2026-W09": (datetime(2026, 3, 1, 7, 30, tzinfo=UTC), "Sun 22 Feb 2026 – Sat 28 Feb 2026"),
+                "2026-W10": (datetime(2026, 3, 8, 7, 30, tzinfo=UTC), "Sun 1 Mar 2026 – Sat 7 Mar 2026"),
+                "2026-W11": (datetime(2026, 3, 15, 6, 30, tzinfo=UTC), "Sun 8 Mar 2026 – Sat 14 Mar 2026"),
+            },
+        ),
+        # Fall back (Sun 1 Nov 2026): 01:30 happens twice; only the first (EDT, 05:30 UTC) counts.
+        (
+            {"report_weekday": "sun", "report_local_time": "01:30"},
+            datetime(2026, 10, 24, 12, tzinfo=UTC),
+            datetime(2026, 11, 9, 12, tzinfo=UTC),
+            {
+                "2026-W43": (datetime(2026, 10, 25, 5, 30, tzinfo=UTC), "Sun 18 Oct 2026 – Sat 24 Oct 2026"),
+                "2026-W44": (datetime(2026, 11, 1, 5, 30, tzinfo=UTC), "Sun 25 Oct 2026 – Sat 31 Oct 2026"),
+                "2026-W45": (datetime(2026, 11, 8, 6, 30, tzinfo=UTC), "Sun 1 Nov 2026 – Sat 7 Nov 2026"),
+            },
+        ),
+    ],
+    ids=["spring-forward", "fall-back"],
+)
 def test_one_report_per_store_and_local_week_at_the_local_time_across_daylight_saving(
-        services, clock, messenger, start, end, expected):
+    services, clock, messenger, start, end, expected
+):
     clock.now = start
     tick_until(services, clock, end, enqueue_weekly)
     enqueued = report_items(services)
-    assert sorted(enqueued) == [f"{StepKind.PATTERN_REPORT}:store-001:{week}" for week in sorted(expected)]  # not store-002
+    assert sorted(enqueued) == [
+        f"{StepKind.PATTERN_REPORT}:store-001:{week}" for week in sorted(expected)
+    ]  # not store-002
     for week, (due_at, _) in expected.items():
         # Never before the local time, and at the first tick after it.
         assert due_at <= enqueued[f"{StepKind.PATTERN_REPORT}:store-001:{week}"] < due_at + TICK
@@ -108,12 +132,16 @@ def test_nothing_before_the_local_time_and_a_repeated_tick_adds_nothing(services
     assert len(reports_sent(messenger)) == 1 and len(messenger.sent) == 2 and woken == [True] * 4
 
 
-@pytest.mark.parametrize("back_at, sent", [
-    (datetime(2026, 11, 23, 18, 59, tzinfo=UTC), 1),  # 5 h 59 min late: still sent
-    (datetime(2026, 11, 23, 19, 0, tzinfo=UTC), 0),  # 6 h late: stale, skipped like a digest
-])
+@pytest.mark.parametrize(
+    "back_at, sent",
+    [
+        (datetime(2026, 11, 23, 18, 59, tzinfo=UTC), 1),  # 5 h 59 min late: still sent
+        (datetime(2026, 11, 23, 19, 0, tzinfo=UTC), 0),  # 6 h late: stale, skipped like a digest
+    ],
+)
 def test_a_process_back_within_the_catch_up_sends_the_weeks_report_and_later_skips_it(
-        services, clock, messenger, back_at, sent):
+    services, clock, messenger, back_at, sent
+):
     clock.now = back_at
     enqueue_weekly(services.db, clock, services.config)
     run(services, clock)
@@ -130,10 +158,23 @@ def test_nothing_when_the_report_is_disabled(services, clock, messenger):
 
 def test_the_report_covers_the_seven_completed_days_before_its_day(services, clock, messenger):
     with UnitOfWork(services.db, write=True) as uow:
-        for day, voids in ((date(2026, 11, 15), 100), (date(2026, 11, 16), 3), (date(2026, 11, 22), 4),
-                           (date(2026, 11, 23), 200)):  # the day before the period, its first and last, the report day
-            uow.session.add(PatternCount(store_id="store-001", dimension="cashier", subject="c-17", day=day,
-                                         kind="void", count=voids, amount=Decimal(0)))
+        for day, voids in (
+            (date(2026, 11, 15), 100),
+            (date(2026, 11, 16), 3),
+            (date(2026, 11, 22), 4),
+            (date(2026, 11, 23), 200),
+        ):  # the day before the period, its first and last, the report day
+            uow.session.add(
+                PatternCount(
+                    store_id="store-001",
+                    dimension="cashier",
+                    subject="c-17",
+                    day=day,
+                    kind="void",
+                    count=voids,
+                    amount=Decimal(0),
+                )
+            )
         uow.commit()
     clock.now = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
     enqueue_weekly(services.db, clock, services.config)

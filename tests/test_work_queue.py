@@ -1,4 +1,5 @@
 """The work_items queue on its own: enqueue once, claim due work with a lease, finish only while holding it."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -11,8 +12,9 @@ LEASE_S = 60.0
 
 def enqueue(services, clock, kind, key, *, delay_s=0.0, transaction_id=None):  # type: ignore[no-untyped-def]
     with UnitOfWork(services.db, write=True) as uow:
-        uow.work.enqueue(kind=kind, key=key, transaction_id=transaction_id,
-                         run_at=clock() + timedelta(seconds=delay_s), now=clock())
+        uow.work.enqueue(
+            kind=kind, key=key, transaction_id=transaction_id, run_at=clock() + timedelta(seconds=delay_s), now=clock()
+        )
         uow.commit()
 
 

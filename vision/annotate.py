@@ -3,6 +3,7 @@
 Sent as a threaded file after the alert card, so the numbers people pick from in the enrollment
 proposal are the ones they see. Drawn thick enough to read on a phone at full-width scale.
 """
+
 from __future__ import annotations
 
 import io
@@ -45,8 +46,13 @@ def _pixels(box: Box, width: int, height: int) -> tuple[int, int, int, int]:
     return left, top, right, bottom
 
 
-def _label(draw: ImageDraw.ImageDraw, number: str, box: tuple[int, int, int], font: ImageFont.ImageFont | ImageFont.FreeTypeFont,
-           size: tuple[int, int]) -> None:
+def _label(
+    draw: ImageDraw.ImageDraw,
+    number: str,
+    box: tuple[int, int, int],
+    font: ImageFont.ImageFont | ImageFont.FreeTypeFont,
+    size: tuple[int, int],
+) -> None:
     """The number in a filled tag above the box's left corner (below it when the box touches the top), kept in the picture."""
     (left, top, bottom), (width, height) = box, size
     x0, y0, x1, y1 = draw.textbbox((0, 0), number, font=font)

@@ -3,6 +3,7 @@
 Cards carry no images of their own here (there is no public URL for a crop), so the crops travel
 as one threaded picture; the numbers are the ones people pick on the card.
 """
+
 from __future__ import annotations
 
 import io

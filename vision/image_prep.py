@@ -3,6 +3,7 @@
 Backend-neutral (no AWS here): services such as Rekognition take JPEG or PNG only, cap the
 request size, and botocore checks neither, so the check and the resizing happen before any call.
 """
+
 from __future__ import annotations
 
 import io
@@ -62,8 +63,13 @@ def prepare(data: bytes, *, max_bytes: int) -> PreparedImage:
     if fmt in SENDABLE_FORMATS and len(data) <= max_bytes and not rotated:
         return PreparedImage(data, upright, reencoded=False)
     encoded = encode_jpeg_within(upright, max_bytes=max_bytes)
-    logger.info("picture re-encoded for recognition: %s %d bytes -> JPEG %d bytes%s",
-                fmt or "unknown", len(data), len(encoded), " (EXIF rotation applied)" if rotated else "")
+    logger.info(
+        "picture re-encoded for recognition: %s %d bytes -> JPEG %d bytes%s",
+        fmt or "unknown",
+        len(data),
+        len(encoded),
+        " (EXIF rotation applied)" if rotated else "",
+    )
     return PreparedImage(encoded, upright, reencoded=True)
 
 
@@ -88,13 +94,15 @@ def encode_jpeg_within(image: Image.Image, *, max_bytes: int, quality: int = JPE
             raise ImageRejected(f"the picture cannot be made smaller than {max_bytes} bytes")
         # JPEG size grows roughly with the pixel count; aim a little below the limit to save rounds.
         scale = max(0.5, math.sqrt(max_bytes / size) * 0.95)
-        current = current.resize((max(1, int(current.width * scale)), max(1, int(current.height * scale))),
-                                 Image.Resampling.LANCZOS)
+        current = current.resize(
+            (max(1, int(current.width * scale)), max(1, int(current.height * scale))), Image.Resampling.LANCZOS
+        )
 
 
 def clamp_box(left: float, top: float, width: float, height: float) -> Box:
     """A service's Left/Top/Width/Height box as normalised [x0, y0, x1, y1] inside the picture
     (detectors report faces cut by the edge with negative or >1 coordinates)."""
+
     def clip(value: float) -> float:
         return min(1.0, max(0.0, value))
 
@@ -125,12 +133,23 @@ def box_in_region(image: Image.Image, box: Box, region: tuple[int, int, int, int
     def clip(value: float) -> float:
         return min(1.0, max(0.0, value))
 
-    return (clip((box[0] * image.width - left) / width), clip((box[1] * image.height - top) / height),
-            clip((box[2] * image.width - left) / width), clip((box[3] * image.height - top) / height))
+    return (
+        clip((box[0] * image.width - left) / width),
+        clip((box[1] * image.height - top) / height),
+        clip((box[2] * image.width - left) / width),
+        clip((box[3] * image.height - top) / height),
+    )
 
 
-def crop_face(image: Image.Image, box: Box, *, max_bytes: int, margin: float = CROP_MARGIN,
-              min_side: int = MIN_CROP_SIDE_PX, hide: Sequence[Box] = ()) -> bytes:
+def crop_face(
+    image: Image.Image,
+    box: Box,
+    *,
+    max_bytes: int,
+    margin: float = CROP_MARGIN,
+    min_side: int = MIN_CROP_SIDE_PX,
+    hide: Sequence[Box] = (),
+) -> bytes:
     """JPEG of one face with a margin, cut from the full-resolution picture, upscaled to ``min_side`` when small.
 
     ``hide``: other faces of the picture, painted over where they reach into the margin (outside this face's own
@@ -144,12 +163,17 @@ def crop_face(image: Image.Image, box: Box, *, max_bytes: int, margin: float = C
     return encode_jpeg_within(crop, max_bytes=max_bytes)
 
 
-def _hide_others(image: Image.Image, crop: Image.Image, box: Box, region: tuple[int, int, int, int],
-                 others: Sequence[Box]) -> Image.Image:
+def _hide_others(
+    image: Image.Image, crop: Image.Image, box: Box, region: tuple[int, int, int, int], others: Sequence[Box]
+) -> Image.Image:
     def pixels(b: Box) -> tuple[int, int, int, int]:
         inner = box_in_region(image, b, region)
-        return (math.floor(inner[0] * crop.width), math.floor(inner[1] * crop.height),
-                math.ceil(inner[2] * crop.width), math.ceil(inner[3] * crop.height))
+        return (
+            math.floor(inner[0] * crop.width),
+            math.floor(inner[1] * crop.height),
+            math.ceil(inner[2] * crop.width),
+            math.ceil(inner[3] * crop.height),
+        )
 
     own = pixels(box)
     kept = crop.crop(own)

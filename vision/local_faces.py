@@ -5,6 +5,7 @@ composition root injects (this module never imports storage) and reloaded only w
 changes. A searched face's descriptor lives only in ``DetectedFace.handle`` and is never kept:
 only enrolled faces have stored descriptors (PRODUCT.md, "Responsible use").
 """
+
 from __future__ import annotations
 
 import importlib.resources
@@ -168,7 +169,9 @@ class LocalFaceBackend:
         log.debug("detect: %d candidate boxes, %d faces", len(rects), len(faces))
         return sorted(faces, key=lambda f: -f.size_px)
 
-    def search(self, face: DetectedFace, *, person_ids: Collection[str] | None, min_similarity: float) -> list[FaceMatch]:
+    def search(
+        self, face: DetectedFace, *, person_ids: Collection[str] | None, min_similarity: float
+    ) -> list[FaceMatch]:
         """Best similarity per watchlist person at or above ``min_similarity``, best first."""
         if not 0 <= min_similarity <= 100:
             raise ValueError("min_similarity is 0-100")
@@ -187,7 +190,10 @@ class LocalFaceBackend:
         order = np.lexsort((distances, owners))  # by person, nearest first
         owners, distances = owners[order], distances[order]
         first = np.r_[True, owners[1:] != owners[:-1]] if len(owners) else np.zeros(0, bool)
-        matches = [FaceMatch(gallery.person_ids[o], similarity(float(d))) for o, d in zip(owners[first], distances[first], strict=False)]
+        matches = [
+            FaceMatch(gallery.person_ids[o], similarity(float(d)))
+            for o, d in zip(owners[first], distances[first], strict=False)
+        ]
         matches = [m for m in matches if m.similarity >= min_similarity]
         return sorted(matches, key=lambda m: (-m.similarity, m.person_id))
 
@@ -221,7 +227,9 @@ class LocalFaceBackend:
             if self._gallery is None or self._gallery.version != version:
                 rows = self._load_gallery() if self._load_gallery else ()
                 self._gallery = _Gallery.load(rows, version)
-                log.info("gallery loaded: %d faces of %d people", len(self._gallery.matrix), len(self._gallery.person_ids))
+                log.info(
+                    "gallery loaded: %d faces of %d people", len(self._gallery.matrix), len(self._gallery.person_ids)
+                )
             return self._gallery
 
     def _find(self, models: _Models, pixels: np.ndarray) -> list[dlib.rectangle]:
@@ -229,7 +237,9 @@ class LocalFaceBackend:
         scale = min(1.0, self._max_side / max(pixels.shape[:2]))
         small = pixels if scale == 1.0 else cv2.resize(pixels, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         rects, scores, _kinds = models.detector.run(small, self._upsample, self._threshold)
-        kept = [r for r, s in zip(rects, scores, strict=False) if s >= self._verify_below or _confirmed(models, small, r)]
+        kept = [
+            r for r, s in zip(rects, scores, strict=False) if s >= self._verify_below or _confirmed(models, small, r)
+        ]
         if len(kept) < len(rects):
             log.debug("detect: %d weak boxes not confirmed as faces", len(rects) - len(kept))
         return [dlib.rectangle(*(round(v / scale) for v in (r.left(), r.top(), r.right(), r.bottom()))) for r in kept]
@@ -251,8 +261,9 @@ def _decode(image: bytes) -> Image.Image:
     return ImageOps.exif_transpose(picture).convert("RGB")
 
 
-def _describe(models: _Models, picture: Image.Image, pixels: np.ndarray, rect: dlib.rectangle,
-              jitters: int) -> DetectedFace | None:
+def _describe(
+    models: _Models, picture: Image.Image, pixels: np.ndarray, rect: dlib.rectangle, jitters: int
+) -> DetectedFace | None:
     """Landmarks, quality, crop and descriptor of one detector box (None if it is a sliver at the edge)."""
     height, width = pixels.shape[:2]
     x0, y0 = max(0, rect.left()), max(0, rect.top())
@@ -273,15 +284,16 @@ def _describe(models: _Models, picture: Image.Image, pixels: np.ndarray, rect: d
     # The shared cropper (margin 0.5, at least 80 px a side) gives cards and enrollment the same
     # crops on both backends, with room for the re-detection in _descriptor_of.
     crop = image_prep.crop_face(picture, box, max_bytes=CROP_MAX_BYTES)
-    return DetectedFace(box=box, quality=round(quality, 3), size_px=size_px, sharpness=round(sharpness, 3),
-                        crop=crop, handle=descriptor)
+    return DetectedFace(
+        box=box, quality=round(quality, 3), size_px=size_px, sharpness=round(sharpness, 3), crop=crop, handle=descriptor
+    )
 
 
 def _confirmed(models: _Models, pixels: np.ndarray, rect: dlib.rectangle) -> bool:
     """Second opinion on a weak HOG box: does dlib's CNN (MMOD) detector see a face centred in it?"""
     margin = round(0.3 * rect.width())
     x0, y0 = max(0, rect.left() - margin), max(0, rect.top() - margin)
-    patch = pixels[y0:rect.bottom() + margin, x0:rect.right() + margin]
+    patch = pixels[y0 : rect.bottom() + margin, x0 : rect.right() + margin]
     if patch.size == 0:
         return False
     scale = VERIFY_FACE_PX / max(rect.width(), 1)

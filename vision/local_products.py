@@ -12,6 +12,7 @@ shiny, untextured, stacked or mostly hidden items, nor a package whose back face
 unless that side has its own reference photo. A label without a usable reference is reported
 "not checked" (``seen=None``), never guessed.
 """
+
 from __future__ import annotations
 
 import logging
@@ -53,8 +54,15 @@ class LocalProductCounter:
     """A ``ProductCounter`` for the local backend. ``references`` maps a label to photos (PNG/JPEG bytes)
     of its packaging; several photos (other SKUs of the label, other faces) may be given."""
 
-    def __init__(self, references: Mapping[str, Sequence[bytes]], *, min_inliers: int = 15, ratio: float = 0.75,
-                 min_similarity: float = 0.6, max_instances: int = 20):
+    def __init__(
+        self,
+        references: Mapping[str, Sequence[bytes]],
+        *,
+        min_inliers: int = 15,
+        ratio: float = 0.75,
+        min_similarity: float = 0.6,
+        max_instances: int = 20,
+    ):
         self.min_inliers, self.ratio = min_inliers, ratio
         self.min_similarity, self.max_instances = min_similarity, max_instances
         self._sift = cv2.SIFT_create()
@@ -63,8 +71,12 @@ class LocalProductCounter:
         for label, photos in references.items():
             usable = [ref for ref in (self._reference(photo) for photo in photos) if ref is not None]
             if len(usable) < len(photos):
-                logger.warning("label %s: %d of %d reference photos unusable (undecodable or too plain)",
-                               label, len(photos) - len(usable), len(photos))
+                logger.warning(
+                    "label %s: %d of %d reference photos unusable (undecodable or too plain)",
+                    label,
+                    len(photos) - len(usable),
+                    len(photos),
+                )
             if usable:
                 self._references[label] = usable
 
@@ -82,8 +94,11 @@ class LocalProductCounter:
         keypoints, descriptors = self._sift.detectAndCompute(scene, None)
         points = np.float32([kp.pt for kp in keypoints]).reshape(-1, 2)
         countable = [label for label in labels if label in self._references]
-        candidates = [(label, instance) for label in countable
-                      for instance in self._find_label(self._references[label], scene, points, descriptors)]
+        candidates = [
+            (label, instance)
+            for label in countable
+            for instance in self._find_label(self._references[label], scene, points, descriptors)
+        ]
         kept = _one_label_per_package(candidates)
         counts = []
         for label in labels:
@@ -94,7 +109,9 @@ class LocalProductCounter:
             counts.append(ProductCount(label, len(mine), _confidence(mine)))
         return counts
 
-    def _find_label(self, references: list[_Reference], scene: np.ndarray, points: np.ndarray, descriptors: Any) -> list[_Instance]:
+    def _find_label(
+        self, references: list[_Reference], scene: np.ndarray, points: np.ndarray, descriptors: Any
+    ) -> list[_Instance]:
         found: list[_Instance] = []
         for reference in references:  # another photo of the label must not count the same package again
             found += self._find(reference, scene, points, descriptors, [instance.quad for instance in found])
@@ -112,13 +129,16 @@ class LocalProductCounter:
         points = np.float32([kp.pt for kp in keypoints]).reshape(-1, 2)
         return _Reference(points, descriptors, corners, (width, height), _thumbnail(gray))
 
-    def _find(self, ref: _Reference, scene: np.ndarray, points: np.ndarray, descriptors: Any,
-              taken: list[np.ndarray]) -> list[_Instance]:
+    def _find(
+        self, ref: _Reference, scene: np.ndarray, points: np.ndarray, descriptors: Any, taken: list[np.ndarray]
+    ) -> list[_Instance]:
         """Every instance of one reference, strongest first, outside the regions already taken."""
         if descriptors is None or len(descriptors) < 2:
             return []
         pairs = self._matcher.knnMatch(descriptors, ref.descriptors, k=2)
-        good = [(p[0].queryIdx, p[0].trainIdx) for p in pairs if len(p) == 2 and p[0].distance < self.ratio * p[1].distance]
+        good = [
+            (p[0].queryIdx, p[0].trainIdx) for p in pairs if len(p) == 2 and p[0].distance < self.ratio * p[1].distance
+        ]
         if len(good) < self.min_inliers:
             return []
         pairs_idx = np.array(good)
@@ -177,7 +197,7 @@ def _decode(image: bytes, max_side: int) -> np.ndarray | None:
 def _thumbnail(gray: np.ndarray) -> np.ndarray:
     height, width = gray.shape
     dx, dy = int(width * _MARGIN), int(height * _MARGIN)
-    small = cv2.resize(gray[dy:height - dy, dx:width - dx], _THUMB, interpolation=cv2.INTER_AREA)
+    small = cv2.resize(gray[dy : height - dy, dx : width - dx], _THUMB, interpolation=cv2.INTER_AREA)
     return cv2.GaussianBlur(small, (3, 3), 0).astype(np.float32)
 
 
@@ -188,7 +208,7 @@ def _similarity(found: np.ndarray, reference: np.ndarray) -> float:
     cell_w, cell_h = _THUMB[0] // _GRID, _THUMB[1] // _GRID
     for row in range(_GRID):
         for col in range(_GRID):
-            cell = np.s_[row * cell_h:(row + 1) * cell_h, col * cell_w:(col + 1) * cell_w]
+            cell = np.s_[row * cell_h : (row + 1) * cell_h, col * cell_w : (col + 1) * cell_w]
             a, b = found[cell].ravel(), reference[cell].ravel()
             a, b = a - a.mean(), b - b.mean()
             if b.std() < 4:  # a flat cell of the reference says nothing either way
@@ -205,7 +225,9 @@ def _plausible(quad: np.ndarray) -> bool:
     sides = np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)
     if sides.min() < 10:
         return False
-    return max(sides[0], sides[2]) / min(sides[0], sides[2]) < 3 and max(sides[1], sides[3]) / min(sides[1], sides[3]) < 3
+    return (
+        max(sides[0], sides[2]) / min(sides[0], sides[2]) < 3 and max(sides[1], sides[3]) / min(sides[1], sides[3]) < 3
+    )
 
 
 def _inside(points: np.ndarray, quad: np.ndarray) -> np.ndarray:
@@ -221,8 +243,10 @@ def _one_label_per_package(candidates: list[tuple[str, _Instance]]) -> list[tupl
     kept: list[tuple[str, _Instance]] = []
     for label, instance in sorted(candidates, key=lambda c: c[1].inliers * c[1].similarity, reverse=True):
         centre = instance.quad.mean(axis=0, keepdims=True)
-        if not any(_inside(centre, other.quad)[0] or _inside(other.quad.mean(axis=0, keepdims=True), instance.quad)[0]
-                   for _, other in kept):
+        if not any(
+            _inside(centre, other.quad)[0] or _inside(other.quad.mean(axis=0, keepdims=True), instance.quad)[0]
+            for _, other in kept
+        ):
             kept.append((label, instance))
     return kept
 

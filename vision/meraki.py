@@ -8,6 +8,7 @@ or returned. Every Dashboard request first takes a token from the organisation's
 every 429 blocks that budget (so all workers of the organisation wait), for ``Retry-After`` or,
 without one, for a randomised back-off that grows with the organisation's consecutive 429s.
 """
+
 from __future__ import annotations
 
 import logging
@@ -39,8 +40,14 @@ NO_RETRY_AFTER_CAP_S = 60.0
 _REDIRECTS = {301, 302, 303, 307, 308}
 _JPEG, _PNG = b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n"
 # Loggers that may name the image URL's path while it is being fetched.
-_URL_LOGGERS = ("urllib3.connectionpool", "urllib3.connection", "urllib3.util.retry", "urllib3.response",
-                "urllib3.poolmanager", "requests")
+_URL_LOGGERS = (
+    "urllib3.connectionpool",
+    "urllib3.connection",
+    "urllib3.util.retry",
+    "urllib3.response",
+    "urllib3.poolmanager",
+    "requests",
+)
 
 
 class _ImageFetchFilter(logging.Filter):
@@ -64,8 +71,17 @@ for _name in _URL_LOGGERS:
 def default_session() -> requests.Session:
     """A session that retries only connection failures (the request never reached Meraki) and no statuses."""
     session = requests.Session()
-    retry = Retry(total=2, connect=2, read=0, status=0, redirect=0, other=0, backoff_factor=0.5,
-                  raise_on_status=False, respect_retry_after_header=False)
+    retry = Retry(
+        total=2,
+        connect=2,
+        read=0,
+        status=0,
+        redirect=0,
+        other=0,
+        backoff_factor=0.5,
+        raise_on_status=False,
+        respect_retry_after_header=False,
+    )
     adapter = HTTPAdapter(max_retries=retry)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
@@ -91,11 +107,21 @@ def picture_type(content: bytes) -> str | None:
 class MerakiCamera:
     """``Camera`` over the Meraki Dashboard API with ``requests``; every call has a timeout."""
 
-    def __init__(self, *, base_url: str, api_key: str, budget: Callable[[str], None],
-                 on_rate_limited: Callable[[str, float], None], timeout_s: float = 10.0,
-                 poll_initial_s: float = 2.0, poll_total_s: float = 30.0, session: requests.Session | None = None,
-                 sleep: Callable[[float], None] = time.sleep, monotonic: Callable[[], float] = time.monotonic,
-                 jitter: Callable[[float, float], float] = random.uniform):
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        budget: Callable[[str], None],
+        on_rate_limited: Callable[[str, float], None],
+        timeout_s: float = 10.0,
+        poll_initial_s: float = 2.0,
+        poll_total_s: float = 30.0,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        jitter: Callable[[float, float], float] = random.uniform,
+    ):
         self._base = base_url.rstrip("/")
         # Per request, never on the session: the image host must not receive the key.
         self._auth = {"Authorization": f"Bearer {api_key}", "Accept": "application/json", "User-Agent": USER_AGENT}
@@ -113,8 +139,9 @@ class MerakiCamera:
         body = {} if at is None else {"timestamp": iso_utc(at)}
         kind = "live" if at is None else "exact"
         log.info("Meraki snapshot requested serial=%s org=%s kind=%s", serial, org_id, kind)
-        response = self._dashboard("POST", f"/devices/{quote(serial, safe='')}/camera/generateSnapshot",
-                                   org_id=org_id, json=body)
+        response = self._dashboard(
+            "POST", f"/devices/{quote(serial, safe='')}/camera/generateSnapshot", org_id=org_id, json=body
+        )
         if response.status_code not in (200, 202):
             raise self._snapshot_error(response, serial=serial, org_id=org_id)
         image_url = _json(response).get("url")
@@ -126,8 +153,12 @@ class MerakiCamera:
 
     def video_link(self, serial: str, *, org_id: str, at: datetime) -> str | None:
         """Dashboard link to the footage (needs a login); None when Meraki refuses (4xx)."""
-        response = self._dashboard("GET", f"/devices/{quote(serial, safe='')}/camera/videoLink",
-                                   org_id=org_id, params={"timestamp": iso_utc(at)})
+        response = self._dashboard(
+            "GET",
+            f"/devices/{quote(serial, safe='')}/camera/videoLink",
+            org_id=org_id,
+            params={"timestamp": iso_utc(at)},
+        )
         if response.status_code == 429:
             self._rate_limited(org_id, response)
         if 400 <= response.status_code < 500:
@@ -146,8 +177,9 @@ class MerakiCamera:
             self._budget(org_id)
             failure = None
             try:
-                response = self._session.request(method, url, headers=self._auth, timeout=self._timeout_s,
-                                                 allow_redirects=False, **kwargs)
+                response = self._session.request(
+                    method, url, headers=self._auth, timeout=self._timeout_s, allow_redirects=False, **kwargs
+                )
             except requests.Timeout:
                 failure = "Meraki API did not answer in time"
             except requests.RequestException:
@@ -209,7 +241,9 @@ class MerakiCamera:
             error = CameraError("Meraki API unavailable", retry=True)
         else:
             error = CameraError(f"Meraki API refused the snapshot (HTTP {status})", retry=False)
-        log.warning("Meraki snapshot refused serial=%s org=%s status=%d reason=%s", serial, org_id, status, error.reason)
+        log.warning(
+            "Meraki snapshot refused serial=%s org=%s status=%d reason=%s", serial, org_id, status, error.reason
+        )
         return error
 
     def _download(self, image_url: str, *, serial: str) -> Picture:
@@ -231,7 +265,9 @@ class MerakiCamera:
                 # Expired or refused: only a new snapshot can help.
                 raise CameraError("snapshot image could not be downloaded", retry=True)
             # The reason names what the last attempt saw: not there yet, or no answer at all.
-            last = "snapshot image could not be downloaded" if status is None else "snapshot image was not ready in time"
+            last = (
+                "snapshot image could not be downloaded" if status is None else "snapshot image was not ready in time"
+            )
         raise CameraError(last, retry=True)
 
     def _fetch(self, image_url: str) -> tuple[int | None, bytes | None]:
@@ -240,8 +276,9 @@ class MerakiCamera:
         _image_filter.threads.add(thread)
         try:
             # No API key here: the URL is its own credential and another host.
-            with self._session.get(image_url, timeout=self._timeout_s, stream=True,
-                                   headers={"User-Agent": USER_AGENT}) as response:
+            with self._session.get(
+                image_url, timeout=self._timeout_s, stream=True, headers={"User-Agent": USER_AGENT}
+            ) as response:
                 if response.status_code != 200:
                     return response.status_code, None
                 return 200, _read_capped(response)

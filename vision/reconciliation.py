@@ -5,6 +5,7 @@ SKUs that look alike apart, so billed quantities are summed per label. What cann
 honestly (a SKU outside the catalog, goods billed by weight, a label the backend cannot count)
 is listed in ``not_checked`` with the reason, never guessed.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -51,9 +52,15 @@ class ReconciledLine:
 
     def to_dict(self) -> dict[str, Any]:
         value = self.surplus_value
-        return {"label": self.label, "skus": list(self.skus), "billed": self.billed, "seen": self.seen,
-                "surplus": self.surplus, "surplus_value": _money(value) if value is not None else None,
-                "confidence": self.confidence}
+        return {
+            "label": self.label,
+            "skus": list(self.skus),
+            "billed": self.billed,
+            "seen": self.seen,
+            "surplus": self.surplus,
+            "surplus_value": _money(value) if value is not None else None,
+            "confidence": self.confidence,
+        }
 
 
 @dataclass(frozen=True)
@@ -90,13 +97,18 @@ class Reconciliation:
 
     def to_dict(self) -> dict[str, Any]:
         """The read API's ``reconciliation`` (money as decimal strings, as in the POS contract)."""
-        return {"lines": [line.to_dict() for line in self.lines],
-                "not_checked": [item.to_dict() for item in self.not_checked],
-                "surplus_count": self.surplus_count, "surplus_value": _money(self.surplus_value),
-                "confidence": self.confidence}
+        return {
+            "lines": [line.to_dict() for line in self.lines],
+            "not_checked": [item.to_dict() for item in self.not_checked],
+            "surplus_count": self.surplus_count,
+            "surplus_value": _money(self.surplus_value),
+            "confidence": self.confidence,
+        }
 
 
-def reconcile(items: Iterable[Sequence[Any]], catalog: Iterable[CatalogEntry], counts: Iterable[ProductCount]) -> Reconciliation:
+def reconcile(
+    items: Iterable[Sequence[Any]], catalog: Iterable[CatalogEntry], counts: Iterable[ProductCount]
+) -> Reconciliation:
     """Billed against seen per label, for every catalog label the receipt or the camera involves.
 
     ``items`` are (sku, name, quantity, unit_price) receipt lines; a quantity with a fraction is
@@ -119,10 +131,14 @@ def reconcile(items: Iterable[Sequence[Any]], catalog: Iterable[CatalogEntry], c
             weighed.setdefault(label, []).append(item)
         else:
             billed.setdefault(label, []).append(item)
-    involved = list(dict.fromkeys([*billed, *weighed, *(c.label for c in counted.values() if c.seen and c.label in catalog_price)]))
+    involved = list(
+        dict.fromkeys([*billed, *weighed, *(c.label for c in counted.values() if c.seen and c.label in catalog_price)])
+    )
     lines = []
     for label in involved:
-        line, problem = _line(label, billed.get(label, []), weighed.get(label, []), counted.get(label), catalog_price[label])
+        line, problem = _line(
+            label, billed.get(label, []), weighed.get(label, []), counted.get(label), catalog_price[label]
+        )
         if line is not None:
             lines.append(line)
         if problem is not None:
@@ -130,8 +146,13 @@ def reconcile(items: Iterable[Sequence[Any]], catalog: Iterable[CatalogEntry], c
     return Reconciliation(tuple(lines), tuple(skipped))
 
 
-def _line(label: str, items: list[BilledItem], weighed: list[BilledItem], count: ProductCount | None,
-          catalog_price: Decimal | None) -> tuple[ReconciledLine | None, NotChecked | None]:
+def _line(
+    label: str,
+    items: list[BilledItem],
+    weighed: list[BilledItem],
+    count: ProductCount | None,
+    catalog_price: Decimal | None,
+) -> tuple[ReconciledLine | None, NotChecked | None]:
     """One label's comparison, or the reason it cannot be made."""
     skus = tuple(dict.fromkeys(item.sku for item in items))
     if weighed and items or weighed and count is not None and count.seen:

@@ -5,6 +5,7 @@ largest face, so each detected face is cropped and searched alone; images must b
 most 5 MB and botocore does not check it; a person's faces are grouped under a user vector whose
 id is our own opaque person id, never a name; erasure runs disassociate, delete user, delete faces.
 """
+
 from __future__ import annotations
 
 import logging
@@ -27,8 +28,16 @@ MAX_IMAGE_BYTES = 5 * 1024 * 1024  # Image.Bytes limit of every Rekognition imag
 # ExternalImageId allows [a-zA-Z0-9_.\-:]{1,255} but UserId only 128 of them: a person id must fit both.
 PERSON_ID = re.compile(r"[a-zA-Z0-9_.\-:]{1,128}")
 QUALITY_FILTERS = ("NONE", "AUTO", "LOW", "MEDIUM", "HIGH")
-_RETRYABLE = frozenset({"ThrottlingException", "ProvisionedThroughputExceededException", "InternalServerError",
-                        "ServiceUnavailableException", "ConflictException", "ResourceNotReadyException"})
+_RETRYABLE = frozenset(
+    {
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "InternalServerError",
+        "ServiceUnavailableException",
+        "ConflictException",
+        "ResourceNotReadyException",
+    }
+)
 _GOOD_FACE_PX = 112  # from this face size up, size no longer lowers quality (enough detail for a person to compare)
 _PROFILE_DEGREES = 60.0  # yaw or pitch at which a face counts as unusable for search
 # SearchedFace against the face the crop was cut around: the detectors' boxes differ a little for the same face,
@@ -36,18 +45,29 @@ _PROFILE_DEGREES = 60.0  # yaw or pitch at which a face counts as unusable for s
 SAME_FACE_IOU = 0.4
 
 
-def make_client(region: str | None, endpoint_url: str | None = None, *, max_attempts: int = 5,
-                retry_mode: str = "standard", connect_timeout: float = 5.0, read_timeout: float = 30.0,
-                session: boto3.Session | None = None) -> Any:
+def make_client(
+    region: str | None,
+    endpoint_url: str | None = None,
+    *,
+    max_attempts: int = 5,
+    retry_mode: str = "standard",
+    connect_timeout: float = 5.0,
+    read_timeout: float = 30.0,
+    session: boto3.Session | None = None,
+) -> Any:
     """The Rekognition client for the composition root (AWS_REGION, AWS_ENDPOINT_URL).
 
     The retry mode is set explicitly because the legacy default retries fewer errors;
     ``max_attempts`` counts the first try (botocore's ``max_attempts`` key would not).
     """
-    config = Config(retries={"mode": retry_mode, "total_max_attempts": max_attempts},
-                    connect_timeout=connect_timeout, read_timeout=read_timeout)
-    return (session or boto3.Session()).client("rekognition", region_name=region, endpoint_url=endpoint_url,
-                                               config=config)
+    config = Config(
+        retries={"mode": retry_mode, "total_max_attempts": max_attempts},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+    )
+    return (session or boto3.Session()).client(
+        "rekognition", region_name=region, endpoint_url=endpoint_url, config=config
+    )
 
 
 def call(client: Any, operation: str, *, tolerate: Collection[str] = (), **params: Any) -> dict[str, Any] | None:
@@ -120,11 +140,16 @@ class RekognitionFaceBackend:
 
     def ensure_collection(self) -> bool:
         """Create the collection if missing; True when it was created now."""
-        created = call(self._client, "create_collection", tolerate={"ResourceAlreadyExistsException"},
-                       CollectionId=self.collection_id)
+        created = call(
+            self._client,
+            "create_collection",
+            tolerate={"ResourceAlreadyExistsException"},
+            CollectionId=self.collection_id,
+        )
         if created is not None:
-            logger.info("rekognition collection %s created (face model %s)", self.collection_id,
-                        created.get("FaceModelVersion"))
+            logger.info(
+                "rekognition collection %s created (face model %s)", self.collection_id, created.get("FaceModelVersion")
+            )
         else:
             logger.info("rekognition collection %s exists", self.collection_id)
         return created is not None
@@ -144,7 +169,9 @@ class RekognitionFaceBackend:
             call(self._client, "describe_collection", CollectionId=self.collection_id)
         except RecognitionError as exc:
             if exc.code == "ResourceNotFoundException":
-                return f"collection {self.collection_id} missing: access denied to CreateCollection (check the IAM policy)"
+                return (
+                    f"collection {self.collection_id} missing: access denied to CreateCollection (check the IAM policy)"
+                )
             return f"collection {self.collection_id} unknown: {exc.reason}"
         logger.info("rekognition collection %s exists (this role may not create collections)", self.collection_id)
         return "ready"
@@ -155,18 +182,22 @@ class RekognitionFaceBackend:
         response = call(self._client, "detect_faces", Image={"Bytes": prepared.data}, Attributes=["DEFAULT"]) or {}
         details = response.get("FaceDetails", [])
         boxes = [_box(detail) for detail in details]
-        faces = [self._face(prepared, detail, box, boxes[:i] + boxes[i + 1:])
-                 for i, (detail, box) in enumerate(zip(details, boxes, strict=False))]
+        faces = [
+            self._face(prepared, detail, box, boxes[:i] + boxes[i + 1 :])
+            for i, (detail, box) in enumerate(zip(details, boxes, strict=False))
+        ]
         logger.info("rekognition detect: %d face(s)", len(faces))
         return faces
 
-    def _face(self, prepared: image_prep.PreparedImage, detail: dict[str, Any], box: Box,
-              others: list[Box]) -> DetectedFace:
+    def _face(
+        self, prepared: image_prep.PreparedImage, detail: dict[str, Any], box: Box, others: list[Box]
+    ) -> DetectedFace:
         size_px = image_prep.box_size_px(prepared.image, box)
         quality, pose = detail.get("Quality", {}), detail.get("Pose", {})
         sharpness = _fraction(quality.get("Sharpness", 0.0))
-        score = face_quality(size_px, sharpness, _fraction(quality.get("Brightness", 50.0)),
-                             pose.get("Yaw", 0.0), pose.get("Pitch", 0.0))
+        score = face_quality(
+            size_px, sharpness, _fraction(quality.get("Brightness", 50.0)), pose.get("Yaw", 0.0), pose.get("Pitch", 0.0)
+        )
         region = image_prep.crop_region(prepared.image, box)
         near = [b for b in others if _overlaps(b, region, prepared.image.size)]
         # Search*ByImage searches the largest face of the crop: neighbours inside the margin are painted over.
@@ -174,24 +205,37 @@ class RekognitionFaceBackend:
         handle = FaceCrop(crop, image_prep.box_in_region(prepared.image, box, region))
         return DetectedFace(box=box, quality=score, size_px=size_px, sharpness=sharpness, crop=crop, handle=handle)
 
-    def search(self, face: DetectedFace, *, person_ids: Collection[str] | None, min_similarity: float) -> list[FaceMatch]:
+    def search(
+        self, face: DetectedFace, *, person_ids: Collection[str] | None, min_similarity: float
+    ) -> list[FaceMatch]:
         """Search this face's crop alone (a whole picture would search only its largest face)."""
         if not 0 <= min_similarity <= 100:
             raise ValueError("min_similarity is 0-100")
         if person_ids is not None and not person_ids:
             return []  # an empty watchlist cannot match: no call
         # No face in the crop is an empty UserMatches; InvalidParameterException is a real error and propagates.
-        response = call(self._client, "search_users_by_image",
-                        CollectionId=self.collection_id, Image={"Bytes": self._crop_of(face)},
-                        UserMatchThreshold=float(min_similarity), MaxUsers=self.max_users) or {}
+        response = (
+            call(
+                self._client,
+                "search_users_by_image",
+                CollectionId=self.collection_id,
+                Image={"Bytes": self._crop_of(face)},
+                UserMatchThreshold=float(min_similarity),
+                MaxUsers=self.max_users,
+            )
+            or {}
+        )
         if not self._searched_this_face(face, response):
             return []
         allowed = set(person_ids) if person_ids is not None else None
-        matches = [FaceMatch(person_id=m["User"]["UserId"], similarity=float(m["Similarity"]))
-                   for m in response.get("UserMatches", [])
-                   if m.get("User", {}).get("UserId") and m.get("Similarity") is not None
-                   and float(m["Similarity"]) >= min_similarity
-                   and (allowed is None or m["User"]["UserId"] in allowed)]
+        matches = [
+            FaceMatch(person_id=m["User"]["UserId"], similarity=float(m["Similarity"]))
+            for m in response.get("UserMatches", [])
+            if m.get("User", {}).get("UserId")
+            and m.get("Similarity") is not None
+            and float(m["Similarity"]) >= min_similarity
+            and (allowed is None or m["User"]["UserId"] in allowed)
+        ]
         return sorted(matches, key=lambda m: m.similarity, reverse=True)
 
     def enroll(self, person_id: str, face: DetectedFace) -> EnrolledFace:
@@ -208,8 +252,13 @@ class RekognitionFaceBackend:
             face_id = self._index(person_id, crop)
         try:
             # ConflictException: the user exists already (a second photo of the same person).
-            call(self._client, "create_user", tolerate={"ConflictException"},
-                 CollectionId=self.collection_id, UserId=person_id)
+            call(
+                self._client,
+                "create_user",
+                tolerate={"ConflictException"},
+                CollectionId=self.collection_id,
+                UserId=person_id,
+            )
             self._associate(person_id, face_id)
         except Exception:
             # A face in no user vector never matches a user search yet would stay in the collection.
@@ -223,47 +272,92 @@ class RekognitionFaceBackend:
         check_person_id(person_id)
         face_ids = sorted(set(backend_face_ids))
         for chunk in _chunks(face_ids, 100):  # AssociateFaces/DisassociateFaces take at most 100 ids
-            call(self._client, "disassociate_faces", tolerate={"ResourceNotFoundException"},
-                 CollectionId=self.collection_id, UserId=person_id, FaceIds=chunk)
-        call(self._client, "delete_user", tolerate={"ResourceNotFoundException"},
-             CollectionId=self.collection_id, UserId=person_id)
+            call(
+                self._client,
+                "disassociate_faces",
+                tolerate={"ResourceNotFoundException"},
+                CollectionId=self.collection_id,
+                UserId=person_id,
+                FaceIds=chunk,
+            )
+        call(
+            self._client,
+            "delete_user",
+            tolerate={"ResourceNotFoundException"},
+            CollectionId=self.collection_id,
+            UserId=person_id,
+        )
         for chunk in _chunks(face_ids, 4096):
-            response = call(self._client, "delete_faces", tolerate={"ResourceNotFoundException"},
-                            CollectionId=self.collection_id, FaceIds=chunk) or {}
-            stuck = [u for u in response.get("UnsuccessfulFaceDeletions", [])
-                     if "FACE_NOT_FOUND" not in u.get("Reasons", [])]
+            response = (
+                call(
+                    self._client,
+                    "delete_faces",
+                    tolerate={"ResourceNotFoundException"},
+                    CollectionId=self.collection_id,
+                    FaceIds=chunk,
+                )
+                or {}
+            )
+            stuck = [
+                u for u in response.get("UnsuccessfulFaceDeletions", []) if "FACE_NOT_FOUND" not in u.get("Reasons", [])
+            ]
             if stuck:
                 reasons = sorted({r for u in stuck for r in u.get("Reasons", [])})
-                raise RecognitionError(f"erasure incomplete: {len(stuck)} face(s) not deleted ({', '.join(reasons)})",
-                                       retry=True)
+                raise RecognitionError(
+                    f"erasure incomplete: {len(stuck)} face(s) not deleted ({', '.join(reasons)})", retry=True
+                )
         logger.info("rekognition erased person %s (%d face id(s))", person_id, len(face_ids))
 
     def _index(self, person_id: str, crop: bytes) -> str:
-        response = call(self._client, "index_faces", CollectionId=self.collection_id, Image={"Bytes": crop},
-                        ExternalImageId=person_id, MaxFaces=1, QualityFilter=self.quality_filter) or {}
+        response = (
+            call(
+                self._client,
+                "index_faces",
+                CollectionId=self.collection_id,
+                Image={"Bytes": crop},
+                ExternalImageId=person_id,
+                MaxFaces=1,
+                QualityFilter=self.quality_filter,
+            )
+            or {}
+        )
         records = response.get("FaceRecords", [])
         if not records:
             reasons = sorted({r for u in response.get("UnindexedFaces", []) for r in u.get("Reasons", [])})
             raise RecognitionError(
-                "no face could be enrolled from this picture (" + (", ".join(reasons) or "no face found")
-                + "); choose a larger, sharper, frontal face", retry=False)
+                "no face could be enrolled from this picture ("
+                + (", ".join(reasons) or "no face found")
+                + "); choose a larger, sharper, frontal face",
+                retry=False,
+            )
         return str(records[0]["Face"]["FaceId"])
 
     def _associate(self, person_id: str, face_id: str) -> None:
         # AssociateFaces compares the face with the user's faces (UserMatchThreshold, default 75)
         # and refuses one that does not look like them: a useful check against enrolling a wrong face.
-        response = call(self._client, "associate_faces", CollectionId=self.collection_id,
-                        UserId=person_id, FaceIds=[face_id]) or {}
+        response = (
+            call(self._client, "associate_faces", CollectionId=self.collection_id, UserId=person_id, FaceIds=[face_id])
+            or {}
+        )
         if face_id in {f.get("FaceId") for f in response.get("AssociatedFaces", [])}:
             return
         reasons = sorted({r for u in response.get("UnsuccessfulFaceAssociations", []) for r in u.get("Reasons", [])})
-        raise RecognitionError("this face could not be added to the person (" + (", ".join(reasons) or "unknown")
-                               + "); it may not look like the faces already enrolled", retry=False)
+        raise RecognitionError(
+            "this face could not be added to the person ("
+            + (", ".join(reasons) or "unknown")
+            + "); it may not look like the faces already enrolled",
+            retry=False,
+        )
 
     def _delete_quietly(self, face_id: str) -> None:
         try:
-            call(self._client, "delete_faces", tolerate={"ResourceNotFoundException"},
-                 CollectionId=self.collection_id, FaceIds=[face_id])
+            call(
+                self._client,
+                "delete_faces",
+                tolerate={"ResourceNotFoundException"},
+                CollectionId=self.collection_id,
+                FaceIds=[face_id],
+            )
         except RecognitionError:
             logger.error("rekognition face %s left unassociated in %s: delete it by hand", face_id, self.collection_id)
 
@@ -273,12 +367,16 @@ class RekognitionFaceBackend:
         raw = response.get("SearchedFace", {}).get("FaceDetail", {}).get("BoundingBox")
         if expected is None or not raw:
             return True  # a stored crop (geometry unknown) or no face searched at all (no matches either)
-        searched = image_prep.clamp_box(raw.get("Left", 0.0), raw.get("Top", 0.0), raw.get("Width", 0.0),
-                                        raw.get("Height", 0.0))
+        searched = image_prep.clamp_box(
+            raw.get("Left", 0.0), raw.get("Top", 0.0), raw.get("Width", 0.0), raw.get("Height", 0.0)
+        )
         if _iou(expected, searched) >= SAME_FACE_IOU:
             return True
-        logger.warning("rekognition searched another face than the one cropped (overlap %.2f): its matches are "
-                       "not this face's and are dropped", _iou(expected, searched))
+        logger.warning(
+            "rekognition searched another face than the one cropped (overlap %.2f): its matches are "
+            "not this face's and are dropped",
+            _iou(expected, searched),
+        )
         return False
 
     @staticmethod
@@ -304,7 +402,9 @@ class FaceCrop:
 
 def _box(detail: dict[str, Any]) -> Box:
     raw = detail.get("BoundingBox", {})
-    return image_prep.clamp_box(raw.get("Left", 0.0), raw.get("Top", 0.0), raw.get("Width", 0.0), raw.get("Height", 0.0))
+    return image_prep.clamp_box(
+        raw.get("Left", 0.0), raw.get("Top", 0.0), raw.get("Width", 0.0), raw.get("Height", 0.0)
+    )
 
 
 def _overlaps(box: Box, region: tuple[int, int, int, int], size: tuple[int, int]) -> bool:
@@ -326,4 +426,4 @@ def _fraction(percent: float) -> float:
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]

@@ -5,6 +5,7 @@ label named in the catalog is counted, by its Instances (boxes). Labels without 
 "present" but not "how many": those are "not checked" (seen=None). A store's own products can be
 counted by a Custom Labels object-detection model instead (a running model version; 4 MB images).
 """
+
 from __future__ import annotations
 
 import logging
@@ -28,8 +29,15 @@ class RekognitionProductCounter:
     (default: all requested labels when a model ARN is given).
     """
 
-    def __init__(self, client: Any, *, min_confidence: float = 70.0, custom_model_arn: str | None = None,
-                 custom_labels: Collection[str] | None = None, countable_labels: Collection[str] = ()):
+    def __init__(
+        self,
+        client: Any,
+        *,
+        min_confidence: float = 70.0,
+        custom_model_arn: str | None = None,
+        custom_labels: Collection[str] | None = None,
+        countable_labels: Collection[str] = (),
+    ):
         if not 0 <= min_confidence <= 100:
             raise ValueError("min_confidence is 0-100")
         self._client, self.min_confidence, self.custom_model_arn = client, float(min_confidence), custom_model_arn
@@ -55,12 +63,21 @@ class RekognitionProductCounter:
 
     def _count_general(self, image: bytes, wanted: list[str]) -> dict[str, ProductCount]:
         prepared = sendable(image, max_bytes=MAX_IMAGE_BYTES)
-        response = call(self._client, "detect_labels", Image={"Bytes": prepared.data},
-                        MinConfidence=self.min_confidence, Features=["GENERAL_LABELS"]) or {}
+        response = (
+            call(
+                self._client,
+                "detect_labels",
+                Image={"Bytes": prepared.data},
+                MinConfidence=self.min_confidence,
+                Features=["GENERAL_LABELS"],
+            )
+            or {}
+        )
         returned = response.get("Labels", [])
         by_name = {str(label.get("Name", "")).casefold(): label for label in returned}
-        by_alias = {str(alias.get("Name", "")).casefold(): label
-                    for label in returned for alias in label.get("Aliases", [])}
+        by_alias = {
+            str(alias.get("Name", "")).casefold(): label for label in returned for alias in label.get("Aliases", [])
+        }
         result = {}
         for label in wanted:
             key = label.casefold()
@@ -81,8 +98,16 @@ class RekognitionProductCounter:
 
     def _count_custom(self, image: bytes, wanted: list[str]) -> dict[str, ProductCount]:
         prepared = sendable(image, max_bytes=MAX_CUSTOM_LABELS_IMAGE_BYTES)
-        response = call(self._client, "detect_custom_labels", ProjectVersionArn=self.custom_model_arn,
-                        Image={"Bytes": prepared.data}, MinConfidence=self.min_confidence) or {}
+        response = (
+            call(
+                self._client,
+                "detect_custom_labels",
+                ProjectVersionArn=self.custom_model_arn,
+                Image={"Bytes": prepared.data},
+                MinConfidence=self.min_confidence,
+            )
+            or {}
+        )
         boxed: dict[str, list[float]] = {}
         present: set[str] = set()
         for item in response.get("CustomLabels", []):

@@ -1,4 +1,5 @@
 """The interfaces between the pipeline and the outside services that see: cameras and recognition."""
+
 from __future__ import annotations
 
 from collections.abc import Collection
@@ -49,7 +50,9 @@ class DetectedFace:
     size_px: int  # shorter side of the face box in pixels
     sharpness: float  # 0–1
     crop: bytes  # JPEG of the face with a margin, for cards and enrollment
-    handle: Any = field(default=None, compare=False, repr=False)  # backend's in-memory data (e.g. a descriptor); never stored
+    handle: Any = field(
+        default=None, compare=False, repr=False
+    )  # backend's in-memory data (e.g. a descriptor); never stored
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,9 @@ class FaceBackend(Protocol):
     def detect(self, image: bytes) -> list[DetectedFace]:
         """Every face in the picture with its box and quality (not only the largest)."""
 
-    def search(self, face: DetectedFace, *, person_ids: Collection[str] | None, min_similarity: float) -> list[FaceMatch]:
+    def search(
+        self, face: DetectedFace, *, person_ids: Collection[str] | None, min_similarity: float
+    ) -> list[FaceMatch]:
         """Watchlist entries this face resembles at or above ``min_similarity``, best first,
         restricted to ``person_ids`` when given (regional or per-store watchlists)."""
 

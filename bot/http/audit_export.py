@@ -4,6 +4,7 @@ Entries hold ids and reason codes only (never names, faces or free text), so the
 the building for a regulator or an auditor. It streams page by page in id order, each page read
 in its own short transaction; ``since`` and ``until`` (ISO 8601 with an offset) narrow it.
 """
+
 from __future__ import annotations
 
 import csv
@@ -63,8 +64,19 @@ def _rows(db, since: datetime | None, until: datetime | None) -> Iterator[str]: 
         with UnitOfWork(db) as work:
             page = list(work.session.scalars(query))
         for entry in page:
-            yield _line((entry.id, iso(entry.at), entry.actor, entry.action, entry.subject_type, entry.subject_id,
-                         entry.store_id, entry.reason_code, entry.outcome))
+            yield _line(
+                (
+                    entry.id,
+                    iso(entry.at),
+                    entry.actor,
+                    entry.action,
+                    entry.subject_type,
+                    entry.subject_id,
+                    entry.store_id,
+                    entry.reason_code,
+                    entry.outcome,
+                )
+            )
         if len(page) < PAGE:
             return
         after = page[-1].id

@@ -5,6 +5,7 @@ JavaScript renderer (static/vendor), and a press comes back as ``POST /console/a
 the Submit data, which goes through the same router and handlers as a Webex press (handlers/console.py).
 Everything is behind a personal console token (console_auth.py); API_TOKEN never acts here.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,10 +38,18 @@ from storage.uow import UnitOfWork
 from vision.types import CameraError
 
 log = logging.getLogger(__name__)
-blueprint = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
-                      static_folder="static", static_url_path="/static")
-CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
-       "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+blueprint = Blueprint(
+    "console",
+    __name__,
+    url_prefix="/console",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 
 
 def init_app(app: Flask) -> None:
@@ -64,21 +73,39 @@ def _headers(response: Response) -> Response:
 
 @blueprint.get("/signin")
 def signin_page() -> str:
-    return render_template("console/signin.html", title="Sign in", csrf=auth.csrf_token(), person=None,
-                           next=_safe_next(request.args.get("next")), error=None)
+    return render_template(
+        "console/signin.html",
+        title="Sign in",
+        csrf=auth.csrf_token(),
+        person=None,
+        next=_safe_next(request.args.get("next")),
+        error=None,
+    )
 
 
 @blueprint.post("/signin")
 def signin() -> Any:
     target = _safe_next(request.form.get("next"))
     if not auth.csrf_ok():
-        return render_template("console/signin.html", title="Sign in", csrf=auth.csrf_token(), person=None,
-                               next=target, error="The form had expired; please try again."), 400
+        return render_template(
+            "console/signin.html",
+            title="Sign in",
+            csrf=auth.csrf_token(),
+            person=None,
+            next=target,
+            error="The form had expired; please try again.",
+        ), 400
     person = auth.person_for_token(_services().config, request.form.get("token", "").strip())
     if person is None:
         log.info("console sign-in refused (unknown token) from %s", request.remote_addr)
-        return render_template("console/signin.html", title="Sign in", csrf=auth.csrf_token(), person=None,
-                               next=target, error="That token is not a console token of anyone here."), 401
+        return render_template(
+            "console/signin.html",
+            title="Sign in",
+            csrf=auth.csrf_token(),
+            person=None,
+            next=target,
+            error="That token is not a console token of anyone here.",
+        ), 401
     auth.sign_in(person)
     log.info("console sign-in of %s", person.email)
     return redirect(target)
@@ -136,8 +163,15 @@ def alert(alert_id: str) -> Response:
     with UnitOfWork(services.db, write=True) as uow:
         found = _visible_alert(uow, alert_id)
         item = alert_item(uow, services.config, found, photo_url=_photo_url, footage_url=_footage_url)
-        uow.audit.record(at=services.clock(), actor=g.person.email, action="view", subject_type="alert",
-                         subject_id=found.public_id, store_id=found.store_id, reason_code="console")
+        uow.audit.record(
+            at=services.clock(),
+            actor=g.person.email,
+            action="view",
+            subject_type="alert",
+            subject_id=found.public_id,
+            store_id=found.store_id,
+            reason_code="console",
+        )
         uow.commit()
     return jsonify({"items": [item]})
 
@@ -151,8 +185,15 @@ def photo(alert_id: str) -> Response:
         picture = evidence_photo(uow, services.evidence, found)
         if picture is None:
             abort(404)
-        uow.audit.record(at=services.clock(), actor=g.person.email, action="view_photo", subject_type="alert",
-                         subject_id=found.public_id, store_id=found.store_id, reason_code="console")
+        uow.audit.record(
+            at=services.clock(),
+            actor=g.person.email,
+            action="view_photo",
+            subject_type="alert",
+            subject_id=found.public_id,
+            store_id=found.store_id,
+            reason_code="console",
+        )
         uow.commit()
     response = Response(picture, mimetype="image/jpeg")
     response.headers["Cache-Control"] = "private, max-age=300"
@@ -176,8 +217,13 @@ def footage(alert_id: str) -> Any:
         except CameraError as exc:
             log.info("no footage link for alert %s: %s", found.public_id, exc.reason)
     if link is None:
-        return render_template("console/message.html", title="Footage", person=g.person, csrf=auth.csrf_token(),
-                               message="The camera gave no footage link for this moment (camera off or unreachable)."), 404
+        return render_template(
+            "console/message.html",
+            title="Footage",
+            person=g.person,
+            csrf=auth.csrf_token(),
+            message="The camera gave no footage link for this moment (camera off or unreachable).",
+        ), 404
     return redirect(link)
 
 
@@ -196,8 +242,14 @@ def stats() -> Response:
     services = _services()
     with UnitOfWork(services.db, write=True) as uow:
         replies = console_handlers.run_command("stats", ("7d",), g.person.email, uow=uow, **_dispatching(services))
-    return jsonify({"items": [{"id": f"stats-{n}", "card": r["card"], "markdown": r["markdown"], "thread": []}
-                              for n, r in enumerate(replies)]})
+    return jsonify(
+        {
+            "items": [
+                {"id": f"stats-{n}", "card": r["card"], "markdown": r["markdown"], "thread": []}
+                for n, r in enumerate(replies)
+            ]
+        }
+    )
 
 
 @blueprint.post("/api/actions")
@@ -210,18 +262,29 @@ def act() -> Response:
     if not isinstance(body, dict) or not console_handlers.EVENT_ID.fullmatch(str(body.get("event_id", ""))):
         return problem(422, "Invalid press", "send {event_id: 'console:<32 hex digits>', data: {action: …}}")
     data = body.get("data")
-    if not isinstance(data, dict) or not isinstance(data.get("action"), str) or \
-            len(json.dumps(data)) > console_handlers.MAX_DATA_BYTES:
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("action"), str)
+        or len(json.dumps(data)) > console_handlers.MAX_DATA_BYTES
+    ):
         return problem(422, "Invalid press", "data must be the button's Submit data, with an action")
     services = _services()
     with UnitOfWork(services.db, write=True) as uow:
-        result = console_handlers.press(body["event_id"], data, str(body.get("title") or ""), g.person.email,
-                                        uow=uow, **_dispatching(services))
+        result = console_handlers.press(
+            body["event_id"], data, str(body.get("title") or ""), g.person.email, uow=uow, **_dispatching(services)
+        )
     services.wake_runner()  # a decision may have queued work (a fraud report, a Webex reply)
     replies = list(result.replies)
     if data["action"] == ENROLL_PROPOSAL and not result.duplicate:
-        proposal = answer_request(body["event_id"], db=services.db, faces=services.faces, evidence=services.evidence,
-                                  config=services.config, now=services.clock(), crop_url=_crop_url)
+        proposal = answer_request(
+            body["event_id"],
+            db=services.db,
+            faces=services.faces,
+            evidence=services.evidence,
+            config=services.config,
+            now=services.clock(),
+            crop_url=_crop_url,
+        )
         replies += [proposal] if proposal else []
     return jsonify({"replies": replies, "duplicate": result.duplicate})
 
@@ -238,8 +301,15 @@ def crop(face_id: str) -> Response:
             abort(404)
         file = uow.snapshots.file(face.crop_sha256)
         content = services.evidence.read(face.crop_sha256, file.content_type if file else "image/jpeg")
-        uow.audit.record(at=services.clock(), actor=g.person.email, action="view_crop", subject_type="face",
-                         subject_id=face.id, store_id=store_id, reason_code="console")
+        uow.audit.record(
+            at=services.clock(),
+            actor=g.person.email,
+            action="view_crop",
+            subject_type="face",
+            subject_id=face.id,
+            store_id=store_id,
+            reason_code="console",
+        )
         uow.commit()
     response = Response(content, mimetype=file.content_type if file else "image/jpeg")
     response.headers["Cache-Control"] = "private, max-age=300"
@@ -247,13 +317,24 @@ def crop(face_id: str) -> Response:
 
 
 def _dispatching(services: Any) -> dict[str, Any]:
-    return {"router": services.dependencies()["router"], "config": services.config, "now": services.clock(),
-            "dependencies": services.dependencies()}
+    return {
+        "router": services.dependencies()["router"],
+        "config": services.config,
+        "now": services.clock(),
+        "dependencies": services.dependencies(),
+    }
 
 
 def _page(view: str, title: str, source: str) -> str:
-    return render_template("console/page.html", title=title, view=view, source=source, person=g.person,
-                           csrf=auth.csrf_token(), actions_url=url_for("console.act"))
+    return render_template(
+        "console/page.html",
+        title=title,
+        view=view,
+        source=source,
+        person=g.person,
+        csrf=auth.csrf_token(),
+        actions_url=url_for("console.act"),
+    )
 
 
 def _read() -> UnitOfWork:

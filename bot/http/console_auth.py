@@ -6,6 +6,7 @@ DATA_DIR (shared by every process of a deployment, kept across restarts) and is 
 use. A session names the person and a fingerprint of their token hash, so changing or removing a
 person's token in the configuration ends their sessions.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -49,7 +50,9 @@ def configure(app: Flask, config: Config) -> None:
     """Cookie settings for the console's session (the only user of Flask's session in this app)."""
     app.session_interface = _ConsoleSessions()
     app.config.update(
-        SESSION_COOKIE_NAME="flp_console", SESSION_COOKIE_PATH="/console", SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_NAME="flp_console",
+        SESSION_COOKIE_PATH="/console",
+        SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_SECURE=bool(config.env.public_url and config.env.public_url.scheme == "https"),
         PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
@@ -89,7 +92,9 @@ def person_for_token(config: Config, token: str) -> PersonConfig | None:
 def sign_in(person: PersonConfig) -> None:
     session.clear()
     session.permanent = True
-    session.update(email=person.email, token=_fingerprint(person), since=int(time.time()), csrf=secrets.token_urlsafe(32))
+    session.update(
+        email=person.email, token=_fingerprint(person), since=int(time.time()), csrf=secrets.token_urlsafe(32)
+    )
 
 
 def current(config: Config) -> SignedIn | None:

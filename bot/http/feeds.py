@@ -7,6 +7,7 @@ every correctly signed event is answered 200 or 202: what we deliberately do not
 types, online payments) is ``ignored``, and what we cannot use (a field the mapping or our schema
 refuses, a card number) is kept as ``skipped`` with the reason naming the field.
 """
+
 from __future__ import annotations
 
 import base64
@@ -66,8 +67,10 @@ def post_stripe() -> Response:
         if env.stripe_webhook_secret is None:
             raise _Refused(problem(404, "Not Found", "the Stripe feed is off: STRIPE_WEBHOOK_SECRET is not set"), "off")
         raw = request.get_data(cache=True)
-        return _counted("stripe", *_feed("stripe", raw, lambda: _stripe_event(raw, env.stripe_webhook_secret),
-                                         "id", stripe_events.map_event))
+        return _counted(
+            "stripe",
+            *_feed("stripe", raw, lambda: _stripe_event(raw, env.stripe_webhook_secret), "id", stripe_events.map_event),
+        )
     except _Refused as refused:
         return _counted("stripe", refused.response, refused.outcome)
 
@@ -76,13 +79,21 @@ def post_stripe() -> Response:
 def post_square() -> Response:
     env = current_app.extensions["flp"].config.env
     try:
-        missing = [name for name, value in (("SQUARE_SIGNATURE_KEY", env.square_signature_key),
-                                            ("SQUARE_NOTIFICATION_URL", env.square_notification_url)) if value is None]
+        missing = [
+            name
+            for name, value in (
+                ("SQUARE_SIGNATURE_KEY", env.square_signature_key),
+                ("SQUARE_NOTIFICATION_URL", env.square_notification_url),
+            )
+            if value is None
+        ]
         if missing:
             raise _Refused(problem(404, "Not Found", f"the Square feed is off: {' and '.join(missing)} not set"), "off")
         raw = request.get_data(cache=True)
         expected = square_signature(raw, env.square_signature_key.get_secret_value(), env.square_notification_url)
-        if not hmac.compare_digest(expected.encode(), request.headers.get(SQUARE_SIGNATURE_HEADER, "").strip().encode()):
+        if not hmac.compare_digest(
+            expected.encode(), request.headers.get(SQUARE_SIGNATURE_HEADER, "").strip().encode()
+        ):
             log.warning("square feed: event refused: missing or wrong %s", SQUARE_SIGNATURE_HEADER)
             raise _Refused(problem(401, "Unauthorized", f"missing or wrong {SQUARE_SIGNATURE_HEADER}"), "bad_signature")
         return _counted("square", *_feed("square", raw, lambda: _json_object(raw), "event_id", square_events.map_event))
@@ -100,8 +111,9 @@ def _stripe_event(raw: bytes, secret: SecretStr) -> dict[str, Any]:
         reason = str(exc).split(". ")[0] if isinstance(exc, stripe.SignatureVerificationError) else "body not UTF-8"
         _refuse_signature(reason)
     except (ValueError, AttributeError, TypeError):  # after the signature: not JSON, or not an event object
-        raise _Unusable("the body is not a Stripe event",
-                        [{"field": "(body)", "message": "not a JSON event object"}]) from None
+        raise _Unusable(
+            "the body is not a Stripe event", [{"field": "(body)", "message": "not a JSON event object"}]
+        ) from None
     signed_at = _stripe_timestamp(header or "")
     if signed_at > time.time() + STRIPE_TOLERANCE_S:
         # Stripe's library refuses only old timestamps; a future one would let a captured body replay for longer.
@@ -129,8 +141,9 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     return document
 
 
-def _feed(processor: str, raw: bytes, parse: Callable[[], dict[str, Any]], id_key: str,
-          mapper: Mapper) -> tuple[Response, str]:
+def _feed(
+    processor: str, raw: bytes, parse: Callable[[], dict[str, Any]], id_key: str, mapper: Mapper
+) -> tuple[Response, str]:
     """Parse, map, validate, store (the signature is already checked); the response and the metrics outcome."""
     services = current_app.extensions["flp"]
     # Keyed by the body's hash until the event's own id is known, so a redelivery is still one event.
@@ -140,22 +153,25 @@ def _feed(processor: str, raw: bytes, parse: Callable[[], dict[str, Any]], id_ke
         event_type = _printable(document.get("type"))
         named = document.get(id_key)
         if not isinstance(named, str) or not _EVENT_ID.fullmatch(named):
-            raise _Unusable(f"not a {processor} event: no event id",
-                            [{"field": id_key, "message": "required: the event id"}])
+            raise _Unusable(
+                f"not a {processor} event: no event id", [{"field": id_key, "message": "required: the event id"}]
+            )
         event_id = named
         try:
             mapped = mapper(document, services.config.business)
         except MappingError as exc:
-            raise _Unusable(f"the {processor} event cannot be mapped",
-                            [{"field": exc.field, "message": exc.message}]) from None
+            raise _Unusable(
+                f"the {processor} event cannot be mapped", [{"field": exc.field, "message": exc.message}]
+            ) from None
         if isinstance(mapped, Ignored) and mapped.covered_by is None:
             log.info("%s feed: event %s (%s) ignored: %s", processor, event_id, event_type, mapped.reason)
             return _answer({"status": "ignored", "reason": mapped.reason}), "ignored"
         event = _feed_event(processor, event_id, event_type, mapped)
     except _Unusable as unusable:
         mapped = Ignored(unusable.reason)
-        event = FeedEvent(processor, event_id, event_type, skipped=Skip(_reason(unusable), unusable.errors,
-                                                                           unusable.transaction_id))
+        event = FeedEvent(
+            processor, event_id, event_type, skipped=Skip(_reason(unusable), unusable.errors, unusable.transaction_id)
+        )
     result: FeedResult = services.handle(accept_feed_event, event, write=True)
     return _response(event, mapped, result)
 
@@ -181,12 +197,21 @@ def _feed_event(processor: str, event_id: str, event_type: str, mapped: Mapped) 
         raise _Unusable("the mapped event carries a card number", errors, transaction_id)
     try:
         if isinstance(mapped, FedTransaction):
-            received = TransactionReceived(PosTransaction.model_validate(body), json.dumps(body, ensure_ascii=False),
-                                           canonical_sha256(body), mapped.unplaced_reason,
-                                           mapped.status_at, mapped.status_version)
+            received = TransactionReceived(
+                PosTransaction.model_validate(body),
+                json.dumps(body, ensure_ascii=False),
+                canonical_sha256(body),
+                mapped.unplaced_reason,
+                mapped.status_at,
+                mapped.status_version,
+            )
             return FeedEvent(processor, event_id, event_type, transaction=received)
-        return FeedEvent(processor, event_id, event_type,
-                         report=FraudReported(FraudReportBody.model_validate(body), canonical_sha256(body)))
+        return FeedEvent(
+            processor,
+            event_id,
+            event_type,
+            report=FraudReported(FraudReportBody.model_validate(body), canonical_sha256(body)),
+        )
     except ValidationError as exc:
         raise _Unusable("our schema refuses the mapped event", field_errors(exc), transaction_id) from None
 
@@ -194,8 +219,10 @@ def _feed_event(processor: str, event_id: str, event_type: str, mapped: Mapped) 
 def _check_id(transaction_id: str) -> None:
     """A status change or inquiry names a transaction by an id our schema must accept, like a report's."""
     if not _EVENT_ID.fullmatch(transaction_id):
-        raise _Unusable("our schema refuses the mapped event",
-                        [{"field": "transaction_id", "message": "must be 1-128 of A-Z a-z 0-9 _ . : -"}])
+        raise _Unusable(
+            "our schema refuses the mapped event",
+            [{"field": "transaction_id", "message": "must be 1-128 of A-Z a-z 0-9 _ . : -"}],
+        )
 
 
 def _response(event: FeedEvent, mapped: Mapped, result: FeedResult) -> tuple[Response, str]:
@@ -210,20 +237,31 @@ def _response(event: FeedEvent, mapped: Mapped, result: FeedResult) -> tuple[Res
         skipped = event.skipped
         assert skipped is not None  # only a skipped event is answered so
         log.warning("%s stored as skipped: %s", tag, result.skipped_reason)
-        return _answer({"status": "skipped", "reason": result.skipped_reason, "errors": skipped.errors,
-                        "transaction_id": skipped.transaction_id}), "skipped"
-    transaction_id = (mapped.transaction_id if isinstance(mapped, (FedStatus, Inquiry))
-                      else mapped.body["transaction_id"])  # type: ignore[union-attr]
+        return _answer(
+            {
+                "status": "skipped",
+                "reason": result.skipped_reason,
+                "errors": skipped.errors,
+                "transaction_id": skipped.transaction_id,
+            }
+        ), "skipped"
+    transaction_id = (
+        mapped.transaction_id if isinstance(mapped, (FedStatus, Inquiry)) else mapped.body["transaction_id"]
+    )  # type: ignore[union-attr]
     if isinstance(mapped, (FedStatus, Inquiry)):
         return _changed(tag, mapped, result, transaction_id)
     if result.outcome == "unknown_transaction":
         # 200, not 404: a processor retries a refusal for days; the event is kept for a replay.
-        log.warning("%s: fraud report for transaction %s, which was never received here or is purged", tag, transaction_id)
+        log.warning(
+            "%s: fraud report for transaction %s, which was never received here or is purged", tag, transaction_id
+        )
         return _answer({"status": "unknown_transaction", "transaction_id": transaction_id}), "unknown_transaction"
     services.wake_runner()
     if isinstance(mapped, FedReport):
         log.info("%s: fraud report for %s accepted", tag, transaction_id)
-        return _answer({"transaction_id": transaction_id, "source": "chargeback", "status": "accepted"}, 202), "accepted"
+        return _answer(
+            {"transaction_id": transaction_id, "source": "chargeback", "status": "accepted"}, 202
+        ), "accepted"
     if result.skipped_reason:
         log.warning("%s: transaction %s stored as skipped: %s", tag, transaction_id, result.skipped_reason)
         return _answer({"transaction_id": transaction_id, "status": "accepted"}, 202), "unplaced"

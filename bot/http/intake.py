@@ -4,6 +4,7 @@ The route only checks the envelope (size, signature, type, JSON, card numbers, s
 the handler and maps its outcome to a status. Order matters: the signature is checked before
 anything about the body is said, so an unauthenticated caller learns nothing.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -50,7 +51,11 @@ def _store_transaction(body: PosTransaction, raw: str, digest: str) -> Response:
     result: IntakeResult = services.handle(accept_transaction, TransactionReceived(body, raw, digest), write=True)
     if result.outcome == "accepted":
         services.wake_runner()
-        log.info("transaction %s accepted%s", body.transaction_id, f" (skipped: {result.skipped_reason})" if result.skipped_reason else "")
+        log.info(
+            "transaction %s accepted%s",
+            body.transaction_id,
+            f" (skipped: {result.skipped_reason})" if result.skipped_reason else "",
+        )
         return _json({"transaction_id": body.transaction_id, "status": "accepted"}, 202)
     return _repeat_response(result, f"transaction {body.transaction_id}")
 
@@ -59,8 +64,11 @@ def _store_fraud_report(body: FraudReportBody, raw: str, digest: str) -> Respons
     services = current_app.extensions["flp"]
     result: IntakeResult = services.handle(accept_fraud_report, FraudReported(body, digest), write=True)
     if result.outcome == "unknown_transaction":
-        return problem(404, "Unknown transaction",
-                       f"transaction {body.transaction_id} was never received here or has already been purged")
+        return problem(
+            404,
+            "Unknown transaction",
+            f"transaction {body.transaction_id} was never received here or has already been purged",
+        )
     if result.outcome == "accepted":
         services.wake_runner()
         log.info("fraud report for %s from %s accepted", body.transaction_id, body.source)
@@ -91,8 +99,12 @@ def _checked_body() -> bytes:
     raw = request.get_data(cache=True)  # MAX_CONTENT_LENGTH also bounds bodies sent without a length
     secret = current_app.extensions["flp"].config.env.pos_webhook_secret
     try:
-        signatures.verify(request.headers.get("X-Signature"), raw, secret.get_secret_value(),
-                          now=current_app.extensions["flp"].clock().timestamp())
+        signatures.verify(
+            request.headers.get("X-Signature"),
+            raw,
+            secret.get_secret_value(),
+            now=current_app.extensions["flp"].clock().timestamp(),
+        )
     except signatures.SignatureError as exc:
         raise Refused(problem(401, "Unauthorized", str(exc)), "bad_signature") from None
     if request.mimetype != "application/json":
@@ -107,12 +119,19 @@ def _parsed(raw: bytes) -> tuple[dict[str, Any], str]:
         document = json.loads(raw.decode("utf-8"), parse_constant=_no_constants, object_pairs_hook=_unique_keys)
     except _DuplicateKey as exc:
         # Refused rather than "last one wins": the value we checked must be the only one we store.
-        raise Refused(_unprocessable("The body repeats a key", [{"field": exc.key, "message": "duplicate key"}]), "invalid") from None
+        raise Refused(
+            _unprocessable("The body repeats a key", [{"field": exc.key, "message": "duplicate key"}]), "invalid"
+        ) from None
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         reason = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else "not valid JSON"
-        raise Refused(_unprocessable("The body is not valid JSON", [{"field": "(body)", "message": reason}]), "invalid") from None
+        raise Refused(
+            _unprocessable("The body is not valid JSON", [{"field": "(body)", "message": reason}]), "invalid"
+        ) from None
     if not isinstance(document, dict):
-        raise Refused(_unprocessable("The body must be a JSON object", [{"field": "(body)", "message": "must be an object"}]), "invalid")
+        raise Refused(
+            _unprocessable("The body must be a JSON object", [{"field": "(body)", "message": "must be an object"}]),
+            "invalid",
+        )
     if _depth(document) > MAX_DEPTH:
         errors = [{"field": "(body)", "message": f"nested deeper than {MAX_DEPTH} levels"}]
         raise Refused(_unprocessable("The body is nested too deeply", errors), "invalid")
@@ -123,7 +142,10 @@ def _parsed(raw: bytes) -> tuple[dict[str, Any], str]:
         raise Refused(_unprocessable("The body is not valid Unicode", errors), "invalid")
     paths = card_number_paths(document)
     if paths:
-        errors = [{"field": p, "message": "looks like a payment card number; send card_fingerprint, never the number"} for p in paths]
+        errors = [
+            {"field": p, "message": "looks like a payment card number; send card_fingerprint, never the number"}
+            for p in paths
+        ]
         raise Refused(_unprocessable("The body carries a card number and was not stored", errors), "card_number")
     return document, canonical_sha256(document)
 
@@ -166,8 +188,9 @@ def _depth(document: Any) -> int:
 
 
 def _unpaired_surrogate_paths(document: Any) -> list[str]:
-    return sorted({path or "(body)" for path, value, _ in _walk(document)
-                   if isinstance(value, str) and _SURROGATE.search(value)})
+    return sorted(
+        {path or "(body)" for path, value, _ in _walk(document) if isinstance(value, str) and _SURROGATE.search(value)}
+    )
 
 
 def canonical_sha256(document: dict[str, Any]) -> str:

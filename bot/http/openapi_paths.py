@@ -1,4 +1,5 @@
 """The paths of the OpenAPI document, with the answers of CONTRACT.md's tables."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -14,29 +15,66 @@ def paths() -> dict[str, Any]:
     return {
         "/api/v1/transactions": {"post": _transactions()},
         "/api/v1/fraud-reports": {"post": _fraud_reports()},
-        "/api/v1/transactions/{transaction_id}": {"get": _read(
-            "One transaction, as posted, with its correlation", "TransactionView",
-            params=(_path_param("transaction_id"),), not_found="never received, or purged")},
-        "/api/v1/alerts": {"get": _read(
-            "Alerts, newest first", None, body={"type": "object", "properties": {"alerts": _list("Alert")}},
-            params=({"name": "status", "in": "query", "required": False,
-                     "schema": {"enum": ["open", "confirmed", "dismissed"]}},),
-            extra={"422": _problem("status is not one of open, confirmed, dismissed")})},
-        "/api/v1/alerts/{alert_id}": {"get": _read("One alert", "Alert", params=(_path_param("alert_id"),),
-                                                   not_found="no such alert")},
-        "/api/v1/watchlist": {"get": _read(
-            "Watchlist entries with their precision", None,
-            body={"type": "object", "properties": {"watchlist": _list("WatchlistEntry")}})},
+        "/api/v1/transactions/{transaction_id}": {
+            "get": _read(
+                "One transaction, as posted, with its correlation",
+                "TransactionView",
+                params=(_path_param("transaction_id"),),
+                not_found="never received, or purged",
+            )
+        },
+        "/api/v1/alerts": {
+            "get": _read(
+                "Alerts, newest first",
+                None,
+                body={"type": "object", "properties": {"alerts": _list("Alert")}},
+                params=(
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"enum": ["open", "confirmed", "dismissed"]},
+                    },
+                ),
+                extra={"422": _problem("status is not one of open, confirmed, dismissed")},
+            )
+        },
+        "/api/v1/alerts/{alert_id}": {
+            "get": _read("One alert", "Alert", params=(_path_param("alert_id"),), not_found="no such alert")
+        },
+        "/api/v1/watchlist": {
+            "get": _read(
+                "Watchlist entries with their precision",
+                None,
+                body={"type": "object", "properties": {"watchlist": _list("WatchlistEntry")}},
+            )
+        },
         "/api/v1/audit.csv": {"get": _audit_csv()},
         "/api/v1/feeds/stripe": {"post": _feed("Stripe", "stripeSignature", "STRIPE_WEBHOOK_SECRET")},
-        "/api/v1/feeds/square": {"post": _feed("Square", "squareSignature",
-                                               "SQUARE_SIGNATURE_KEY or SQUARE_NOTIFICATION_URL")},
+        "/api/v1/feeds/square": {
+            "post": _feed("Square", "squareSignature", "SQUARE_SIGNATURE_KEY or SQUARE_NOTIFICATION_URL")
+        },
         "/healthz": {"get": _ops("The process is up", {"200": _json_answer("ok")})},
-        "/readyz": {"get": _ops("Ready unless the database is unreachable", {
-            "200": _json_answer("ready; the body reports the runner, Webex, camera and broker state"),
-            "503": _json_answer("the database is unreachable")})},
-        "/metrics": {"get": _ops("Prometheus metrics", {"200": {
-            "description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}})},
+        "/readyz": {
+            "get": _ops(
+                "Ready unless the database is unreachable",
+                {
+                    "200": _json_answer("ready; the body reports the runner, Webex, camera and broker state"),
+                    "503": _json_answer("the database is unreachable"),
+                },
+            )
+        },
+        "/metrics": {
+            "get": _ops(
+                "Prometheus metrics",
+                {
+                    "200": {
+                        "description": "Prometheus text format",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            )
+        },
         "/api/v1/openapi.json": {"get": _ops("This document", {"200": _json_answer("OpenAPI 3.1")})},
     }
 
@@ -45,9 +83,15 @@ def _transactions() -> dict[str, Any]:
     return {
         "summary": "The POS webhook: a payment (or refund, void, no-sale, override, discount) completed",
         "security": _POS,
-        "requestBody": {"required": True, "content": {"application/json": {
-            "schema": {"$ref": f"{_SCHEMA}PosTransaction"},
-            "examples": {kind: {"summary": kind, "value": body} for kind, body in TRANSACTION_EXAMPLES.items()}}}},
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": f"{_SCHEMA}PosTransaction"},
+                    "examples": {kind: {"summary": kind, "value": body} for kind, body in TRANSACTION_EXAMPLES.items()},
+                }
+            },
+        },
         "responses": {
             "202": _json_answer("new and valid: stored durably with its first step", "Accepted"),
             "200": _json_answer("same id, same body again: nothing more happens", "Duplicate"),
@@ -61,8 +105,12 @@ def _fraud_reports() -> dict[str, Any]:
     return {
         "summary": "A chargeback or processor fraud report; it never changes an alert's status",
         "security": _POS,
-        "requestBody": {"required": True, "content": {"application/json": {
-            "schema": {"$ref": f"{_SCHEMA}FraudReportBody"}, "example": FRAUD_REPORT_EXAMPLE}}},
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": f"{_SCHEMA}FraudReportBody"}, "example": FRAUD_REPORT_EXAMPLE}
+            },
+        },
         "responses": {
             "202": _json_answer("recorded", "Accepted"),
             "200": _json_answer("the same transaction_id and source again", "Duplicate"),
@@ -75,16 +123,28 @@ def _fraud_reports() -> dict[str, Any]:
 def _feed(name: str, scheme: str, variables: str) -> dict[str, Any]:
     return {
         "summary": f"{name}'s own webhook events: in-person payments become transactions, fraud disputes "
-                   "chargebacks (docs/api.md has the mappings)",
+        "chargebacks (docs/api.md has the mappings)",
         "security": [{scheme: []}],
-        "requestBody": {"required": True, "content": {"application/json": {
-            "schema": {"type": "object", "description": f"a {name} event, as {name} sends it"}}}},
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"type": "object", "description": f"a {name} event, as {name} sends it"}}
+            },
+        },
         "responses": {
-            "202": _json_answer("a transaction or fraud report stored (an unmapped reader or location: stored "
-                                "as skipped, with the reason)", "Accepted"),
-            "200": _json_answer("every other correctly signed event: duplicate, ignored, skipped (kept, errors name "
-                                "the field), inquiry, updated, stale or unknown_transaction", "FeedAnswer"),
-            "401": _problem("bad or missing signature (for Stripe: a timestamp over 300 s old or ahead); nothing stored"),
+            "202": _json_answer(
+                "a transaction or fraud report stored (an unmapped reader or location: stored "
+                "as skipped, with the reason)",
+                "Accepted",
+            ),
+            "200": _json_answer(
+                "every other correctly signed event: duplicate, ignored, skipped (kept, errors name "
+                "the field), inquiry, updated, stale or unknown_transaction",
+                "FeedAnswer",
+            ),
+            "401": _problem(
+                "bad or missing signature (for Stripe: a timestamp over 300 s old or ahead); nothing stored"
+            ),
             "404": _problem(f"the feed is off: {variables} not set"),
             "413": _problem("body over 256 KiB"),
         },
@@ -97,21 +157,36 @@ def _audit_csv() -> dict[str, Any]:
         "summary": "The audit log as CSV (ids and reason codes only), in id order",
         "security": _BEARER,
         "parameters": [{"name": n, "in": "query", "required": False, "schema": moment} for n in ("since", "until")],
-        "responses": {"200": {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}},
-                      "401": _problem("no or wrong bearer token"),
-                      "422": _problem("since or until is not ISO 8601 with an offset")},
+        "responses": {
+            "200": {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}},
+            "401": _problem("no or wrong bearer token"),
+            "422": _problem("since or until is not ISO 8601 with an offset"),
+        },
     }
 
 
-def _read(summary: str, schema: str | None, *, body: dict[str, Any] | None = None,
-          params: tuple[dict[str, Any], ...] = (), not_found: str | None = None,
-          extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def _read(
+    summary: str,
+    schema: str | None,
+    *,
+    body: dict[str, Any] | None = None,
+    params: tuple[dict[str, Any], ...] = (),
+    not_found: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     content = {"$ref": f"{_SCHEMA}{schema}"} if schema else body
-    responses = {"200": {"description": "OK", "content": {"application/json": {"schema": content}}},
-                 "401": _problem("no or wrong bearer token, or API_TOKEN unset")}
+    responses = {
+        "200": {"description": "OK", "content": {"application/json": {"schema": content}}},
+        "401": _problem("no or wrong bearer token, or API_TOKEN unset"),
+    }
     if not_found:
         responses["404"] = _problem(not_found)
-    return {"summary": summary, "security": _BEARER, "parameters": list(params), "responses": {**responses, **(extra or {})}}
+    return {
+        "summary": summary,
+        "security": _BEARER,
+        "parameters": list(params),
+        "responses": {**responses, **(extra or {})},
+    }
 
 
 def _ops(summary: str, responses: dict[str, Any]) -> dict[str, Any]:
@@ -133,7 +208,10 @@ def _json_answer(description: str, schema: str | None = None) -> dict[str, Any]:
 
 
 def _problem(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/problem+json": {"schema": {"$ref": f"{_SCHEMA}Problem"}}}}
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": {"$ref": f"{_SCHEMA}Problem"}}},
+    }
 
 
 def _path_param(name: str) -> dict[str, Any]:

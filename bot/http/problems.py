@@ -1,4 +1,5 @@
 """RFC 9457 problem+json responses, the error shape of every endpoint."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """The read-only API behind the bearer ``API_TOKEN``. It reads; it never acts."""
+
 from __future__ import annotations
 
 import hmac
@@ -25,7 +26,9 @@ def bearer_required(view: Callable[..., Response]) -> Callable[..., Response]:
         scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
         if token is None or not token.get_secret_value():
             response = problem(401, "Unauthorized", "the read API is off: API_TOKEN is not set")
-        elif scheme.lower() != "bearer" or not hmac.compare_digest(presented.encode(), token.get_secret_value().encode()):
+        elif scheme.lower() != "bearer" or not hmac.compare_digest(
+            presented.encode(), token.get_secret_value().encode()
+        ):
             response = problem(401, "Unauthorized", "send Authorization: Bearer <API_TOKEN>")
         else:
             return view(*args, **kwargs)
@@ -49,8 +52,11 @@ def get_transaction(transaction_id: str) -> Response:
         transaction = uow.transactions.with_evidence(transaction_id)
         if transaction is None:
             return problem(404, "Not Found", f"no transaction {transaction_id!r} (never received, or purged)")
-        return jsonify(transaction_view(transaction, uow.alerts.ids_for_transaction(transaction_id),
-                                        uow.work.for_transaction(transaction_id)))
+        return jsonify(
+            transaction_view(
+                transaction, uow.alerts.ids_for_transaction(transaction_id), uow.work.for_transaction(transaction_id)
+            )
+        )
 
 
 @blueprint.get("/api/v1/alerts")
@@ -58,8 +64,12 @@ def get_transaction(transaction_id: str) -> Response:
 def list_alerts() -> Response:
     status = request.args.get("status")
     if status is not None and status not in ALERT_STATUSES:
-        return problem(422, "Invalid query", f"status must be one of {', '.join(ALERT_STATUSES)}",
-                       errors=[{"field": "status", "message": f"must be one of {', '.join(ALERT_STATUSES)}"}])
+        return problem(
+            422,
+            "Invalid query",
+            f"status must be one of {', '.join(ALERT_STATUSES)}",
+            errors=[{"field": "status", "message": f"must be one of {', '.join(ALERT_STATUSES)}"}],
+        )
     with _uow() as uow:
         alerts = uow.alerts.list(status=status)
         sightings = uow.alerts.sightings(alerts)

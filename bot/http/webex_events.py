@@ -5,6 +5,7 @@ with its ``handle_event`` step and answered 200 at once, a redelivery too; the r
 the rest. Webex disables a webhook that keeps failing, so what we do not handle (other
 resources, our own messages) is answered 200 and dropped rather than refused.
 """
+
 from __future__ import annotations
 
 import hashlib

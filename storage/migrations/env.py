@@ -1,4 +1,5 @@
 """Alembic environment: the URL comes from the caller (storage.migrate), never from a file."""
+
 from __future__ import annotations
 
 from alembic import context
