@@ -57,15 +57,15 @@ from sqlalchemy import create_engine, event, insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-import handlers.triage as correlation
+import handlers.pipeline.triage as correlation
 from bot.runner import Runner
 from core.config import Config, load_config
 from core.events import TransactionReceived
 from core.pos_schema import PosTransaction
 from core.steps import StepKind
-from handlers.intake import accept_transaction
-from handlers.patterns import OWN_REFUND, BaselineCache
-from handlers.triage import job_triage
+from handlers.pipeline.intake import accept_transaction
+from handlers.pipeline.patterns import OWN_REFUND, BaselineCache
+from handlers.pipeline.triage import job_triage
 from storage import migrate
 from storage.db import Database
 from storage.models import FraudReport, PatternCount, Transaction
@@ -715,7 +715,7 @@ def _busy_sample(shape: Shape) -> dict[str, str]:
 
 def explain(url: str, shape: Shape, result: dict[str, Any]) -> None:
     """The plan of every pattern query of two measured transactions (pattern_facts re-run, rolled back)."""
-    from handlers.patterns import local_day, pattern_facts
+    from handlers.pipeline.patterns import local_day, pattern_facts
 
     db = Database(url)
     config = make_config(url, shape, Path(tempfile.gettempdir()))

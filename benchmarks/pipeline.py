@@ -28,7 +28,7 @@ from bot.steps import STEPS
 from core.config import load_config
 from core.events import TransactionReceived
 from core.pos_schema import PosTransaction
-from handlers.intake import accept_transaction
+from handlers.pipeline.intake import accept_transaction
 from simulation.scenes import Placement, compose_scene
 from storage import migrate
 from storage.models import WatchlistFace, WatchlistPerson

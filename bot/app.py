@@ -18,7 +18,7 @@ from core.clock import Clock, system_clock
 from core.config import Config
 from core.injection import call_with
 from core.messenger import Messenger
-from handlers.patterns import BaselineCache
+from handlers.pipeline.patterns import BaselineCache
 from rules.engine import CompiledRule, compile_rules
 from storage.db import Database
 from storage.evidence import EvidenceStore

@@ -3,7 +3,7 @@
 An entrance camera publishes its person count (``/merakimv/<serial>/0``) and the objects it
 tracks (``/merakimv/<serial>/raw_detections``) several times a second. The listener notices only
 someone appearing — the count rising, or a person object it had not seen — and records at most one
-visit per camera per window, as a database row (handlers/entrance.py takes the picture). So a
+visit per camera per window, as a database row (handlers/pipeline/entrance.py takes the picture). So a
 burst of messages never turns into a burst of camera API calls, and nothing is lost between the
 message and the step: background work is a row first.
 
@@ -25,7 +25,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from core.clock import Clock
-from handlers.entrance import record_visit
+from handlers.pipeline.entrance import record_visit
 from storage.db import Database
 from storage.uow import UnitOfWork
 

@@ -15,8 +15,8 @@ from typing import Any
 from core.clock import Clock
 from core.config import Config
 from core.steps import StepKind
-from handlers.digest import enqueue_digests
-from handlers.weekly_report import enqueue_pattern_reports
+from handlers.routine.digest import enqueue_digests
+from handlers.routine.weekly_report import enqueue_pattern_reports
 from storage.db import Database
 from storage.uow import UnitOfWork
 

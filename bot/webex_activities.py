@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from handlers.webex_intake import SOURCES, WebexEventReceived, accept_webex_event, valid_event_id
+from handlers.chat.webex_intake import SOURCES, WebexEventReceived, accept_webex_event, valid_event_id
 
 if TYPE_CHECKING:
     from bot.app import Services

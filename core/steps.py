@@ -81,55 +81,55 @@ class StepSpec:
     settle_dead: str | None = None  # "module:function" run in the burial's transaction when the step dies
 
 
-_SETTLE_CORRELATION = "handlers.correlation_failures:settle_dead_step"
+_SETTLE_CORRELATION = "handlers.pipeline.failures:settle_dead_step"
 
 CATALOGUE: dict[StepKind, StepSpec] = {
-    StepKind.TRIAGE: StepSpec("handlers.triage:job_triage"),
+    StepKind.TRIAGE: StepSpec("handlers.pipeline.triage:job_triage"),
     StepKind.CAPTURE_LIVE: StepSpec(
-        "handlers.capture:job_capture_live",
+        "handlers.pipeline.capture:job_capture_live",
         Lane.CAMERA,
         RetryPolicy(attempts=6, base_s=20.0, cap_s=300.0),
         _SETTLE_CORRELATION,
     ),
     StepKind.CAPTURE_EXACT: StepSpec(
-        "handlers.capture:job_capture_exact",
+        "handlers.pipeline.capture:job_capture_exact",
         Lane.CAMERA,
         RetryPolicy(attempts=6, base_s=20.0, cap_s=300.0),
         _SETTLE_CORRELATION,
     ),
     StepKind.ANALYZE: StepSpec(
-        "handlers.analysis:job_analyze",
+        "handlers.pipeline.analysis:job_analyze",
         retry=RetryPolicy(attempts=6, base_s=30.0, cap_s=600.0),
         settle_dead=_SETTLE_CORRELATION,
     ),
-    StepKind.DECIDE: StepSpec("handlers.decision:job_decide", settle_dead=_SETTLE_CORRELATION),
-    StepKind.DECIDE_UNPICTURED: StepSpec("handlers.decision:job_decide_unpictured"),
-    StepKind.NOTIFY_ALERT: StepSpec("handlers.notify:job_notify_alert"),
+    StepKind.DECIDE: StepSpec("handlers.pipeline.decision:job_decide", settle_dead=_SETTLE_CORRELATION),
+    StepKind.DECIDE_UNPICTURED: StepSpec("handlers.pipeline.decision:job_decide_unpictured"),
+    StepKind.NOTIFY_ALERT: StepSpec("handlers.pipeline.notify:job_notify_alert"),
     StepKind.DELIVER: StepSpec(
-        "handlers.delivery:job_deliver", retry=RetryPolicy(attempts=7, base_s=10.0, cap_s=600.0)
+        "handlers.chat.delivery:job_deliver", retry=RetryPolicy(attempts=7, base_s=10.0, cap_s=600.0)
     ),
-    StepKind.HANDLE_EVENT: StepSpec("handlers.chat:job_handle_event"),
-    StepKind.CHECKOUT_SNAPSHOT: StepSpec("handlers.checkout:job_checkout_snapshot", Lane.CAMERA),
+    StepKind.HANDLE_EVENT: StepSpec("handlers.chat.dispatch:job_handle_event"),
+    StepKind.CHECKOUT_SNAPSHOT: StepSpec("handlers.pipeline.register_snapshot:job_checkout_snapshot", Lane.CAMERA),
     StepKind.ENTRANCE_VISIT: StepSpec(
-        "handlers.entrance:job_entrance_visit", Lane.CAMERA, RetryPolicy(attempts=6, base_s=10.0, cap_s=300.0)
+        "handlers.pipeline.entrance:job_entrance_visit", Lane.CAMERA, RetryPolicy(attempts=6, base_s=10.0, cap_s=300.0)
     ),
-    StepKind.FRAUD_REPORT: StepSpec("handlers.proposals:job_fraud_report"),
+    StepKind.FRAUD_REPORT: StepSpec("handlers.learning.proposals:job_fraud_report"),
     StepKind.PROPOSE_ENROLLMENT: StepSpec(
-        "handlers.proposals:job_propose_enrollment", retry=RetryPolicy(attempts=6, base_s=60.0, cap_s=60.0)
+        "handlers.learning.proposals:job_propose_enrollment", retry=RetryPolicy(attempts=6, base_s=60.0, cap_s=60.0)
     ),
     StepKind.ENROLL_FACE: StepSpec(
-        "handlers.enrollment:job_enroll_face", retry=RetryPolicy(attempts=6, base_s=30.0, cap_s=600.0)
+        "handlers.learning.enrollment:job_enroll_face", retry=RetryPolicy(attempts=6, base_s=30.0, cap_s=600.0)
     ),
-    StepKind.LOOKBACK: StepSpec("handlers.lookback:job_lookback", retry=RetryPolicy(base_s=60.0, cap_s=60.0)),
-    StepKind.FORGET_TEMPLATES: StepSpec("handlers.erasure:job_forget_templates"),
-    StepKind.ERASE_PERSON: StepSpec("handlers.erasure:job_erase_person"),
-    StepKind.EXPIRE_WATCHLIST: StepSpec("handlers.erasure:job_expire_watchlist"),
-    StepKind.PURGE: StepSpec("handlers.retention:job_purge"),
-    StepKind.DAILY_DIGEST: StepSpec("handlers.digest:job_daily_digest"),
-    StepKind.PATTERN_REPORT: StepSpec("handlers.weekly_report:job_pattern_report"),
+    StepKind.LOOKBACK: StepSpec("handlers.learning.lookback:job_lookback", retry=RetryPolicy(base_s=60.0, cap_s=60.0)),
+    StepKind.FORGET_TEMPLATES: StepSpec("handlers.learning.erasure:job_forget_templates"),
+    StepKind.ERASE_PERSON: StepSpec("handlers.learning.erasure:job_erase_person"),
+    StepKind.EXPIRE_WATCHLIST: StepSpec("handlers.learning.erasure:job_expire_watchlist"),
+    StepKind.PURGE: StepSpec("handlers.routine.retention:job_purge"),
+    StepKind.DAILY_DIGEST: StepSpec("handlers.routine.digest:job_daily_digest"),
+    StepKind.PATTERN_REPORT: StepSpec("handlers.routine.weekly_report:job_pattern_report"),
 }
 
-# The steps of one transaction's correlation: a dead one settles the transaction (handlers/correlation_failures.py).
+# The steps of one transaction's correlation: a dead one settles the transaction (handlers/pipeline/failures.py).
 CORRELATION_STEPS = frozenset(kind for kind, spec in CATALOGUE.items() if spec.settle_dead == _SETTLE_CORRELATION)
 
 

@@ -16,7 +16,7 @@ import yaml
 from bot.app import build_services
 from bot.runner import Runner
 from bot.steps import STEPS
-from handlers.entrance import record_visit
+from handlers.pipeline.entrance import record_visit
 from storage.models import WatchlistPerson
 from storage.uow import UnitOfWork
 from tests.conftest import REPO

@@ -20,7 +20,7 @@ from bot.entrance import AppearanceDetector, BrokerAddress, event_time_ms, parse
 from bot.runner import Runner
 from bot.steps import STEPS
 from core.steps import StepKind
-from handlers.entrance import record_visit
+from handlers.pipeline.entrance import record_visit
 from storage.models import Alert, Snapshot, WorkItem
 from storage.uow import UnitOfWork
 from tests.card_schema import card_validator

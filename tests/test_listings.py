@@ -19,7 +19,7 @@ from cards.alert import alert_card
 from cards.text import for_card, for_markdown
 from cards.views import AlertView
 from core.messenger import MAX_TEXT_BYTES, OutgoingMessage, WebexError
-from handlers.listing import listing, shorten
+from handlers.chat.listing import listing, shorten
 from storage.models import Alert, Transaction, WatchlistPerson
 from storage.uow import UnitOfWork
 from tests.card_schema import card_validator

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bot.app import build_services
-from handlers import lookback
+from handlers.learning import lookback
 from tests.learning_fixtures import (  # noqa: F401  (fixtures)
     CountingCamera,
     OnePerPicture,

@@ -62,7 +62,7 @@ def test_readyz_and_status_say_when_the_face_collection_is_missing(client, servi
     assert prepare_recognition(services) == missing
     body = client.get("/readyz").get_json()
     assert client.get("/readyz").status_code == 200 and body["recognition"] == missing
-    from handlers.card_views import status_view
+    from handlers.conversation.views import status_view
 
     view = status_view(services.component_state, {}, "rekognition", None)
     assert view.recognition.state == "down" and view.recognition.detail == missing

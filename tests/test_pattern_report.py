@@ -13,9 +13,9 @@ from PIL import Image
 from bot.steps import router
 from cards.patterns import pattern_card
 from core.events import ChatCommand
-from handlers.charts import pattern_chart
-from handlers.chat import dispatch_event
-from handlers.pattern_report import days_to_today, local_days, pattern_report, week_before
+from handlers.chat.dispatch import dispatch_event
+from handlers.routine.charts import pattern_chart
+from handlers.routine.pattern_report import days_to_today, local_days, pattern_report, week_before
 from storage.models import Alert, AuditEntry, PatternCount, Transaction
 from storage.uow import UnitOfWork
 from tests import card_examples as ex

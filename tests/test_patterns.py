@@ -20,9 +20,9 @@ from core.config import load_config
 from core.events import TransactionReceived
 from core.pos_schema import PosTransaction
 from core.steps import StepKind
-from handlers.intake import accept_transaction
-from handlers.patterns import count_under_rung
-from handlers.triage import job_triage
+from handlers.pipeline.intake import accept_transaction
+from handlers.pipeline.patterns import count_under_rung
+from handlers.pipeline.triage import job_triage
 from rules.baselines import BaselinePolicy, CashierBaseline
 from storage.models import PatternCount
 from storage.uow import UnitOfWork
@@ -449,7 +449,7 @@ def test_a_baseline_longer_than_the_transactions_are_kept_is_refused(environ, bu
 
 
 def test_daily_counts_are_purged_with_the_transactions(services, clock):
-    from handlers.retention import purge_round
+    from handlers.routine.retention import purge_round
 
     seed_counts(
         services, [("c-1", TODAY - timedelta(days=91), "sale", 5), ("c-1", TODAY - timedelta(days=30), "sale", 5)]

@@ -14,8 +14,8 @@ from core.config import TriageConfig, load_config
 from core.events import FraudReported, TransactionReceived
 from core.pos_schema import FraudReportBody, PosTransaction
 from core.steps import StepKind
-from handlers.intake import accept_fraud_report, accept_transaction
-from handlers.triage import job_triage
+from handlers.pipeline.intake import accept_fraud_report, accept_transaction
+from handlers.pipeline.triage import job_triage
 from rules.triage import TriageFacts, decide
 from storage.models import WatchlistPerson
 from storage.uow import UnitOfWork

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from bot.app import create_app
 from bot.http import webex_events
 from core.steps import StepKind
-from handlers.webex_intake import accept_event
+from handlers.chat.webex_intake import accept_event
 from storage import inbound
 from storage.models import InboundEvent, WorkItem
 from storage.uow import UnitOfWork

@@ -2,7 +2,7 @@
 
 Pages are thin shells; the cards are rendered in the page by Microsoft's Adaptive Cards
 JavaScript renderer (static/vendor), and a press comes back as ``POST /console/api/actions`` with
-the Submit data, which goes through the same router and handlers as a Webex press (handlers/console.py).
+the Submit data, which goes through the same router and handlers as a Webex press (handlers/console/presses.py).
 Everything is behind a personal console token (console_auth.py); API_TOKEN never acts here.
 """
 
@@ -30,9 +30,9 @@ from flask import (
 from bot.http import console_auth as auth
 from bot.http.problems import problem
 from cards.actions import ENROLL_PROPOSAL
-from handlers import console as console_handlers
-from handlers.console_proposals import answer_request
-from handlers.console_timeline import alert_item, alert_items, evidence_photo, visible_stores, watchlist_cards
+from handlers.console import presses as console_handlers
+from handlers.console.proposals import answer_request
+from handlers.console.timeline import alert_item, alert_items, evidence_photo, visible_stores, watchlist_cards
 from storage.models import Face
 from storage.uow import UnitOfWork
 from vision.types import CameraError

@@ -2,7 +2,7 @@
 
 Each route checks the processor's own signature on the raw body before reading it, maps the event
 (``feeds/``), validates the result as the POS intake would (card numbers, schema) and hands it to
-``handlers/feeds.py``. Processors retry every non-2xx for days and then disable the endpoint, so
+``handlers/pipeline/feeds.py``. Processors retry every non-2xx for days and then disable the endpoint, so
 every correctly signed event is answered 200 or 202: what we deliberately do not store (other event
 types, online payments) is ``ignored``, and what we cannot use (a field the mapping or our schema
 refuses, a card number) is kept as ``skipped`` with the reason naming the field.
@@ -32,7 +32,7 @@ from core.events import FraudReported, TransactionReceived
 from core.pos_schema import FraudReportBody, PosTransaction, field_errors
 from feeds import square_events, stripe_events
 from feeds.types import FedReport, FedStatus, FedTransaction, Ignored, Inquiry, Mapped, MappingError
-from handlers.feeds import FeedEvent, FeedResult, Skip, accept_feed_event
+from handlers.pipeline.feeds import FeedEvent, FeedResult, Skip, accept_feed_event
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("feeds", __name__)

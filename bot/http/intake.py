@@ -22,7 +22,7 @@ from core import signatures
 from core.card_numbers import card_number_paths
 from core.events import FraudReported, TransactionReceived
 from core.pos_schema import FraudReportBody, PosTransaction, field_errors
-from handlers.intake import IntakeResult, accept_fraud_report, accept_transaction
+from handlers.pipeline.intake import IntakeResult, accept_fraud_report, accept_transaction
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 256 * 1024

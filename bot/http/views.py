@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import object_session
 
-from handlers.card_views import WRONG_MATCHES_FOR_REVIEW
+from handlers.conversation.views import WRONG_MATCHES_FOR_REVIEW
 from storage.alerts import Sighting
 from storage.models import Alert, Transaction, WatchlistPerson, WorkItem
 from storage.watchlist_entries import WatchlistRepository

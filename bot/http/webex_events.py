@@ -18,7 +18,7 @@ from urllib.parse import urljoin
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from bot.http.problems import problem
-from handlers.webex_intake import SOURCES, WebexEventReceived, accept_webex_event, valid_event_id
+from handlers.chat.webex_intake import SOURCES, WebexEventReceived, accept_webex_event, valid_event_id
 
 log = logging.getLogger(__name__)
 EVENTS_PATH = "/webex/events"

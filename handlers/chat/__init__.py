@@ -1,0 +1,1 @@
+"""Chat and buttons: the stored Webex event handled once, commands, card actions, threads, listings, delivery."""

@@ -1,0 +1,176 @@
+"""The step that handles one stored Webex event (a message or a card press) exactly once.
+
+Webex sends only ids: the message or the action is fetched first, outside any transaction.
+Then, in one transaction, the router runs the handler, the replies are queued in the outbox and
+the event is marked handled, so a redelivered event (after a reconnect, or a webhook retry)
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from core.clock import Clock
+from core.config import Config
+from core.events import CardAction, ChatCommand, parse_command
+from core.messenger import Messenger, WebexError
+from core.router import Refused, Router, UserError
+from handlers.conversation.reply import Reply
+from storage import inbound, threads
+from storage.uow import UnitOfWork
+from storage.work_queue import ClaimedItem
+
+log = logging.getLogger(__name__)
+
+
+def job_handle_event(
+    item: ClaimedItem,
+    *,
+    read_uow: Callable[[], UnitOfWork],
+    uow: Callable[[], UnitOfWork],
+    messenger: Messenger | None,
+    router: Router,
+    config: Config,
+    clock: Clock,
+    dependencies: dict[str, Any],
+) -> None:
+    event_id = item.ref_id or ""
+    with read_uow() as work:
+        stored = inbound.get(work.session, event_id)
+        if stored is None or stored.handled_at is not None or messenger is None:
+            return
+        source = stored.source
+    try:
+        event = _fetch(source, event_id, messenger)
+    except WebexError as exc:
+        if exc.status != 404:
+            raise
+        # Deleted since, or a group message not meant for the bot: nothing to answer, nothing to retry.
+        log.info(
+            "event %s: its %s can no longer be read (404); ending it",
+            event_id,
+            "card action" if source == "webex_action" else "message",
+        )
+        event = None
+    thread_root = _thread_root(event, messenger, read_uow) if event is not None else None
+    with uow() as work:
+        now = clock()
+        if event is not None:
+            reply = Reply(work, event.room_id, thread_root, event_id, now)
+            dispatch_event(event, work, reply, router, config, now, dependencies)
+        inbound.mark_handled(work.session, event_id, now)
+        work.commit()
+
+
+def _fetch(source: str, event_id: str, messenger: Messenger) -> ChatCommand | CardAction | None:
+    """The event as a handler sees it; None for what is not for us (the bot's own messages)."""
+    me = messenger.me()
+    if source == "webex_action":
+        action = messenger.attachment_action(event_id)
+        if action.get("personId") == me.get("id"):
+            return None
+        inputs = dict(action.get("inputs") or {})
+        email = messenger.person_email(action["personId"]) or ""
+        return CardAction(
+            event_id=event_id,
+            action=str(inputs.get("action", "")),
+            data=inputs,
+            person_id=action["personId"],
+            person_email=email.lower(),
+            room_id=action["roomId"],
+            message_id=action.get("messageId", ""),
+        )
+    message = messenger.message(event_id)
+    if message.get("personId") == me.get("id"):
+        return None
+    word, args = parse_command(message.get("text", ""), bot_names=_names(me))
+    return ChatCommand(
+        event_id=event_id,
+        message_id=message["id"],
+        room_id=message["roomId"],
+        room_type=message.get("roomType", "direct"),
+        person_id=message["personId"],
+        person_email=message.get("personEmail", "").lower(),
+        text=message.get("text", ""),
+        word=word,
+        args=args,
+        thread_id=message.get("parentId") or message["id"],
+    )
+
+
+def _names(me: dict[str, Any]) -> tuple[str, ...]:
+    display = me.get("displayName", "")
+    # Webex puts the display name (or its first word, for a short mention) before the command.
+    return tuple(n for n in {display, display.split(" ")[0] if display else ""} if n)
+
+
+def _thread_root(
+    event: ChatCommand | CardAction, messenger: Messenger, read_uow: Callable[[], UnitOfWork]
+) -> str | None:
+    """Where every answer to this event goes: the root of its thread, never a reply (Webex threads are one level
+    deep and refuse a reply to a reply with 400), refusals and input errors included.
+
+    A message's ``parentId`` is always a root. A pressed card may itself be a reply (a proposal under an alert):
+    our outbox knows its root; a card we no longer know (purged) is asked of Webex."""
+    if isinstance(event, ChatCommand):
+        return event.thread_id
+    if not event.message_id:
+        return None
+    with read_uow() as work:
+        known = threads.known_root(work.session, event.message_id)
+    if known is not None:
+        return known
+    try:
+        return messenger.message(event.message_id).get("parentId") or event.message_id
+    except WebexError as exc:
+        log.info("card message of action %s unreadable (%s): answering under it", event.event_id, exc.reason)
+        return event.message_id
+
+
+def dispatch_event(
+    event: ChatCommand | CardAction,
+    work: UnitOfWork,
+    reply: Reply,
+    router: Router,
+    config: Config,
+    now: Any,
+    dependencies: dict[str, Any],
+) -> None:
+    """Route one command or press with the role checks; a refusal is answered and audited. Webex and the
+    console both come through here, so they share authorisation and audit."""
+    stores = stores_for_room(config, event.room_id, event.person_email)
+
+    deps = {**dependencies, "uow": work, "reply": reply, "now": now, "stores": stores}
+    try:
+        router.dispatch(event, deps, business=config.business, stores_in_context=stores)
+    except Refused as refusal:
+        what = event.word if isinstance(event, ChatCommand) else event.action
+        work.audit.record(
+            at=now,
+            actor=event.person_email or event.person_id,
+            action=what or "unknown",
+            subject_type="command" if isinstance(event, ChatCommand) else "card_action",
+            subject_id=str(event.data.get("alert_id") or event.data.get("transaction_id") or event.event_id)
+            if isinstance(event, CardAction)
+            else event.event_id,
+            reason_code="role",
+            outcome="refused",
+        )
+        log.info("refused %s for %s: %s", what, event.person_email, refusal.detail)
+        reply(refusal.reply)
+    except UserError as error:
+        reply(error.reply)
+
+
+def stores_for_room(config: Config, room_id: str, email: str) -> tuple[str, ...]:
+    """The stores a space speaks for: a store's own space, a region's space, else (1:1) the person's stores."""
+    business = config.business
+    own = tuple(s.id for s in business.stores if s.webex_room_id and s.webex_room_id == room_id)
+    if own:
+        return own
+    regions = {r.id for r in business.regions if r.webex_room_id and r.webex_room_id == room_id}
+    if regions:
+        return tuple(s.id for s in business.stores if s.region in regions)
+    return tuple(s.id for s in business.stores if business.role_of(email, s.id) is not None)

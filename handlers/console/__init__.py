@@ -1,0 +1,1 @@
+"""The review console's entry: presses and commands from the console, its timeline and proposals."""

@@ -1,0 +1,150 @@
+"""`checkout <register>`: a picture of a register now, as in the original proof of concept.
+
+The command only records the request (a pending manual snapshot and its step) and answers; the
+step asks the camera outside any transaction, through the same rate budget, and posts our own
+copy of the picture in the command's thread. The picture follows snapshot retention.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+
+from core.clock import Clock
+from core.config import Config, RegisterConfig, StoreConfig
+from core.events import ChatCommand
+from core.router import UserError, require_role
+from core.routes import router
+from core.steps import RetryLater, StepKind
+from handlers.conversation.reply import Reply
+from handlers.conversation.threads import open_thread, post_in_thread
+from storage.evidence import EvidenceStore
+from storage.models import Snapshot
+from storage.uow import UnitOfWork
+from storage.work_queue import ClaimedItem
+from vision.types import Camera, CameraError
+
+log = logging.getLogger(__name__)
+ATTEMPTS = 3  # a person is waiting: a few quick tries, then say it did not work
+
+
+@router.command("checkout", role="manager", usage="checkout <register>", summary="a picture of a register now")
+def cmd_checkout(
+    cmd: ChatCommand, *, uow: UnitOfWork, reply: Reply, config: Config, stores: tuple[str, ...], now: datetime
+) -> None:
+    if len(cmd.args) != 1:
+        raise UserError("Usage: `checkout reg-1` (or `checkout store-001/reg-1`).")
+    store, register = _register(config, stores, cmd.args[0])
+    require_role(config.business, cmd.person_email, store.id, "manager")
+    snapshot = Snapshot(
+        id=f"S-{secrets.token_hex(5)}",
+        transaction_id=None,
+        store_id=store.id,
+        camera_serial=register.camera_serial,
+        kind="manual",
+        taken_for=None,
+        status="pending",
+        created_at=now,
+    )
+    uow.snapshots.add(snapshot)
+    uow.work.enqueue(kind=StepKind.CHECKOUT_SNAPSHOT, key=snapshot.id, ref_id=snapshot.id, run_at=now, now=now)
+    uow.audit.record(
+        at=now,
+        actor=cmd.person_email,
+        action="checkout",
+        subject_type="register",
+        subject_id=f"{store.id}/{register.id}",
+        store_id=store.id,
+    )
+    open_thread(
+        uow,
+        reply,
+        key=f"checkout:{snapshot.id}",
+        now=now,
+        markdown=f"📷 Taking a picture at {store.name}, {register.id}…",
+    )
+
+
+def job_checkout_snapshot(
+    item: ClaimedItem,
+    *,
+    read_uow: Callable[[], UnitOfWork],
+    uow: Callable[[], UnitOfWork],
+    camera: Camera | None,
+    evidence: EvidenceStore,
+    config: Config,
+    clock: Clock,
+) -> None:
+    with read_uow() as work:
+        snapshot = work.snapshots.get(item.ref_id or "")
+        if snapshot is None or snapshot.status != "pending":
+            return
+        store_id, serial = snapshot.store_id, snapshot.camera_serial
+    store = config.business.store(store_id)
+    try:
+        if camera is None or store is None:
+            raise CameraError("the camera is off (MERAKI_DASHBOARD_API_KEY is not set)", retry=False)
+        picture = camera.snapshot(serial, org_id=store.meraki_org_id, at=None)
+    except CameraError as exc:
+        if exc.retry and item.attempts < ATTEMPTS:
+            raise RetryLater(exc.reason, exc.retry_after_s or 5.0) from None
+        _finish(uow, item, clock, store, failure=exc.reason)
+        return
+    digest = evidence.put(picture.content, picture.content_type)
+    _finish(uow, item, clock, store, picture=(digest, picture.content_type, len(picture.content)))
+
+
+def _finish(
+    uow: Callable[[], UnitOfWork],
+    item: ClaimedItem,
+    clock: Clock,
+    store: StoreConfig | None,
+    *,
+    picture: tuple[str, str, int] | None = None,
+    failure: str | None = None,
+) -> None:
+    now = clock()
+    with uow() as work:
+        snapshot = work.snapshots.get(item.ref_id or "")
+        common = {
+            "anchor_key": f"checkout:{snapshot.id}",
+            "key": f"checkout:{snapshot.id}:result",
+            "now": now,
+            "fallback_room": store.webex_room_id if store else None,
+        }
+        if picture is None:
+            snapshot.status, snapshot.reason = "failed", failure
+            post_in_thread(work, markdown=f"No picture: {failure}.", **common)
+        else:
+            digest, content_type, size = picture
+            work.snapshots.record_file(digest, kind="snapshot", content_type=content_type, size_bytes=size, now=now)
+            snapshot.status, snapshot.evidence_sha256, snapshot.ready_at = "ready", digest, now
+            name = f"{snapshot.id}.{'png' if content_type == 'image/png' else 'jpg'}"
+            post_in_thread(
+                work,
+                markdown=f"Camera {snapshot.camera_serial} now.",
+                file={"sha256": digest, "content_type": content_type, "name": name},
+                **common,
+            )
+        work.commit()
+    log.info("checkout snapshot %s %s", item.ref_id, "ready" if picture else "failed")
+
+
+def _register(config: Config, stores: tuple[str, ...], name: str) -> tuple[StoreConfig, RegisterConfig]:
+    """``reg-1`` when only one store of this space has it, else ``store-001/reg-1``."""
+    store_id, _, register_id = name.rpartition("/")
+    found = [
+        (s, r)
+        for s in config.business.stores
+        if s.id in stores and (not store_id or s.id == store_id)
+        for r in s.registers
+        if r.id == register_id
+    ]
+    if not found:
+        raise UserError(f"I know no register `{name}` here.")
+    if len(found) > 1:
+        options = ", ".join(f"`{s.id}/{r.id}`" for s, r in found)
+        raise UserError(f"More than one store has `{register_id}`: say which, e.g. {options}.")
+    return found[0]
