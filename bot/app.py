@@ -124,7 +124,7 @@ def create_app(services: Services) -> Flask:
         g.started = time.perf_counter()
 
     @app.after_request
-    def _observe(response):  # type: ignore[no-untyped-def]
+    def _observe(response):
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
         services.metrics.http_latency.labels(endpoint).observe(
             time.perf_counter() - g.get("started", time.perf_counter())

@@ -30,7 +30,7 @@ from bot.app import build_services, create_app
 from bot.demo_story import Story
 from bot.narration import Narrator, speaker, summary
 from bot.processes import Background, prepare_recognition, start_listeners, stop_listeners
-from core.config import Config
+from core.config import Config, required_secret
 from simulation.camera_server import CameraEvent, CameraStandIn
 from simulation.floor import Floor
 from simulation.pos import PosStandIn
@@ -97,7 +97,7 @@ def run(
         # A register's next customer only after its live-picture window: a late live picture would show them.
         pos = PosStandIn(
             base_url,
-            config.env.pos_webhook_secret.get_secret_value(),
+            required_secret(config.env.pos_webhook_secret, "POS_WEBHOOK_SECRET"),  # environment_defaults set it
             floor,
             serials,
             store_id=config.business.stores[0].id,
@@ -208,13 +208,16 @@ def _banner(out: TextIO, config: Config, base_url: str, tokens: dict[str, str], 
         if auto
         else "decide in the console; the charged-back shopper returns once someone enrolls her. Ctrl-C stops."
     )
+    # environment_defaults set both secrets when they were not given.
+    api_token = required_secret(config.env.api_token, "API_TOKEN")
+    pos_secret = required_secret(config.env.pos_webhook_secret, "POS_WEBHOOK_SECRET")
     print(
         f"""
 fraud-loss-prevention demo: a store on this machine, offline ({config.env.database_url})
   review console:  {base_url}/console   sign in with a token below (new every run)
 {people}
-  read API:        {base_url}/api/v1/alerts   Authorization: Bearer {config.env.api_token.get_secret_value()}
-  POS intake:      POST {base_url}/api/v1/transactions   POS_WEBHOOK_SECRET={config.env.pos_webhook_secret.get_secret_value()}
+  read API:        {base_url}/api/v1/alerts   Authorization: Bearer {api_token}
+  POS intake:      POST {base_url}/api/v1/transactions   POS_WEBHOOK_SECRET={pos_secret}
   camera:          Meraki stand-in at {config.env.meraki_base_url}
   Webex:           {webex}
   {mode}

@@ -91,7 +91,7 @@ class Redactor(logging.Filter):
         return True
 
 
-def configure(level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = (), stream=None) -> Redactor:  # type: ignore[no-untyped-def]
+def configure(level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = (), stream=None) -> Redactor:
     """Install one redacting handler on the root logger (replacing earlier ones)."""
     handler = logging.StreamHandler(stream or sys.stderr)
     redactor = Redactor(secrets)

@@ -22,7 +22,7 @@ from bot.steps import CAMERA_LANE, ON_DEAD, STEPS
 from bot.sweeps import schedule_sweeps
 from bot.webex_activities import accept_into
 from bot.webex_socket import WebsocketTransport
-from core.config import Config
+from core.config import Config, required_secret
 from core.messenger import WebexError
 from storage import migrate
 from vision.types import RecognitionError
@@ -201,7 +201,7 @@ def web(config: Config) -> None:
 
     migrate.upgrade(config.env.database_url)
 
-    class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    class _Gunicorn(BaseApplication):
         def load_config(self) -> None:
             self.cfg.set("bind", f"{config.env.host}:{config.env.port}")
             self.cfg.set("worker_class", "gthread")
@@ -209,7 +209,7 @@ def web(config: Config) -> None:
             self.cfg.set("threads", 8)
             self.cfg.set("graceful_timeout", 20)
 
-        def load(self):  # type: ignore[no-untyped-def]
+        def load(self):
             # Built in each worker after the fork: database connections must not cross a fork.
             services = build_services(config)
             services.component_state["runner"] = "in the worker process"
@@ -239,7 +239,9 @@ def start_webex(services: Services) -> WebsocketTransport | None:
             services.component_state["webex"] = "webhook: PUBLIC_URL not set"
             return None
         try:
-            client.register_webhooks(target_url(str(env.public_url)), env.webex_webhook_secret.get_secret_value())
+            # _mode_problems requires WEBEX_WEBHOOK_SECRET with a token and the webhook transport.
+            secret = required_secret(env.webex_webhook_secret, "WEBEX_WEBHOOK_SECRET")
+            client.register_webhooks(target_url(str(env.public_url)), secret)
             services.component_state["webex"] = "configured"
         except WebexError as exc:
             log.warning("Webex webhooks not registered: %s", exc.reason)

@@ -9,6 +9,7 @@ the token or a URL (ids of people are in the paths).
 from __future__ import annotations
 
 import email.utils
+import functools
 import logging
 import re
 import threading
@@ -69,13 +70,14 @@ class WebexClient:
         if too_long is not None:  # Webex would answer 400; say why here, and spend no call on it
             log.error("message to Webex refused before sending: %s", too_long.reason)
             raise too_long
-        fields = {"roomId": message.room_id, "toPersonEmail": message.to_person_email, "parentId": message.parent_id}
-        fields = {k: v for k, v in fields.items() if v is not None}
-        if message.attachment is not None:
+        addressed = {"roomId": message.room_id, "toPersonEmail": message.to_person_email, "parentId": message.parent_id}
+        fields: dict[str, Any] = {k: v for k, v in addressed.items() if v is not None}
+        attachment = message.attachment
+        if attachment is not None:
             if message.markdown:
                 fields["markdown"] = message.markdown
-            created = self._call("send a file", lambda: self._post_file(fields, message.attachment))
-            return str(created["id"])
+            uploaded = self._call("send a file", lambda: self._post_file(fields, attachment))
+            return str(uploaded["id"])
         if message.card is not None:
             fields["markdown"] = message.markdown or CARD_FALLBACK
             fields["attachments"] = [{"contentType": CARD_CONTENT_TYPE, "content": message.card}]
@@ -128,12 +130,15 @@ class WebexClient:
             self._delete_webhook(webhook_id)
         created = []
         for resource in WEBHOOK_RESOURCES:
-            hook = self._call(
-                f"create the {resource} webhook",
-                lambda r=resource: self._api.webhooks.create(
-                    name=f"fraud-loss-prevention {r}", targetUrl=target_url, resource=r, event="created", secret=secret
-                ),
+            create = functools.partial(
+                self._api.webhooks.create,
+                name=f"fraud-loss-prevention {resource}",
+                targetUrl=target_url,
+                resource=resource,
+                event="created",
+                secret=secret,
             )
+            hook = self._call(f"create the {resource} webhook", create)
             created.append(str(hook.id))
         log.info("webex webhooks registered: %d replaced, %d created (%s)", len(ours), len(created), ", ".join(created))
         return created

@@ -50,7 +50,7 @@ class _DeadlineSession(requests.Session):
         super().__init__()
         self.deadline_s = deadline_s
 
-    def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self.deadline_s)
         return super().request(method, url, *args, **kwargs)
 

@@ -14,9 +14,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
+from pydantic_core import ErrorDetails
 
 from core.config_business import (  # noqa: F401  (the configuration's names, importable from here as before)
     _LOCATED,
@@ -73,6 +75,17 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]):
         super().__init__("\n".join(problems))
         self.problems = problems
+
+
+def required_secret(secret: SecretStr | None, name: str) -> str:
+    """The value of a secret that is optional in general but guaranteed where this is called.
+
+    The guarantee comes from _mode_problems (checked when the configuration loads) or from the
+    caller's own setup (the demo fills its secrets in); should it ever not hold, say which one.
+    """
+    if secret is None:
+        raise ConfigError([f"{name}: required here"])
+    return secret.get_secret_value()
 
 
 def load_config(environ: Mapping[str, str], yaml_text: str, *, source: str = DEFAULT_CONFIG_PATH) -> Config:
@@ -137,7 +150,7 @@ def _reference_image_problems(business: BusinessConfig, document: yaml.Node | No
     for i, item in enumerate(business.catalog):
         for j, name in enumerate(item.reference_images):
             if not (base / name).is_file():
-                path = ["catalog", i, "reference_images", j]
+                path: list[str | int] = ["catalog", i, "reference_images", j]
                 problems.append(
                     f"{_dotted(path)}: no such file {str(base / name)!r} ({source}, line {_line_of(document, path)})"
                 )
@@ -146,7 +159,8 @@ def _reference_image_problems(business: BusinessConfig, document: yaml.Node | No
 
 def _parse_env(environ: Mapping[str, str]) -> tuple[EnvSettings | None, list[str]]:
     # An empty variable counts as unset: `API_TOKEN=` must not become an empty (guessable) secret.
-    values = {k: v for k, v in environ.items() if k in _ENV_NAMES and v != ""}
+    # Any, not str: the values are keyword arguments for pydantic to parse, beside EnvSettings' own options.
+    values: dict[str, Any] = {k: v for k, v in environ.items() if k in _ENV_NAMES and v != ""}
     try:
         return EnvSettings(**values), []
     except ValidationError as exc:
@@ -183,7 +197,7 @@ _ENV_NAMES = {f.alias for f in EnvSettings.model_fields.values() if f.alias}
 _SECTION_NOISE = {"function-after[_check_box(), tuple[float, float, float, float]]"}
 
 
-def _plain(error: dict) -> str:
+def _plain(error: ErrorDetails) -> str:
     if error["type"] == "extra_forbidden":
         return "unknown key (not part of the configuration; check the spelling)"
     if error["type"] == "missing":

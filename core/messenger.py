@@ -74,3 +74,6 @@ class Messenger(Protocol):
 
     def me(self) -> dict[str, Any]:
         """GET /people/me: the bot's own id and display name (to ignore its own messages, strip mentions)."""
+
+    def register_webhooks(self, target_url: str, secret: str) -> list[str]:
+        """WEBEX_TRANSPORT=webhook: replace our webhooks (same target URL) with one per resource; the new ids."""

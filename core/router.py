@@ -107,7 +107,11 @@ class Router:
 
 def best_role(business: BusinessConfig, email: str, store_ids: tuple[str, ...]) -> Role | None:
     roles = [r for r in (business.role_of(email, s) for s in store_ids) if r is not None]
-    return max(roles, key=lambda r: ROLE_RANK[r]) if roles else None
+    if not roles:
+        return None
+    # Its own statement: inside `return`, mypy would type the lambda's argument as `Role | None`.
+    best: Role = max(roles, key=lambda r: ROLE_RANK[r])
+    return best
 
 
 def require_role(business: BusinessConfig, email: str, store_id: str, role: Role) -> None:

@@ -51,7 +51,7 @@ def _make_engine(url: str, is_sqlite: bool) -> Engine:
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_connection, _record):
         # Let SQLAlchemy's begin event control transactions (pysqlite's own BEGIN is deferred and late).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -66,7 +66,7 @@ def _make_engine(url: str, is_sqlite: bool) -> Engine:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn):  # type: ignore[no-untyped-def]
+    def _on_begin(conn):
         conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('sqlite_begin', 'DEFERRED')}")
 
     return engine

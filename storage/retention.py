@@ -41,7 +41,7 @@ class Purged:
         return self
 
 
-def _transaction_kept():  # type: ignore[no-untyped-def]
+def _transaction_kept():
     """SQL condition on Transaction: it has a fraud report or an alert still open or confirmed."""
     return or_(
         exists().where(FraudReport.transaction_id == Transaction.transaction_id),
@@ -49,7 +49,7 @@ def _transaction_kept():  # type: ignore[no-untyped-def]
     )
 
 
-def _snapshot_kept():  # type: ignore[no-untyped-def]
+def _snapshot_kept():
     by_transaction = and_(
         Snapshot.transaction_id.is_not(None),
         exists().where(Transaction.transaction_id == Snapshot.transaction_id, _transaction_kept()),

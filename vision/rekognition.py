@@ -76,7 +76,7 @@ def call(client: Any, operation: str, *, tolerate: Collection[str] = (), **param
     botocore has already retried throttling and timeouts (client config) when an error gets here.
     """
     try:
-        return getattr(client, operation)(**params)  # type: ignore[no-any-return]
+        return getattr(client, operation)(**params)
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "Unknown")
         if code in tolerate:

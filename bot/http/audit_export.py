@@ -52,7 +52,7 @@ def _moment(name: str) -> datetime | None:
     return moment
 
 
-def _rows(db, since: datetime | None, until: datetime | None) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def _rows(db, since: datetime | None, until: datetime | None) -> Iterator[str]:
     yield _line(COLUMNS)
     after = 0
     while True:

@@ -40,7 +40,7 @@ class SignedIn:
 class _ConsoleSessions(SecureCookieSessionInterface):
     """Flask's signed-cookie sessions, with the key read (or created) on the console's first request."""
 
-    def get_signing_serializer(self, app: Flask):  # type: ignore[no-untyped-def]
+    def get_signing_serializer(self, app: Flask):
         if not app.secret_key and request.path.startswith("/console"):
             app.secret_key = session_key(app.extensions["flp"].config.env.data_dir)
         return super().get_signing_serializer(app)

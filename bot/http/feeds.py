@@ -247,7 +247,7 @@ def _response(event: FeedEvent, mapped: Mapped, result: FeedResult) -> tuple[Res
         ), "skipped"
     transaction_id = (
         mapped.transaction_id if isinstance(mapped, (FedStatus, Inquiry)) else mapped.body["transaction_id"]
-    )  # type: ignore[union-attr]
+    )
     if isinstance(mapped, (FedStatus, Inquiry)):
         return _changed(tag, mapped, result, transaction_id)
     if result.outcome == "unknown_transaction":

@@ -73,7 +73,7 @@ def _count_patterns(work: UnitOfWork, transaction: Transaction, config: Config, 
     transaction.pattern_facts = pattern_facts(work, transaction, original, day, config, baselines)
 
 
-def _schedule_snapshots(work: UnitOfWork, transaction_id: str, occurred_at, now, config: Config) -> None:  # type: ignore[no-untyped-def]
+def _schedule_snapshots(work: UnitOfWork, transaction_id: str, occurred_at, now, config: Config) -> None:
     camera = config.business.camera
     # A late or replayed transaction would picture the next customer: live only while fresh.
     if (now - occurred_at).total_seconds() <= camera.live_max_age_s:

@@ -69,7 +69,7 @@ def _png(figure: Figure) -> bytes:
     return out.getvalue()
 
 
-def _rates(axes, title: str, rows: Sequence[SubjectPattern], slots: int) -> None:  # type: ignore[no-untyped-def]
+def _rates(axes, title: str, rows: Sequence[SubjectPattern], slots: int) -> None:
     axes.set_title(title, fontsize=10)
     if not rows:
         _nothing(axes, "no transactions")
@@ -90,7 +90,7 @@ def _rates(axes, title: str, rows: Sequence[SubjectPattern], slots: int) -> None
     axes.tick_params(labelsize=8)
 
 
-def _bars(axes, title: str, items: list[tuple[str, int]], color, *, horizontal: bool) -> None:  # type: ignore[no-untyped-def]
+def _bars(axes, title: str, items: list[tuple[str, int]], color, *, horizontal: bool) -> None:
     axes.set_title(title, fontsize=10)
     if not items:
         _nothing(axes, "no alerts")
@@ -106,7 +106,7 @@ def _bars(axes, title: str, items: list[tuple[str, int]], color, *, horizontal: 
     axes.tick_params(labelsize=8)
 
 
-def _nothing(axes, words: str) -> None:  # type: ignore[no-untyped-def]
+def _nothing(axes, words: str) -> None:
     axes.text(0.5, 0.5, words, ha="center", va="center", transform=axes.transAxes, color="grey")
     axes.set_xticks([])
     axes.set_yticks([])
