@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -80,7 +81,10 @@ class AlertRepository:
             query = query.where(Alert.register_id.is_(None), Alert.camera_serial == camera_serial)
         return bool(self._session.scalar(select(query)))
 
-    def sightings(self, alerts: list[Alert], *, window: timedelta = SIGHTINGS_WINDOW) -> dict[int, list[Sighting]]:
+    # `builtins.list` from here on: in the class body, `list` is the method above.
+    def sightings(
+        self, alerts: builtins.list[Alert], *, window: timedelta = SIGHTINGS_WINDOW
+    ) -> dict[int, builtins.list[Sighting]]:
         """For each alert of a watchlist person, that person's earlier alerts in its store within ``window``,
         newest first; those of the same checkout or entrance picture are the same moment, so left out.
         One query for any number of alerts (the read API's list)."""
@@ -103,11 +107,11 @@ class AlertRepository:
         ]
         return {a.id: [s for s in found if _earlier_sighting(s.alert, a, window)] for a in subjects}
 
-    def ids_for_transaction(self, transaction_id: str) -> list[str]:
+    def ids_for_transaction(self, transaction_id: str) -> builtins.list[str]:
         query = select(Alert.id).where(Alert.transaction_id == transaction_id).order_by(Alert.id)
         return [f"A-{n}" for n in self._session.scalars(query)]
 
-    def watchlist(self, *, include_inactive: bool = False) -> list[WatchlistPerson]:
+    def watchlist(self, *, include_inactive: bool = False) -> builtins.list[WatchlistPerson]:
         query = select(WatchlistPerson).order_by(WatchlistPerson.enrolled_at)
         if not include_inactive:
             query = query.where(WatchlistPerson.status.in_(LISTED))

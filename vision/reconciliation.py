@@ -24,10 +24,15 @@ class BilledItem(NamedTuple):
 
 
 class CatalogEntry(Protocol):
-    """What reconcile needs of a catalog item (``core.config.CatalogItem`` fits); ``unit_price`` is optional."""
+    """What reconcile needs of a catalog item (``core.config.CatalogItem`` fits); ``unit_price`` is optional.
 
-    sku: str
-    label: str
+    Read-only properties, not attributes: the configuration's items are frozen."""
+
+    @property
+    def sku(self) -> str: ...
+
+    @property
+    def label(self) -> str: ...
 
 
 @dataclass(frozen=True)

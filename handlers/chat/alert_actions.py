@@ -17,7 +17,7 @@ from core.messenger import Messenger
 from core.pos_schema import FraudReportBody
 from core.router import UserError, require_role
 from core.routes import router
-from handlers.conversation.reply import Reply
+from handlers.conversation.reply import Answer
 from handlers.pipeline.intake import record_fraud_report
 from storage.models import Alert, WatchlistPerson
 from storage.uow import UnitOfWork
@@ -32,7 +32,7 @@ DISMISS_REASONS = {
 
 @router.action("confirm", role="manager")
 def act_confirm(
-    press: CardAction, *, uow: UnitOfWork, reply: Reply, config: Config, now: datetime, messenger: Messenger | None
+    press: CardAction, *, uow: UnitOfWork, reply: Answer, config: Config, now: datetime, messenger: Messenger | None
 ) -> None:
     alert = _alert_to_decide(press, uow, config, "manager", reply, now)
     if alert is None:
@@ -83,7 +83,7 @@ def _tell_region(uow: UnitOfWork, alert: Alert, config: Config, now: datetime) -
 
 
 @router.action("dismiss", role="staff")
-def act_dismiss(press: CardAction, *, uow: UnitOfWork, reply: Reply, config: Config, now: datetime) -> None:
+def act_dismiss(press: CardAction, *, uow: UnitOfWork, reply: Answer, config: Config, now: datetime) -> None:
     reason = str(press.data.get("reason") or "").strip()
     note = str(press.data.get("note") or "").strip()
     if reason not in DISMISS_REASONS:
@@ -115,7 +115,7 @@ def act_dismiss(press: CardAction, *, uow: UnitOfWork, reply: Reply, config: Con
 
 
 def _alert_to_decide(
-    press: CardAction, uow: UnitOfWork, config: Config, role: str, reply: Reply, now: datetime
+    press: CardAction, uow: UnitOfWork, config: Config, role: str, reply: Answer, now: datetime
 ) -> Alert | None:
     alert = uow.alerts.get(str(press.data.get("alert_id") or ""))
     if alert is None:

@@ -23,7 +23,7 @@ from core.routes import router
 from handlers.chat.listing import is_page, listing, page_number, shorten
 from handlers.chat.stats_views import rule_rows, stats_row
 from handlers.chat.watchlist import watchlist_precision
-from handlers.conversation.reply import Reply
+from handlers.conversation.reply import Answer
 from handlers.conversation.views import status_view
 from handlers.pipeline.intake import record_fraud_report
 from storage import stats as stats_queries
@@ -35,12 +35,12 @@ ALERTS_LISTED = 200  # newest first; older ones are found with `show`, the conso
 
 
 @router.command("help", role="staff", usage="help", summary="what I can do for you")
-def cmd_help(cmd: ChatCommand, *, reply: Reply, config: Config, stores: tuple[str, ...]) -> None:
+def cmd_help(cmd: ChatCommand, *, reply: Answer, config: Config, stores: tuple[str, ...]) -> None:
     reply(_help_text(cmd.person_email, config, stores), card=_help_card(cmd.person_email, config, stores))
 
 
 @router.otherwise
-def cmd_unknown(event: ChatCommand | CardAction, *, reply: Reply, config: Config, stores: tuple[str, ...]) -> None:
+def cmd_unknown(event: ChatCommand | CardAction, *, reply: Answer, config: Config, stores: tuple[str, ...]) -> None:
     if isinstance(event, CardAction):
         raise UserError("That button is not one I know (the card may be from an older version).")
     opening = f"I don't know `{event.word}`." if event.word else "Hello!"
@@ -52,7 +52,7 @@ def cmd_unknown(event: ChatCommand | CardAction, *, reply: Reply, config: Config
 
 @router.command("status", role="staff", usage="status", summary="health of cameras, recognition and the queue")
 def cmd_status(
-    cmd: ChatCommand, *, reply: Reply, uow: UnitOfWork, config: Config, component_state: dict[str, str], now: datetime
+    cmd: ChatCommand, *, reply: Answer, uow: UnitOfWork, config: Config, component_state: dict[str, str], now: datetime
 ) -> None:
     counts = uow.work.counts()
     oldest = uow.work.oldest_due(now=now)
@@ -70,7 +70,7 @@ def cmd_status(
 
 @router.command("alerts", role="staff", usage="alerts [open|today] [page]", summary="the open alerts, or today's")
 def cmd_alerts(
-    cmd: ChatCommand, *, reply: Reply, uow: UnitOfWork, config: Config, stores: tuple[str, ...], now: datetime
+    cmd: ChatCommand, *, reply: Answer, uow: UnitOfWork, config: Config, stores: tuple[str, ...], now: datetime
 ) -> None:
     args = [a.lower() for a in cmd.args]
     page = page_number(args.pop()) if args and is_page(args[-1]) else 1
@@ -97,7 +97,7 @@ def cmd_alerts(
 
 
 @router.command("show", role="staff", usage="show <alert|transaction>", summary="one alert or transaction")
-def cmd_show(cmd: ChatCommand, *, reply: Reply, uow: UnitOfWork, config: Config, now: datetime) -> None:
+def cmd_show(cmd: ChatCommand, *, reply: Answer, uow: UnitOfWork, config: Config, now: datetime) -> None:
     if len(cmd.args) != 1:
         raise UserError("Usage: `show A-1042` or `show <transaction id>`.")
     alert = uow.alerts.get(cmd.args[0])
@@ -141,7 +141,7 @@ def cmd_show(cmd: ChatCommand, *, reply: Reply, uow: UnitOfWork, config: Config,
 
 
 @router.command("fraud", role="manager", usage="fraud <transaction> [reason]", summary="report a transaction as fraud")
-def cmd_fraud(cmd: ChatCommand, *, reply: Reply, uow: UnitOfWork, config: Config, now: datetime) -> None:
+def cmd_fraud(cmd: ChatCommand, *, reply: Answer, uow: UnitOfWork, config: Config, now: datetime) -> None:
     if not cmd.args or not _TRANSACTION_ID.match(cmd.args[0]):
         raise UserError("Usage: `fraud <transaction id> [reason]`.")
     transaction = uow.transactions.get(cmd.args[0])
@@ -158,7 +158,7 @@ def cmd_fraud(cmd: ChatCommand, *, reply: Reply, uow: UnitOfWork, config: Config
 
 
 @router.command("rules", role="security", usage="rules [page]", summary="the rules and how often they were right")
-def cmd_rules(cmd: ChatCommand, *, reply: Reply, uow: UnitOfWork, config: Config, stores: tuple[str, ...]) -> None:
+def cmd_rules(cmd: ChatCommand, *, reply: Answer, uow: UnitOfWork, config: Config, stores: tuple[str, ...]) -> None:
     if len(cmd.args) > 1 or (cmd.args and not is_page(cmd.args[0])):
         raise UserError("Usage: `rules`, or a page: `rules 2`.")
     precision = stats_queries.rule_precision(uow.session, stores)
@@ -183,7 +183,7 @@ def cmd_rules(cmd: ChatCommand, *, reply: Reply, uow: UnitOfWork, config: Config
 
 @router.command("stats", role="staff", usage="stats [7d] [page]", summary="counts and precision over days")
 def cmd_stats(
-    cmd: ChatCommand, *, reply: Reply, uow: UnitOfWork, config: Config, stores: tuple[str, ...], now: datetime
+    cmd: ChatCommand, *, reply: Answer, uow: UnitOfWork, config: Config, stores: tuple[str, ...], now: datetime
 ) -> None:
     # `stats 2` is two days (as it always was): a page comes after the period, `stats 7d 2`.
     paged = len(cmd.args) == 2 and is_page(cmd.args[1])

@@ -16,6 +16,7 @@ from core.messenger import Attachment, Messenger, OutgoingMessage, WebexError
 from core.steps import RetryLater, StepKind, policy
 from storage.evidence import EvidenceStore
 from storage.models import OutboxMessage
+from storage.rows import present
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
 
@@ -80,7 +81,7 @@ def _outgoing(row: OutboxMessage, parent: OutboxMessage | None, evidence: Eviden
 
 def _mark(write_uow: Callable[[], UnitOfWork], message_id: int, status: str, *, error: str | None = None) -> None:
     with write_uow() as work:
-        row = work.outbox.get(message_id)
+        row = present(work.outbox.get(message_id), f"outbox message {message_id}")
         row.status = status
         if status == "sending":
             row.attempts += 1
@@ -99,7 +100,7 @@ def _finish(
 ) -> None:
     """Record the outcome in the step's own transaction (which also completes the work item)."""
     with uow() as work:
-        row = work.outbox.get(message_id)
+        row = present(work.outbox.get(message_id), f"outbox message {message_id}")
         if webex_id is not None:
             row.status, row.webex_message_id, row.sent_at = "sent", webex_id, clock()
             for child in work.outbox.children(message_id):  # replies waiting for this thread root go now

@@ -17,7 +17,7 @@ from core.config import Config
 from core.events import CardAction, ChatCommand, parse_command
 from core.messenger import Messenger, WebexError
 from core.router import Refused, Router, UserError
-from handlers.conversation.reply import Reply
+from handlers.conversation.reply import Answer, Reply
 from storage import inbound, threads
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
@@ -132,7 +132,7 @@ def _thread_root(
 def dispatch_event(
     event: ChatCommand | CardAction,
     work: UnitOfWork,
-    reply: Reply,
+    reply: Answer,
     router: Router,
     config: Config,
     now: Any,

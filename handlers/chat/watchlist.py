@@ -18,7 +18,7 @@ from core.router import UserError, require_role
 from core.routes import router
 from core.steps import StepKind
 from handlers.chat.listing import is_page, listing, page_number
-from handlers.conversation.reply import Reply
+from handlers.conversation.reply import Answer
 from handlers.conversation.threads import open_thread
 from handlers.conversation.views import WRONG_MATCHES_FOR_REVIEW, entry_view
 from handlers.learning.erasure import erasure_anchor
@@ -35,7 +35,7 @@ USAGE = "Usage: `watchlist`, `watchlist 2` (a page), `watchlist show <id>` or `w
     summary="the watchlist, one entry, or remove one (security)",
 )
 def cmd_watchlist(
-    cmd: ChatCommand, *, uow: UnitOfWork, reply: Reply, config: Config, stores: tuple[str, ...], now: datetime
+    cmd: ChatCommand, *, uow: UnitOfWork, reply: Answer, config: Config, stores: tuple[str, ...], now: datetime
 ) -> None:
     if len(cmd.args) <= 1 and all(is_page(arg) for arg in cmd.args):
         _list(cmd, uow, reply, config, stores, now, page=page_number(cmd.args[0] if cmd.args else None))
@@ -60,7 +60,7 @@ def cmd_watchlist(
 
 
 @router.action(WATCHLIST_REMOVE, role="security")
-def act_watchlist_remove(press: CardAction, *, uow: UnitOfWork, reply: Reply, config: Config, now: datetime) -> None:
+def act_watchlist_remove(press: CardAction, *, uow: UnitOfWork, reply: Answer, config: Config, now: datetime) -> None:
     person = _entry(uow, str(press.data.get("person_id") or ""))
     remove(uow, reply, config, person, press.person_email, now)
 
@@ -71,7 +71,7 @@ def act_watchlist_remove(press: CardAction, *, uow: UnitOfWork, reply: Reply, co
     usage="forget <person>",
     summary="erase a person: faces in recognition, photos, crops and entry",
 )
-def cmd_forget(cmd: ChatCommand, *, uow: UnitOfWork, reply: Reply, config: Config, now: datetime) -> None:
+def cmd_forget(cmd: ChatCommand, *, uow: UnitOfWork, reply: Answer, config: Config, now: datetime) -> None:
     if len(cmd.args) != 1:
         raise UserError("Usage: `forget <person id>` (e.g. `forget P-1a2b3c4d`).")
     person = _entry(uow, cmd.args[0])
@@ -98,7 +98,7 @@ def cmd_forget(cmd: ChatCommand, *, uow: UnitOfWork, reply: Reply, config: Confi
     uow.work.enqueue(kind=StepKind.ERASE_PERSON, key=person.id, ref_id=person.id, run_at=now, now=now)
 
 
-def remove(uow: UnitOfWork, reply: Reply, config: Config, person: WatchlistPerson, email: str, now: datetime) -> None:
+def remove(uow: UnitOfWork, reply: Answer, config: Config, person: WatchlistPerson, email: str, now: datetime) -> None:
     """Security ends an entry: status removed at once, its templates forgotten by a step."""
     require_role(config.business, email, person.store_id, "security")
     if person.status in ("removed", "expired"):
@@ -136,7 +136,7 @@ def watchlist_precision(uow: UnitOfWork, stores: tuple[str, ...], since: datetim
 def _list(
     cmd: ChatCommand,
     uow: UnitOfWork,
-    reply: Reply,
+    reply: Answer,
     config: Config,
     stores: tuple[str, ...],
     now: datetime,

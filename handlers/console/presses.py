@@ -22,6 +22,7 @@ from core.router import Router
 from handlers.chat.dispatch import dispatch_event
 from storage import inbound
 from storage.models import InboundEvent, OutboxMessage
+from storage.rows import present
 from storage.uow import UnitOfWork
 
 SOURCE = "console"
@@ -96,7 +97,7 @@ def press(
     )
     reply = ConsoleReply(uow, event_id, now, webex_root=_webex_card(uow, data))
     dispatch_event(event, uow, reply, router, config, now, dependencies)
-    stored = inbound.get(uow.session, event_id)
+    stored = present(inbound.get(uow.session, event_id), f"console event {event_id}")  # recorded above
     stored.payload = {**payload, "replies": reply.replies}  # a new dict: JSON columns do not track changes in place
     inbound.mark_handled(uow.session, event_id, now)
     uow.commit()

@@ -100,7 +100,7 @@ def evidence_photo(uow: UnitOfWork, evidence: EvidenceStore, alert: Alert) -> by
     transaction = uow.transactions.with_evidence(alert.transaction_id) if alert.transaction_id else None
     snapshots = [s for s in (transaction.snapshots if transaction else []) if s.status == "ready" and s.evidence_sha256]
     chosen = next((s for s in snapshots if s.id == alert.snapshot_id), None) or next(iter(snapshots), None)
-    if chosen is None:
+    if chosen is None or chosen.evidence_sha256 is None:  # (the second never holds: only pictures with a file)
         return None
     file = uow.snapshots.file(chosen.evidence_sha256)
     content = evidence.read(chosen.evidence_sha256, file.content_type if file else "image/jpeg")
@@ -116,7 +116,7 @@ def watchlist_cards(uow: UnitOfWork, config: Config, email: str, *, now: datetim
         for p in uow.alerts.watchlist()
         if p.store_id in stores or (p.region_id is not None and p.region_id in regions)
     ]
-    cards = [{"id": "watchlist", "card": watchlist_list_card(entries)}]
+    cards: list[dict[str, Any]] = [{"id": "watchlist", "card": watchlist_list_card(entries)}]
     cards += [{"id": entry.id, "card": watchlist_entry_card(entry, now=now)} for entry in entries]
     grouped = threads(uow)
     for item in cards:

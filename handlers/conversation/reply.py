@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from storage.uow import UnitOfWork
+
+
+class Answer(Protocol):
+    """What a handler answers through: a Webex ``Reply``, or the console's (handlers/console/presses.py)."""
+
+    def __call__(self, markdown: str, *, card: dict | None = None, file: dict | None = None) -> None: ...
 
 
 @dataclass

@@ -7,16 +7,16 @@ posts beside it, in the same thread. Threads are one level deep, so replies alwa
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
-from typing import Any
 
-from handlers.conversation.reply import Reply
+from handlers.conversation.reply import Answer, Reply
 from storage.models import OutboxMessage
 from storage.uow import UnitOfWork
 
 
 def open_thread(
-    work: UnitOfWork, reply: Any, *, key: str, now: datetime, markdown: str, card: dict | None = None
+    work: UnitOfWork, reply: Answer, *, key: str, now: datetime, markdown: str, card: dict | None = None
 ) -> OutboxMessage | None:
     """Answer the person; a Webex answer is queued under ``key`` so later steps can post beside it.
 
@@ -62,11 +62,13 @@ def post_under(
     card: dict | None = None,
     file: dict | None = None,
 ) -> OutboxMessage:
-    common = {"key": key, "room_id": anchor.room_id, "now": now, "markdown": markdown, "card": card, "file": file}
+    add = functools.partial(
+        work.outbox.add, key=key, room_id=anchor.room_id, now=now, markdown=markdown, card=card, file=file
+    )
     if anchor.parent_outbox_id is not None:
         # ``parent`` (not a Webex id) so delivery waits until the root has been sent.
-        return work.outbox.add(parent=work.outbox.get(anchor.parent_outbox_id), **common)
+        return add(parent=work.outbox.get(anchor.parent_outbox_id))
     parent_id = (anchor.payload or {}).get("parent_message_id")
     if parent_id:
-        return work.outbox.add(parent_message_id=parent_id, **common)
-    return work.outbox.add(parent=anchor, **common)
+        return add(parent_message_id=parent_id)
+    return add(parent=anchor)

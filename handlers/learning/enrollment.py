@@ -25,7 +25,7 @@ from core.events import CardAction
 from core.router import UserError, require_role
 from core.routes import router
 from core.steps import RetryLater, StepKind, policy
-from handlers.conversation.reply import Reply
+from handlers.conversation.reply import Answer
 from handlers.conversation.threads import open_thread, post_in_thread
 from handlers.conversation.views import entry_view
 from handlers.learning import gates
@@ -34,10 +34,11 @@ from handlers.learning.proposals import transaction_to_act_on
 from storage.evidence import EvidenceStore
 from storage.evidence_refs import mark_enrollment
 from storage.models import Face, WatchlistFace, WatchlistPerson
+from storage.rows import present
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
 from vision.image_prep import ImageRejected
-from vision.types import EnrolledFace, FaceBackend, RecognitionError
+from vision.types import DetectedFace, EnrolledFace, FaceBackend, RecognitionError
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def anchor_key(face_id: str) -> str:
 
 @router.action(ENROLL, role="manager")
 def act_enroll(
-    press: CardAction, *, uow: UnitOfWork, reply: Reply, config: Config, faces: FaceBackend, now: datetime
+    press: CardAction, *, uow: UnitOfWork, reply: Answer, config: Config, faces: FaceBackend, now: datetime
 ) -> None:
     transaction = transaction_to_act_on(uow, str(press.data.get("transaction_id") or ""), config, press.person_email)
     rules = config.business.enrollment
@@ -110,7 +111,7 @@ def act_enroll(
 
 
 @router.action(WATCHLIST_APPROVE, role="security")
-def act_watchlist_approve(press: CardAction, *, uow: UnitOfWork, reply: Reply, config: Config, now: datetime) -> None:
+def act_watchlist_approve(press: CardAction, *, uow: UnitOfWork, reply: Answer, config: Config, now: datetime) -> None:
     person = uow.watchlist.get(str(press.data.get("person_id") or ""))
     if person is None:
         raise UserError("That watchlist entry no longer exists.")
@@ -172,7 +173,8 @@ def _expiry_days(data: dict, rules: EnrollmentConfig) -> int:
 
 def _chosen_face(uow: UnitOfWork, data: dict, transaction_id: str) -> Face:
     """The face picked on the card, checked to be one of this transaction's (the card's data is not trusted)."""
-    face_ids = data.get("face_ids") if isinstance(data.get("face_ids"), dict) else {}
+    listed = data.get("face_ids")
+    face_ids = listed if isinstance(listed, dict) else {}
     face_id = str(face_ids.get(str(data.get(INPUT_FACE) or ""), ""))
     face = uow.session.get(Face, face_id) if face_id else None
     if face is None or face.snapshot.transaction_id != transaction_id:
@@ -212,8 +214,11 @@ def job_enroll_face(
         if result.problem is not None:
             _refuse(uow, todo, result.problem, result.code or "quality", config, clock)
             return
-        target = _existing_entry(faces, result, todo, config)
-        enrolled = faces.enroll(target[0] if target else todo.person_id, result.face)
+        face = result.face
+        if face is None:  # gates.check always names the face it judged once every gate has passed
+            raise ValueError(f"enrollment of face {todo.face_id}: the gates passed without a face")
+        target = _existing_entry(faces, face, todo, config)
+        enrolled = faces.enroll(target[0] if target else todo.person_id, face)
     except FileNotFoundError:
         _refuse(uow, todo, "its picture is no longer kept", "picture_gone", config, clock)
         return
@@ -253,15 +258,11 @@ def _todo(work: UnitOfWork, face_id: str, config: Config, now: datetime) -> _Tod
     )
 
 
-def _existing_entry(
-    faces: FaceBackend, result: gates.GateResult, todo: _Todo, config: Config
-) -> tuple[str, float] | None:
+def _existing_entry(faces: FaceBackend, face: DetectedFace, todo: _Todo, config: Config) -> tuple[str, float] | None:
     """An active entry this face already is (at the match threshold): enrolling it again would split a person in two."""
     if not todo.scope:
         return None
-    matches = faces.search(
-        result.face, person_ids=todo.scope, min_similarity=config.business.recognition.match_threshold
-    )
+    matches = faces.search(face, person_ids=todo.scope, min_similarity=config.business.recognition.match_threshold)
     return (matches[0].person_id, matches[0].similarity) if matches else None
 
 
@@ -331,7 +332,8 @@ def _merge(
     work: UnitOfWork, face: WatchlistFace, person: WatchlistPerson, target: tuple[str, float], now: datetime, zone: str
 ) -> str:
     """The face joins the entry it already is; the request's own entry (with no other face) goes."""
-    existing = work.watchlist.get(target[0])
+    # The search that found the entry ran in this step; entries go only by someone's removal or expiry.
+    existing = present(work.watchlist.get(target[0]), f"watchlist entry {target[0]}")
     existing.faces.append(face)
     existing.expires_at = max(existing.expires_at, person.expires_at)
     work.session.flush()

@@ -77,9 +77,9 @@ def plan_proposal(work: UnitOfWork, transaction_id: str, config: Config, now: da
 def _thread_alert(work: UnitOfWork, transaction_id: str) -> Alert | None:
     """The alert people decided on (Confirm files the report), else the transaction's first alert."""
     alerts = [a for a in (work.alerts.get(i) for i in work.alerts.ids_for_transaction(transaction_id)) if a]
-    confirmed = [a for a in alerts if a.status == "confirmed" and a.decided_at is not None]
+    confirmed = [(a.decided_at, a) for a in alerts if a.status == "confirmed" and a.decided_at is not None]
     if confirmed:
-        return max(confirmed, key=lambda a: a.decided_at)
+        return max(confirmed, key=lambda pair: pair[0])[1]
     return alerts[0] if alerts else None
 
 

@@ -24,12 +24,13 @@ from core.messenger import Messenger
 from core.router import UserError, require_role
 from core.routes import router
 from core.steps import RetryLater, StepKind, policy
-from handlers.conversation.reply import Reply
+from handlers.conversation.reply import Answer
 from handlers.conversation.threads import open_thread, post_under
 from handlers.learning import gates
 from handlers.learning.proposal_plan import Candidate, ProposalPlan, plan_proposal, proposal_view
 from storage.evidence import EvidenceStore
 from storage.models import OutboxMessage, Transaction
+from storage.rows import MissingRow
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
 from vision.contact_sheet import contact_sheet
@@ -94,7 +95,7 @@ def job_propose_enrollment(
 
 
 @router.action(ENROLL_PROPOSAL, role="manager")
-def act_enroll_proposal(press: CardAction, *, uow: UnitOfWork, reply: Reply, config: Config, now: datetime) -> None:
+def act_enroll_proposal(press: CardAction, *, uow: UnitOfWork, reply: Answer, config: Config, now: datetime) -> None:
     transaction = transaction_to_act_on(uow, str(press.data.get("transaction_id") or ""), config, press.person_email)
     _ask(uow, reply, transaction, press.event_id, press.person_email, now)
 
@@ -102,7 +103,7 @@ def act_enroll_proposal(press: CardAction, *, uow: UnitOfWork, reply: Reply, con
 @router.command(
     "enroll", role="manager", usage="enroll <transaction>", summary="offer a checkout's faces for enrollment"
 )
-def cmd_enroll(cmd: ChatCommand, *, uow: UnitOfWork, reply: Reply, config: Config, now: datetime) -> None:
+def cmd_enroll(cmd: ChatCommand, *, uow: UnitOfWork, reply: Answer, config: Config, now: datetime) -> None:
     if len(cmd.args) != 1:
         raise UserError("Usage: `enroll <transaction id>`.")
     transaction = transaction_to_act_on(uow, cmd.args[0], config, cmd.person_email)
@@ -118,7 +119,7 @@ def transaction_to_act_on(uow: UnitOfWork, transaction_id: str, config: Config, 
     return found
 
 
-def _ask(uow: UnitOfWork, reply: Reply, transaction: Transaction, event_id: str, email: str, now: datetime) -> None:
+def _ask(uow: UnitOfWork, reply: Answer, transaction: Transaction, event_id: str, email: str, now: datetime) -> None:
     """Answer at once (the anchor the proposal will thread beside), and leave the looking to a step."""
     open_thread(
         uow,
@@ -182,6 +183,10 @@ def _propose(
     with uow() as work:
         anchor = work.outbox.get(anchor.id) if anchor is not None else None
         room = anchor.room_id if anchor is not None else plan.room_id
+        if room is None:  # the anchor was there when read above, and is gone now (retention)
+            raise MissingRow(
+                f"transaction {plan.transaction_id}: its thread anchor, and store {plan.store_id} has no space"
+            )
         _post(work, anchor, room, key, plan, offered, picture, config, now)
         work.audit.record(
             at=now,

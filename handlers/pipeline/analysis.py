@@ -21,6 +21,7 @@ from core.steps import RetryLater, StepKind, policy
 from handlers.pipeline.triage import schedule_unpictured_decision
 from storage.evidence import EvidenceStore
 from storage.models import Face
+from storage.rows import present
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
 from vision.image_prep import ImageRejected
@@ -140,7 +141,7 @@ def _store(
 ) -> None:
     now = clock()
     with uow() as work:
-        snapshot = work.snapshots.get(todo.snapshot_id)
+        snapshot = present(work.snapshots.get(todo.snapshot_id), f"snapshot {todo.snapshot_id}")
         for result in found:
             work.snapshots.record_file(
                 result.crop_sha256, kind="crop", content_type="image/jpeg", size_bytes=len(result.face.crop), now=now
@@ -176,7 +177,7 @@ def _give_up(uow: Callable[[], UnitOfWork], todo: _Work, reason: str, clock: Clo
     """Record why this picture could not be analysed; with no other analysed picture the correlation failed."""
     now = clock()
     with uow() as work:
-        snapshot = work.snapshots.get(todo.snapshot_id)
+        snapshot = present(work.snapshots.get(todo.snapshot_id), f"snapshot {todo.snapshot_id}")
         snapshot.analyzed_at, snapshot.reason = now, f"analysis failed: {reason}"
         transaction = snapshot.transaction
         if transaction is not None and transaction.status == "analyzing" and not transaction.rule_results:

@@ -19,6 +19,7 @@ from core.steps import RetryLater, StepKind, policy
 from handlers.pipeline.triage import schedule_unpictured_decision
 from storage.evidence import EvidenceStore
 from storage.models import Snapshot, Transaction
+from storage.rows import present
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
 from vision.types import Camera, CameraError
@@ -86,7 +87,7 @@ def _capture(
         problem = "camera off: MERAKI_DASHBOARD_API_KEY is not set"
     if problem is None and kind == "live" and _age_s(target, clock) > config.business.camera.live_max_age_s:
         problem = "too late for a live picture (it would show the next customer); the exact-time picture is used"
-    if problem is not None:
+    if problem is not None or camera is None:  # (a missing camera always has its problem, set above)
         _record(uow, item, kind, target, clock, failure=problem)
         return
     try:
@@ -152,7 +153,8 @@ def _record(
             work.snapshots.record_file(digest, kind="snapshot", content_type=content_type, size_bytes=size, now=now)
             snapshot.evidence_sha256 = digest
         work.snapshots.add(snapshot)
-        transaction = work.transactions.get(target.transaction_id)
+        # Read when the step began; only retention deletes transactions, long after their pictures.
+        transaction = present(work.transactions.get(target.transaction_id), f"transaction {target.transaction_id}")
         if picture is not None:
             if transaction.status in ("pending", "capturing"):
                 transaction.status, transaction.status_reason = "analyzing", None

@@ -120,7 +120,7 @@ def _facts(work: UnitOfWork, transaction: Transaction, snapshot: Snapshot | None
         transaction_type=transaction.type,
         entry_mode=transaction.entry_mode,
         risk_score=transaction.risk_score,
-        card_fingerprint_in_fraud=bool(fingerprint) and work.transactions.fingerprint_in_fraud(fingerprint),
+        card_fingerprint_in_fraud=bool(fingerprint and work.transactions.fingerprint_in_fraud(fingerprint)),
         card_fingerprint_seen_before=work.transactions.fingerprint_count_before(
             fingerprint,
             transaction.transaction_id,

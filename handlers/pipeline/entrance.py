@@ -29,6 +29,7 @@ from handlers.pipeline.alerting import AlertPlace, raise_alert
 from rules.engine import CompiledRule, evaluate
 from storage.evidence import EvidenceStore
 from storage.models import Face, Snapshot
+from storage.rows import present
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
 from vision.image_prep import ImageRejected
@@ -272,7 +273,7 @@ def _look(
 
 def _give_up(uow: Callable[[], UnitOfWork], visit: Visit, reason: str, clock: Clock) -> None:
     with uow() as work:
-        snapshot = work.snapshots.get(visit.snapshot_id)
+        snapshot = present(work.snapshots.get(visit.snapshot_id), f"snapshot {visit.snapshot_id}")
         snapshot.analyzed_at, snapshot.reason = clock(), f"analysis failed: {reason}"
         work.commit()
     log.warning("entrance snapshot %s of camera %s not analysed: %s", visit.snapshot_id, visit.serial, reason)
@@ -294,7 +295,7 @@ def _decide(
     """Keep the faces that resemble someone, then each such person through the rules, in the step's commit."""
     now = clock()
     with uow() as work:
-        snapshot = work.snapshots.get(visit.snapshot_id)
+        snapshot = present(work.snapshots.get(visit.snapshot_id), f"snapshot {visit.snapshot_id}")
         for face, crop_sha256, matches in seen.matched:
             _keep_face(work, snapshot.id, face, crop_sha256, matches, now)
         snapshot.analyzed_at = now

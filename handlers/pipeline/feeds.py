@@ -122,6 +122,8 @@ def _report(event: FeedEvent, reported: FraudReported, *, uow: UnitOfWork, now: 
         inbound.mark_handled(uow.session, event.key, now)
     # An unknown transaction keeps its event unhandled, with our report in it (no automatic replay yet: docs/api.md).
     uow.commit()
+    if result.outcome == "conflict":  # only a transaction's differing repeat conflicts, never a fraud report
+        raise ValueError(f"fraud report of {transaction_id}: unexpected outcome {result.outcome!r}")
     return FeedResult(result.outcome)
 
 

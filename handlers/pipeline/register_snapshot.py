@@ -18,10 +18,11 @@ from core.events import ChatCommand
 from core.router import UserError, require_role
 from core.routes import router
 from core.steps import RetryLater, StepKind
-from handlers.conversation.reply import Reply
+from handlers.conversation.reply import Answer
 from handlers.conversation.threads import open_thread, post_in_thread
 from storage.evidence import EvidenceStore
 from storage.models import Snapshot
+from storage.rows import present
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
 from vision.types import Camera, CameraError
@@ -32,7 +33,7 @@ ATTEMPTS = 3  # a person is waiting: a few quick tries, then say it did not work
 
 @router.command("checkout", role="manager", usage="checkout <register>", summary="a picture of a register now")
 def cmd_checkout(
-    cmd: ChatCommand, *, uow: UnitOfWork, reply: Reply, config: Config, stores: tuple[str, ...], now: datetime
+    cmd: ChatCommand, *, uow: UnitOfWork, reply: Answer, config: Config, stores: tuple[str, ...], now: datetime
 ) -> None:
     if len(cmd.args) != 1:
         raise UserError("Usage: `checkout reg-1` (or `checkout store-001/reg-1`).")
@@ -107,16 +108,19 @@ def _finish(
 ) -> None:
     now = clock()
     with uow() as work:
-        snapshot = work.snapshots.get(item.ref_id or "")
-        common = {
-            "anchor_key": f"checkout:{snapshot.id}",
-            "key": f"checkout:{snapshot.id}:result",
-            "now": now,
-            "fallback_room": store.webex_room_id if store else None,
-        }
+        snapshot = present(work.snapshots.get(item.ref_id or ""), f"snapshot {item.ref_id}")
+        anchor_key, key = f"checkout:{snapshot.id}", f"checkout:{snapshot.id}:result"
+        fallback_room = store.webex_room_id if store else None
         if picture is None:
             snapshot.status, snapshot.reason = "failed", failure
-            post_in_thread(work, markdown=f"No picture: {failure}.", **common)
+            post_in_thread(
+                work,
+                anchor_key=anchor_key,
+                key=key,
+                now=now,
+                markdown=f"No picture: {failure}.",
+                fallback_room=fallback_room,
+            )
         else:
             digest, content_type, size = picture
             work.snapshots.record_file(digest, kind="snapshot", content_type=content_type, size_bytes=size, now=now)
@@ -126,7 +130,10 @@ def _finish(
                 work,
                 markdown=f"Camera {snapshot.camera_serial} now.",
                 file={"sha256": digest, "content_type": content_type, "name": name},
-                **common,
+                anchor_key=anchor_key,
+                key=key,
+                now=now,
+                fallback_room=fallback_room,
             )
         work.commit()
     log.info("checkout snapshot %s %s", item.ref_id, "ready" if picture else "failed")

@@ -33,8 +33,9 @@ def job_triage(
             entry_mode=transaction.entry_mode,
             risk_score=transaction.risk_score,
             amount=transaction.total_amount,
-            fingerprint_in_fraud=bool(transaction.card_fingerprint)
-            and work.transactions.fingerprint_in_fraud(transaction.card_fingerprint),
+            fingerprint_in_fraud=bool(
+                transaction.card_fingerprint and work.transactions.fingerprint_in_fraud(transaction.card_fingerprint)
+            ),
             watchlist_active=work.transactions.watchlist_active(
                 transaction.store_id, store.region if store else None, regional=bool(region and region.share_watchlist)
             ),

@@ -21,7 +21,7 @@ from core.config import ROLE_RANK, Config, StoreConfig
 from core.events import ChatCommand
 from core.routes import router
 from handlers.chat.commands import parse_days
-from handlers.conversation.reply import Reply
+from handlers.conversation.reply import Answer, Reply
 from handlers.pipeline.patterns import OWN_REFUND, UNDER_RUNG
 from handlers.routine.charts import pattern_chart
 from rules.baselines import EXCEPTION_KINDS, BaselinePolicy, CashierBaseline, rates_of, transactions_of
@@ -180,7 +180,7 @@ def cmd_patterns(
     cmd: ChatCommand,
     *,
     uow: UnitOfWork,
-    reply: Reply,
+    reply: Answer,
     config: Config,
     stores: tuple[str, ...],
     now: datetime,
