@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from storage.db import upsert_insert
 from storage.models import InboundEvent
+from storage.rows import rows_affected
 
 
 def record_event(session: Session, *, event_id: str, source: str, payload: dict[str, Any], now: datetime) -> bool:
@@ -49,4 +50,4 @@ def mark_handled(session: Session, event_id: str, now: datetime) -> bool:
         .where(InboundEvent.id == event_id, InboundEvent.handled_at.is_(None))
         .values(handled_at=now)
     )
-    return result.rowcount == 1
+    return rows_affected(result) == 1

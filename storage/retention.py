@@ -26,6 +26,7 @@ from storage.models import (
     Transaction,
     WorkItem,
 )
+from storage.rows import rows_affected
 
 KEPT_ALERTS = ("open", "confirmed")  # a dismissed alert keeps nothing longer (e.g. "not the same person")
 
@@ -159,4 +160,4 @@ def purge_finished_work(session: Session, *, before: datetime, limit: int) -> Pu
 
 def purge_pattern_counts(session: Session, *, before: date) -> Purged:
     """Daily counts older than the transactions behind them (a day's rows are few: one statement)."""
-    return Purged(session.execute(delete(PatternCount).where(PatternCount.day < before)).rowcount or 0)
+    return Purged(rows_affected(session.execute(delete(PatternCount).where(PatternCount.day < before))) or 0)

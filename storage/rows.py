@@ -1,8 +1,10 @@
-"""Rows a caller already holds a reference to: a step's own snapshot, a message it is delivering."""
+"""Rows a caller already holds a reference to (a step's own snapshot, a message it is delivering), and rows changed."""
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from sqlalchemy.engine import CursorResult, Result
 
 T = TypeVar("T")
 
@@ -20,3 +22,12 @@ def present(row: T | None, what: str) -> T:
     if row is None:
         raise MissingRow(f"{what} is gone")
     return row
+
+
+def rows_affected(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE matched (the driver's rowcount).
+
+    Session.execute is typed to return a plain Result; for these statements it is a CursorResult."""
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"not the result of an UPDATE or DELETE: {type(result).__name__}")
+    return result.rowcount

@@ -31,14 +31,14 @@ def store_stats(
     """Counts of [since, until) (until: now); ``open_older_than_a_day`` is as of now, whatever the period."""
     stats = {s: StoreStats(s) for s in store_ids}
     until = until or datetime(9999, 1, 1, tzinfo=UTC)  # no end: up to now and what is arriving
-    rows = session.execute(
+    transactions = session.execute(
         select(Transaction.store_id, func.count())
         .where(Transaction.store_id.in_(store_ids), Transaction.received_at >= since, Transaction.received_at < until)
         .group_by(Transaction.store_id)
     )
-    for store_id, n in rows:
+    for store_id, n in transactions:
         stats[store_id].transactions = n
-    rows = session.execute(
+    pictures = session.execute(
         select(Snapshot.store_id, func.count())
         .where(
             Snapshot.store_id.in_(store_ids),
@@ -48,23 +48,23 @@ def store_stats(
         )
         .group_by(Snapshot.store_id)
     )
-    for store_id, n in rows:
+    for store_id, n in pictures:
         stats[store_id].pictures = n
-    rows = session.execute(
+    alerts = session.execute(
         select(Alert.store_id, Alert.rule, Alert.status, func.count())
         .where(Alert.store_id.in_(store_ids), Alert.created_at >= since, Alert.created_at < until)
         .group_by(Alert.store_id, Alert.rule, Alert.status)
     )
-    for store_id, rule, status, n in rows:
+    for store_id, rule, status, n in alerts:
         entry = stats[store_id]
         entry.alerts_by_rule[rule] = entry.alerts_by_rule.get(rule, 0) + n
         setattr(entry, status, getattr(entry, status) + n)
-    rows = session.execute(
+    stale = session.execute(
         select(Alert.store_id, func.count())
         .where(Alert.store_id.in_(store_ids), Alert.status == "open", Alert.created_at < now - timedelta(days=1))
         .group_by(Alert.store_id)
     )
-    for store_id, n in rows:
+    for store_id, n in stale:
         stats[store_id].open_older_than_a_day = n
     # Loss prevented, an estimate: the totals of the transactions behind confirmed alerts, each counted once.
     confirmed = (
@@ -77,12 +77,12 @@ def store_stats(
         )
         .distinct()
     )
-    rows = session.execute(
+    totals = session.execute(
         select(Transaction.store_id, Transaction.currency, func.sum(Transaction.total_amount))
         .where(Transaction.transaction_id.in_(confirmed))
         .group_by(Transaction.store_id, Transaction.currency)
     )
-    for store_id, currency, total in rows:
+    for store_id, currency, total in totals:
         stats[store_id].loss_prevented[currency] = Decimal(str(total or 0))
     return [stats[s] for s in store_ids]
 

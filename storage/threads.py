@@ -39,9 +39,10 @@ def detach_files(session: Session, key_prefix: str) -> set[str]:
             OutboxMessage.dedupe_key.startswith(key_prefix, autoescape=True), OutboxMessage.file_sha256.is_not(None)
         )
     )
-    files = set()
+    files: set[str] = set()
     for row in rows:
-        files.add(row.file_sha256)
+        if row.file_sha256 is not None:  # always, by the query; for the type checker
+            files.add(row.file_sha256)
         row.file_sha256 = None
         row.payload = {**(row.payload or {}), "file": None}
     session.flush()

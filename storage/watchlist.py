@@ -16,7 +16,8 @@ def gallery_rows(db: Database) -> Iterator[tuple[str, bytes]]:
     with db.session(write=False) as session:
         query = select(WatchlistFace.person_id, WatchlistFace.descriptor).where(WatchlistFace.descriptor.is_not(None))
         rows = session.execute(query).all()
-    return iter([(person_id, bytes(descriptor)) for person_id, descriptor in rows])
+    # `is not None` as in the query, for the type checker: every row has a descriptor.
+    return iter([(person_id, bytes(descriptor)) for person_id, descriptor in rows if descriptor is not None])
 
 
 def gallery_version(db: Database) -> tuple[int, object]:

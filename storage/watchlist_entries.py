@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from storage.models import Alert, Face, FaceMatch, WatchlistFace, WatchlistPerson
+from storage.rows import rows_affected
 
 LISTED = ("enrolling", "pending_approval", "active")  # what `watchlist` shows; ended entries only by id
 LIVE = LISTED  # entries that can still expire
@@ -46,7 +47,7 @@ class WatchlistRepository:
 
     def listed(self, store_ids: Iterable[str], region_ids: Iterable[str] = ()) -> list[WatchlistPerson]:
         """Entries enrolled at these stores, or shared in these regions, newest first, faces loaded."""
-        scope = WatchlistPerson.store_id.in_(list(store_ids))
+        scope: ColumnElement[bool] = WatchlistPerson.store_id.in_(list(store_ids))
         regions = list(region_ids)
         if regions:
             scope = or_(scope, WatchlistPerson.region_id.in_(regions))
@@ -89,7 +90,7 @@ class WatchlistRepository:
             .where(WatchlistFace.person_id == person_id)
             .values(descriptor=None, backend_face_id=None)
         )
-        return int(result.rowcount or 0)
+        return int(rows_affected(result) or 0)
 
     def precision(
         self,
@@ -112,6 +113,8 @@ class WatchlistRepository:
             query = query.where(Alert.created_at >= since)
         result: dict[str, tuple[int, int]] = {}
         for person_id, status, n in self._session.execute(query):
+            if person_id is None:  # excluded by the query (is_not(None)); for the type checker
+                continue
             confirmed, decided = result.get(person_id, (0, 0))
             result[person_id] = (confirmed + (n if status == "confirmed" else 0), decided + n)
         return result
@@ -126,13 +129,15 @@ class WatchlistRepository:
                 select(WatchlistFace.enrollment_image_sha256).where(WatchlistFace.person_id == person_id)
             )
         )
-        crops = set(
-            self._session.scalars(
+        crops = {
+            crop
+            for crop in self._session.scalars(
                 select(Face.crop_sha256)
                 .join(FaceMatch, FaceMatch.face_id == Face.id)
                 .where(FaceMatch.person_id == person_id, Face.crop_sha256.is_not(None))
             )
-        )
+            if crop is not None  # (the query's condition too): a set of files, never of None
+        }
         files = photos | crops
         if files:
             self._session.execute(update(Face).where(Face.crop_sha256.in_(files)).values(crop_sha256=None))

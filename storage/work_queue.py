@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from storage.db import upsert_insert
 from storage.models import WorkItem
+from storage.rows import rows_affected
 
 
 @dataclass(frozen=True)
@@ -107,14 +108,12 @@ class WorkQueue:
 
     def renew(self, item: ClaimedItem, *, now: datetime, lease_s: float) -> bool:
         """Extend a lease still held (a step late in a batch starts with a full lease); False if lost."""
-        return (
-            self._session.execute(
-                update(WorkItem)
-                .where(WorkItem.id == item.id, WorkItem.status == "running", WorkItem.lease_token == item.lease_token)
-                .values(lease_until=now + timedelta(seconds=lease_s))
-            ).rowcount
-            == 1
+        result = self._session.execute(
+            update(WorkItem)
+            .where(WorkItem.id == item.id, WorkItem.status == "running", WorkItem.lease_token == item.lease_token)
+            .values(lease_until=now + timedelta(seconds=lease_s))
         )
+        return rows_affected(result) == 1
 
     def complete(self, item: ClaimedItem, *, now: datetime) -> bool:
         """Mark done; False when the lease was lost (the caller must then roll back its effects)."""
@@ -149,4 +148,4 @@ class WorkQueue:
             .where(WorkItem.id == item.id, WorkItem.status == "running", WorkItem.lease_token == item.lease_token)
             .values(lease_token=None, lease_until=None, **values)
         )
-        return result.rowcount == 1
+        return rows_affected(result) == 1

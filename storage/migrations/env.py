@@ -12,6 +12,8 @@ config = context.config
 
 def run_migrations_online() -> None:
     url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("alembic: no sqlalchemy.url; run migrations through storage.migrate, which sets it")
     database = Database(url)
     connectable = database.engine.execution_options(sqlite_begin="IMMEDIATE") if database.is_sqlite else database.engine
     with connectable.connect() as connection:
