@@ -82,7 +82,7 @@ class CameraStandIn:
     @property
     def root(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     @property
     def base_url(self) -> str:

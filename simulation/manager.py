@@ -43,7 +43,7 @@ class ConsoleManager:
         return self._get("/console/api/timeline").json()["items"]
 
     def press(self, data: dict[str, Any], title: str) -> list[dict[str, Any]]:
-        body = {"event_id": f"console:{secrets.token_hex(16)}", "data": data, "title": title}
+        body: dict[str, Any] = {"event_id": f"console:{secrets.token_hex(16)}", "data": data, "title": title}
         response = self.session.post(
             f"{self.base_url}/console/api/actions",
             json=body,

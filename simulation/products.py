@@ -36,7 +36,8 @@ def _rng(*parts: object) -> np.random.Generator:
 
 
 def _color(rng: np.random.Generator) -> tuple[int, int, int]:
-    return tuple(int(v) for v in rng.integers(0, 256, size=3))
+    r, g, b = (int(v) for v in rng.integers(0, 256, size=3))
+    return r, g, b
 
 
 def package_image(label: str, seed: int = 0, size: tuple[int, int] = PACKAGE_SIZE) -> Image.Image:

@@ -59,7 +59,7 @@ class RekognitionStandIn:
     @property
     def endpoint_url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> RekognitionStandIn:
         self._thread.start()
@@ -192,7 +192,7 @@ class RekognitionStandIn:
                 user: [collection.faces[f][1] for f in face_ids if f in collection.faces]
                 for user, face_ids in collection.users.items()
             }
-        matches = []
+        matches: list[dict[str, Any]] = []
         for user, descriptors in gallery.items():
             if descriptors:
                 best = max(similarity(float(np.linalg.norm(d - searched.handle))) for d in descriptors)

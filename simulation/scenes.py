@@ -87,7 +87,7 @@ def compose_scene(
     canvas = _background(width, height, rng)
     faces = [_paste_person(canvas, placement) for placement in people]
     drawn = tuple(_draw_product(canvas, product, rng) for product in products)
-    pixels = np.asarray(canvas, dtype=np.float32)
+    pixels: np.ndarray = np.asarray(canvas, dtype=np.float32)  # float64 once noise is added
     if noise > 0:  # sensor noise, so no two scenes share exact pixels
         pixels = pixels + rng.normal(0.0, noise, pixels.shape)
     out = io.BytesIO()
@@ -110,7 +110,10 @@ def _source_photo(person: str) -> Image.Image:
     if person == "grace_hopper":
         from matplotlib import cbook
 
-        with cbook.get_sample_data("grace_hopper.jpg") as f:
+        sample = cbook.get_sample_data("grace_hopper.jpg")
+        if isinstance(sample, np.ndarray):  # matplotlib loads only .npy samples as arrays; a .jpg is a file
+            raise TypeError("grace_hopper.jpg came as an array")
+        with sample as f:
             return Image.open(f).convert("RGB")
     from skimage import data
 
@@ -136,7 +139,7 @@ def _paste_person(canvas: Image.Image, p: Placement) -> SceneFace:
         raise ValueError("face_px must be at least 8")
     scale = p.face_px / (fx1 - fx0)
     w, h = max(1, round(crop.width * scale)), max(1, round(crop.height * scale))
-    img = crop.resize((w, h), Image.LANCZOS)
+    img = crop.resize((w, h), Image.Resampling.LANCZOS)
     img = ImageEnhance.Contrast(ImageEnhance.Brightness(img).enhance(p.brightness)).enhance(p.contrast)
     rgba = img.convert("RGBA")
     rgba.putalpha(_oval_mask(w, h))
@@ -169,7 +172,7 @@ def _oval_mask(w: int, h: int) -> Image.Image:
 
 def _rotate(img: Image.Image, degrees: float, point: tuple[float, float]) -> tuple[Image.Image, tuple[float, float]]:
     """Rotate counter-clockwise about the centre (expanding the canvas) and say where ``point`` went."""
-    rotated = img.rotate(degrees, resample=Image.BICUBIC, expand=True)
+    rotated = img.rotate(degrees, resample=Image.Resampling.BICUBIC, expand=True)
     theta = math.radians(degrees)
     dx, dy = point[0] - img.width / 2, point[1] - img.height / 2
     # Image y grows downwards, so a visual counter-clockwise turn is this matrix.
@@ -180,7 +183,10 @@ def _rotate(img: Image.Image, degrees: float, point: tuple[float, float]) -> tup
 
 def _draw_product(canvas: Image.Image, product: Product, rng: np.random.Generator) -> Product:
     """Draw a product box with its label; return it with the colour actually used."""
-    color = product.color or tuple(int(c) for c in rng.integers(40, 230, 3))
+    color = product.color
+    if color is None:  # drawn only then: a given colour must leave the generator's sequence as it is
+        r, g, b = (int(c) for c in rng.integers(40, 230, 3))
+        color = (r, g, b)
     x0, y0, x1, y1 = product.box
     rect = (round(x0 * canvas.width), round(y0 * canvas.height), round(x1 * canvas.width), round(y1 * canvas.height))
     draw = ImageDraw.Draw(canvas)

@@ -58,10 +58,10 @@ def _label(
     x0, y0, x1, y1 = draw.textbbox((0, 0), number, font=font)
     pad = max(2, (y1 - y0) // 4)
     tag_w, tag_h = x1 - x0 + 2 * pad, y1 - y0 + 2 * pad
-    left = max(min(left, width - 1 - tag_w), 0)
+    tag_left = max(min(left, width - 1 - tag_w), 0)
     tag_top = top - tag_h if top - tag_h >= 0 else min(bottom, height - 1 - tag_h)
-    draw.rectangle((left, tag_top, left + tag_w, tag_top + tag_h), fill=OUTLINE)
-    draw.text((left + pad - x0, tag_top + pad - y0), number, fill=LABEL_TEXT, font=font)
+    draw.rectangle((tag_left, tag_top, tag_left + tag_w, tag_top + tag_h), fill=OUTLINE)
+    draw.text((tag_left + pad - x0, tag_top + pad - y0), number, fill=LABEL_TEXT, font=font)
 
 
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:

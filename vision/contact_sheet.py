@@ -53,4 +53,6 @@ def contact_sheet(crops: Sequence[tuple[int, bytes]]) -> bytes | None:
 
 def _fit(image: Image.Image) -> Image.Image:
     scale = TILE_PX / max(image.size)
-    return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.LANCZOS)
+    return image.resize(
+        (max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.LANCZOS
+    )

@@ -202,6 +202,8 @@ class LocalFaceBackend:
         descriptor = self._descriptor_of(face)
         self._current()
         with self._lock:
+            if self._gallery is None:  # _current() loaded it just now; it is replaced, never dropped
+                raise RuntimeError("the face gallery is not loaded")
             self._gallery = self._gallery.with_face(person_id, descriptor)
         log.info("enrolled a face for person %s", person_id)
         return EnrolledFace(backend_face_id=None, descriptor=descriptor.astype("<f4").tobytes())

@@ -65,7 +65,7 @@ class LocalProductCounter:
     ):
         self.min_inliers, self.ratio = min_inliers, ratio
         self.min_similarity, self.max_instances = min_similarity, max_instances
-        self._sift = cv2.SIFT_create()
+        self._sift = cv2.SIFT.create()  # SIFT_create under its typed name
         self._matcher = cv2.BFMatcher(cv2.NORM_L2)
         self._references: dict[str, list[_Reference]] = {}
         for label, photos in references.items():
@@ -92,7 +92,7 @@ class LocalProductCounter:
             return [ProductCount(label, None) for label in labels]
         cv2.setRNGSeed(0)  # RANSAC samples at random: the same picture must always give the same count
         keypoints, descriptors = self._sift.detectAndCompute(scene, None)
-        points = np.float32([kp.pt for kp in keypoints]).reshape(-1, 2)
+        points = np.array([kp.pt for kp in keypoints], dtype=np.float32).reshape(-1, 2)
         countable = [label for label in labels if label in self._references]
         candidates = [
             (label, instance)
@@ -125,8 +125,8 @@ class LocalProductCounter:
         if descriptors is None or len(keypoints) < self.min_inliers:
             return None
         height, width = gray.shape
-        corners = np.float32([[0, 0], [width, 0], [width, height], [0, height]]).reshape(-1, 1, 2)
-        points = np.float32([kp.pt for kp in keypoints]).reshape(-1, 2)
+        corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32).reshape(-1, 1, 2)
+        points = np.array([kp.pt for kp in keypoints], dtype=np.float32).reshape(-1, 2)
         return _Reference(points, descriptors, corners, (width, height), _thumbnail(gray))
 
     def _find(

@@ -382,6 +382,7 @@ class RekognitionFaceBackend:
     @staticmethod
     def _crop_of(face: DetectedFace) -> bytes:
         # Our own detect puts the crop in ``handle``; a face from elsewhere (stored, other backend) has only ``crop``.
+        data: bytes | bytearray
         if isinstance(face.handle, FaceCrop):
             data = face.handle.data
         else:
