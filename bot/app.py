@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, g, request
+from flask.json.provider import DefaultJSONProvider
 
 from bot import adapters
 from bot.metrics import Metrics
@@ -112,7 +113,8 @@ def create_app(services: Services) -> Flask:
         raise ValueError("POS_WEBHOOK_SECRET is required to serve the POS intake")
     app = Flask("fraud_loss_prevention")
     app.config["MAX_CONTENT_LENGTH"] = intake.MAX_BODY_BYTES
-    app.json.sort_keys = False
+    if isinstance(app.json, DefaultJSONProvider):  # always (Flask's own); sort_keys is the default provider's
+        app.json.sort_keys = False
     app.extensions["flp"] = services
     problems.install(app)
     for module in (intake, read_api, ops, webex_events, audit_export, feeds, openapi):

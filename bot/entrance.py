@@ -56,7 +56,7 @@ def parse_topic(topic: str) -> tuple[str, str] | None:
     return parts[2], parts[3]
 
 
-def parse_payload(raw: bytes) -> dict[str, Any] | None:
+def parse_payload(raw: bytes | bytearray) -> dict[str, Any] | None:  # paho gives either
     if len(raw) > MAX_PAYLOAD_BYTES:
         return None
     try:
@@ -228,7 +228,7 @@ class EntranceWatch:
         finally:
             self.messages_handled += 1
 
-    def _handle(self, topic: str, raw: bytes) -> None:
+    def _handle(self, topic: str, raw: bytes | bytearray) -> None:
         where = parse_topic(topic)
         if where is None or where[0] not in self._serials:
             return

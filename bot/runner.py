@@ -7,6 +7,7 @@ will do it again after the lease runs out — never half, never twice.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
@@ -205,7 +206,7 @@ class Runner:
 
     def _release(self, items: list[ClaimedItem]) -> None:
         for item in items:
-            self._finish(item, lambda w, i=item: w.work.release(i))
+            self._finish(item, functools.partial(_release, item=item))
 
     def _finish(self, item: ClaimedItem, change: Callable[[UnitOfWork], bool]) -> bool:
         with UnitOfWork(self.db, write=True) as work:
@@ -214,3 +215,7 @@ class Runner:
                 return True
         log.warning("work item %s: lease lost before it could be updated", item.id)
         return False
+
+
+def _release(work: UnitOfWork, *, item: ClaimedItem) -> bool:
+    return work.work.release(item)

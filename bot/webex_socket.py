@@ -58,6 +58,11 @@ class _DeadlineSession(requests.Session):
 class SocketClient(WebexWebsocketClient):
     """webex-bot's client with a deadline on each HTTP call, store-then-ack, and a ``listen`` we drive."""
 
+    # The library's own attributes that this class sets and reads (webex-bot has no type hints).
+    session: requests.Session
+    device_info: dict[str, Any] | None
+    websocket: websockets.ClientConnection | None
+
     def __init__(
         self,
         access_token: str,
@@ -89,6 +94,8 @@ class SocketClient(WebexWebsocketClient):
         if self.device_info is None:
             # After a 404 the device registration is stale: register a new one, as the library does.
             self._get_device_info(check_existing=not self._fresh_device)
+        if self.device_info is None:  # the library's registration sets it or raises; reconnect if it did neither
+            raise ConnectionError("Webex device registration gave no device")
         url = self.device_info["webSocketUrl"]
         tls = {"ssl": ssl_context} if url.startswith("wss:") else {}
         try:

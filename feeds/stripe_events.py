@@ -140,7 +140,8 @@ def _charge_of(intent: dict[str, Any]) -> dict[str, Any] | None:
     if isinstance(listed, list):
         charges = [c for c in listed if isinstance(c, dict)]
         match = [c for c in charges if c.get("id") == latest] if isinstance(latest, str) else []
-        return (match or charges[-1:] or [None])[0]
+        chosen = match or charges[-1:]
+        return chosen[0] if chosen else None
     return None
 
 

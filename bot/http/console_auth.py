@@ -115,7 +115,7 @@ def csrf_token() -> str:
 
 def csrf_ok() -> bool:
     """The session's token in the X-CSRF-Token header (fetch) or the csrf form field, from our own origin."""
-    expected = session.get("csrf")
+    expected = session.get("csrf") or ""
     presented = request.headers.get("X-CSRF-Token") or request.form.get("csrf") or ""
     origin = request.headers.get("Origin")
     same_origin = origin is None or origin.rstrip("/") == request.host_url.rstrip("/")

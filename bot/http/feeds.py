@@ -187,8 +187,9 @@ def _feed_event(processor: str, event_id: str, event_type: str, mapped: Mapped) 
         return FeedEvent(processor, event_id, event_type, covered_by=mapped.covered_by)
     if isinstance(mapped, (FedStatus, Inquiry)):
         _check_id(mapped.transaction_id)
-        key = "status" if isinstance(mapped, FedStatus) else "inquiry"
-        return FeedEvent(processor, event_id, event_type, **{key: mapped})
+        if isinstance(mapped, FedStatus):
+            return FeedEvent(processor, event_id, event_type, status=mapped)
+        return FeedEvent(processor, event_id, event_type, inquiry=mapped)
     body = mapped.body
     transaction_id = body["transaction_id"] if _EVENT_ID.fullmatch(str(body["transaction_id"])) else None
     paths = card_number_paths(body)
@@ -232,7 +233,9 @@ def _response(event: FeedEvent, mapped: Mapped, result: FeedResult) -> tuple[Res
         log.info("%s was a duplicate", tag)
         return _answer({"status": "duplicate"}), "duplicate"
     if result.outcome == "ignored":
-        return _answer({"status": "ignored", "reason": mapped.reason}), "ignored"  # type: ignore[union-attr]
+        if not isinstance(mapped, Ignored):  # only an event another one covers is ignored after it is stored
+            raise TypeError(f"{tag}: ignored, but mapped to a {type(mapped).__name__}")
+        return _answer({"status": "ignored", "reason": mapped.reason}), "ignored"
     if result.outcome == "skipped":
         skipped = event.skipped
         assert skipped is not None  # only a skipped event is answered so
@@ -245,6 +248,8 @@ def _response(event: FeedEvent, mapped: Mapped, result: FeedResult) -> tuple[Res
                 "transaction_id": skipped.transaction_id,
             }
         ), "skipped"
+    if isinstance(mapped, Ignored):  # its outcomes (ignored, skipped, a duplicate) are all answered above
+        raise TypeError(f"{tag}: {result.outcome}, but the event was ignored")
     transaction_id = (
         mapped.transaction_id if isinstance(mapped, (FedStatus, Inquiry)) else mapped.body["transaction_id"]
     )

@@ -7,8 +7,8 @@ from typing import Any
 from bot.http.openapi_examples import FRAUD_REPORT_EXAMPLE, TRANSACTION_EXAMPLES
 
 _SCHEMA = "#/components/schemas/"
-_POS = [{"posSignature": []}]
-_BEARER = [{"bearerAuth": []}]
+_POS: list[dict[str, list[str]]] = [{"posSignature": []}]
+_BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
 def paths() -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from core.clock import Clock
 from core.steps import StepKind
@@ -31,7 +31,7 @@ class WebexEventReceived:
     payload: dict[str, Any]
 
 
-def valid_event_id(event_id: object) -> bool:
+def valid_event_id(event_id: object) -> TypeGuard[str]:
     return isinstance(event_id, str) and EVENT_ID.fullmatch(event_id) is not None
 
 
