@@ -19,7 +19,7 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def transaction_view(transaction: Transaction, alert_ids: list[str], steps: list[WorkItem] = ()) -> dict[str, Any]:  # type: ignore[assignment]
+def transaction_view(transaction: Transaction, alert_ids: list[str], steps: Sequence[WorkItem] = ()) -> dict[str, Any]:
     reports = transaction.fraud_reports
     posted = json.loads(transaction.body)
     if transaction.payment_status is not None and isinstance(posted.get("payment"), dict):

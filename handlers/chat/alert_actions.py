@@ -11,7 +11,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from cards.text import for_markdown
-from core.config import Config
+from core.config import Config, Role
 from core.events import CardAction, FraudReported
 from core.messenger import Messenger
 from core.pos_schema import FraudReportBody
@@ -115,12 +115,12 @@ def act_dismiss(press: CardAction, *, uow: UnitOfWork, reply: Answer, config: Co
 
 
 def _alert_to_decide(
-    press: CardAction, uow: UnitOfWork, config: Config, role: str, reply: Answer, now: datetime
+    press: CardAction, uow: UnitOfWork, config: Config, role: Role, reply: Answer, now: datetime
 ) -> Alert | None:
     alert = uow.alerts.get(str(press.data.get("alert_id") or ""))
     if alert is None:
         raise UserError("That alert no longer exists (it may have been purged).")
-    require_role(config.business, press.person_email, alert.store_id, role)  # type: ignore[arg-type]
+    require_role(config.business, press.person_email, alert.store_id, role)
     if alert.status != "open":
         reply(
             f"{alert.public_id} was already {alert.status} by {alert.decided_by} at "
