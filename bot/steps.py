@@ -13,6 +13,7 @@ from typing import Any
 from bot.runner import DeadLetter, Step
 from core.routes import router
 from core.steps import CATALOGUE, StepKind, camera_lane
+
 # Imported for what they register on the router (chat commands and card actions), not for a name.
 from handlers.chat import alert_actions, commands, watchlist  # noqa: F401
 

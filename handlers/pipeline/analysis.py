@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from core.clock import Clock
 from core.config import Config
+from core.correlation import CorrelationStatus
 from core.steps import RetryLater, StepKind, policy
 from handlers.pipeline.triage import schedule_unpictured_decision
 from storage.evidence import EvidenceStore
@@ -179,9 +180,13 @@ def _give_up(uow: Callable[[], UnitOfWork], todo: _Work, reason: str, clock: Clo
         snapshot = work.snapshots.get(todo.snapshot_id)
         snapshot.analyzed_at, snapshot.reason = now, f"analysis failed: {reason}"
         transaction = snapshot.transaction
-        if transaction is not None and transaction.status == "analyzing" and not transaction.rule_results:
-            transaction.status, transaction.status_reason = "failed", f"picture {snapshot.kind}: {reason}"
-        if transaction is not None and transaction.status == "failed":
+        if (
+            transaction is not None
+            and transaction.status == CorrelationStatus.ANALYZING
+            and not transaction.rule_results
+        ):
+            transaction.move_to(CorrelationStatus.FAILED, f"picture {snapshot.kind}: {reason}")
+        if transaction is not None and transaction.status == CorrelationStatus.FAILED:
             # After the exact-time picture's chance, so that one, if it can be analysed, is evaluated with its
             # photo instead (the unpictured step then does nothing).
             camera = config.business.camera

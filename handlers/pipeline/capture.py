@@ -15,6 +15,7 @@ from datetime import datetime
 
 from core.clock import Clock
 from core.config import Config
+from core.correlation import CorrelationStatus
 from core.steps import RetryLater, StepKind, policy
 from handlers.pipeline.triage import schedule_unpictured_decision
 from storage.evidence import EvidenceStore
@@ -154,8 +155,8 @@ def _record(
         work.snapshots.add(snapshot)
         transaction = work.transactions.get(target.transaction_id)
         if picture is not None:
-            if transaction.status in ("pending", "capturing"):
-                transaction.status, transaction.status_reason = "analyzing", None
+            if transaction.status in (CorrelationStatus.PENDING, CorrelationStatus.CAPTURING):
+                transaction.move_to(CorrelationStatus.ANALYZING)
             work.work.enqueue(
                 kind=StepKind.ANALYZE,
                 key=snapshot.id,
@@ -166,7 +167,7 @@ def _record(
             )
         else:
             _settle_after_failure(transaction, kind, failure or "")
-            if transaction.status == "failed":
+            if transaction.status == CorrelationStatus.FAILED:
                 schedule_unpictured_decision(work, target.transaction_id, run_at=now, now=now)
         work.commit()
 
@@ -174,6 +175,9 @@ def _record(
 def _settle_after_failure(transaction: Transaction, kind: str, reason: str) -> None:
     """With no picture at all there is nothing to analyse: the correlation failed, and says why."""
     pictures = [s for s in transaction.snapshots if s.status == "ready"]
-    if kind == "exact" and not pictures and transaction.status in ("pending", "capturing"):
-        transaction.status = "failed"
-        transaction.status_reason = f"no picture of this checkout: {reason}"
+    if (
+        kind == "exact"
+        and not pictures
+        and transaction.status in (CorrelationStatus.PENDING, CorrelationStatus.CAPTURING)
+    ):
+        transaction.move_to(CorrelationStatus.FAILED, f"no picture of this checkout: {reason}")

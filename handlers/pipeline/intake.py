@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core.clock import Clock
 from core.config import Config
+from core.correlation import CorrelationStatus
 from core.events import FraudReported, TransactionReceived
 from core.pos_schema import occurred_utc
 from core.steps import StepKind
@@ -52,7 +53,7 @@ def accept_transaction(event: TransactionReceived, *, uow: UnitOfWork, config: C
         body=event.raw_body,
         body_sha256=event.body_sha256,
         placed=skipped_reason is None,
-        status="skipped" if skipped_reason else "pending",
+        status=CorrelationStatus.SKIPPED if skipped_reason else CorrelationStatus.PENDING,
         status_reason=skipped_reason,
     )
     try:
