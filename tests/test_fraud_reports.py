@@ -1,4 +1,4 @@
-"""POST /api/v1/fraud-reports (CONTRACT.md): signed like transactions, once per transaction and source."""
+"""POST /api/v1/fraud-reports (docs/interfaces.md): signed like transactions, once per transaction and source."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The read API (CONTRACT.md): bearer API_TOKEN, the transaction view's shape, alerts and the watchlist."""
+"""The read API (docs/interfaces.md): bearer API_TOKEN, the transaction view's shape, alerts and the watchlist."""
 
 from __future__ import annotations
 

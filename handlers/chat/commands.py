@@ -1,4 +1,4 @@
-"""Chat commands (CONTRACT.md, PRODUCT.md "Commands in Webex"), each a small function on the router.
+"""Chat commands (docs/interfaces.md, docs/product.md "Commands in Webex"), each a small function on the router.
 
 Arguments are validated with a plain answer; a command acting on one alert or transaction checks
 the person's role at that object's store, not only in the space it was asked in.

@@ -1,6 +1,6 @@
 """The steps that end watchlist entries: expiry (a periodic sweep), forgetting templates, erasure.
 
-Backend first, then our rows, then the files (EXTERNAL-APIS.md: disassociate faces / delete the
+Backend first, then our rows, then the files (docs/services.md: disassociate faces / delete the
 user, delete the faces, then your own records and photos). The backend call happens outside any
 database transaction; a failure there leaves the rows in place, so the step simply runs again.
 The audit log keeps the fact of each end with ids and reason codes only.

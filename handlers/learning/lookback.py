@@ -1,6 +1,6 @@
 """Look-back: after an enrollment, find the person's earlier visits in the pictures still kept.
 
-No descriptor of an unmatched shopper is stored (PRODUCT.md), so this re-scans the retained
+No descriptor of an unmatched shopper is stored (docs/product.md), so this re-scans the retained
 pictures of the enrolling store (and of its region when the watchlist is shared) over
 ``enrollment.lookback_days``, a page at a time, at low priority: each page is a work item due a
 little later than the checkout steps waiting now. Earlier visits are replied in the enrollment's

@@ -121,7 +121,7 @@ def _look(face: DetectedFace, todo: _Work, faces: FaceBackend, evidence: Evidenc
     recognition = config.business.recognition
     matches: list[FaceMatch] = []
     if todo.scope and face.size_px >= recognition.min_face_px:
-        # Below the review threshold a resemblance is never shown as a match (PRODUCT.md).
+        # Below the review threshold a resemblance is never shown as a match (docs/product.md).
         matches = faces.search(face, person_ids=todo.scope, min_similarity=recognition.review_threshold)
     return _FoundFace(face, evidence.put(face.crop, "image/jpeg"), matches)
 

@@ -36,7 +36,7 @@ from vision.types import Camera, CameraError, DetectedFace, FaceBackend, FaceMat
 
 log = logging.getLogger(__name__)
 # Alerts of a rule without its own cool-down still come at most once per person per camera in this
-# window at the door: one visit is one alert (PRODUCT.md, flow 7).
+# window at the door: one visit is one alert (docs/product.md, flow 7).
 ENTRANCE_COOLDOWN_S = 600
 
 
@@ -251,7 +251,7 @@ def _look(
         return _Seen(0, [])  # the watchlist emptied since the picture was taken
     try:
         detected = [f for f in faces.detect(evidence.read(*picture)) if f.size_px >= recognition.min_face_px]
-        # Below the review threshold a resemblance is never shown as a match (PRODUCT.md).
+        # Below the review threshold a resemblance is never shown as a match (docs/product.md).
         searched = [
             (f, faces.search(f, person_ids=scope, min_similarity=recognition.review_threshold)) for f in detected
         ]

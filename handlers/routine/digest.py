@@ -1,4 +1,4 @@
-"""The daily digest (PRODUCT.md flow 8): per store, once a local day at ``digest.local_time``, a stats card
+"""The daily digest (docs/product.md flow 8): per store, once a local day at ``digest.local_time``, a stats card
 for that day in the store's space and, threaded under it, a chart of the day's alerts and decisions.
 
 The sweep (``bot/sweeps.py``) enqueues one ``daily_digest`` item per store and local date; this
