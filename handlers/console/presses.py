@@ -14,14 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from core.config import Config
 from core.events import CardAction, ChatCommand
 from core.router import Router
 from handlers.chat.dispatch import dispatch_event
-from storage import inbound
-from storage.models import InboundEvent, OutboxMessage
+from storage.models import OutboxMessage
 from storage.uow import UnitOfWork
 
 SOURCE = "console"
@@ -82,8 +79,8 @@ def press(
     """Store the press, run its handler as ``email`` and keep the replies; a repeated event id acts once."""
     thread = thread_of(data)
     payload = {"thread": thread, "person_email": email, "title": title[:80], "data": data, "replies": []}
-    if not inbound.record_event(uow.session, event_id=event_id, source=SOURCE, payload=payload, now=now):
-        stored = inbound.get(uow.session, event_id)
+    if not uow.inbound.record(event_id=event_id, source=SOURCE, payload=payload, now=now):
+        stored = uow.inbound.get(event_id)
         return PressResult(list(stored.payload.get("replies", [])) if stored else [], duplicate=True)
     event = CardAction(
         event_id=event_id,
@@ -96,9 +93,9 @@ def press(
     )
     reply = ConsoleReply(uow, event_id, now, webex_root=_webex_card(uow, data))
     dispatch_event(event, uow, reply, router, config, now, dependencies)
-    stored = inbound.get(uow.session, event_id)
+    stored = uow.inbound.get(event_id)
     stored.payload = {**payload, "replies": reply.replies}  # a new dict: JSON columns do not track changes in place
-    inbound.mark_handled(uow.session, event_id, now)
+    uow.inbound.mark_handled(event_id, now)
     uow.commit()
     return PressResult(reply.replies)
 
@@ -136,11 +133,8 @@ def run_command(
 
 def threads(uow: UnitOfWork, *, limit: int = 2000) -> dict[str, list[dict[str, Any]]]:
     """Console presses and their replies, oldest first, grouped by thread (alert, transaction or person id)."""
-    query = (
-        select(InboundEvent).where(InboundEvent.source == SOURCE).order_by(InboundEvent.received_at.desc()).limit(limit)
-    )
     grouped: dict[str, list[dict[str, Any]]] = {}
-    for event in reversed(list(uow.session.scalars(query))):
+    for event in reversed(uow.inbound.newest_of(SOURCE, limit=limit)):
         payload = event.payload or {}
         grouped.setdefault(str(payload.get("thread", "")), []).append(
             {

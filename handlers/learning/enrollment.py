@@ -32,7 +32,6 @@ from handlers.learning import gates
 from handlers.learning.lookback import schedule_lookback
 from handlers.learning.proposals import transaction_to_act_on
 from storage.evidence import EvidenceStore
-from storage.evidence_refs import mark_enrollment
 from storage.models import Face, WatchlistFace, WatchlistPerson
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
@@ -174,7 +173,7 @@ def _chosen_face(uow: UnitOfWork, data: dict, transaction_id: str) -> Face:
     """The face picked on the card, checked to be one of this transaction's (the card's data is not trusted)."""
     face_ids = data.get("face_ids") if isinstance(data.get("face_ids"), dict) else {}
     face_id = str(face_ids.get(str(data.get(INPUT_FACE) or ""), ""))
-    face = uow.session.get(Face, face_id) if face_id else None
+    face = uow.snapshots.face(face_id) if face_id else None
     if face is None or face.snapshot.transaction_id != transaction_id:
         raise UserError(f"Please pick one of the faces on the card (or ask again with `enroll {transaction_id}`).")
     if face.crop_sha256 is None:
@@ -290,7 +289,7 @@ def _store(
             return False
         face.descriptor, face.backend_face_id, face.backend = enrolled.descriptor, enrolled.backend_face_id, backend
         face.created_at = now  # the gallery's version moves, so every process reloads the new descriptor
-        mark_enrollment(work.session, face.enrollment_image_sha256)
+        work.evidence_refs.mark_enrollment(face.enrollment_image_sha256)
         store = config.business.store(person.store_id)
         zone = store.timezone if store else "UTC"
         if target is None:
@@ -334,8 +333,8 @@ def _merge(
     existing = work.watchlist.get(target[0])
     existing.faces.append(face)
     existing.expires_at = max(existing.expires_at, person.expires_at)
-    work.session.flush()
-    work.session.delete(person)
+    work.flush()
+    work.delete(person)
     work.audit.record(
         at=now,
         actor=person.enrolled_by,
@@ -358,9 +357,9 @@ def _refuse(uow: Callable[[], UnitOfWork], todo: _Todo, problem: str, code: str,
         face, person = work.watchlist.face(todo.face_id), work.watchlist.get(todo.person_id)
         transaction_id = person.source_transaction_id if person else None
         if face is not None:
-            work.session.delete(face)
+            work.delete(face)
         if person is not None and len([f for f in person.faces if f.id != todo.face_id]) == 0:
-            work.session.delete(person)
+            work.delete(person)
         work.audit.record(
             at=now,
             actor="system",

@@ -149,12 +149,11 @@ def _page(work: UnitOfWork, cursor: _Cursor, config: Config) -> _Page | None:
     person, days = face.person, config.business.enrollment.lookback_days
     start = face.created_at - timedelta(days=days)
     since = max(start, datetime.fromtimestamp(cursor.since, UTC)) if cursor.since else start
-    found, next_since = lookback.pictures(
-        work.session,
+    found, next_since = work.lookback.pictures(
         store_ids=_stores(config, person.store_id),
         since=since,
         until=face.created_at,
-        skip_transactions=lookback.transactions_pictured_by(work.session, face.enrollment_image_sha256),
+        skip_transactions=work.lookback.transactions_pictured_by(face.enrollment_image_sha256),
         limit=PAGE,
     )
     store = config.business.store(person.store_id)
