@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from core.clock import Clock
 from core.config import Config
-from core.events import CardAction, ChatCommand
+from core.events import CardAction, ChatCommand, ConsoleCommand, ConsolePress
 from core.router import Router
 from handlers.chat.dispatch import dispatch_event
 from storage.models import OutboxMessage
@@ -65,18 +66,16 @@ def thread_of(data: dict[str, Any]) -> str:
 
 
 def press(
-    event_id: str,
-    data: dict[str, Any],
-    title: str,
-    email: str,
+    pressed: ConsolePress,
     *,
     uow: UnitOfWork,
     router: Router,
     config: Config,
-    now: datetime,
+    clock: Clock,
     dependencies: dict[str, Any],
 ) -> PressResult:
-    """Store the press, run its handler as ``email`` and keep the replies; a repeated event id acts once."""
+    """Store the press, run its handler as the person and keep the replies; a repeated event id acts once."""
+    event_id, data, title, email, now = pressed.event_id, pressed.data, pressed.title, pressed.person_email, clock()
     thread = thread_of(data)
     payload = {"thread": thread, "person_email": email, "title": title[:80], "data": data, "replies": []}
     if not uow.inbound.record(event_id=event_id, source=SOURCE, payload=payload, now=now):
@@ -101,17 +100,16 @@ def press(
 
 
 def run_command(
-    word: str,
-    args: tuple[str, ...],
-    email: str,
+    asked: ConsoleCommand,
     *,
     uow: UnitOfWork,
     router: Router,
     config: Config,
-    now: datetime,
+    clock: Clock,
     dependencies: dict[str, Any],
 ) -> list[dict[str, Any]]:
     """A chat command as the console's pages use it (``stats``): same handler, same role check, answers returned."""
+    word, args, email, now = asked.word, asked.args, asked.person_email, clock()
     event_id = f"console-command:{now.timestamp():.6f}"
     command = ChatCommand(
         event_id=event_id,
