@@ -12,8 +12,9 @@ from PIL import Image
 from bot.runner import Runner
 from bot.steps import STEPS
 from storage import inbound
-from storage.models import Alert, PatternCount, Transaction, WatchlistPerson
+from storage.models import Alert, WatchlistPerson
 from storage.uow import UnitOfWork
+from tests import factories
 from tests.card_schema import card_validator
 from tests.fakes import FakeMessenger
 
@@ -59,46 +60,9 @@ def test_command_answers_carry_cards(chat, alert_id, messenger):
 def alert_id(services) -> str:  # type: ignore[no-untyped-def]
     now = services.clock()
     with UnitOfWork(services.db, write=True) as uow:
-        uow.session.add(
-            Transaction(
-                transaction_id="T-1",
-                store_id="store-001",
-                register_id="reg-1",
-                occurred_at=now,
-                received_at=now,
-                total_amount="149.90",
-                currency="BRL",
-                payment_method="card",
-                body="{}",
-                body_sha256="x",
-                status="done",
-            )
-        )
-        uow.session.add(
-            WatchlistPerson(
-                id="P-7",
-                store_id="store-001",
-                status="active",
-                reason="chargeback",
-                enrolled_by="carla@example.com",
-                enrolled_at=now,
-                expires_at=now + timedelta(days=9),
-            )
-        )
-        alert = Alert(
-            dedupe_key="tx:T-1:product_mismatch",
-            transaction_id="T-1",
-            store_id="store-001",
-            register_id="reg-1",
-            rule="product_mismatch",
-            severity="medium",
-            message="More seen than billed",
-            facts={},
-            person_id="P-7",
-            similarity=91.0,
-            status="open",
-            created_at=now,
-        )
+        uow.session.add(factories.transaction(at=now, total_amount=Decimal("149.90")))
+        uow.session.add(factories.watchlist_person(at=now, id="P-7", expires_at=now + timedelta(days=9)))
+        alert = factories.alert(at=now, person_id="P-7", similarity=91.0)
         uow.session.add(alert)
         uow.commit()
         return alert.public_id
@@ -309,14 +273,8 @@ def test_patterns_answers_a_manager_with_the_card_and_its_chart_in_the_commands_
     with UnitOfWork(services.db, write=True) as uow:  # today in São Paulo is 24 Nov: in the last 7 days
         for dimension, subject in (("cashier", "c-17"), ("register", "reg-1")):
             uow.session.add(
-                PatternCount(
-                    store_id="store-001",
-                    dimension=dimension,
-                    subject=subject,
-                    day=date(2026, 11, 24),
-                    kind="void",
-                    count=4,
-                    amount=Decimal(0),
+                factories.pattern_count(
+                    dimension=dimension, subject=subject, day=date(2026, 11, 24), kind="void", count=4
                 )
             )
         uow.commit()

@@ -27,6 +27,7 @@ from rules.baselines import BaselinePolicy, CashierBaseline
 from storage.models import PatternCount
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
+from tests import factories
 from tests.conftest import minimal_business, transaction_body
 
 NOW = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)  # 17:00 in São Paulo: local day 2026-11-24
@@ -102,17 +103,7 @@ def seed_counts(services, rows: list[tuple[str, date, str, int]], *, store: str 
     """Daily cashier counts as the triage step keeps them: (cashier, day, kind, count)."""
     with UnitOfWork(services.db, write=True) as uow:
         for cashier, day, kind, count in rows:
-            uow.session.add(
-                PatternCount(
-                    store_id=store,
-                    dimension="cashier",
-                    subject=cashier,
-                    day=day,
-                    kind=kind,
-                    count=count,
-                    amount=Decimal(0),
-                )
-            )
+            uow.session.add(factories.pattern_count(store_id=store, subject=cashier, day=day, kind=kind, count=count))
         uow.commit()
 
 

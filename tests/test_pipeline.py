@@ -14,8 +14,9 @@ import yaml
 from bot.app import build_services
 from bot.runner import Runner
 from bot.steps import STEPS
-from storage.models import Alert, WatchlistPerson
+from storage.models import Alert
 from storage.uow import UnitOfWork
+from tests import factories
 from tests.conftest import REPO, minimal_business, transaction_body
 from tests.fakes import FakeCamera, FakeFaceBackend, FakeProductCounter, face
 from vision.types import CameraError
@@ -66,19 +67,9 @@ def run(services, clock):  # type: ignore[no-untyped-def]
 
 def enroll(services, person_id: str = "P-1", *, expires_in_days: int = 30) -> None:  # type: ignore[no-untyped-def]
     now = services.clock()
-    with UnitOfWork(services.db, write=True) as uow:
-        uow.session.add(
-            WatchlistPerson(
-                id=person_id,
-                store_id="store-001",
-                status="active",
-                reason="chargeback",
-                enrolled_by="carla@example.com",
-                enrolled_at=now,
-                expires_at=now + timedelta(days=expires_in_days),
-            )
-        )
-        uow.commit()
+    factories.add(
+        services.db, factories.watchlist_person(at=now, id=person_id, expires_at=now + timedelta(days=expires_in_days))
+    )
 
 
 def body_now(clock, **changes):  # type: ignore[no-untyped-def]
