@@ -17,9 +17,9 @@ from bot.steps import STEPS
 from handlers.pipeline.entrance import record_visit
 from storage.uow import UnitOfWork
 from tests import factories
+from tests.checkouts import URL, body_now
 from tests.conftest import REPO
 from tests.fakes import FakeCamera, FakeFaceBackend, face
-from tests.test_pipeline import URL, body_now
 
 STORES = {"A": "store-001", "B": "store-002", "C": "store-003"}
 DOORS = {"A": "Q2XX-AAAA-0009", "B": "Q2XX-BBBB-0009", "C": "Q2XX-CCCC-0009"}

@@ -2,7 +2,7 @@
 
 The stand-in (FakeMessenger) refuses what Webex refuses, so every answer of the real command
 handlers below reached it only by fitting; cards are validated against Adaptive Cards 1.3 by the
-messenger fixture of test_chat.
+messenger fixture of tests/conversations.py.
 """
 
 from __future__ import annotations
@@ -24,16 +24,11 @@ from handlers.chat.listing import listing, shorten
 from storage.uow import UnitOfWork
 from tests import factories
 from tests.card_schema import card_validator
+from tests.conversations import ROOM, chat, messenger  # noqa: F401  (fixtures: the chat, and the messenger that validates every card)
 from tests.fakes import FakeMessenger
-from tests.test_chat import ROOM, Conversation, messenger  # noqa: F401  (the fixture that validates every card)
 
 EVIL = "Vinho **tinto** [x](http://evil) <@personEmail:boss@example.com> \u202egpj.exe\nline"
 BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
-
-
-@pytest.fixture
-def chat(services, messenger, clock) -> Conversation:  # type: ignore[no-untyped-def]
-    return Conversation(services, messenger, clock)
 
 
 def _sizes(messages: list[str]) -> list[int]:

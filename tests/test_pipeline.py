@@ -6,7 +6,7 @@ Outside services are fakes of the vision Protocols (tests/fakes.py); the databas
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
@@ -16,14 +16,10 @@ from bot.runner import Runner
 from bot.steps import STEPS
 from storage.models import Alert
 from storage.uow import UnitOfWork
-from tests import factories
+from tests.checkouts import CASHIER, CUSTOMER, URL, body_now, enroll
 from tests.conftest import REPO, minimal_business, transaction_body
 from tests.fakes import FakeCamera, FakeFaceBackend, FakeProductCounter, face
 from vision.types import CameraError
-
-URL = "/api/v1/transactions"
-CUSTOMER = (0.1, 0.2, 0.3, 0.5)  # inside reg-1's customer zone [0, 0, 0.6, 1]
-CASHIER = (0.7, 0.2, 0.9, 0.5)  # outside it
 
 
 @pytest.fixture
@@ -63,18 +59,6 @@ def services(config, clock, camera, faces):  # type: ignore[no-untyped-def]
 def run(services, clock):  # type: ignore[no-untyped-def]
     runner = Runner(db=services.db, steps=STEPS, dependencies=services.dependencies(), clock=clock)
     return runner.run_until_idle
-
-
-def enroll(services, person_id: str = "P-1", *, expires_in_days: int = 30) -> None:  # type: ignore[no-untyped-def]
-    now = services.clock()
-    factories.add(
-        services.db, factories.watchlist_person(at=now, id=person_id, expires_at=now + timedelta(days=expires_in_days))
-    )
-
-
-def body_now(clock, **changes):  # type: ignore[no-untyped-def]
-    local = clock().astimezone(timezone(timedelta(hours=-3)))
-    return transaction_body(occurred_at=local.isoformat(), **changes)
 
 
 def view(client, auth, transaction_id="T-2026-000123") -> dict:  # type: ignore[no-untyped-def]
