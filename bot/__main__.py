@@ -1,4 +1,4 @@
-"""``python -m bot serve|web|worker|demo|db upgrade|check-config`` (CONTRACT.md)."""
+"""``python -m bot serve|web|worker|demo|db upgrade|check-config`` (docs/interfaces.md)."""
 
 from __future__ import annotations
 

@@ -66,9 +66,11 @@ class Services:
         deps["dependencies"] = deps
         return deps
 
-    def handle(self, handler: Callable[..., Any], event: Any, *, write: bool) -> Any:
+    def handle(self, handler: Callable[..., Any], event: Any, *, write: bool, **request: Any) -> Any:
+        """The one entry of every HTTP route into a handler: a unit of work, the collaborators by name, and what
+        only this request knows (``request``: e.g. the console's URL builders)."""
         with UnitOfWork(self.db, write=write) as uow:
-            return call_with(handler, event, {**self.dependencies(), "uow": uow})
+            return call_with(handler, event, {**self.dependencies(), **request, "uow": uow})
 
     def queue_counts(self) -> dict[str, int]:
         with UnitOfWork(self.db) as uow:

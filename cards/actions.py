@@ -26,7 +26,7 @@ INPUT_NOTE = "note"
 INPUT_FACE = "face"
 INPUT_EXPIRY_DAYS = "expiry_days"
 
-# CONTRACT.md's dismiss reasons, in the order shown, with the words people read.
+# docs/interfaces.md's dismiss reasons, in the order shown, with the words people read.
 DISMISS_REASONS: tuple[tuple[str, str], ...] = (
     ("not_same_person", "Not the same person"),
     ("billed_correctly", "Billed correctly"),

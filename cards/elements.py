@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-VERSION = "1.3"  # the highest Webex renders (EXTERNAL-APIS.md)
+VERSION = "1.3"  # the highest Webex renders (docs/services.md)
 SCHEMA_URL = "http://adaptivecards.io/schemas/adaptive-card.json"
 MAX_ACTIONS = 5  # Webex shows at most five top-level actions
 CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"

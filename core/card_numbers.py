@@ -2,7 +2,7 @@
 
 A PAN is 14–19 digits, optionally in groups split by single spaces or dashes, with a card
 network prefix, passing the Luhn check. ``items[].sku`` and id fields are exempt: barcodes and
-ids pass Luhn about one time in ten by chance (CONTRACT.md).
+ids pass Luhn about one time in ten by chance (docs/interfaces.md).
 """
 
 from __future__ import annotations

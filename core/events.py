@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from core.pos_schema import FraudReportBody, PosTransaction
 
@@ -67,3 +68,30 @@ def parse_command(text: str, *, bot_names: tuple[str, ...] = ()) -> tuple[str, t
             break
     words = stripped.split()
     return (words[0].lower(), tuple(words[1:])) if words else ("", ())
+
+
+@dataclass(frozen=True)
+class ConsoleRequest:
+    """A signed-in console person asking to see something by id (an alert, its photo or footage, a face crop)."""
+
+    person_email: str
+    subject_id: str
+
+
+@dataclass(frozen=True)
+class ConsolePress:
+    """A button pressed in the console: the browser's own event id, the button's Submit data and its title."""
+
+    event_id: str
+    data: dict[str, Any]
+    title: str
+    person_email: str
+
+
+@dataclass(frozen=True)
+class ConsoleCommand:
+    """A chat command as a console page runs it (``stats 7d``)."""
+
+    word: str
+    args: tuple[str, ...]
+    person_email: str

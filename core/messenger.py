@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 # Webex refuses a message whose text or markdown is longer than this, in UTF-8 bytes, with a 400
-# (EXTERNAL-APIS.md). Listings page under it (handlers/chat/listing.py); the client refuses before sending.
+# (docs/services.md). Listings page under it (handlers/chat/listing.py); the client refuses before sending.
 MAX_TEXT_BYTES = 7439
 
 

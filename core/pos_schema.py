@@ -1,4 +1,4 @@
-"""The POS webhook bodies (CONTRACT.md) as pydantic models; errors name each failing field.
+"""The POS webhook bodies (docs/interfaces.md) as pydantic models; errors name each failing field.
 
 Unknown extra fields are accepted and kept in the stored raw body: a POS vendor adding a field
 must not stop fraud monitoring of a whole chain. Everything we read is strictly typed.

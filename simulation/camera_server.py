@@ -1,6 +1,6 @@
 """A stand-in for the Meraki Dashboard API's camera calls, on 127.0.0.1, serving the demo floor's pictures.
 
-It answers as EXTERNAL-APIS.md says Meraki does, so the real client (vision/meraki.py) is what
+It answers as docs/services.md says Meraki does, so the real client (vision/meraki.py) is what
 talks to it: ``generateSnapshot`` gives ``202 {url, expiry}``; that URL answers 404 until the
 picture is "uploaded" (about a second) and stops working when it expires; a timestamp whose
 footage is not indexed yet (the last few seconds) gets ``400 No video for specified timestamp``;

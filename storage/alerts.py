@@ -71,7 +71,7 @@ class AlertRepository:
         """Is there an alert of this rule, for this person (if any), at this place, since then (cool-down)?
 
         The place is the register at a checkout, else the entrance camera: a person alerted at the
-        door still gets a card at the register (PRODUCT.md, flow 6)."""
+        door still gets a card at the register (docs/product.md, flow 6)."""
         query = exists().where(Alert.rule == rule, Alert.store_id == store_id, Alert.created_at >= since)
         if person_id is not None:
             query = query.where(Alert.person_id == person_id)

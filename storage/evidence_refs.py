@@ -48,3 +48,19 @@ def mark_enrollment(session: Session, digest: str) -> None:
     file = session.get(EvidenceFile, digest)
     if file is not None:
         file.kind = "enrollment"
+
+
+class EvidenceRefs:
+    """Which evidence files rows still need, for one unit of work (``uow.evidence_refs``)."""
+
+    def __init__(self, session: Session):
+        self._session = session
+
+    def unreferenced(self, candidates: Iterable[str]) -> list[tuple[str, str]]:
+        return unreferenced(self._session, candidates)
+
+    def forget_files(self, digests: Iterable[str]) -> None:
+        forget_files(self._session, digests)
+
+    def mark_enrollment(self, digest: str) -> None:
+        mark_enrollment(self._session, digest)

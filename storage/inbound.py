@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from storage.db import upsert_insert
@@ -51,3 +51,29 @@ def mark_handled(session: Session, event_id: str, now: datetime) -> bool:
         .values(handled_at=now)
     )
     return rows_affected(result) == 1
+
+
+class InboundEvents:
+    """``inbound_events`` for one unit of work (``uow.inbound``)."""
+
+    def __init__(self, session: Session):
+        self._session = session
+
+    def record(self, *, event_id: str, source: str, payload: dict[str, Any], now: datetime) -> bool:
+        return record_event(self._session, event_id=event_id, source=source, payload=payload, now=now)
+
+    def get(self, event_id: str) -> InboundEvent | None:
+        return get(self._session, event_id)
+
+    def mark_handled(self, event_id: str, now: datetime) -> bool:
+        return mark_handled(self._session, event_id, now)
+
+    def newest_of(self, source: str, *, limit: int) -> list[InboundEvent]:
+        """The latest ``limit`` events of one source, newest first (the console's threads)."""
+        query = (
+            select(InboundEvent)
+            .where(InboundEvent.source == source)
+            .order_by(InboundEvent.received_at.desc())
+            .limit(limit)
+        )
+        return list(self._session.scalars(query))

@@ -66,3 +66,31 @@ def transactions_pictured_by(session: Session, crop_sha256: str) -> list[str]:
         .distinct()
     )
     return list(session.scalars(query))
+
+
+class LookbackQueries:
+    """Retained pictures for the look-back and for erasure, for one unit of work (``uow.lookback``)."""
+
+    def __init__(self, session: Session):
+        self._session = session
+
+    def pictures(
+        self,
+        *,
+        store_ids: Iterable[str],
+        since: datetime,
+        until: datetime,
+        skip_transactions: Iterable[str],
+        limit: int,
+    ) -> tuple[list[Snapshot], datetime | None]:
+        return pictures(
+            self._session,
+            store_ids=store_ids,
+            since=since,
+            until=until,
+            skip_transactions=skip_transactions,
+            limit=limit,
+        )
+
+    def transactions_pictured_by(self, crop_sha256: str) -> list[str]:
+        return transactions_pictured_by(self._session, crop_sha256)

@@ -32,6 +32,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from core.correlation import CorrelationStatus, check_move
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -127,6 +129,11 @@ class Transaction(Base):
 
     fraud_reports: Mapped[list[FraudReport]] = relationship(back_populates="transaction", order_by="FraudReport.id")
     snapshots: Mapped[list[Snapshot]] = relationship(back_populates="transaction", order_by="Snapshot.created_at")
+
+    def move_to(self, status: CorrelationStatus, reason: str | None = None) -> None:
+        """Change the correlation status (core/correlation.py says which moves exist) and its plain-words reason."""
+        self.status = check_move(self.status, status)
+        self.status_reason = reason
 
 
 class FraudReport(Base):

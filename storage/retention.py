@@ -13,6 +13,7 @@ from datetime import date, datetime
 from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
+from core.steps import StepKind
 from storage.models import (
     Alert,
     AuditEntry,
@@ -109,7 +110,7 @@ def purge_alerts(session: Session, *, before: datetime, limit: int) -> Purged:
     if ids:
         session.execute(update(OutboxMessage).where(OutboxMessage.alert_id.in_(ids)).values(alert_id=None))
         # SQLite may hand a deleted id out again: its old notify step must not make the new alert's a no-op.
-        session.execute(delete(WorkItem).where(WorkItem.dedupe_key.in_([f"notify_alert:{i}" for i in ids])))
+        session.execute(delete(WorkItem).where(WorkItem.dedupe_key.in_([f"{StepKind.NOTIFY_ALERT}:{i}" for i in ids])))
         session.execute(delete(Alert).where(Alert.id.in_(ids)))
     return Purged(len(ids))
 
@@ -130,7 +131,7 @@ def purge_outbox(session: Session, *, plain_before: datetime, any_before: dateti
         return Purged()
     files = set(session.scalars(select(OutboxMessage.file_sha256).where(OutboxMessage.id.in_(ids))))
     session.execute(update(OutboxMessage).where(OutboxMessage.parent_outbox_id.in_(ids)).values(parent_outbox_id=None))
-    session.execute(delete(WorkItem).where(WorkItem.dedupe_key.in_([f"deliver:{i}" for i in ids])))
+    session.execute(delete(WorkItem).where(WorkItem.dedupe_key.in_([f"{StepKind.DELIVER}:{i}" for i in ids])))
     session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(ids)))
     return Purged(len(ids), {f for f in files if f})
 
@@ -161,3 +162,37 @@ def purge_finished_work(session: Session, *, before: datetime, limit: int) -> Pu
 def purge_pattern_counts(session: Session, *, before: date) -> Purged:
     """Daily counts older than the transactions behind them (a day's rows are few: one statement)."""
     return Purged(rows_affected(session.execute(delete(PatternCount).where(PatternCount.day < before))) or 0)
+
+
+class Retention:
+    """The purges of each kind of data, for one unit of work (``uow.retention``)."""
+
+    def __init__(self, session: Session):
+        self._session = session
+
+    def outbox(self, *, plain_before: datetime, any_before: datetime, limit: int) -> Purged:
+        return purge_outbox(self._session, plain_before=plain_before, any_before=any_before, limit=limit)
+
+    def alerts(self, *, before: datetime, limit: int) -> Purged:
+        return purge_alerts(self._session, before=before, limit=limit)
+
+    def transactions(self, *, plain_before: datetime, kept_before: datetime, limit: int) -> Purged:
+        return purge_transactions(self._session, plain_before=plain_before, kept_before=kept_before, limit=limit)
+
+    def snapshots(self, *, plain_before: datetime, kept_before: datetime, limit: int) -> Purged:
+        return purge_snapshots(self._session, plain_before=plain_before, kept_before=kept_before, limit=limit)
+
+    def audit(self, *, before: datetime, limit: int) -> Purged:
+        return purge_audit(self._session, before=before, limit=limit)
+
+    def events(self, *, before: datetime, limit: int) -> Purged:
+        return purge_events(self._session, before=before, limit=limit)
+
+    def finished_work(self, *, before: datetime, limit: int) -> Purged:
+        return purge_finished_work(self._session, before=before, limit=limit)
+
+    def pattern_counts(self, *, before: date) -> Purged:
+        return purge_pattern_counts(self._session, before=before)
+
+    def delete_snapshots(self, snapshot_ids: list[str]) -> Purged:
+        return delete_snapshots(self._session, snapshot_ids)

@@ -14,6 +14,9 @@ class SnapshotRepository:
     def __init__(self, session: Session):
         self._session = session
 
+    def face(self, face_id: str) -> Face | None:
+        return self._session.get(Face, face_id)
+
     def get(self, snapshot_id: str) -> Snapshot | None:
         return self._session.get(Snapshot, snapshot_id)
 

@@ -150,3 +150,28 @@ def alert_ids_by_subject(
         if cashier_id in cashiers:
             found.setdefault(("cashier", cashier_id), []).append(f"A-{alert_id}")
     return found
+
+
+class StatsQueries:
+    """The counts behind ``stats``, the digest and the pattern report, for one unit of work (``uow.stats``)."""
+
+    def __init__(self, session: Session):
+        self._session = session
+
+    def store_stats(
+        self, store_ids: tuple[str, ...], since: datetime, now: datetime, until: datetime | None = None
+    ) -> list[StoreStats]:
+        return store_stats(self._session, store_ids, since, now, until=until)
+
+    def rule_precision(
+        self, store_ids: tuple[str, ...], since: datetime | None = None, until: datetime | None = None
+    ) -> dict[str, tuple[int, int]]:
+        return rule_precision(self._session, store_ids, since, until)
+
+    def alerts_by_rule(self, store_id: str, since: datetime, until: datetime) -> dict[str, dict[str, int]]:
+        return alerts_by_rule(self._session, store_id, since, until)
+
+    def alert_ids_by_subject(
+        self, store_id: str, since: datetime, until: datetime, *, cashiers: tuple[str, ...], registers: tuple[str, ...]
+    ) -> dict[tuple[str, str], list[str]]:
+        return alert_ids_by_subject(self._session, store_id, since, until, cashiers=cashiers, registers=registers)

@@ -47,3 +47,16 @@ def detach_files(session: Session, key_prefix: str) -> set[str]:
         row.payload = {**(row.payload or {}), "file": None}
     session.flush()
     return files
+
+
+class Threads:
+    """Webex threads as our outbox knows them, for one unit of work (``uow.threads``)."""
+
+    def __init__(self, session: Session):
+        self._session = session
+
+    def known_root(self, webex_message_id: str) -> str | None:
+        return known_root(self._session, webex_message_id)
+
+    def detach_files(self, key_prefix: str) -> set[str]:
+        return detach_files(self._session, key_prefix)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import exists, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from storage.models import Face, FraudReport, Snapshot, Transaction, WatchlistPerson
@@ -22,9 +23,10 @@ class TransactionRepository:
         return self._session.get(Transaction, transaction_id, with_for_update=True, populate_existing=True)
 
     def add(self, transaction: Transaction) -> None:
+        """Insert now; ``AlreadyStored`` when the id is taken (a repeat, or a concurrent post that won)."""
         self._session.add(transaction)
-        # Flush now so a concurrent duplicate fails here (IntegrityError) and not at commit.
-        self._session.flush()
+        # Flush now so a concurrent duplicate fails here and not at commit.
+        _flush_or_already_stored(self._session)
 
     def with_evidence(self, transaction_id: str) -> Transaction | None:
         """The transaction with its reports, snapshots, faces and matches loaded (read API, show)."""
@@ -43,8 +45,9 @@ class TransactionRepository:
         return self._session.scalar(query)
 
     def add_fraud_report(self, report: FraudReport) -> None:
+        """Insert now; ``AlreadyStored`` when this transaction already has a report of this source."""
         self._session.add(report)
-        self._session.flush()
+        _flush_or_already_stored(self._session)
 
     def fingerprint_in_fraud(self, card_fingerprint: str) -> bool:
         """Was this card fingerprint on a transaction reported as fraud?"""
@@ -79,3 +82,14 @@ class TransactionRepository:
             scope = scope | (WatchlistPerson.region_id == region_id)
         query = select(exists().where(WatchlistPerson.status == "active", scope))
         return bool(self._session.scalar(query))
+
+
+class AlreadyStored(Exception):
+    """The row's unique key is taken: what it records is already stored."""
+
+
+def _flush_or_already_stored(session: Session) -> None:
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise AlreadyStored(str(exc.orig) if exc.orig else "duplicate key") from exc

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from storage.alerts import AlertRepository
 from storage.audit import AuditLog
 from storage.db import Database
+from storage.evidence_refs import EvidenceRefs
+from storage.inbound import InboundEvents
+from storage.lookback import LookbackQueries
 from storage.outbox import Outbox
 from storage.patterns import PatternRepository
+from storage.retention import Retention
 from storage.snapshots import SnapshotRepository
+from storage.stats import StatsQueries
+from storage.threads import Threads
 from storage.transactions import TransactionRepository
 from storage.watchlist_entries import WatchlistRepository
 from storage.work_queue import WorkQueue
@@ -46,6 +55,12 @@ class UnitOfWork:
         self.audit = AuditLog(self.session)
         self.watchlist = WatchlistRepository(self.session)
         self.patterns = PatternRepository(self.session)
+        self.inbound = InboundEvents(self.session)
+        self.threads = Threads(self.session)
+        self.stats = StatsQueries(self.session)
+        self.lookback = LookbackQueries(self.session)
+        self.evidence_refs = EvidenceRefs(self.session)
+        self.retention = Retention(self.session)
         return self
 
     def __exit__(
@@ -59,6 +74,23 @@ class UnitOfWork:
 
     def commit(self) -> None:
         self.session.commit()
+
+    def rollback(self) -> None:
+        """Undo what this unit did so far (a refused body must leave nothing behind) and go on in it."""
+        self.session.rollback()
+
+    def flush(self) -> None:
+        """Send pending changes now, so the queries that follow see them (still undone without ``commit``)."""
+        self.session.flush()
+
+    def delete(self, row: Any) -> None:
+        self.session.delete(row)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested transaction: an error inside undoes only what was done inside."""
+        with self.session.begin_nested():
+            yield
 
     def _release(self) -> None:
         if self._write and self._db.write_lock is not None:

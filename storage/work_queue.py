@@ -138,6 +138,12 @@ class WorkQueue:
         query = select(func.min(WorkItem.next_run_at)).where(WorkItem.status == "pending", WorkItem.next_run_at <= now)
         return self._session.scalar(query)
 
+    def first(self, *, kind: str, ref_id: str) -> WorkItem | None:
+        """The earliest work item of this kind for this id (a step that a press asked for), if any."""
+        return self._session.scalar(
+            select(WorkItem).where(WorkItem.kind == kind, WorkItem.ref_id == ref_id).order_by(WorkItem.id)
+        )
+
     def for_transaction(self, transaction_id: str) -> list[WorkItem]:
         query = select(WorkItem).where(WorkItem.transaction_id == transaction_id).order_by(WorkItem.id)
         return list(self._session.scalars(query))

@@ -2,7 +2,7 @@
 
 Tests that use ``services`` run once per database backend. PostgreSQL comes from
 ``FLP_TEST_POSTGRES_URL`` (``./run test`` starts one when it can); without it the PostgreSQL
-variants skip, except under ``CI=true``, where they fail.
+variants skip, except under ``CI=true``, where they fail (the one rule for a missing real part: tests/real_parts.py).
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from storage import migrate
 from storage.db import Database
 from storage.models import Base
 from tests.postgres import scratch_database
+from tests.real_parts import require_or_skip
 
 POS_SECRET = "test-pos-secret-0123456789"
 API_TOKEN = "test-api-token-abcdef"
 REPO = Path(__file__).resolve().parent.parent
-CI = os.environ.get("CI", "").lower() == "true"
 
 
 def minimal_business() -> dict[str, Any]:
@@ -96,12 +96,6 @@ class FixedClock:
         from datetime import timedelta
 
         self.now += timedelta(seconds=seconds)
-
-
-def require_or_skip(reason: str) -> None:
-    if CI:
-        pytest.fail(f"{reason} (CI=true: a missing real part fails, it never skips)")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

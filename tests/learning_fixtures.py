@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from bot.app import build_services
-from storage.models import Alert, WatchlistFace, WatchlistPerson
 from storage.uow import UnitOfWork
+from tests import factories
 from tests.fakes import FakeMessenger, face
 from tests.learning_helpers import PEOPLE, ROLES, ROOM, Chat, CropFaces, assert_cards_valid, body_at, cards_titled
 from vision.types import DetectedFace, Picture
@@ -130,12 +130,9 @@ def active_entry(services, person_id: str = "P-7", *, days: int = 30, wrong: int
     with UnitOfWork(services.db, write=True) as uow:
         uow.snapshots.record_file(photo, kind="enrollment", content_type="image/jpeg", size_bytes=20, now=now)
         uow.session.add(
-            WatchlistPerson(
+            factories.watchlist_person(
+                at=now,
                 id=person_id,
-                store_id="store-001",
-                status="active",
-                reason="chargeback",
-                enrolled_by="carla@example.com",
                 enrolled_at=now - timedelta(days=9),
                 expires_at=now + timedelta(days=days),
                 wrong_match_count=wrong,
@@ -143,13 +140,8 @@ def active_entry(services, person_id: str = "P-7", *, days: int = 30, wrong: int
         )
         uow.session.flush()
         uow.session.add(
-            WatchlistFace(
-                id=f"WF-{person_id}",
-                person_id=person_id,
-                descriptor=b"\x00" * 512,
-                backend="fake",
-                enrollment_image_sha256=photo,
-                created_at=now,
+            factories.watchlist_face(
+                at=now, person_id=person_id, descriptor=b"\x00" * 512, enrollment_image_sha256=photo
             )
         )
         uow.commit()
@@ -159,19 +151,16 @@ def decided_alert(services, person_id: str, status: str, n: int) -> None:  # typ
     now = services.clock()
     with UnitOfWork(services.db, write=True) as uow:
         uow.session.add(
-            Alert(
+            factories.alert(
+                at=now,
                 dedupe_key=f"test:{person_id}:{n}",
                 transaction_id=f"T-x{n}",
-                store_id="store-001",
-                register_id="reg-1",
                 rule="watchlist_match",
                 severity="high",
                 message="m",
-                facts={},
                 person_id=person_id,
                 similarity=95.0,
                 status=status,
-                created_at=now,
                 decided_by="ana@example.com" if status != "open" else None,
             )
         )

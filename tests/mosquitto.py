@@ -17,7 +17,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.conftest import require_or_skip
+from tests.real_parts import require_or_skip
 from tests.served import wait_for
 
 MOSQUITTO = Path("/usr/sbin/mosquitto")

@@ -1,4 +1,4 @@
-"""The Meraki stand-in answers as EXTERNAL-APIS.md says Meraki does, checked through our real camera client.
+"""The Meraki stand-in answers as docs/services.md says Meraki does, checked through our real camera client.
 
 Time is a fake shared by the stand-in, the floor and the client's polling, so nothing sleeps.
 """

@@ -19,7 +19,7 @@ def grouped(digits: str, separator: str = " ") -> str:
     return separator.join(digits[i : i + 4] for i in range(0, len(digits), 4))
 
 
-# Published test numbers of each network prefix family in CONTRACT.md.
+# Published test numbers of each network prefix family in docs/interfaces.md.
 KNOWN_TEST_PANS = {
     "4 (Visa)": "4111111111111111",
     "4 (Visa, 19 digits)": "4111111111111111110",

@@ -281,7 +281,7 @@ def test_card_refuses_more_than_five_actions_and_naive_times() -> None:
 
 
 def test_cards_stay_pure() -> None:
-    """STYLE.md: cards import no storage, handlers or bot (and so no database, network or clock)."""
+    """docs/style.md: cards import no storage, handlers or bot (and so no database, network or clock)."""
     for module in (Path(__file__).parent.parent / "cards").glob("*.py"):
         tree = ast.parse(module.read_text(encoding="utf-8"))
         imported = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]

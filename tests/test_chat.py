@@ -9,21 +9,11 @@ from decimal import Decimal
 import pytest
 from PIL import Image
 
-from bot.runner import Runner
-from bot.steps import STEPS
 from storage import inbound
-from storage.models import Alert, PatternCount, Transaction, WatchlistPerson
+from storage.models import Alert, WatchlistPerson
 from storage.uow import UnitOfWork
-from tests.card_schema import card_validator
-from tests.fakes import FakeMessenger
-
-ROOM = "ROOM-STORE-1"
-PEOPLE = {
-    "P-ana": "ana@example.com",
-    "P-bruno": "bruno@example.com",
-    "P-carla": "carla@example.com",
-    "P-dave": "dave@example.com",
-}
+from tests import factories
+from tests.conversations import ROOM, chat, messenger  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
@@ -39,16 +29,6 @@ def business(business: dict) -> dict:
     return business
 
 
-@pytest.fixture
-def messenger() -> FakeMessenger:
-    """After each test, every card the bot sent must be a valid Adaptive Card 1.3."""
-    fake = FakeMessenger(emails=dict(PEOPLE))
-    yield fake
-    for message in fake.sent:
-        if message.card is not None:
-            assert list(card_validator().iter_errors(message.card)) == [], message.markdown
-
-
 def test_command_answers_carry_cards(chat, alert_id, messenger):
     for text in ("help", "status", "stats", "dance"):
         chat.say("P-carla", text)
@@ -59,100 +39,12 @@ def test_command_answers_carry_cards(chat, alert_id, messenger):
 def alert_id(services) -> str:  # type: ignore[no-untyped-def]
     now = services.clock()
     with UnitOfWork(services.db, write=True) as uow:
-        uow.session.add(
-            Transaction(
-                transaction_id="T-1",
-                store_id="store-001",
-                register_id="reg-1",
-                occurred_at=now,
-                received_at=now,
-                total_amount="149.90",
-                currency="BRL",
-                payment_method="card",
-                body="{}",
-                body_sha256="x",
-                status="done",
-            )
-        )
-        uow.session.add(
-            WatchlistPerson(
-                id="P-7",
-                store_id="store-001",
-                status="active",
-                reason="chargeback",
-                enrolled_by="carla@example.com",
-                enrolled_at=now,
-                expires_at=now + timedelta(days=9),
-            )
-        )
-        alert = Alert(
-            dedupe_key="tx:T-1:product_mismatch",
-            transaction_id="T-1",
-            store_id="store-001",
-            register_id="reg-1",
-            rule="product_mismatch",
-            severity="medium",
-            message="More seen than billed",
-            facts={},
-            person_id="P-7",
-            similarity=91.0,
-            status="open",
-            created_at=now,
-        )
+        uow.session.add(factories.transaction(at=now, total_amount=Decimal("149.90")))
+        uow.session.add(factories.watchlist_person(at=now, id="P-7", expires_at=now + timedelta(days=9)))
+        alert = factories.alert(at=now, person_id="P-7", similarity=91.0)
         uow.session.add(alert)
         uow.commit()
         return alert.public_id
-
-
-class Conversation:
-    def __init__(self, services, messenger, clock):  # type: ignore[no-untyped-def]
-        self.services, self.messenger, self.clock, self.n = services, messenger, clock, 0
-
-    def _deliver(self, event_id: str, source: str) -> None:
-        with UnitOfWork(self.services.db, write=True) as uow:
-            if inbound.record_event(uow.session, event_id=event_id, source=source, payload={}, now=self.clock()):
-                uow.work.enqueue(
-                    kind="handle_event", key=event_id, ref_id=event_id, run_at=self.clock(), now=self.clock()
-                )
-            uow.commit()
-        Runner(
-            db=self.services.db, steps=STEPS, dependencies=self.services.dependencies(), clock=self.clock
-        ).run_until_idle()
-
-    def say(self, person: str, text: str, *, event_id: str | None = None) -> list[str]:
-        self.n += 1
-        event_id = event_id or f"MSG-{self.n}"
-        self.messenger.messages[event_id] = {
-            "id": event_id,
-            "roomId": ROOM,
-            "roomType": "group",
-            "personId": person,
-            "personEmail": PEOPLE[person],
-            "text": f"Loss Bot {text}",
-        }
-        return self._answers(lambda: self._deliver(event_id, "webex_message"))
-
-    def press(self, person: str, inputs: dict, *, event_id: str | None = None, on: str = "CARD-MSG") -> list[str]:
-        self.n += 1
-        event_id = event_id or f"ACT-{self.n}"
-        self.messenger.actions[event_id] = {
-            "id": event_id,
-            "personId": person,
-            "roomId": ROOM,
-            "messageId": on,
-            "inputs": inputs,
-        }
-        return self._answers(lambda: self._deliver(event_id, "webex_action"))
-
-    def _answers(self, act) -> list[str]:  # type: ignore[no-untyped-def]
-        before = len(self.messenger.sent)
-        act()
-        return [m.markdown for m in self.messenger.sent[before:] if m.room_id == ROOM]  # the answers in this space
-
-
-@pytest.fixture
-def chat(services, messenger, clock) -> Conversation:  # type: ignore[no-untyped-def]
-    return Conversation(services, messenger, clock)
 
 
 def alert_row(services, public_id: str) -> Alert:  # type: ignore[no-untyped-def]
@@ -309,14 +201,8 @@ def test_patterns_answers_a_manager_with_the_card_and_its_chart_in_the_commands_
     with UnitOfWork(services.db, write=True) as uow:  # today in São Paulo is 24 Nov: in the last 7 days
         for dimension, subject in (("cashier", "c-17"), ("register", "reg-1")):
             uow.session.add(
-                PatternCount(
-                    store_id="store-001",
-                    dimension=dimension,
-                    subject=subject,
-                    day=date(2026, 11, 24),
-                    kind="void",
-                    count=4,
-                    amount=Decimal(0),
+                factories.pattern_count(
+                    dimension=dimension, subject=subject, day=date(2026, 11, 24), kind="void", count=4
                 )
             )
         uow.commit()

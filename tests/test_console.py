@@ -6,13 +6,15 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+from decimal import Decimal
 
 import pytest
 from PIL import Image
 
 from bot.app import build_services
-from storage.models import Alert, AuditEntry, Face, FraudReport, OutboxMessage, Snapshot, Transaction
+from storage.models import AuditEntry, FraudReport, OutboxMessage
 from storage.uow import UnitOfWork
+from tests import factories
 from tests.conftest import API_TOKEN, REPO
 from tests.fakes import FakeCamera
 
@@ -82,50 +84,11 @@ def alert_id(services) -> str:  # type: ignore[no-untyped-def]
     image = picture()
     digest = services.evidence.put(image, "image/jpeg")
     with UnitOfWork(services.db, write=True) as uow:
-        uow.session.add(
-            Transaction(
-                transaction_id="T-1",
-                store_id="store-001",
-                register_id="reg-1",
-                occurred_at=now,
-                received_at=now,
-                total_amount="149.90",
-                currency="BRL",
-                payment_method="card",
-                body="{}",
-                body_sha256="x",
-                status="done",
-            )
-        )
+        uow.session.add(factories.transaction(at=now, total_amount=Decimal("149.90")))
         uow.snapshots.record_file(digest, kind="snapshot", content_type="image/jpeg", size_bytes=len(image), now=now)
-        uow.session.add(
-            Snapshot(
-                id="S-1",
-                transaction_id="T-1",
-                store_id="store-001",
-                camera_serial="Q2XX-AAAA-0001",
-                kind="live",
-                status="ready",
-                evidence_sha256=digest,
-                created_at=now,
-                ready_at=now,
-            )
-        )
-        uow.session.add(Face(id="F-1", snapshot_id="S-1", box=[0.1, 0.1, 0.3, 0.5], quality=0.9, in_customer_zone=True))
-        alert = Alert(
-            dedupe_key="tx:T-1:product_mismatch",
-            transaction_id="T-1",
-            store_id="store-001",
-            register_id="reg-1",
-            camera_serial="Q2XX-AAAA-0001",
-            snapshot_id="S-1",
-            rule="product_mismatch",
-            severity="medium",
-            message="More seen than billed",
-            facts={"surplus_count": 2},
-            status="open",
-            created_at=now,
-        )
+        uow.session.add(factories.snapshot(at=now, evidence_sha256=digest, ready_at=now))
+        uow.session.add(factories.face())
+        alert = factories.alert(at=now, camera_serial="Q2XX-AAAA-0001", snapshot_id="S-1", facts={"surplus_count": 2})
         uow.session.add(alert)
         uow.commit()
         return alert.public_id

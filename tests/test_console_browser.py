@@ -29,7 +29,8 @@ from simulation.camera_server import CameraStandIn
 from simulation.floor import Floor
 from simulation.pos import PosStandIn, demo_day
 from storage.uow import UnitOfWork
-from tests.conftest import API_TOKEN, POS_SECRET, REPO, require_or_skip
+from tests.conftest import API_TOKEN, POS_SECRET, REPO
+from tests.real_parts import require_or_skip
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -198,7 +199,7 @@ def test_alert_page_watchlist_and_stats_pages(playwright_browser, store):
 def test_enroll_then_the_return_visit_is_recognised(playwright_browser, store):
     actions = store.services.dependencies()["router"].actions
     if "enroll_proposal" not in actions or "enroll" not in actions:
-        pytest.skip("the enrollment handlers (enroll_proposal, enroll) are not in this build yet")
+        require_or_skip("the enrollment handlers (enroll_proposal, enroll) are not in this build")
     keyed = store.checkout("keyed card", exact_picture=True)  # before the enrollment, as in a real store's day
     page = playwright_browser.new_page(viewport={"width": 900, "height": 1400})
     sign_in(page, store)

@@ -8,8 +8,6 @@ enrolled at A. Recognition is the fake backend, which honours the watchlist scop
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 import yaml
 
@@ -17,11 +15,11 @@ from bot.app import build_services
 from bot.runner import Runner
 from bot.steps import STEPS
 from handlers.pipeline.entrance import record_visit
-from storage.models import WatchlistPerson
 from storage.uow import UnitOfWork
+from tests import factories
+from tests.checkouts import URL, body_now
 from tests.conftest import REPO
 from tests.fakes import FakeCamera, FakeFaceBackend, face
-from tests.test_pipeline import URL, body_now
 
 STORES = {"A": "store-001", "B": "store-002", "C": "store-003"}
 DOORS = {"A": "Q2XX-AAAA-0009", "B": "Q2XX-BBBB-0009", "C": "Q2XX-CCCC-0009"}
@@ -65,21 +63,7 @@ def services(config, clock):  # type: ignore[no-untyped-def]
         faces=[face((0.1, 0.2, 0.3, 0.5), name="P-1's face")], similarity={("P-1's face", "P-1"): 96.0}
     )
     built = build_services(config, clock=clock, camera=FakeCamera(), faces=faces, products=None, messenger=None)
-    now = clock()
-    with UnitOfWork(built.db, write=True) as uow:
-        uow.session.add(
-            WatchlistPerson(
-                id="P-1",
-                store_id=STORES["A"],
-                region_id="south",
-                status="active",
-                reason="chargeback",
-                enrolled_by="carla@example.com",
-                enrolled_at=now,
-                expires_at=now + timedelta(days=30),
-            )
-        )
-        uow.commit()
+    factories.add(built.db, factories.watchlist_person(at=clock(), store_id=STORES["A"], region_id="south"))
     yield built
     built.db.dispose()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime
-from decimal import Decimal
 
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -13,8 +12,9 @@ from PIL import Image
 
 from bot.sweeps import enqueue_daily, schedule_sweeps
 from core.steps import StepKind
-from storage.models import Alert, Transaction, WorkItem
+from storage.models import WorkItem
 from storage.uow import UnitOfWork
+from tests import factories
 from tests.card_schema import card_validator
 from tests.fakes import FakeMessenger
 from tests.scheduled import TICK, cards_with_charts, items, run, tick_until
@@ -170,33 +170,10 @@ def seed_day(services, at: datetime, prefix: str = "T") -> None:  # type: ignore
             [("product_mismatch", "confirmed"), ("product_mismatch", "dismissed"), ("watchlist_match", "open")]
         ):
             tid = f"{prefix}-{n}"
+            uow.session.add(factories.transaction(at=at, transaction_id=tid, currency="USD"))
             uow.session.add(
-                Transaction(
-                    transaction_id=tid,
-                    store_id="store-001",
-                    register_id="reg-1",
-                    occurred_at=at,
-                    received_at=at,
-                    total_amount=Decimal("10.00"),
-                    currency="USD",
-                    payment_method="card",
-                    body="{}",
-                    body_sha256="0" * 64,
-                    status="done",
-                )
-            )
-            uow.session.add(
-                Alert(
-                    dedupe_key=f"{tid}:{rule}",
-                    transaction_id=tid,
-                    store_id="store-001",
-                    register_id="reg-1",
-                    rule=rule,
-                    severity="medium",
-                    message="m",
-                    facts={},
-                    status=status,
-                    created_at=at,
+                factories.alert(
+                    at=at, dedupe_key=f"{tid}:{rule}", transaction_id=tid, rule=rule, message="m", status=status
                 )
             )
         uow.commit()

@@ -24,10 +24,10 @@ from handlers.pipeline.entrance import record_visit
 from storage.models import Alert, Snapshot, WorkItem
 from storage.uow import UnitOfWork
 from tests.card_schema import card_validator
+from tests.checkouts import body_now, enroll
 from tests.conftest import REPO
 from tests.fakes import FakeCamera, FakeFaceBackend, FakeMessenger, face
 from tests.mosquitto import broker, mosquitto, publisher, wait_for  # noqa: F401  (fixtures)
-from tests.test_pipeline import body_now, enroll
 from vision.types import RecognitionError
 
 DOOR, SIDE_DOOR = "Q2XX-AAAA-0009", "Q2XX-AAAA-0008"

@@ -1,4 +1,4 @@
-"""POST /api/v1/fraud-reports (CONTRACT.md): signed like transactions, once per transaction and source."""
+"""POST /api/v1/fraud-reports (docs/interfaces.md): signed like transactions, once per transaction and source."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 
 from bot.runner import Runner
 from bot.steps import STEPS
-from storage.models import Alert
 from storage.uow import UnitOfWork
+from tests import factories
 from tests.conftest import signed_headers, transaction_body
 
 URL = "/api/v1/fraud-reports"
@@ -138,16 +138,15 @@ def test_a_fraud_report_never_changes_an_alert_status(received, post_signed, ser
     with UnitOfWork(services.db, write=True) as uow:
         for number, status in ((1, "open"), (2, "dismissed")):
             uow.session.add(
-                Alert(
+                factories.alert(
+                    at=clock(),
                     dedupe_key=f"k-{number}",
                     transaction_id=TX,
-                    store_id="store-001",
+                    register_id=None,
                     rule="watchlist_match",
                     severity="high",
                     message="A person on the watchlist is at the register",
-                    facts={},
                     status=status,
-                    created_at=clock(),
                 )
             )
         uow.commit()

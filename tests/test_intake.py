@@ -1,4 +1,4 @@
-"""Every row of the POS intake table in CONTRACT.md, on SQLite and PostgreSQL."""
+"""Every row of the POS intake table in docs/interfaces.md, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Property tests of the POS intake (CONTRACT.md) with hypothesis: whatever arrives, the answer is a 2xx
+"""Property tests of the POS intake (docs/interfaces.md) with hypothesis: whatever arrives, the answer is a 2xx
 or a problem+json 4xx, never a 5xx, and nothing is stored unless the answer is 202. SQLite only."""
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The stand-in (FakeMessenger) refuses what Webex refuses, so every answer of the real command
 handlers below reached it only by fitting; cards are validated against Adaptive Cards 1.3 by the
-messenger fixture of test_chat.
+messenger fixture of tests/conversations.py.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 import responses
@@ -20,19 +21,14 @@ from cards.text import for_card, for_markdown
 from cards.views import AlertView
 from core.messenger import MAX_TEXT_BYTES, OutgoingMessage, WebexError
 from handlers.chat.listing import listing, shorten
-from storage.models import Alert, Transaction, WatchlistPerson
 from storage.uow import UnitOfWork
+from tests import factories
 from tests.card_schema import card_validator
+from tests.conversations import ROOM, chat, messenger  # noqa: F401  (fixtures: the chat, and the messenger that validates every card)
 from tests.fakes import FakeMessenger
-from tests.test_chat import ROOM, Conversation, messenger  # noqa: F401  (the fixture that validates every card)
 
 EVIL = "Vinho **tinto** [x](http://evil) <@personEmail:boss@example.com> \u202egpj.exe\nline"
 BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
-
-
-@pytest.fixture
-def chat(services, messenger, clock) -> Conversation:  # type: ignore[no-untyped-def]
-    return Conversation(services, messenger, clock)
 
 
 def _sizes(messages: list[str]) -> list[int]:
@@ -156,14 +152,8 @@ def watchlist_200(services) -> list[str]:  # type: ignore[no-untyped-def]
         for i in range(200):
             person_id = f"P-{i:08x}"
             uow.session.add(
-                WatchlistPerson(
-                    id=person_id,
-                    store_id="store-001",
-                    status="active",
-                    reason=f"{EVIL} " + "ç" * 150,
-                    enrolled_by="carla@example.com",
-                    enrolled_at=now - timedelta(minutes=i),
-                    expires_at=now + timedelta(days=30),
+                factories.watchlist_person(
+                    at=now, id=person_id, reason=f"{EVIL} " + "ç" * 150, enrolled_at=now - timedelta(minutes=i)
                 )
             )
             ids.append(person_id)
@@ -236,16 +226,8 @@ def test_many_open_alerts_page(chat, services):
     with UnitOfWork(services.db, write=True) as uow:
         for i in range(120):
             uow.session.add(
-                Alert(
-                    dedupe_key=f"k{i}",
-                    store_id="store-001",
-                    register_id="reg-1",
-                    rule="rule_000",
-                    severity="low",
-                    message=EVIL,
-                    facts={},
-                    status="open",
-                    created_at=now,
+                factories.alert(
+                    at=now, dedupe_key=f"k{i}", transaction_id=None, rule="rule_000", severity="low", message=EVIL
                 )
             )
         uow.commit()
@@ -262,32 +244,14 @@ def test_many_open_alerts_page(chat, services):
 def test_show_escapes_what_the_pos_and_people_wrote(chat, services):
     now = services.clock()
     with UnitOfWork(services.db, write=True) as uow:
-        uow.session.add(
-            Transaction(
-                transaction_id="T-9",
-                store_id="store-001",
-                register_id="reg-1",
-                occurred_at=now,
-                received_at=now,
-                total_amount="9.90",
-                currency="BRL",
-                payment_method="card",
-                body="{}",
-                body_sha256="x",
-                status="done",
-            )
-        )
-        alert = Alert(
+        uow.session.add(factories.transaction(at=now, transaction_id="T-9", total_amount=Decimal("9.90")))
+        alert = factories.alert(
+            at=now,
             dedupe_key="x",
             transaction_id="T-9",
-            store_id="store-001",
-            register_id="reg-1",
             rule="rule_000",
             severity="low",
             message=f"Not billed: {EVIL} " + "<" * 400,
-            facts={},
-            status="open",
-            created_at=now,
         )
         uow.session.add(alert)
         uow.commit()

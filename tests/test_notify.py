@@ -12,8 +12,8 @@ from bot.runner import Runner
 from bot.steps import STEPS
 from simulation.scenes import Placement, compose_scene
 from tests.card_schema import card_validator
+from tests.checkouts import CUSTOMER, URL, body_now, enroll
 from tests.fakes import FakeCamera, FakeFaceBackend, FakeMessenger, FakeProductCounter, face
-from tests.test_pipeline import CUSTOMER, URL, body_now, enroll
 from vision.types import Picture
 
 ROOM, REGION_ROOM = "ROOM-STORE-1", "ROOM-SOUTH"

@@ -15,7 +15,7 @@ from tests.conftest import transaction_body
 from tests.feed_events import count_rows
 
 URL = "/api/v1/openapi.json"
-# CONTRACT.md's example ("POS webhook"); conftest's differs only in its register.
+# docs/interfaces.md's example ("POS webhook"); conftest's differs only in its register.
 CONTRACT_EXAMPLE = transaction_body(register_id="reg-2")
 # One body of each type, written here rather than taken from the served examples.
 TYPED = {

@@ -16,9 +16,10 @@ from core.events import ChatCommand
 from handlers.chat.dispatch import dispatch_event
 from handlers.routine.charts import pattern_chart
 from handlers.routine.pattern_report import days_to_today, local_days, pattern_report, week_before
-from storage.models import Alert, AuditEntry, PatternCount, Transaction
+from storage.models import Alert, AuditEntry
 from storage.uow import UnitOfWork
 from tests import card_examples as ex
+from tests import factories
 from tests.card_schema import card_validator
 
 UTC = UTC
@@ -57,7 +58,7 @@ def count(
     with UnitOfWork(services.db, write=True) as uow:
         for kind, n in kinds.items():
             uow.session.add(
-                PatternCount(
+                factories.pattern_count(
                     store_id=store,
                     dimension=dimension,
                     subject=subject,
@@ -87,31 +88,25 @@ def alert(
         tid = f"T-{number}"
         if transaction:
             uow.session.add(
-                Transaction(
+                factories.transaction(
+                    at=at,
                     transaction_id=tid,
                     store_id=store,
                     register_id=register or "reg-1",
                     cashier_id=cashier,
-                    occurred_at=at,
-                    received_at=at,
                     total_amount=Decimal("9"),
-                    currency="BRL",
-                    payment_method="card",
-                    body="{}",
-                    body_sha256="0" * 64,
+                    status="pending",
                 )
             )
-        row = Alert(
+        row = factories.alert(
+            at=at,
             dedupe_key=f"{tid}:{rule}",
             transaction_id=tid if register else None,
             store_id=store,
             register_id=register,
             rule=rule,
-            severity="medium",
             message="m",
-            facts={},
             status=status,
-            created_at=at,
         )
         uow.alerts.add(row)
         uow.commit()

@@ -14,9 +14,8 @@ from simulation.scenes import Placement, compose_scene
 from storage.models import Alert
 from storage.uow import UnitOfWork
 from tests.card_schema import card_validator
+from tests.checkouts import CUSTOMER, post
 from tests.fakes import FakeCamera, FakeFaceBackend, FakeMessenger, FakeProductCounter, face
-from tests.test_patterns import post
-from tests.test_pipeline import CUSTOMER
 from vision.types import Picture, RecognitionError
 
 ROOM = "ROOM-STORE-1"

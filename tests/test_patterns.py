@@ -17,16 +17,16 @@ from sqlalchemy import select
 from bot.app import build_services
 from bot.runner import Runner
 from core.config import load_config
-from core.events import TransactionReceived
 from core.pos_schema import PosTransaction
 from core.steps import StepKind
-from handlers.pipeline.intake import accept_transaction
 from handlers.pipeline.patterns import count_under_rung
 from handlers.pipeline.triage import job_triage
 from rules.baselines import BaselinePolicy, CashierBaseline
 from storage.models import PatternCount
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
+from tests import factories
+from tests.checkouts import post
 from tests.conftest import minimal_business, transaction_body
 
 NOW = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)  # 17:00 in São Paulo: local day 2026-11-24
@@ -47,46 +47,6 @@ def business():
     return business
 
 
-_sequence = iter(range(1, 1_000_000))
-
-
-def post(
-    services,
-    *,
-    at: datetime,
-    type: str = "sale",
-    cashier: str | None = "c-1",
-    register: str = "reg-1",
-    card: str | None = "fp_1",
-    store: str = "store-001",
-    original: str | None = None,
-    approver: str | None = None,
-    amount: str = "10.00",
-) -> str:
-    transaction_id = f"T-{next(_sequence)}"
-    body = transaction_body(
-        transaction_id=transaction_id,
-        store_id=store,
-        register_id=register,
-        occurred_at=at.isoformat(),
-        type=type,
-        cashier_id=cashier,
-        total={"amount": amount, "currency": "BRL"},
-        payment={"method": "card", "entry_mode": "contactless", "card_fingerprint": card, "risk_score": 10},
-    )
-    if original is not None:
-        body["original_transaction_id"] = original
-    if approver is not None:
-        body["approver_id"] = approver
-    if type == "price_override":
-        body["items"] = [{"sku": "7891000100103", "quantity": 1, "unit_price": amount, "original_unit_price": "12.50"}]
-    if type == "discount":
-        body["discount"] = {"amount": "1.50", "currency": "BRL"}
-    event = TransactionReceived(PosTransaction.model_validate(body), "{}", transaction_id)
-    assert services.handle(accept_transaction, event, write=True).outcome == "accepted"
-    return transaction_id
-
-
 def triage(services, clock) -> None:
     Runner(
         db=services.db, steps={StepKind.TRIAGE: job_triage}, dependencies=services.dependencies(), clock=clock
@@ -102,17 +62,7 @@ def seed_counts(services, rows: list[tuple[str, date, str, int]], *, store: str 
     """Daily cashier counts as the triage step keeps them: (cashier, day, kind, count)."""
     with UnitOfWork(services.db, write=True) as uow:
         for cashier, day, kind, count in rows:
-            uow.session.add(
-                PatternCount(
-                    store_id=store,
-                    dimension="cashier",
-                    subject=cashier,
-                    day=day,
-                    kind=kind,
-                    count=count,
-                    amount=Decimal(0),
-                )
-            )
+            uow.session.add(factories.pattern_count(store_id=store, subject=cashier, day=day, kind=kind, count=count))
         uow.commit()
 
 

@@ -6,7 +6,7 @@ Outside services are fakes of the vision Protocols (tests/fakes.py); the databas
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
@@ -14,15 +14,12 @@ import yaml
 from bot.app import build_services
 from bot.runner import Runner
 from bot.steps import STEPS
-from storage.models import Alert, WatchlistPerson
+from storage.models import Alert
 from storage.uow import UnitOfWork
+from tests.checkouts import CASHIER, CUSTOMER, URL, body_now, enroll
 from tests.conftest import REPO, minimal_business, transaction_body
 from tests.fakes import FakeCamera, FakeFaceBackend, FakeProductCounter, face
 from vision.types import CameraError
-
-URL = "/api/v1/transactions"
-CUSTOMER = (0.1, 0.2, 0.3, 0.5)  # inside reg-1's customer zone [0, 0, 0.6, 1]
-CASHIER = (0.7, 0.2, 0.9, 0.5)  # outside it
 
 
 @pytest.fixture
@@ -62,28 +59,6 @@ def services(config, clock, camera, faces):  # type: ignore[no-untyped-def]
 def run(services, clock):  # type: ignore[no-untyped-def]
     runner = Runner(db=services.db, steps=STEPS, dependencies=services.dependencies(), clock=clock)
     return runner.run_until_idle
-
-
-def enroll(services, person_id: str = "P-1", *, expires_in_days: int = 30) -> None:  # type: ignore[no-untyped-def]
-    now = services.clock()
-    with UnitOfWork(services.db, write=True) as uow:
-        uow.session.add(
-            WatchlistPerson(
-                id=person_id,
-                store_id="store-001",
-                status="active",
-                reason="chargeback",
-                enrolled_by="carla@example.com",
-                enrolled_at=now,
-                expires_at=now + timedelta(days=expires_in_days),
-            )
-        )
-        uow.commit()
-
-
-def body_now(clock, **changes):  # type: ignore[no-untyped-def]
-    local = clock().astimezone(timezone(timedelta(hours=-3)))
-    return transaction_body(occurred_at=local.isoformat(), **changes)
 
 
 def view(client, auth, transaction_id="T-2026-000123") -> dict:  # type: ignore[no-untyped-def]

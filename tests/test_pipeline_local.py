@@ -15,8 +15,8 @@ from bot.app import build_services
 from bot.runner import Runner
 from bot.steps import STEPS
 from simulation.scenes import Placement, compose_scene
-from storage.models import WatchlistFace, WatchlistPerson
 from storage.uow import UnitOfWork
+from tests import factories
 from tests.conftest import transaction_body
 from tests.fakes import FakeCamera
 from vision.types import Picture
@@ -70,25 +70,15 @@ def enroll_from_scene(services, person_id: str, scene: bytes) -> None:  # type: 
         uow.snapshots.record_file(
             digest, kind="enrollment", content_type="image/jpeg", size_bytes=len(detected.crop), now=now
         )
+        uow.session.add(factories.watchlist_person(at=now, id=person_id, expires_at=now + timedelta(days=90)))
         uow.session.add(
-            WatchlistPerson(
-                id=person_id,
-                store_id="store-001",
-                status="active",
-                reason="chargeback",
-                enrolled_by="carla@example.com",
-                enrolled_at=now,
-                expires_at=now + timedelta(days=90),
-            )
-        )
-        uow.session.add(
-            WatchlistFace(
+            factories.watchlist_face(
+                at=now,
                 id=f"{person_id}-f1",
                 person_id=person_id,
                 descriptor=enrolled.descriptor,
                 backend="local",
                 enrollment_image_sha256=digest,
-                created_at=now,
             )
         )
         uow.commit()

@@ -1,4 +1,4 @@
-"""The real processes of CONTRACT.md, "Processes and commands": stopping, migrating, refusing to start, logging."""
+"""The real processes of docs/interfaces.md, "Processes and commands": stopping, migrating, refusing to start, logging."""
 
 from __future__ import annotations
 

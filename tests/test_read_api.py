@@ -1,4 +1,4 @@
-"""The read API (CONTRACT.md): bearer API_TOKEN, the transaction view's shape, alerts and the watchlist."""
+"""The read API (docs/interfaces.md): bearer API_TOKEN, the transaction view's shape, alerts and the watchlist."""
 
 from __future__ import annotations
 
@@ -11,41 +11,30 @@ from bot.app import build_services, create_app
 from bot.runner import Runner
 from bot.steps import STEPS
 from core.config import load_config
-from storage.models import Alert, Face, FaceMatch, Snapshot, WatchlistPerson
+from storage.models import Alert, WatchlistPerson
 from storage.uow import UnitOfWork
+from tests import factories
 from tests.conftest import transaction_body
 
 TX = "/api/v1/transactions"
 GUARDED = [f"{TX}/T-2026-000123", "/api/v1/alerts", "/api/v1/alerts/A-1", "/api/v1/watchlist"]
 
 
-def add_rows(services, *rows) -> None:
-    with UnitOfWork(services.db, write=True) as uow:
-        for row in rows:
-            uow.session.add(row)
-            uow.session.flush()
-        uow.commit()
-
-
 def alert(clock, number: int, *, status: str = "open", transaction_id: str | None = "T-2026-000123") -> Alert:
-    return Alert(
+    return factories.alert(
+        at=clock() + timedelta(seconds=number),
         dedupe_key=f"k-{number}",
         transaction_id=transaction_id,
-        store_id="store-001",
-        register_id="reg-1",
-        rule="product_mismatch",
-        severity="medium",
         message="More products seen than billed",
         facts={"surplus": 2},
         status=status,
-        created_at=clock() + timedelta(seconds=number),
     )
 
 
 def person(clock, person_id: str, status: str, minutes: int) -> WatchlistPerson:
-    return WatchlistPerson(
+    return factories.watchlist_person(
+        at=clock(),
         id=person_id,
-        store_id="store-001",
         region_id="south",
         status=status,
         reason="theft",
@@ -140,30 +129,20 @@ def test_transaction_view_shows_triage_and_the_fraud_report(post_signed, client,
 
 def test_transaction_view_shows_snapshots_faces_matches_and_alerts(post_signed, client, auth, services, clock):
     post_signed(TX, transaction_body())
-    add_rows(
-        services,
+    factories.add(
+        services.db,
         person(clock, "P-7", "active", 0),
-        Snapshot(
-            id="S-1",
-            transaction_id="T-2026-000123",
-            store_id="store-001",
-            camera_serial="Q2XX-AAAA-0001",
-            kind="live",
-            status="ready",
-            created_at=clock(),
-        ),
-        Snapshot(
+        factories.snapshot(at=clock(), transaction_id="T-2026-000123"),
+        factories.snapshot(
+            at=clock() + timedelta(seconds=1),
             id="S-2",
             transaction_id="T-2026-000123",
-            store_id="store-001",
-            camera_serial="Q2XX-AAAA-0001",
             kind="exact",
             status="failed",
             reason="no footage",
-            created_at=clock() + timedelta(seconds=1),
         ),
-        Face(id="F-1", snapshot_id="S-1", box=[0.41, 0.12, 0.58, 0.4], quality=0.83, in_customer_zone=True),
-        FaceMatch(face_id="F-1", person_id="P-7", similarity=97.4),
+        factories.face(box=[0.41, 0.12, 0.58, 0.4], quality=0.83),
+        factories.face_match(person_id="P-7", similarity=97.4),
         alert(clock, 1),
         alert(clock, 2),
         alert(clock, 3, transaction_id="T-other"),
@@ -218,7 +197,7 @@ def test_alerts_with_an_unknown_status_filter_are_422(client, auth, status):
 
 
 def test_alerts_are_listed_newest_first_and_filtered_by_status(client, auth, services, clock):
-    add_rows(services, alert(clock, 1), alert(clock, 2, status="dismissed"), alert(clock, 3))
+    factories.add(services.db, alert(clock, 1), alert(clock, 2, status="dismissed"), alert(clock, 3))
     listed = client.get("/api/v1/alerts", headers=auth).get_json()["alerts"]
     assert [a["id"] for a in listed] == ["A-3", "A-2", "A-1"]
     open_only = client.get("/api/v1/alerts?status=open", headers=auth).get_json()["alerts"]
@@ -228,7 +207,7 @@ def test_alerts_are_listed_newest_first_and_filtered_by_status(client, auth, ser
 
 @pytest.mark.parametrize("typed", ["A-2", "a-2", "2", " A-2 "])
 def test_alert_ids_are_looked_up_case_insensitively_and_as_a_bare_number(client, auth, services, clock, typed):
-    add_rows(services, alert(clock, 1), alert(clock, 2))
+    factories.add(services.db, alert(clock, 1), alert(clock, 2))
     response = client.get(f"/api/v1/alerts/{typed}", headers=auth)
     assert response.status_code == 200
     view = response.get_json()
@@ -265,8 +244,8 @@ def test_alert_ids_are_looked_up_case_insensitively_and_as_a_bare_number(client,
 
 
 def test_watchlist_lists_enrolling_active_and_pending_people_in_enrollment_order(client, auth, services, clock):
-    add_rows(
-        services,
+    factories.add(
+        services.db,
         person(clock, "P-2", "active", 5),
         person(clock, "P-1", "pending_approval", 1),
         person(clock, "P-3", "removed", 0),

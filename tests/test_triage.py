@@ -17,8 +17,8 @@ from core.steps import StepKind
 from handlers.pipeline.intake import accept_fraud_report, accept_transaction
 from handlers.pipeline.triage import job_triage
 from rules.triage import TriageFacts, decide
-from storage.models import WatchlistPerson
 from storage.uow import UnitOfWork
+from tests import factories
 from tests.conftest import transaction_body
 
 QUIET = {
@@ -207,19 +207,12 @@ def test_card_fingerprint_of_a_reported_fraud_triggers_capture(camera_services, 
 
 
 def test_active_watchlist_in_the_store_triggers_capture(camera_services, clock):
-    with UnitOfWork(camera_services.db, write=True) as uow:
-        uow.session.add(
-            WatchlistPerson(
-                id="P-1",
-                store_id="store-001",
-                status="active",
-                reason="theft",
-                enrolled_by="ana@example.com",
-                enrolled_at=clock(),
-                expires_at=clock() + timedelta(days=180),
-            )
-        )
-        uow.commit()
+    factories.add(
+        camera_services.db,
+        factories.watchlist_person(
+            at=clock(), reason="theft", enrolled_by="ana@example.com", expires_at=clock() + timedelta(days=180)
+        ),
+    )
     transaction_id = receive(camera_services, payment=quiet_payment())
     run_steps(camera_services, clock)
     assert state(camera_services, transaction_id)[0].triage_reason == "watchlist active for this store"

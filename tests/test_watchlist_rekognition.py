@@ -14,8 +14,9 @@ from botocore.stub import ANY, Stubber
 from PIL import Image, ImageDraw
 
 from bot.app import build_services
-from storage.models import Face, FaceMatch, Snapshot, Transaction, WatchlistFace, WatchlistPerson, WorkItem
+from storage.models import Face, FaceMatch, WatchlistFace, WatchlistPerson, WorkItem
 from storage.uow import UnitOfWork
+from tests import factories
 from tests.learning_fixtures import messenger  # noqa: F401  (a fixture: every card sent must be valid)
 from tests.learning_helpers import ROLES, ROOM, Chat, audit, evidence_files
 from vision.rekognition import RekognitionFaceBackend, make_client
@@ -81,45 +82,9 @@ def checkout_with_a_face(services) -> str:  # type: ignore[no-untyped-def]
     with UnitOfWork(services.db, write=True) as uow:
         uow.snapshots.record_file(digest, kind="crop", content_type="image/jpeg", size_bytes=len(picture), now=now)
         uow.snapshots.record_file(scene, kind="snapshot", content_type="image/jpeg", size_bytes=len(whole), now=now)
-        uow.session.add(
-            Transaction(
-                transaction_id="T-1",
-                store_id="store-001",
-                register_id="reg-1",
-                occurred_at=now,
-                received_at=now,
-                total_amount="10.00",
-                currency="BRL",
-                payment_method="card",
-                body="{}",
-                body_sha256="x",
-                status="done",
-            )
-        )
-        uow.session.add(
-            Snapshot(
-                id="S-1",
-                transaction_id="T-1",
-                store_id="store-001",
-                camera_serial="Q2XX-AAAA-0001",
-                kind="live",
-                status="ready",
-                evidence_sha256=scene,
-                created_at=now,
-                ready_at=now,
-                analyzed_at=now,
-            )
-        )
-        uow.session.add(
-            Face(
-                id="F-1",
-                snapshot_id="S-1",
-                box=[0.1, 0.1, 0.4, 0.5],
-                quality=0.9,
-                in_customer_zone=True,
-                crop_sha256=digest,
-            )
-        )
+        uow.session.add(factories.transaction(at=now))
+        uow.session.add(factories.snapshot(at=now, evidence_sha256=scene, ready_at=now, analyzed_at=now))
+        uow.session.add(factories.face(box=[0.1, 0.1, 0.4, 0.5], crop_sha256=digest))
         uow.commit()
     return digest
 
@@ -197,26 +162,11 @@ def test_erasure_waits_while_rekognition_is_unreachable(services, stub, clock, m
     digest = checkout_with_a_face(services)
     now = clock()
     with UnitOfWork(services.db, write=True) as uow:
-        uow.session.add(
-            WatchlistPerson(
-                id="P-1",
-                store_id="store-001",
-                status="active",
-                reason="r",
-                enrolled_by="x@y.z",
-                enrolled_at=now,
-                expires_at=now,
-            )
-        )
+        uow.session.add(factories.watchlist_person(at=now, reason="r", enrolled_by="x@y.z", expires_at=now))
         uow.session.flush()
         uow.session.add(
-            WatchlistFace(
-                id="WF-1",
-                person_id="P-1",
-                backend="rekognition",
-                backend_face_id=FACE_ID,
-                enrollment_image_sha256=digest,
-                created_at=now,
+            factories.watchlist_face(
+                at=now, id="WF-1", backend="rekognition", backend_face_id=FACE_ID, enrollment_image_sha256=digest
             )
         )
         uow.commit()

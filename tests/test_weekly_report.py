@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, date, datetime
-from decimal import Decimal
 
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -13,8 +12,8 @@ from PIL import Image
 
 from bot.sweeps import enqueue_weekly, schedule_sweeps
 from core.steps import StepKind
-from storage.models import PatternCount
 from storage.uow import UnitOfWork
+from tests import factories
 from tests.card_schema import card_validator
 from tests.fakes import FakeMessenger
 from tests.scheduled import TICK, cards_with_charts, items, run, tick_until
@@ -164,17 +163,7 @@ def test_the_report_covers_the_seven_completed_days_before_its_day(services, clo
             (date(2026, 11, 22), 4),
             (date(2026, 11, 23), 200),
         ):  # the day before the period, its first and last, the report day
-            uow.session.add(
-                PatternCount(
-                    store_id="store-001",
-                    dimension="cashier",
-                    subject="c-17",
-                    day=day,
-                    kind="void",
-                    count=voids,
-                    amount=Decimal(0),
-                )
-            )
+            uow.session.add(factories.pattern_count(subject="c-17", day=day, kind="void", count=voids))
         uow.commit()
     clock.now = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
     enqueue_weekly(services.db, clock, services.config)

@@ -3,7 +3,7 @@
 The watchlist gallery is one in-memory (N, 128) float32 matrix, filled through two callables the
 composition root injects (this module never imports storage) and reloaded only when their version
 changes. A searched face's descriptor lives only in ``DetectedFace.handle`` and is never kept:
-only enrolled faces have stored descriptors (PRODUCT.md, "Responsible use").
+only enrolled faces have stored descriptors (docs/product.md, "Responsible use").
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 DIMENSIONS = 128
 # dlib's documented decision threshold: distances below 0.6 are the same person (99.38 % on LFW).
-# PRODUCT.md pins it to similarity 80, the default review_threshold.
+# docs/product.md pins it to similarity 80, the default review_threshold.
 REVIEW_DISTANCE = 0.6
 # Linear with the slope that puts 0.6 at 80: 100 - d·100/3. Same person ≈ 0.14 → 95, a strong
 # match of 0.3 → 90 (the default match_threshold), two different people ≈ 0.7 → 77. Linear keeps

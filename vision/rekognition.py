@@ -1,6 +1,6 @@
 """Amazon Rekognition as a FaceBackend: detect every face, search each crop against user vectors, enroll, erase.
 
-The traps this module exists for (see design/EXTERNAL-APIS.md): Search*ByImage searches only the
+The traps this module exists for (see docs/services.md): Search*ByImage searches only the
 largest face, so each detected face is cropped and searched alone; images must be JPEG/PNG of at
 most 5 MB and botocore does not check it; a person's faces are grouped under a user vector whose
 id is our own opaque person id, never a name; erasure runs disassociate, delete user, delete faces.

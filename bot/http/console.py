@@ -30,12 +30,10 @@ from flask import (
 from bot.http import console_auth as auth
 from bot.http.problems import problem
 from cards.actions import ENROLL_PROPOSAL
+from core.events import ConsoleCommand, ConsolePress, ConsoleRequest
 from handlers.console import presses as console_handlers
+from handlers.console import views
 from handlers.console.proposals import answer_request
-from handlers.console.timeline import alert_item, alert_items, evidence_photo, visible_stores, watchlist_cards
-from storage.models import Face
-from storage.uow import UnitOfWork
-from vision.types import CameraError
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint(
@@ -128,9 +126,7 @@ def timeline_page() -> str:
 @blueprint.get("/alerts/<alert_id>")
 @auth.signed_in
 def alert_page(alert_id: str) -> str:
-    with _read() as uow:
-        alert = _visible_alert(uow, alert_id)
-        public_id = alert.public_id
+    public_id = _handle(views.alert_id, alert_id, write=False)
     return _page("alert", f"Alert {public_id}", url_for("console.alert", alert_id=public_id))
 
 
@@ -149,8 +145,7 @@ def stats_page() -> str:
 @blueprint.get("/api/timeline")
 @auth.signed_in
 def timeline() -> Response:
-    with _read() as uow:
-        items = alert_items(uow, _services().config, g.person.email, photo_url=_photo_url, footage_url=_footage_url)
+    items = _handle(views.timeline, "", write=False, photo_url=_photo_url, footage_url=_footage_url)
     for item in items:
         item["url"] = url_for("console.alert_page", alert_id=item["id"])
     return jsonify({"items": items})
@@ -159,43 +154,14 @@ def timeline() -> Response:
 @blueprint.get("/api/alerts/<alert_id>")
 @auth.signed_in
 def alert(alert_id: str) -> Response:
-    services = _services()
-    with UnitOfWork(services.db, write=True) as uow:
-        found = _visible_alert(uow, alert_id)
-        item = alert_item(uow, services.config, found, photo_url=_photo_url, footage_url=_footage_url)
-        uow.audit.record(
-            at=services.clock(),
-            actor=g.person.email,
-            action="view",
-            subject_type="alert",
-            subject_id=found.public_id,
-            store_id=found.store_id,
-            reason_code="console",
-        )
-        uow.commit()
+    item = _handle(views.view_alert, alert_id, write=True, photo_url=_photo_url, footage_url=_footage_url)
     return jsonify({"items": [item]})
 
 
 @blueprint.get("/alerts/<alert_id>/photo")
 @auth.signed_in
 def photo(alert_id: str) -> Response:
-    services = _services()
-    with UnitOfWork(services.db, write=True) as uow:
-        found = _visible_alert(uow, alert_id)
-        picture = evidence_photo(uow, services.evidence, found)
-        if picture is None:
-            abort(404)
-        uow.audit.record(
-            at=services.clock(),
-            actor=g.person.email,
-            action="view_photo",
-            subject_type="alert",
-            subject_id=found.public_id,
-            store_id=found.store_id,
-            reason_code="console",
-        )
-        uow.commit()
-    response = Response(picture, mimetype="image/jpeg")
+    response = Response(_handle(views.alert_photo, alert_id, write=True), mimetype="image/jpeg")
     response.headers["Cache-Control"] = "private, max-age=300"
     return response
 
@@ -203,19 +169,7 @@ def photo(alert_id: str) -> Response:
 @blueprint.get("/alerts/<alert_id>/footage")
 @auth.signed_in
 def footage(alert_id: str) -> Any:
-    """Ask the camera for its footage link only when someone wants it (the camera API has a rate budget)."""
-    services = _services()
-    with _read() as uow:
-        found = _visible_alert(uow, alert_id)
-        transaction = uow.transactions.get(found.transaction_id) if found.transaction_id else None
-        serial, moment = found.camera_serial, transaction.occurred_at if transaction else found.created_at
-    store = services.config.business.store(found.store_id)
-    link = None
-    if services.camera is not None and serial and store is not None:
-        try:
-            link = services.camera.video_link(serial, org_id=store.meraki_org_id, at=moment)
-        except CameraError as exc:
-            log.info("no footage link for alert %s: %s", found.public_id, exc.reason)
+    link = _handle(views.footage_link, alert_id, write=False)
     if link is None:
         return render_template(
             "console/message.html",
@@ -230,18 +184,16 @@ def footage(alert_id: str) -> Any:
 @blueprint.get("/api/watchlist")
 @auth.signed_in
 def watchlist() -> Response:
-    services = _services()
-    with _read() as uow:
-        items = watchlist_cards(uow, services.config, g.person.email, now=services.clock())
+    items = _handle(views.watchlist, "", write=False)
     return jsonify({"items": items})
 
 
 @blueprint.get("/api/stats")
 @auth.signed_in
 def stats() -> Response:
-    services = _services()
-    with UnitOfWork(services.db, write=True) as uow:
-        replies = console_handlers.run_command("stats", ("7d",), g.person.email, uow=uow, **_dispatching(services))
+    replies = _services().handle(
+        console_handlers.run_command, ConsoleCommand("stats", ("7d",), g.person.email), write=True
+    )
     return jsonify(
         {
             "items": [
@@ -269,10 +221,8 @@ def act() -> Response:
     ):
         return problem(422, "Invalid press", "data must be the button's Submit data, with an action")
     services = _services()
-    with UnitOfWork(services.db, write=True) as uow:
-        result = console_handlers.press(
-            body["event_id"], data, str(body.get("title") or ""), g.person.email, uow=uow, **_dispatching(services)
-        )
+    pressed = ConsolePress(body["event_id"], data, str(body.get("title") or ""), g.person.email)
+    result = services.handle(console_handlers.press, pressed, write=True)
     services.wake_runner()  # a decision may have queued work (a fraud report, a Webex reply)
     replies = list(result.replies)
     if data["action"] == ENROLL_PROPOSAL and not result.duplicate:
@@ -293,36 +243,18 @@ def act() -> Response:
 @auth.signed_in
 def crop(face_id: str) -> Response:
     """A face of a checkout picture, for the enrollment proposal (same visibility as the alert photo)."""
-    services = _services()
-    with UnitOfWork(services.db, write=True) as uow:
-        face = uow.session.get(Face, face_id)
-        store_id = face.snapshot.store_id if face is not None else None
-        if face is None or face.crop_sha256 is None or store_id not in visible_stores(services.config, g.person.email):
-            abort(404)
-        file = uow.snapshots.file(face.crop_sha256)
-        content = services.evidence.read(face.crop_sha256, file.content_type if file else "image/jpeg")
-        uow.audit.record(
-            at=services.clock(),
-            actor=g.person.email,
-            action="view_crop",
-            subject_type="face",
-            subject_id=face.id,
-            store_id=store_id,
-            reason_code="console",
-        )
-        uow.commit()
-    response = Response(content, mimetype=file.content_type if file else "image/jpeg")
+    content, content_type = _handle(views.face_crop, face_id, write=True)
+    response = Response(content, mimetype=content_type)
     response.headers["Cache-Control"] = "private, max-age=300"
     return response
 
 
-def _dispatching(services: Any) -> dict[str, Any]:
-    return {
-        "router": services.dependencies()["router"],
-        "config": services.config,
-        "now": services.clock(),
-        "dependencies": services.dependencies(),
-    }
+def _handle(handler: Any, subject_id: str, *, write: bool, **request: Any) -> Any:
+    """A console view through the service entry every route uses; what the person may not see is a 404."""
+    try:
+        return _services().handle(handler, ConsoleRequest(g.person.email, subject_id), write=write, **request)
+    except views.NotVisible:
+        abort(404)
 
 
 def _page(view: str, title: str, source: str) -> str:
@@ -335,17 +267,6 @@ def _page(view: str, title: str, source: str) -> str:
         csrf=auth.csrf_token(),
         actions_url=url_for("console.act"),
     )
-
-
-def _read() -> UnitOfWork:
-    return UnitOfWork(_services().db)
-
-
-def _visible_alert(uow: UnitOfWork, alert_id: str) -> Any:
-    found = uow.alerts.get(alert_id)
-    if found is None or found.store_id not in visible_stores(_services().config, g.person.email):
-        abort(404)
-    return found
 
 
 def _photo_url(public_id: str) -> str:

@@ -1,4 +1,4 @@
-"""POS intake: ``POST /api/v1/transactions`` and ``POST /api/v1/fraud-reports`` (CONTRACT.md).
+"""POS intake: ``POST /api/v1/transactions`` and ``POST /api/v1/fraud-reports`` (docs/interfaces.md).
 
 The route only checks the envelope (size, signature, type, JSON, card numbers, schema), calls
 the handler and maps its outcome to a status. Order matters: the signature is checked before

@@ -36,7 +36,7 @@ def document() -> dict[str, Any]:
             "title": "fraud-loss-prevention",
             "version": "1",
             "description": "POS intake, payment-processor feeds, the read-only API and operations. "
-            "See docs/api.md; the fixed edges are in CONTRACT.md.",
+            "See docs/api.md; the fixed edges are in docs/interfaces.md.",
         },
         "paths": paths(),
         "components": {"schemas": schemas(), "securitySchemes": SECURITY_SCHEMES},

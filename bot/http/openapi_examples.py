@@ -1,4 +1,4 @@
-"""One example body per transaction ``type`` (CONTRACT.md), served in the OpenAPI document and tested against it."""
+"""One example body per transaction ``type`` (docs/interfaces.md), served in the OpenAPI document and tested against it."""
 
 from __future__ import annotations
 

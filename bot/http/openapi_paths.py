@@ -1,4 +1,4 @@
-"""The paths of the OpenAPI document, with the answers of CONTRACT.md's tables."""
+"""The paths of the OpenAPI document, with the answers of docs/interfaces.md's tables."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from storage.uow import UnitOfWork
 
 blueprint = Blueprint("read_api", __name__)
 ALERT_STATUSES = ("open", "confirmed", "dismissed")
-TRANSACTION_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")  # CONTRACT.md, as core/pos_schema.py accepts it
+TRANSACTION_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")  # docs/interfaces.md, as core/pos_schema.py accepts it
 
 
 def bearer_required(view: Callable[..., Response]) -> Callable[..., Response]:

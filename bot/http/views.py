@@ -1,4 +1,4 @@
-"""Stored rows as the read API shows them (CONTRACT.md shapes)."""
+"""Stored rows as the read API shows them (docs/interfaces.md shapes)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Webex webhook intake: ``POST /webex/events`` (webhook transport, CONTRACT.md "Webex").
+"""Webex webhook intake: ``POST /webex/events`` (webhook transport, docs/interfaces.md "Webex").
 
 The signature is checked on the raw bytes before anything else is read. The event is stored
 with its ``handle_event`` step and answered 200 at once, a redelivery too; the runner does

@@ -19,7 +19,7 @@ from core.router import UserError, require_role
 from core.routes import router
 from handlers.conversation.reply import Answer
 from handlers.pipeline.intake import record_fraud_report
-from storage.models import Alert, WatchlistPerson
+from storage.models import Alert
 from storage.uow import UnitOfWork
 
 DISMISS_REASONS = {
@@ -96,7 +96,7 @@ def act_dismiss(press: CardAction, *, uow: UnitOfWork, reply: Answer, config: Co
     alert.status, alert.decided_by, alert.decided_at = "dismissed", press.person_email, now
     alert.reason, alert.note = reason, note[:500] or None
     if reason == "not_same_person" and alert.person_id:
-        person = uow.session.get(WatchlistPerson, alert.person_id)
+        person = uow.watchlist.get(alert.person_id)
         if person is not None:
             person.wrong_match_count += 1  # repeated wrong matches flag the entry for review
     uow.audit.record(

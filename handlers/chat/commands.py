@@ -1,4 +1,4 @@
-"""Chat commands (CONTRACT.md, PRODUCT.md "Commands in Webex"), each a small function on the router.
+"""Chat commands (docs/interfaces.md, docs/product.md "Commands in Webex"), each a small function on the router.
 
 Arguments are validated with a plain answer; a command acting on one alert or transaction checks
 the person's role at that object's store, not only in the space it was asked in.
@@ -26,7 +26,6 @@ from handlers.chat.watchlist import watchlist_precision
 from handlers.conversation.reply import Answer
 from handlers.conversation.views import status_view
 from handlers.pipeline.intake import record_fraud_report
-from storage import stats as stats_queries
 from storage.stats import StoreStats
 from storage.uow import UnitOfWork
 
@@ -161,7 +160,7 @@ def cmd_fraud(cmd: ChatCommand, *, reply: Answer, uow: UnitOfWork, config: Confi
 def cmd_rules(cmd: ChatCommand, *, reply: Answer, uow: UnitOfWork, config: Config, stores: tuple[str, ...]) -> None:
     if len(cmd.args) > 1 or (cmd.args and not is_page(cmd.args[0])):
         raise UserError("Usage: `rules`, or a page: `rules 2`.")
-    precision = stats_queries.rule_precision(uow.session, stores)
+    precision = uow.stats.rule_precision(stores)
     lines = []
     for rule in config.business.rules:  # names and conditions come from the config, written by the operators
         confirmed, decided = precision.get(rule.name, (0, 0))
@@ -189,8 +188,8 @@ def cmd_stats(
     paged = len(cmd.args) == 2 and is_page(cmd.args[1])
     days = parse_days(cmd.args[:1] if paged else cmd.args, "stats")
     since = now - timedelta(days=days)
-    rows = stats_queries.store_stats(uow.session, stores, since, now)
-    precision = stats_queries.rule_precision(uow.session, stores, since)
+    rows = uow.stats.store_stats(stores, since, now)
+    precision = uow.stats.rule_precision(stores, since)
     entries = tuple(e for e in watchlist_precision(uow, stores, since) if e.decided)
     period = f"last {days} day{'s' if days != 1 else ''}"
     shown = listing(

@@ -18,7 +18,6 @@ from core.events import CardAction, ChatCommand, parse_command
 from core.messenger import Messenger, WebexError
 from core.router import Refused, Router, UserError
 from handlers.conversation.reply import Answer, Reply
-from storage import inbound, threads
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
 
@@ -38,7 +37,7 @@ def job_handle_event(
 ) -> None:
     event_id = item.ref_id or ""
     with read_uow() as work:
-        stored = inbound.get(work.session, event_id)
+        stored = work.inbound.get(event_id)
         if stored is None or stored.handled_at is not None or messenger is None:
             return
         source = stored.source
@@ -60,7 +59,7 @@ def job_handle_event(
         if event is not None:
             reply = Reply(work, event.room_id, thread_root, event_id, now)
             dispatch_event(event, work, reply, router, config, now, dependencies)
-        inbound.mark_handled(work.session, event_id, now)
+        work.inbound.mark_handled(event_id, now)
         work.commit()
 
 
@@ -119,7 +118,7 @@ def _thread_root(
     if not event.message_id:
         return None
     with read_uow() as work:
-        known = threads.known_root(work.session, event.message_id)
+        known = work.threads.known_root(event.message_id)
     if known is not None:
         return known
     try:

@@ -15,7 +15,6 @@ from typing import Any, TypeGuard
 
 from core.clock import Clock
 from core.steps import StepKind
-from storage import inbound
 from storage.uow import UnitOfWork
 
 SOURCES = {"messages": "webex_message", "attachmentActions": "webex_action"}
@@ -41,7 +40,7 @@ def accept_event(uow: UnitOfWork, *, event_id: str, source: str, payload: dict[s
         raise ValueError("a Webex event id is 1-128 base64url characters")
     if source not in SOURCES.values():
         raise ValueError(f"unknown Webex event source {source!r}")
-    if not inbound.record_event(uow.session, event_id=event_id, source=source, payload=payload, now=now):
+    if not uow.inbound.record(event_id=event_id, source=source, payload=payload, now=now):
         return False
     uow.work.enqueue(kind=StepKind.HANDLE_EVENT, key=event_id, ref_id=event_id, run_at=now, now=now)
     return True

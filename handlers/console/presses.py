@@ -14,14 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
+from core.clock import Clock
 from core.config import Config
-from core.events import CardAction, ChatCommand
+from core.events import CardAction, ChatCommand, ConsoleCommand, ConsolePress
 from core.router import Router
 from handlers.chat.dispatch import dispatch_event
-from storage import inbound
-from storage.models import InboundEvent, OutboxMessage
+from storage.models import OutboxMessage
 from storage.rows import present
 from storage.uow import UnitOfWork
 
@@ -69,22 +67,20 @@ def thread_of(data: dict[str, Any]) -> str:
 
 
 def press(
-    event_id: str,
-    data: dict[str, Any],
-    title: str,
-    email: str,
+    pressed: ConsolePress,
     *,
     uow: UnitOfWork,
     router: Router,
     config: Config,
-    now: datetime,
+    clock: Clock,
     dependencies: dict[str, Any],
 ) -> PressResult:
-    """Store the press, run its handler as ``email`` and keep the replies; a repeated event id acts once."""
+    """Store the press, run its handler as the person and keep the replies; a repeated event id acts once."""
+    event_id, data, title, email, now = pressed.event_id, pressed.data, pressed.title, pressed.person_email, clock()
     thread = thread_of(data)
     payload = {"thread": thread, "person_email": email, "title": title[:80], "data": data, "replies": []}
-    if not inbound.record_event(uow.session, event_id=event_id, source=SOURCE, payload=payload, now=now):
-        stored = inbound.get(uow.session, event_id)
+    if not uow.inbound.record(event_id=event_id, source=SOURCE, payload=payload, now=now):
+        stored = uow.inbound.get(event_id)
         return PressResult(list(stored.payload.get("replies", [])) if stored else [], duplicate=True)
     event = CardAction(
         event_id=event_id,
@@ -97,25 +93,24 @@ def press(
     )
     reply = ConsoleReply(uow, event_id, now, webex_root=_webex_card(uow, data))
     dispatch_event(event, uow, reply, router, config, now, dependencies)
-    stored = present(inbound.get(uow.session, event_id), f"console event {event_id}")  # recorded above
+    stored = present(uow.inbound.get(event_id), f"console event {event_id}")  # recorded above
     stored.payload = {**payload, "replies": reply.replies}  # a new dict: JSON columns do not track changes in place
-    inbound.mark_handled(uow.session, event_id, now)
+    uow.inbound.mark_handled(event_id, now)
     uow.commit()
     return PressResult(reply.replies)
 
 
 def run_command(
-    word: str,
-    args: tuple[str, ...],
-    email: str,
+    asked: ConsoleCommand,
     *,
     uow: UnitOfWork,
     router: Router,
     config: Config,
-    now: datetime,
+    clock: Clock,
     dependencies: dict[str, Any],
 ) -> list[dict[str, Any]]:
     """A chat command as the console's pages use it (``stats``): same handler, same role check, answers returned."""
+    word, args, email, now = asked.word, asked.args, asked.person_email, clock()
     event_id = f"console-command:{now.timestamp():.6f}"
     command = ChatCommand(
         event_id=event_id,
@@ -137,11 +132,8 @@ def run_command(
 
 def threads(uow: UnitOfWork, *, limit: int = 2000) -> dict[str, list[dict[str, Any]]]:
     """Console presses and their replies, oldest first, grouped by thread (alert, transaction or person id)."""
-    query = (
-        select(InboundEvent).where(InboundEvent.source == SOURCE).order_by(InboundEvent.received_at.desc()).limit(limit)
-    )
     grouped: dict[str, list[dict[str, Any]]] = {}
-    for event in reversed(list(uow.session.scalars(query))):
+    for event in reversed(uow.inbound.newest_of(SOURCE, limit=limit)):
         payload = event.payload or {}
         grouped.setdefault(str(payload.get("thread", "")), []).append(
             {

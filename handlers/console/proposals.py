@@ -14,18 +14,14 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from cards.enrollment import enrollment_card
 from core.config import Config
 from core.steps import StepKind
 from handlers.console.presses import SOURCE
 from handlers.learning.proposal_plan import ProposalPlan, plan_proposal, proposal_view
 from handlers.learning.proposals import assess_face
-from storage import inbound
 from storage.db import Database
 from storage.evidence import EvidenceStore
-from storage.models import WorkItem
 from storage.uow import UnitOfWork
 from vision.types import FaceBackend
 
@@ -42,15 +38,13 @@ def answer_request(
 ) -> dict[str, Any] | None:
     """If this console press asked for a proposal (the handler queued one), add the proposal to its thread."""
     with UnitOfWork(db) as work:
-        asked = work.session.scalar(
-            select(WorkItem).where(WorkItem.kind == StepKind.PROPOSE_ENROLLMENT, WorkItem.ref_id == event_id)
-        )
+        asked = work.work.first(kind=StepKind.PROPOSE_ENROLLMENT, ref_id=event_id)
         plan = plan_proposal(work, asked.transaction_id or "", config, now) if asked is not None else None
     if plan is None:
         return None
     reply = proposal_reply(plan, faces=faces, evidence=evidence, config=config, crop_url=crop_url)
     with UnitOfWork(db, write=True) as work:
-        stored = inbound.get(work.session, event_id)
+        stored = work.inbound.get(event_id)
         if stored is None or stored.source != SOURCE:
             return None
         stored.payload = {**stored.payload, "replies": [*stored.payload.get("replies", []), reply]}

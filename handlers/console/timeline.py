@@ -21,7 +21,7 @@ from core.config import Config
 from handlers.console.presses import threads
 from handlers.conversation.views import alert_view, entry_view
 from storage.evidence import EvidenceStore
-from storage.models import Alert, WatchlistPerson
+from storage.models import Alert
 from storage.uow import UnitOfWork
 from vision.annotate import annotate
 
@@ -61,7 +61,7 @@ def _item(
 ) -> dict[str, Any]:
     transaction = uow.transactions.with_evidence(alert.transaction_id) if alert.transaction_id else None
     snapshots = list(transaction.snapshots) if transaction else []
-    person = uow.session.get(WatchlistPerson, alert.person_id) if alert.person_id else None
+    person = uow.watchlist.get(alert.person_id) if alert.person_id else None
     has_photo = any(s.status == "ready" and s.evidence_sha256 for s in snapshots)
     # The footage button goes through the console, which asks the camera for the link only when pressed.
     view = alert_view(

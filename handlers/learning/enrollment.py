@@ -32,7 +32,6 @@ from handlers.learning import gates
 from handlers.learning.lookback import schedule_lookback
 from handlers.learning.proposals import transaction_to_act_on
 from storage.evidence import EvidenceStore
-from storage.evidence_refs import mark_enrollment
 from storage.models import Face, WatchlistFace, WatchlistPerson
 from storage.rows import present
 from storage.uow import UnitOfWork
@@ -176,7 +175,7 @@ def _chosen_face(uow: UnitOfWork, data: dict, transaction_id: str) -> Face:
     listed = data.get("face_ids")
     face_ids = listed if isinstance(listed, dict) else {}
     face_id = str(face_ids.get(str(data.get(INPUT_FACE) or ""), ""))
-    face = uow.session.get(Face, face_id) if face_id else None
+    face = uow.snapshots.face(face_id) if face_id else None
     if face is None or face.snapshot.transaction_id != transaction_id:
         raise UserError(f"Please pick one of the faces on the card (or ask again with `enroll {transaction_id}`).")
     if face.crop_sha256 is None:
@@ -291,7 +290,7 @@ def _store(
             return False
         face.descriptor, face.backend_face_id, face.backend = enrolled.descriptor, enrolled.backend_face_id, backend
         face.created_at = now  # the gallery's version moves, so every process reloads the new descriptor
-        mark_enrollment(work.session, face.enrollment_image_sha256)
+        work.evidence_refs.mark_enrollment(face.enrollment_image_sha256)
         store = config.business.store(person.store_id)
         zone = store.timezone if store else "UTC"
         if target is None:
@@ -336,8 +335,8 @@ def _merge(
     existing = present(work.watchlist.get(target[0]), f"watchlist entry {target[0]}")
     existing.faces.append(face)
     existing.expires_at = max(existing.expires_at, person.expires_at)
-    work.session.flush()
-    work.session.delete(person)
+    work.flush()
+    work.delete(person)
     work.audit.record(
         at=now,
         actor=person.enrolled_by,
@@ -360,9 +359,9 @@ def _refuse(uow: Callable[[], UnitOfWork], todo: _Todo, problem: str, code: str,
         face, person = work.watchlist.face(todo.face_id), work.watchlist.get(todo.person_id)
         transaction_id = person.source_transaction_id if person else None
         if face is not None:
-            work.session.delete(face)
+            work.delete(face)
         if person is not None and len([f for f in person.faces if f.id != todo.face_id]) == 0:
-            work.session.delete(person)
+            work.delete(person)
         work.audit.record(
             at=now,
             actor="system",

@@ -1,6 +1,6 @@
 """The steps that end watchlist entries: expiry (a periodic sweep), forgetting templates, erasure.
 
-Backend first, then our rows, then the files (EXTERNAL-APIS.md: disassociate faces / delete the
+Backend first, then our rows, then the files (docs/services.md: disassociate faces / delete the
 user, delete the faces, then your own records and photos). The backend call happens outside any
 database transaction; a failure there leaves the rows in place, so the step simply runs again.
 The audit log keeps the fact of each end with ids and reason codes only.
@@ -17,7 +17,6 @@ from core.config import Config
 from core.messenger import Messenger
 from core.steps import StepKind
 from handlers.conversation.threads import post_in_thread
-from storage import evidence_refs, lookback, threads
 from storage.evidence import EvidenceStore
 from storage.models import WatchlistPerson
 from storage.uow import UnitOfWork
@@ -157,9 +156,9 @@ def erase(work: UnitOfWork, evidence: EvidenceStore, person_id: str) -> str | No
     person = work.watchlist.get(person_id)
     store_id = person.store_id if person else None
     photos = [f.enrollment_image_sha256 for f in person.faces] if person else []
-    pictured = {t for photo in photos for t in lookback.transactions_pictured_by(work.session, photo)}
+    pictured = {t for photo in photos for t in work.lookback.transactions_pictured_by(photo)}
     # The numbered sheets posted with the proposals of those checkouts show the person's face too.
-    sheets = {f for t in pictured for f in threads.detach_files(work.session, f"proposal:{t}")}
+    sheets = {f for t in pictured for f in work.threads.detach_files(f"proposal:{t}")}
     drop_files(work, evidence, work.watchlist.erase(person_id) | sheets)
     return store_id
 
@@ -169,9 +168,9 @@ def drop_files(work: UnitOfWork, evidence: EvidenceStore, candidates: Iterable[s
 
     The files go before the commit: should the commit fail, the rows that remain are deleted on the
     next run, whereas a file left behind by a crash after the commit would never be found again."""
-    work.session.flush()
-    free = evidence_refs.unreferenced(work.session, candidates)
-    evidence_refs.forget_files(work.session, [digest for digest, _ in free])
+    work.flush()
+    free = work.evidence_refs.unreferenced(candidates)
+    work.evidence_refs.forget_files([digest for digest, _ in free])
     for digest, content_type in free:
         evidence.delete(digest, content_type)
     return len(free)

@@ -1,4 +1,4 @@
-"""The enrollment quality gates (PRODUCT.md, "Responsible use"): one face, large enough, sharp enough.
+"""The enrollment quality gates (docs/product.md, "Responsible use"): one face, large enough, sharp enough.
 
 Applied to what the backend finds in the stored crop, when the proposal is made (to say which
 faces can be offered) and again when the face is enrolled (the decision that counts).

@@ -1,6 +1,6 @@
 """Look-back: after an enrollment, find the person's earlier visits in the pictures still kept.
 
-No descriptor of an unmatched shopper is stored (PRODUCT.md), so this re-scans the retained
+No descriptor of an unmatched shopper is stored (docs/product.md), so this re-scans the retained
 pictures of the enrolling store (and of its region when the watchlist is shared) over
 ``enrollment.lookback_days``, a page at a time, at low priority: each page is a work item due a
 little later than the checkout steps waiting now. Earlier visits are replied in the enrollment's
@@ -149,12 +149,11 @@ def _page(work: UnitOfWork, cursor: _Cursor, config: Config) -> _Page | None:
     person, days = face.person, config.business.enrollment.lookback_days
     start = face.created_at - timedelta(days=days)
     since = max(start, datetime.fromtimestamp(cursor.since, UTC)) if cursor.since else start
-    found, next_since = lookback.pictures(
-        work.session,
+    found, next_since = work.lookback.pictures(
         store_ids=_stores(config, person.store_id),
         since=since,
         until=face.created_at,
-        skip_transactions=lookback.transactions_pictured_by(work.session, face.enrollment_image_sha256),
+        skip_transactions=work.lookback.transactions_pictured_by(face.enrollment_image_sha256),
         limit=PAGE,
     )
     store = config.business.store(person.store_id)

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from cards.views import EnrollmentProposalView, ProposedFace
 from core.config import Config
+from core.correlation import CorrelationStatus
 from storage.models import Alert, Snapshot, Transaction
 from storage.uow import UnitOfWork
 
@@ -53,7 +54,7 @@ def plan_proposal(work: UnitOfWork, transaction_id: str, config: Config, now: da
     ready.sort(key=lambda s: (alert is None or s.id != alert.snapshot_id, s.created_at))
     candidates = tuple(_numbered(work, ready))
     waiting = (
-        transaction.status in ("pending", "capturing", "analyzing")
+        CorrelationStatus(transaction.status).in_progress
         or any(s.analyzed_at is None for s in ready)
         or any(s.status == "pending" for s in transaction.snapshots)
     )
@@ -121,7 +122,7 @@ def _reasons(transaction: Transaction, config: Config, candidates: tuple[Candida
 
 def _gone(transaction: Transaction, config: Config) -> str:
     """Why a reported transaction has no face to offer, said plainly."""
-    if transaction.triage_decision == "skip" or transaction.status == "skipped":
+    if transaction.triage_decision == "skip" or transaction.status == CorrelationStatus.SKIPPED:
         return f"no picture was taken of this checkout ({transaction.triage_reason or transaction.status_reason})."
     failed = [s for s in transaction.snapshots if s.status == "failed"]
     if failed and len(failed) == len(transaction.snapshots):

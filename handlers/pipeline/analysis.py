@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,10 +16,11 @@ from decimal import Decimal
 
 from core.clock import Clock
 from core.config import Config
-from core.steps import RetryLater, StepKind, policy
+from core.correlation import CorrelationStatus
+from core.steps import StepKind, policy
+from handlers.pipeline.seeing import keep_face, retry_recognition, search_face
 from handlers.pipeline.triage import schedule_unpictured_decision
 from storage.evidence import EvidenceStore
-from storage.models import Face
 from storage.rows import present
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
@@ -73,8 +73,7 @@ def job_analyze(
         labels = sorted({c.label for c in catalog})
         counts = products.count(image, labels) if products is not None and labels else []
     except RecognitionError as exc:
-        if exc.retry and not policy(StepKind.ANALYZE).gives_up(item.attempts):
-            raise RetryLater(exc.reason, policy(StepKind.ANALYZE).delay_s(item.attempts)) from None
+        retry_recognition(exc, item.attempts, gives_up=policy(StepKind.ANALYZE), waits=policy(StepKind.ANALYZE))
         _give_up(uow, todo, exc.reason, clock, config)
         return
     except ImageRejected as exc:
@@ -118,11 +117,7 @@ def _what_to_analyze(work: UnitOfWork, snapshot_id: str, config: Config, clock: 
 
 
 def _look(face: DetectedFace, todo: _Work, faces: FaceBackend, evidence: EvidenceStore, config: Config) -> _FoundFace:
-    recognition = config.business.recognition
-    matches: list[FaceMatch] = []
-    if todo.scope and face.size_px >= recognition.min_face_px:
-        # Below the review threshold a resemblance is never shown as a match (PRODUCT.md).
-        matches = faces.search(face, person_ids=todo.scope, min_similarity=recognition.review_threshold)
+    matches = search_face(face, faces=faces, scope=todo.scope, recognition=config.business.recognition)
     return _FoundFace(face, evidence.put(face.crop, "image/jpeg"), matches)
 
 
@@ -143,20 +138,7 @@ def _store(
     with uow() as work:
         snapshot = present(work.snapshots.get(todo.snapshot_id), f"snapshot {todo.snapshot_id}")
         for result in found:
-            work.snapshots.record_file(
-                result.crop_sha256, kind="crop", content_type="image/jpeg", size_bytes=len(result.face.crop), now=now
-            )
-            work.snapshots.add_face(
-                Face(
-                    id=f"F-{secrets.token_hex(5)}",
-                    snapshot_id=todo.snapshot_id,
-                    box=list(result.face.box),
-                    quality=round(result.face.quality, 3),
-                    in_customer_zone=True,
-                    crop_sha256=result.crop_sha256,
-                ),
-                [(m.person_id, round(m.similarity, 1)) for m in result.matches],
-            )
+            keep_face(work, todo.snapshot_id, result.face, result.crop_sha256, result.matches, now)
         snapshot.analyzed_at = now
         snapshot.reconciliation = reconciliation
         transaction = snapshot.transaction
@@ -180,9 +162,13 @@ def _give_up(uow: Callable[[], UnitOfWork], todo: _Work, reason: str, clock: Clo
         snapshot = present(work.snapshots.get(todo.snapshot_id), f"snapshot {todo.snapshot_id}")
         snapshot.analyzed_at, snapshot.reason = now, f"analysis failed: {reason}"
         transaction = snapshot.transaction
-        if transaction is not None and transaction.status == "analyzing" and not transaction.rule_results:
-            transaction.status, transaction.status_reason = "failed", f"picture {snapshot.kind}: {reason}"
-        if transaction is not None and transaction.status == "failed":
+        if (
+            transaction is not None
+            and transaction.status == CorrelationStatus.ANALYZING
+            and not transaction.rule_results
+        ):
+            transaction.move_to(CorrelationStatus.FAILED, f"picture {snapshot.kind}: {reason}")
+        if transaction is not None and transaction.status == CorrelationStatus.FAILED:
             # After the exact-time picture's chance, so that one, if it can be analysed, is evaluated with its
             # photo instead (the unpictured step then does nothing).
             camera = config.business.camera

@@ -15,14 +15,16 @@ from datetime import datetime
 
 from core.clock import Clock
 from core.config import Config
-from core.steps import RetryLater, StepKind, policy
+from core.correlation import CorrelationStatus
+from core.steps import StepKind, policy
+from handlers.pipeline.seeing import StoredPicture, add_snapshot, take_picture
 from handlers.pipeline.triage import schedule_unpictured_decision
 from storage.evidence import EvidenceStore
-from storage.models import Snapshot, Transaction
+from storage.models import Transaction
 from storage.rows import present
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
-from vision.types import Camera, CameraError
+from vision.types import Camera
 
 log = logging.getLogger(__name__)
 # Below the runner's dead-letter limit, so a camera that stays down ends as a recorded failure.
@@ -90,16 +92,19 @@ def _capture(
     if problem is not None or camera is None:  # (a missing camera always has its problem, set above)
         _record(uow, item, kind, target, clock, failure=problem)
         return
-    try:
-        picture = camera.snapshot(target.serial, org_id=target.org_id, at=target.at)
-    except CameraError as exc:
-        retry = policy(StepKind(item.kind))
-        if exc.retry and not retry.gives_up(item.attempts):
-            raise RetryLater(exc.reason, retry.delay_s(item.attempts, exc.retry_after_s)) from None
-        _record(uow, item, kind, target, clock, failure=f"{exc.reason} (after {item.attempts} attempts)")
+    taken = take_picture(
+        camera,
+        evidence,
+        serial=target.serial,
+        org_id=target.org_id,
+        at=target.at,
+        attempt=item.attempts,
+        retry=policy(StepKind(item.kind)),
+    )
+    if isinstance(taken, str):
+        _record(uow, item, kind, target, clock, failure=taken)
         return
-    digest = evidence.put(picture.content, picture.content_type)
-    _record(uow, item, kind, target, clock, picture=(digest, picture.content_type, len(picture.content)))
+    _record(uow, item, kind, target, clock, picture=taken)
     log.info("snapshot %s of transaction %s stored", kind, target.transaction_id)
 
 
@@ -130,34 +135,29 @@ def _record(
     target: _Target,
     clock: Clock,
     *,
-    picture: tuple[str, str, int] | None = None,
+    picture: StoredPicture | None = None,
     failure: str | None = None,
 ) -> None:
     """Store the snapshot (ready or failed) and what follows from it, in the step's own transaction."""
     now = clock()
     with uow() as work:
-        snapshot = Snapshot(
-            id=f"S-{secrets.token_hex(5)}",
+        snapshot = add_snapshot(
+            work,
+            snapshot_id=f"S-{secrets.token_hex(5)}",
             transaction_id=target.transaction_id,
             store_id=target.store_id,
-            camera_serial=target.serial or "-",
+            serial=target.serial or "-",
             kind=kind,
             taken_for=target.at,
-            created_at=now,
-            status="ready" if picture else "failed",
-            reason=failure,
-            ready_at=now if picture else None,
+            now=now,
+            picture=picture,
+            failure=failure,
         )
-        if picture is not None:
-            digest, content_type, size = picture
-            work.snapshots.record_file(digest, kind="snapshot", content_type=content_type, size_bytes=size, now=now)
-            snapshot.evidence_sha256 = digest
-        work.snapshots.add(snapshot)
         # Read when the step began; only retention deletes transactions, long after their pictures.
         transaction = present(work.transactions.get(target.transaction_id), f"transaction {target.transaction_id}")
         if picture is not None:
-            if transaction.status in ("pending", "capturing"):
-                transaction.status, transaction.status_reason = "analyzing", None
+            if transaction.status in (CorrelationStatus.PENDING, CorrelationStatus.CAPTURING):
+                transaction.move_to(CorrelationStatus.ANALYZING)
             work.work.enqueue(
                 kind=StepKind.ANALYZE,
                 key=snapshot.id,
@@ -168,7 +168,7 @@ def _record(
             )
         else:
             _settle_after_failure(transaction, kind, failure or "")
-            if transaction.status == "failed":
+            if transaction.status == CorrelationStatus.FAILED:
                 schedule_unpictured_decision(work, target.transaction_id, run_at=now, now=now)
         work.commit()
 
@@ -176,6 +176,9 @@ def _record(
 def _settle_after_failure(transaction: Transaction, kind: str, reason: str) -> None:
     """With no picture at all there is nothing to analyse: the correlation failed, and says why."""
     pictures = [s for s in transaction.snapshots if s.status == "ready"]
-    if kind == "exact" and not pictures and transaction.status in ("pending", "capturing"):
-        transaction.status = "failed"
-        transaction.status_reason = f"no picture of this checkout: {reason}"
+    if (
+        kind == "exact"
+        and not pictures
+        and transaction.status in (CorrelationStatus.PENDING, CorrelationStatus.CAPTURING)
+    ):
+        transaction.move_to(CorrelationStatus.FAILED, f"no picture of this checkout: {reason}")

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from core.clock import Clock
 from core.config import Config
+from core.correlation import CorrelationStatus
 from core.facts import FACT_NAMES, WEEKDAYS, Facts
 from handlers.pipeline.alerting import AlertPlace, raise_alert
 from handlers.pipeline.patterns import count_under_rung
@@ -42,8 +43,8 @@ def job_decide(
         if facts.surplus_count > 0:
             count_under_rung(work, transaction, config)
         created = _evaluate(work, rules, transaction, snapshot, facts, clock())
-        if transaction.status in ("pending", "capturing", "analyzing"):
-            transaction.status, transaction.status_reason = "done", None
+        if CorrelationStatus(transaction.status).in_progress:
+            transaction.move_to(CorrelationStatus.DONE)
         work.commit()
     _log_created(created, transaction.transaction_id)
 

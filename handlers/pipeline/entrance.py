@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,18 +25,26 @@ from core.config import Config, StoreConfig
 from core.facts import WEEKDAYS, Facts
 from core.steps import RetryLater, StepKind, policy
 from handlers.pipeline.alerting import AlertPlace, raise_alert
+from handlers.pipeline.seeing import (
+    StoredPicture,
+    add_snapshot,
+    keep_face,
+    retry_recognition,
+    search_face,
+    take_picture,
+)
 from rules.engine import CompiledRule, evaluate
 from storage.evidence import EvidenceStore
-from storage.models import Face, Snapshot
+from storage.models import Snapshot
 from storage.rows import present
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
 from vision.image_prep import ImageRejected
-from vision.types import Camera, CameraError, DetectedFace, FaceBackend, FaceMatch, RecognitionError
+from vision.types import Camera, DetectedFace, FaceBackend, FaceMatch, RecognitionError
 
 log = logging.getLogger(__name__)
 # Alerts of a rule without its own cool-down still come at most once per person per camera in this
-# window at the door: one visit is one alert (PRODUCT.md, flow 7).
+# window at the door: one visit is one alert (docs/product.md, flow 7).
 ENTRANCE_COOLDOWN_S = 600
 
 
@@ -173,22 +180,22 @@ def _capture(
         raise RetryLater(
             "too late for a live picture; waiting for the footage of the visit", settings.exact_delay_s - age_s
         )
-    try:
-        picture = camera.snapshot(visit.serial, org_id=place.store.meraki_org_id, at=at)
-    except CameraError as exc:
-        if exc.retry and not policy(StepKind.ENTRANCE_VISIT).gives_up(item.attempts):
-            raise RetryLater(
-                exc.reason, policy(StepKind.ENTRANCE_VISIT).delay_s(item.attempts, exc.retry_after_s)
-            ) from None
-        _record_snapshot(uow, visit, place, clock, at=at, failure=f"{exc.reason} (after {item.attempts} attempts)")
-        return None
-    digest = evidence.put(picture.content, picture.content_type)
-    # Its own commit (not the step's): a retry of the recognition below must not ask the camera again.
-    _record_snapshot(
-        write_uow, visit, place, clock, at=at, picture=(digest, picture.content_type, len(picture.content))
+    taken = take_picture(
+        camera,
+        evidence,
+        serial=visit.serial,
+        org_id=place.store.meraki_org_id,
+        at=at,
+        attempt=item.attempts,
+        retry=policy(StepKind.ENTRANCE_VISIT),
     )
+    if isinstance(taken, str):
+        _record_snapshot(uow, visit, place, clock, at=at, failure=taken)
+        return None
+    # Its own commit (not the step's): a retry of the recognition below must not ask the camera again.
+    _record_snapshot(write_uow, visit, place, clock, at=at, picture=taken)
     log.info("entrance snapshot %s of camera %s stored", visit.snapshot_id, visit.serial)
-    return digest, picture.content_type
+    return taken.sha256, taken.content_type
 
 
 def _record_snapshot(
@@ -198,28 +205,23 @@ def _record_snapshot(
     clock: Clock,
     *,
     at: datetime | None,
-    picture: tuple[str, str, int] | None = None,
+    picture: StoredPicture | None = None,
     failure: str | None = None,
 ) -> None:
     now = clock()
     with uow() as work:
-        snapshot = Snapshot(
-            id=visit.snapshot_id,
+        add_snapshot(
+            work,
+            snapshot_id=visit.snapshot_id,
             transaction_id=None,
             store_id=place.store.id,
-            camera_serial=visit.serial,
+            serial=visit.serial,
             kind="entrance",
             taken_for=at,
-            created_at=now,
-            status="ready" if picture else "failed",
-            reason=failure,
-            ready_at=now if picture else None,
+            now=now,
+            picture=picture,
+            failure=failure,
         )
-        if picture is not None:
-            digest, content_type, size = picture
-            work.snapshots.record_file(digest, kind="snapshot", content_type=content_type, size_bytes=size, now=now)
-            snapshot.evidence_sha256 = digest
-        work.snapshots.add(snapshot)
         work.commit()
     if failure:
         log.warning("entrance snapshot of camera %s not taken: %s", visit.serial, failure)
@@ -252,14 +254,10 @@ def _look(
         return _Seen(0, [])  # the watchlist emptied since the picture was taken
     try:
         detected = [f for f in faces.detect(evidence.read(*picture)) if f.size_px >= recognition.min_face_px]
-        # Below the review threshold a resemblance is never shown as a match (PRODUCT.md).
-        searched = [
-            (f, faces.search(f, person_ids=scope, min_similarity=recognition.review_threshold)) for f in detected
-        ]
+        searched = [(f, search_face(f, faces=faces, scope=scope, recognition=recognition)) for f in detected]
     except RecognitionError as exc:
         # The recognition half of the visit waits as the checkout's analysis does.
-        if exc.retry and not policy(StepKind.ENTRANCE_VISIT).gives_up(item.attempts):
-            raise RetryLater(exc.reason, policy(StepKind.ANALYZE).delay_s(item.attempts)) from None
+        retry_recognition(exc, item.attempts, gives_up=policy(StepKind.ENTRANCE_VISIT), waits=policy(StepKind.ANALYZE))
         _give_up(uow, visit, exc.reason, clock)
         return None
     except ImageRejected as exc:
@@ -297,7 +295,7 @@ def _decide(
     with uow() as work:
         snapshot = present(work.snapshots.get(visit.snapshot_id), f"snapshot {visit.snapshot_id}")
         for face, crop_sha256, matches in seen.matched:
-            _keep_face(work, snapshot.id, face, crop_sha256, matches, now)
+            keep_face(work, snapshot.id, face, crop_sha256, matches, now)  # at the door every face is a customer's
         snapshot.analyzed_at = now
         created, evaluations = [], []
         for facts in _facts_per_person(visit, place, seen, config):
@@ -323,23 +321,6 @@ def _decide(
             visit.serial,
             place.store.id,
         )
-
-
-def _keep_face(
-    work: UnitOfWork, snapshot_id: str, face: DetectedFace, crop_sha256: str, matches: list[FaceMatch], now: datetime
-) -> None:
-    work.snapshots.record_file(crop_sha256, kind="crop", content_type="image/jpeg", size_bytes=len(face.crop), now=now)
-    work.snapshots.add_face(
-        Face(
-            id=f"F-{secrets.token_hex(5)}",
-            snapshot_id=snapshot_id,
-            box=list(face.box),
-            quality=round(face.quality, 3),
-            in_customer_zone=True,
-            crop_sha256=crop_sha256,
-        ),  # at the door every face counts as a customer's
-        [(m.person_id, round(m.similarity, 1)) for m in matches],
-    )
 
 
 def _facts_per_person(visit: Visit, place: _Place, seen: _Seen, config: Config) -> list[Facts]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from core.correlation import CorrelationStatus
 from core.steps import CORRELATION_STEPS
 from handlers.pipeline.triage import schedule_unpictured_decision
 from storage.uow import UnitOfWork
@@ -17,7 +18,7 @@ def settle_dead_step(work: UnitOfWork, item: ClaimedItem, error: str, now: datet
     """With no other correlation step to come, the correlation failed (saying which step), and the rules
     still see the payment and its patterns. ``error`` stays on the work item only: it may name a URL."""
     transaction = work.transactions.get_for_update(item.transaction_id or "")
-    if transaction is None or transaction.status not in ("pending", "capturing", "analyzing"):
+    if transaction is None or not CorrelationStatus(transaction.status).in_progress:
         return
     waiting = [
         w
@@ -26,8 +27,8 @@ def settle_dead_step(work: UnitOfWork, item: ClaimedItem, error: str, now: datet
     ]
     if waiting:
         return  # the other picture may still come
-    transaction.status = "failed"
-    transaction.status_reason = (
-        f"the {item.kind.replace('_', ' ')} step failed for good after {item.attempts} attempt(s)"
+    transaction.move_to(
+        CorrelationStatus.FAILED,
+        f"the {item.kind.replace('_', ' ')} step failed for good after {item.attempts} attempt(s)",
     )
     schedule_unpictured_decision(work, transaction.transaction_id, run_at=now, now=now)

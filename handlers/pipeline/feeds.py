@@ -15,7 +15,6 @@ from core.config import Config
 from core.events import FraudReported, TransactionReceived
 from feeds.types import FedStatus, Inquiry
 from handlers.pipeline.intake import accept_transaction, record_fraud_report
-from storage import inbound
 from storage.models import Transaction
 from storage.uow import UnitOfWork
 
@@ -119,7 +118,7 @@ def _report(event: FeedEvent, reported: FraudReported, *, uow: UnitOfWork, now: 
         return FeedResult("duplicate")
     result = record_fraud_report(reported, uow=uow, now=now)
     if result.outcome != "unknown_transaction":
-        inbound.mark_handled(uow.session, event.key, now)
+        uow.inbound.mark_handled(event.key, now)
     # An unknown transaction keeps its event unhandled, with our report in it (no automatic replay yet: docs/api.md).
     uow.commit()
     if result.outcome == "conflict":  # only a transaction's differing repeat conflicts, never a fraud report
@@ -136,7 +135,7 @@ def _status(event: FeedEvent, change: FedStatus, *, uow: UnitOfWork, now: dateti
         # Kept unhandled with the change in it, as a dispute of a payment never seen is (no replay yet).
         uow.commit()
         return FeedResult("unknown_transaction")
-    inbound.mark_handled(uow.session, event.key, now)
+    uow.inbound.mark_handled(event.key, now)
     if not _newer(transaction, change):
         uow.commit()
         return FeedResult("stale")
@@ -191,11 +190,11 @@ def _record_once(
     event: FeedEvent, uow: UnitOfWork, now: datetime, transaction_id: str | None, *, handled: bool
 ) -> bool:
     """Insert the event id; False (and nothing pending) when it was already recorded."""
-    if not inbound.record_event(
-        uow.session, event_id=event.key, source=event.processor, payload=event.summary(transaction_id), now=now
+    if not uow.inbound.record(
+        event_id=event.key, source=event.processor, payload=event.summary(transaction_id), now=now
     ):
-        uow.session.rollback()
+        uow.rollback()
         return False
     if handled:
-        inbound.mark_handled(uow.session, event.key, now)
+        uow.inbound.mark_handled(event.key, now)
     return True

@@ -6,14 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy.exc import IntegrityError
-
 from core.clock import Clock
 from core.config import Config
+from core.correlation import CorrelationStatus
 from core.events import FraudReported, TransactionReceived
 from core.pos_schema import occurred_utc
 from core.steps import StepKind
 from storage.models import FraudReport, Transaction
+from storage.transactions import AlreadyStored
 from storage.uow import UnitOfWork
 
 Outcome = Literal["accepted", "duplicate", "conflict", "unknown_transaction"]
@@ -52,15 +52,15 @@ def accept_transaction(event: TransactionReceived, *, uow: UnitOfWork, config: C
         body=event.raw_body,
         body_sha256=event.body_sha256,
         placed=skipped_reason is None,
-        status="skipped" if skipped_reason else "pending",
+        status=CorrelationStatus.SKIPPED if skipped_reason else CorrelationStatus.PENDING,
         status_reason=skipped_reason,
     )
     try:
         uow.transactions.add(transaction)
-    except IntegrityError:
+    except AlreadyStored:
         # The id is taken: a repeat (or a concurrent post that won). Inserting first and looking only
         # on a conflict saves the common, new transaction a query (repeats are rare POS retries).
-        uow.session.rollback()
+        uow.rollback()
         existing = uow.transactions.get(posted.transaction_id)
         return _repeat(existing.body_sha256 if existing else "", event.body_sha256)
     if skipped_reason is None:
@@ -87,7 +87,7 @@ def record_fraud_report(event: FraudReported, *, uow: UnitOfWork, now: datetime)
     if uow.transactions.fraud_report(report.transaction_id, report.source) is not None:
         return IntakeResult("duplicate")
     try:
-        with uow.session.begin_nested():
+        with uow.savepoint():
             uow.transactions.add_fraud_report(
                 FraudReport(
                     transaction_id=report.transaction_id,
@@ -99,7 +99,7 @@ def record_fraud_report(event: FraudReported, *, uow: UnitOfWork, now: datetime)
                     body_sha256=event.body_sha256,
                 )
             )
-    except IntegrityError:
+    except AlreadyStored:
         return IntakeResult("duplicate")  # a concurrent report of the same source won
     uow.work.enqueue(
         kind=StepKind.FRAUD_REPORT,

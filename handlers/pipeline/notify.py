@@ -19,7 +19,7 @@ from core.config import Config
 from core.messenger import Messenger
 from handlers.conversation.views import alert_view
 from storage.evidence import EvidenceStore
-from storage.models import Snapshot, WatchlistPerson
+from storage.models import Snapshot
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
 from vision.annotate import annotate
@@ -53,7 +53,7 @@ def job_notify_alert(
             if transaction
             else [s for s in [work.snapshots.get(alert.snapshot_id or "")] if s is not None]
         )
-        person = work.session.get(WatchlistPerson, alert.person_id) if alert.person_id else None
+        person = work.watchlist.get(alert.person_id) if alert.person_id else None
         if person is not None:
             person.faces  # noqa: B018  (load before the session closes)
         picture = _evidence_picture(work, snapshots, alert.snapshot_id)

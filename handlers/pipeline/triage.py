@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from core.clock import Clock
 from core.config import Config
+from core.correlation import CorrelationStatus
 from core.steps import StepKind
 from handlers.pipeline.patterns import BaselineCache, count_transaction, local_day, pattern_facts
 from rules.triage import TriageFacts, decide
@@ -44,14 +45,13 @@ def job_triage(
         transaction.triage_decision, transaction.triage_reason = decision.decision, decision.reason
         _count_patterns(work, transaction, config, baselines)
         if decision.decision == "skip":
-            transaction.status, transaction.status_reason = "skipped", f"triage: {decision.reason}"
+            transaction.move_to(CorrelationStatus.SKIPPED, f"triage: {decision.reason}")
         elif config.env.meraki_dashboard_api_key is None:
-            transaction.status = "skipped"
-            transaction.status_reason = "camera off: MERAKI_DASHBOARD_API_KEY is not set"
+            transaction.move_to(CorrelationStatus.SKIPPED, "camera off: MERAKI_DASHBOARD_API_KEY is not set")
         else:
-            transaction.status = "capturing"
+            transaction.move_to(CorrelationStatus.CAPTURING)
             _schedule_snapshots(work, item.transaction_id or "", transaction.occurred_at, now, config)
-        if transaction.status == "skipped":
+        if transaction.status == CorrelationStatus.SKIPPED:
             schedule_unpictured_decision(work, transaction.transaction_id, run_at=now, now=now)
         work.commit()
 

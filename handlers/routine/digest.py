@@ -1,4 +1,4 @@
-"""The daily digest (PRODUCT.md flow 8): per store, once a local day at ``digest.local_time``, a stats card
+"""The daily digest (docs/product.md flow 8): per store, once a local day at ``digest.local_time``, a stats card
 for that day in the store's space and, threaded under it, a chart of the day's alerts and decisions.
 
 The sweep (``bot/sweeps.py``) enqueues one ``daily_digest`` item per store and local date; this
@@ -108,8 +108,8 @@ def job_daily_digest(
     with read_uow() as work:
         if work.outbox.by_key(card_key) is not None:
             return
-        (counts,) = stats_queries.store_stats(work.session, (store_id,), since, now, until=until)
-        precision = stats_queries.rule_precision(work.session, (store_id,), since, until)
+        (counts,) = work.stats.store_stats((store_id,), since, now, until=until)
+        precision = work.stats.rule_precision((store_id,), since, until)
     period = f"{local_date:%a %d %b %Y}, the 24 h to {local_time}"
     card = stats_card(StatsView(period=period, stores=(stats_row(counts, config),), rules=rule_rows(precision)))
     chart = digest_chart(f"{store.name}, {period}", counts.alerts_by_rule, counts.confirmed, counts.dismissed)

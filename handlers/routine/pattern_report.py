@@ -25,7 +25,6 @@ from handlers.conversation.reply import Answer, Reply
 from handlers.pipeline.patterns import OWN_REFUND, UNDER_RUNG
 from handlers.routine.charts import pattern_chart
 from rules.baselines import EXCEPTION_KINDS, BaselinePolicy, CashierBaseline, rates_of, transactions_of
-from storage import stats as stats_queries
 from storage.evidence import EvidenceStore
 from storage.uow import UnitOfWork
 
@@ -72,8 +71,7 @@ def pattern_report(work: UnitOfWork, config: Config, store: StoreConfig, days: R
         ranked(by_cashier, policy, patterns.report_top),
         ranked(by_register, policy, patterns.report_top),
     )
-    ids = stats_queries.alert_ids_by_subject(
-        work.session,
+    ids = work.stats.alert_ids_by_subject(
         store.id,
         days.since,
         days.until,
@@ -92,7 +90,7 @@ def pattern_report(work: UnitOfWork, config: Config, store: StoreConfig, days: R
         cashiers=with_alerts(cashiers, "cashier", ids),
         registers=with_alerts(registers, "register", ids),
         cards=tuple(CardPattern(c.fingerprint, c.refunds, c.voids, f"{c.amount:.2f}") for c in cards),
-        rules=rule_hits(stats_queries.alerts_by_rule(work.session, store.id, days.since, days.until)),
+        rules=rule_hits(work.stats.alerts_by_rule(store.id, days.since, days.until)),
         min_transactions=patterns.min_baseline_transactions,
         min_peers=patterns.min_peers,
     )

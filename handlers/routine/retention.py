@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from core.clock import Clock
 from core.config import Config, RetentionConfig
 from handlers.learning.erasure import drop_files, erase
-from storage import retention
 from storage.evidence import EvidenceStore
 from storage.retention import Purged
 from storage.uow import UnitOfWork
@@ -46,22 +45,20 @@ def job_purge(
 
 def purge_round(work: UnitOfWork, evidence: EvidenceStore, windows: RetentionConfig, now: datetime) -> dict[str, int]:
     """One batch of every kind, in an order that never breaks a reference, then the files nothing needs."""
-    session, cut = work.session, _cutoffs(windows, now)
+    purge, cut = work.retention, _cutoffs(windows, now)
     done: dict[str, Purged] = {
-        "outbox messages": retention.purge_outbox(
-            session, plain_before=cut["snapshots"], any_before=cut["alerts"], limit=BATCH
+        "outbox messages": purge.outbox(plain_before=cut["snapshots"], any_before=cut["alerts"], limit=BATCH),
+        "alerts": purge.alerts(before=cut["alerts"], limit=BATCH),
+        "transactions": purge.transactions(
+            plain_before=cut["transactions"], kept_before=min(cut["transactions"], cut["alerts"]), limit=BATCH
         ),
-        "alerts": retention.purge_alerts(session, before=cut["alerts"], limit=BATCH),
-        "transactions": retention.purge_transactions(
-            session, plain_before=cut["transactions"], kept_before=min(cut["transactions"], cut["alerts"]), limit=BATCH
+        "pictures": purge.snapshots(
+            plain_before=cut["snapshots"], kept_before=min(cut["snapshots"], cut["alerts"]), limit=BATCH
         ),
-        "pictures": retention.purge_snapshots(
-            session, plain_before=cut["snapshots"], kept_before=min(cut["snapshots"], cut["alerts"]), limit=BATCH
-        ),
-        "audit entries": retention.purge_audit(session, before=cut["audit"], limit=BATCH),
-        "inbound events": retention.purge_events(session, before=cut["events"], limit=BATCH),
-        "finished steps": retention.purge_finished_work(session, before=cut["transactions"], limit=BATCH),
-        "pattern counts": retention.purge_pattern_counts(session, before=cut["transactions"].date()),
+        "audit entries": purge.audit(before=cut["audit"], limit=BATCH),
+        "inbound events": purge.events(before=cut["events"], limit=BATCH),
+        "finished steps": purge.finished_work(before=cut["transactions"], limit=BATCH),
+        "pattern counts": purge.pattern_counts(before=cut["transactions"].date()),
     }
     files: set[str] = set()
     for purged in done.values():
