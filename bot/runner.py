@@ -144,7 +144,7 @@ class Runner:
             log.info(
                 "step %s #%s of %s waits %.0f s: %s", item.kind, item.id, item.transaction_id, later.delay_s, later
             )
-            self._retry(item, str(later), later.delay_s, counts_as_failure=False)
+            self._retry(item, str(later), later.delay_s, counts_as_failure=not later.waiting, outcome="waiting")
         except LeaseLost:
             log.warning("step %s #%s lost its lease; another runner has it", item.kind, item.id)
             self.on_step(item.kind, "lease_lost")
@@ -177,14 +177,16 @@ class Runner:
             return True
         return self._finish(item, lambda w: w.work.renew(item, now=self.clock(), lease_s=self.settings.lease_s))
 
-    def _retry(self, item: ClaimedItem, error: str, delay_s: float, *, counts_as_failure: bool) -> None:
-        if item.attempts >= self.settings.max_attempts:
+    def _retry(
+        self, item: ClaimedItem, error: str, delay_s: float, *, counts_as_failure: bool, outcome: str = "retry"
+    ) -> None:
+        if counts_as_failure and item.attempts >= self.settings.max_attempts:
             self._bury(item, error)
             log.error("step %s #%s dead-lettered after %d attempts: %s", item.kind, item.id, item.attempts, error)
             return
         run_at = self.clock() + timedelta(seconds=delay_s)
-        self._finish(item, lambda w: w.work.reschedule(item, run_at=run_at, error=error))
-        self.on_step(item.kind, "retry" if counts_as_failure else "waiting")
+        self._finish(item, lambda w: w.work.reschedule(item, run_at=run_at, error=error, counts=counts_as_failure))
+        self.on_step(item.kind, outcome)
 
     def _bury(self, item: ClaimedItem, error: str) -> None:
         settle = self.on_dead.get(item.kind)

@@ -13,11 +13,15 @@ from enum import StrEnum
 
 
 class RetryLater(Exception):
-    """A step asks to run again after ``delay_s`` (e.g. camera footage not yet indexed); not a failure."""
+    """A step asks to run again after ``delay_s``, not as a failure of the runner's.
 
-    def __init__(self, reason: str, delay_s: float):
+    A retry after a service's error (busy, footage not indexed yet) spends an attempt: the step's own policy
+    gives up below the runner's dead-letter limit. ``waiting=True`` is for a step that only waits for another
+    to finish (a thread reply for its first message): it gives the attempt back, so waiting never kills it."""
+
+    def __init__(self, reason: str, delay_s: float, *, waiting: bool = False):
         super().__init__(reason)
-        self.delay_s = delay_s
+        self.delay_s, self.waiting = delay_s, waiting
 
 
 class StepKind(StrEnum):
@@ -106,7 +110,9 @@ CATALOGUE: dict[StepKind, StepSpec] = {
     StepKind.DECIDE_UNPICTURED: StepSpec("handlers.pipeline.decision:job_decide_unpictured"),
     StepKind.NOTIFY_ALERT: StepSpec("handlers.pipeline.notify:job_notify_alert"),
     StepKind.DELIVER: StepSpec(
-        "handlers.chat.delivery:job_deliver", retry=RetryPolicy(attempts=7, base_s=10.0, cap_s=600.0)
+        "handlers.chat.delivery:job_deliver",
+        retry=RetryPolicy(attempts=7, base_s=10.0, cap_s=600.0),
+        settle_dead="handlers.chat.delivery:settle_dead_delivery",
     ),
     StepKind.HANDLE_EVENT: StepSpec("handlers.chat.dispatch:job_handle_event"),
     StepKind.CHECKOUT_SNAPSHOT: StepSpec("handlers.pipeline.register_snapshot:job_checkout_snapshot", Lane.CAMERA),

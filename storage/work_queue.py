@@ -119,8 +119,11 @@ class WorkQueue:
         """Mark done; False when the lease was lost (the caller must then roll back its effects)."""
         return self._finish(item, status="done", completed_at=now, last_error=None)
 
-    def reschedule(self, item: ClaimedItem, *, run_at: datetime, error: str) -> bool:
-        return self._finish(item, status="pending", next_run_at=run_at, last_error=error[:1000])
+    def reschedule(self, item: ClaimedItem, *, run_at: datetime, error: str, counts: bool = True) -> bool:
+        """Run again at ``run_at``. A wait that is not a failure (``counts=False``: footage not indexed yet, a
+        thread's first message not sent yet, a 429) gives its attempt back, so waiting never dead-letters a step."""
+        attempts = {} if counts else {"attempts": WorkItem.attempts - 1}
+        return self._finish(item, status="pending", next_run_at=run_at, last_error=error[:1000], **attempts)
 
     def bury(self, item: ClaimedItem, *, now: datetime, error: str) -> bool:
         """Dead-letter: kept for an operator, never run again by itself."""
@@ -143,6 +146,10 @@ class WorkQueue:
         return self._session.scalar(
             select(WorkItem).where(WorkItem.kind == kind, WorkItem.ref_id == ref_id).order_by(WorkItem.id)
         )
+
+    def for_kind(self, kind: str) -> list[WorkItem]:
+        """Every work item of one kind, oldest first (operators and tests)."""
+        return list(self._session.scalars(select(WorkItem).where(WorkItem.kind == kind).order_by(WorkItem.id)))
 
     def for_transaction(self, transaction_id: str) -> list[WorkItem]:
         query = select(WorkItem).where(WorkItem.transaction_id == transaction_id).order_by(WorkItem.id)

@@ -6,7 +6,7 @@ import pytest
 
 from bot.app import build_services
 from bot.runner import Runner
-from bot.steps import STEPS
+from bot.steps import ON_DEAD, STEPS
 from core.messenger import WebexError
 from storage.uow import UnitOfWork
 from tests.fakes import FakeMessenger
@@ -116,3 +116,42 @@ def test_webex_off_records_why_nothing_was_sent(config, clock):
     with UnitOfWork(services.db) as uow:
         assert "WEBEX_ACCESS_TOKEN" in uow.outbox.by_key("alert:1:card").last_error
     services.db.dispose()
+
+
+def work_statuses(services) -> dict:  # type: ignore[no-untyped-def]
+    with UnitOfWork(services.db) as uow:
+        return {m.dedupe_key: m.status for m in uow.work.for_kind("deliver")}
+
+
+def test_a_reply_waiting_behind_a_rate_limited_root_waits_without_spending_attempts(services, run, messenger, clock):
+    # The card meets three 429s with a 60 s Retry-After: its photo waits (every 5 s) far more often than the
+    # runner's dead-letter limit of 8 attempts, and is sent once the card is.
+    card_id, photo_id = queue_card_with_photo(services)
+    messenger.failures = [WebexError("Webex rate limit (429)", retry=True, retry_after_s=60.0, status=429)] * 3
+    for _ in range(4):
+        run()
+        for _ in range(12):  # the photo's waits: 12 × 5 s per Retry-After
+            clock.advance(5.1)
+            run()
+    assert rows(services) == {"alert:1:card": ("sent", "M-1", 4), "alert:1:photo": ("sent", "M-2", 1)}
+    assert set(work_statuses(services).values()) == {"done"}
+    assert messenger.sent[1].parent_id == "M-1"
+
+
+def test_a_delivery_step_that_dies_leaves_its_message_failed_and_its_replies_settle(services, messenger, clock):
+    run = Runner(
+        db=services.db, steps=STEPS, dependencies=services.dependencies(), clock=clock, on_dead=ON_DEAD
+    ).run_until_idle
+    queue_card_with_photo(services)
+    messenger.failures = [RuntimeError("the SDK broke")] * 20  # not a WebexError: the runner's own back-off and limit
+    for _ in range(12):
+        run()
+        clock.advance(1000)
+    run()
+    assert rows(services)["alert:1:card"][0] == "failed" and rows(services)["alert:1:photo"][0] == "failed"
+    with UnitOfWork(services.db) as uow:
+        card = uow.outbox.by_key("alert:1:card")
+        assert "failed for good after 8 attempt(s)" in card.last_error
+        photo = uow.outbox.by_key("alert:1:photo")
+        assert photo.last_error == "its thread's first message could not be sent"
+    assert messenger.sent == []

@@ -313,3 +313,20 @@ def test_triage_step_end_to_end_from_signed_post_to_stored_decision(post_signed,
     clock.advance(3600)
     assert runner.run_due() == 0
     assert state() == before
+
+
+def test_a_step_that_only_waits_gives_its_attempt_back_and_is_never_dead_lettered(services, clock):
+    waits = []
+
+    def step(item):
+        waits.append(item.attempts)
+        if len(waits) < 20:  # far past the runner's limit of 8 attempts
+            raise RetryLater("waiting for the thread's first message", 5.0, waiting=True)
+
+    enqueue(services, clock, "a")
+    runner = make_runner(services, clock, {"job": step})
+    for _ in range(20):
+        runner.run_due()
+        clock.advance(5)
+    assert waits == [1] * 20  # each claim is the first attempt again
+    assert items(services)["a"].status == "done"

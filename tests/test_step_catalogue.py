@@ -48,7 +48,7 @@ def test_camera_steps_have_their_own_lane_and_correlation_steps_settle_when_they
     }
     assert all(CATALOGUE[k].lane is Lane.CAMERA for k in CAMERA_LANE)
     assert CORRELATION_STEPS == {StepKind.CAPTURE_LIVE, StepKind.CAPTURE_EXACT, StepKind.ANALYZE, StepKind.DECIDE}
-    assert set(ON_DEAD) == CORRELATION_STEPS and all(callable(f) for f in ON_DEAD.values())
+    assert set(ON_DEAD) == CORRELATION_STEPS | {StepKind.DELIVER} and all(callable(f) for f in ON_DEAD.values())
 
 
 def test_a_retry_policy_doubles_up_to_its_cap_and_a_service_retry_after_wins() -> None:

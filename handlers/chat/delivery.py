@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
 from core.clock import Clock
 from core.messenger import Attachment, Messenger, OutgoingMessage, WebexError
@@ -43,7 +44,7 @@ def job_deliver(
         if parent.status == "failed":
             _finish(uow, message_id, clock, error="its thread's first message could not be sent")
             return
-        raise RetryLater(f"waiting for outbox message {parent.id}, the thread's first", 5.0)
+        raise RetryLater(f"waiting for outbox message {parent.id}, the thread's first", 5.0, waiting=True)
     if messenger is None:
         _finish(uow, message_id, clock, error="Webex is off (WEBEX_ACCESS_TOKEN is not set)")
         return
@@ -106,6 +107,19 @@ def _finish(
             for child in work.outbox.children(message_id):  # replies waiting for this thread root go now
                 work.work.hurry(kind=StepKind.DELIVER, key=str(child.id), now=clock())
         else:
-            row.status, row.last_error = "failed", (error or "")[:1000]
-            log.warning("outbox message %s not sent: %s", message_id, error)
+            _fail(work, row, error or "", clock())
         work.commit()
+
+
+def settle_dead_delivery(work: UnitOfWork, item: ClaimedItem, error: str, now: datetime) -> None:
+    """A delivery step that died leaves its message failed (never ``pending`` for ever), and its replies settle."""
+    row = work.outbox.get(int(item.ref_id or 0))
+    if row is not None and row.status not in ("sent", "failed"):
+        _fail(work, row, f"the delivery step failed for good after {item.attempts} attempt(s)", now)
+
+
+def _fail(work: UnitOfWork, row: OutboxMessage, error: str, now: datetime) -> None:
+    row.status, row.last_error = "failed", error[:1000]
+    log.warning("outbox message %s not sent: %s", row.id, error)
+    for child in work.outbox.children(row.id):  # replies waiting for this thread root settle now, not in 5 s
+        work.work.hurry(kind=StepKind.DELIVER, key=str(child.id), now=now)

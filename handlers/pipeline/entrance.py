@@ -178,7 +178,9 @@ def _capture(
     at = None if age_s <= settings.live_max_age_s else visit.at
     if at is not None and age_s < settings.exact_delay_s:
         raise RetryLater(
-            "too late for a live picture; waiting for the footage of the visit", settings.exact_delay_s - age_s
+            "too late for a live picture; waiting for the footage of the visit",
+            settings.exact_delay_s - age_s,
+            waiting=True,
         )
     taken = take_picture(
         camera,
