@@ -18,12 +18,13 @@ from bot.app import Services, build_services, create_app
 from bot.entrance import start_entrance_watch
 from bot.http.webex_events import target_url
 from bot.runner import Runner, RunnerSettings
-from bot.steps import CAMERA_LANE, ON_DEAD, STEPS
+from bot.steps import ON_DEAD, STEPS
 from bot.sweeps import schedule_sweeps
 from bot.webex_activities import accept_into
 from bot.webex_socket import WebsocketTransport
 from core.config import Config, required_secret
 from core.messenger import WebexError
+from core.steps import Lane, lane_of, priorities
 from storage import migrate
 from vision.types import RecognitionError
 
@@ -55,38 +56,46 @@ def prepare_recognition(services: Services) -> str:
 
 
 class Background:
-    """Two runner threads (camera steps; everything else) plus APScheduler, which only fires periodic
-    sweeps and wakes the runners."""
+    """The step runners, a pool of worker threads per lane (``runner.workers``), plus APScheduler, which only fires
+    periodic sweeps and wakes the runners.
+
+    Each worker claims for itself, so a slow step holds one worker of its lane and no other lane at all: a camera
+    that is slow to answer never delays a chat answer or another store's analysis."""
 
     def __init__(self, services: Services):
         self.services = services
-        self.runners = [
-            self._runner({k: v for k, v in STEPS.items() if (k in CAMERA_LANE) == camera}) for camera in (True, False)
-        ]
+        workers = services.config.business.runner.workers
+        self.runners: list[Runner] = []
+        self._threads: list[threading.Thread] = []
+        for lane in Lane:
+            steps = {k: v for k, v in STEPS.items() if k in lane_of(lane)}
+            count = getattr(workers, lane.value)
+            for n in range(count):
+                runner = self._runner(steps, batch=1 if count > 1 else None)
+                self.runners.append(runner)
+                self._threads.append(threading.Thread(target=runner.run_forever, name=f"{lane}-{n}", daemon=True))
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self.scheduler.add_job(self.wake, "interval", seconds=5, id="wake_runner", max_instances=1, coalesce=True)
         schedule_sweeps(self.scheduler, services)  # expiry and retention: each a work item per period
-        self._threads = [
-            threading.Thread(target=r.run_forever, name=name, daemon=True)
-            for r, name in zip(self.runners, ("camera-runner", "runner"), strict=True)
-        ]
         services.wake_runner = self.wake
 
-    def _runner(self, steps: dict[str, Any]) -> Runner:
+    def _runner(self, steps: dict[str, Any], *, batch: int | None) -> Runner:
         tuning = self.services.config.business.runner
         return Runner(
             db=self.services.db,
             steps=steps,
             dependencies=self.services.dependencies(),
             clock=self.services.clock,
+            # One step claimed at a time when a lane has several workers: a batch would sit behind its first step.
             settings=RunnerSettings(
                 lease_s=tuning.lease_s,
-                batch=tuning.batch,
+                batch=batch or tuning.batch,
                 max_attempts=tuning.max_attempts,
                 idle_wait_s=tuning.idle_wait_s,
             ),
             on_step=lambda kind, outcome: self.services.metrics.steps.labels(kind, outcome).inc(),
             on_dead=ON_DEAD,
+            priority=priorities(),
         )
 
     def wake(self) -> None:

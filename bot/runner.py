@@ -67,6 +67,7 @@ class Runner:
     # kind -> what a dead-lettered step leaves to settle, in the same database transaction as the burial
     # (a correlation step that died must not leave its transaction "capturing" for ever).
     on_dead: Mapping[str, DeadLetter] = field(default_factory=dict)
+    priority: Mapping[str, int] = field(default_factory=dict)  # kind -> rank in the claim (lower first)
 
     def __post_init__(self) -> None:
         self._wake = threading.Event()
@@ -87,7 +88,11 @@ class Runner:
         """Claim and run one batch of due steps; returns how many were claimed."""
         with UnitOfWork(self.db, write=True) as work:
             claimed = work.work.claim_due(
-                kinds=set(self.steps), now=self.clock(), lease_s=self.settings.lease_s, limit=self.settings.batch
+                kinds=set(self.steps),
+                now=self.clock(),
+                lease_s=self.settings.lease_s,
+                limit=self.settings.batch,
+                priority=self.priority,
             )
             work.commit()
         for index, item in enumerate(claimed):

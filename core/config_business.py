@@ -291,8 +291,34 @@ class PatternsConfig(_Model):
     report_top: int = Field(default=5, ge=1, le=20, description="Cashiers, registers and cards listed in a report.")
 
 
+class LaneWorkers(_Model):
+    """How many steps of each lane one process runs at once (core/steps.py says which step is in which lane)."""
+
+    camera: int = Field(
+        default=16,
+        ge=1,
+        le=256,
+        description="Camera steps at once. They mostly wait (for the picture to be ready, for the download), and "
+        "the organisation's Meraki budget (camera.rate_limit_per_org) bounds their calls, not this.",
+    )
+    analysis: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Pictures analysed at once. The local backend is CPU-bound (one per core at most); on "
+        "Rekognition the time is AWS's, so 4-8 keep a busy store's pictures flowing.",
+    )
+    pipeline: int = Field(default=2, ge=1, le=64, description="Short checkout steps at once: triage, decisions.")
+    chat: int = Field(
+        default=2, ge=1, le=64, description="Commands, button presses, alert cards and Webex deliveries at once."
+    )
+    routine: int = Field(default=1, ge=1, le=16, description="Retention, digests, look-back, expiry at once.")
+
+
 class RunnerConfig(_Model):
     """The background runner's queue handling (rarely changed; tests shorten the lease)."""
+
+    workers: LaneWorkers = Field(default=LaneWorkers(), description="Steps run at once, per lane.")
 
     lease_s: float = Field(
         default=120,

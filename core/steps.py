@@ -51,11 +51,16 @@ class StepKind(StrEnum):
 
 
 class Lane(StrEnum):
-    """Which runner takes a step. Camera steps never queue behind analyses: a live picture is taken only while
-    the payment is fresh."""
+    """Which workers take a step; each lane has its own (``runner.workers``), so no lane waits behind another.
 
-    CAMERA = "camera"
-    WORK = "work"
+    Camera steps never queue behind analyses (a live picture is taken only while the payment is fresh); chat,
+    button presses and Webex delivery never wait behind camera or analysis work; routine sweeps run beside."""
+
+    CAMERA = "camera"  # Meraki calls and picture downloads: mostly waiting, many at once
+    ANALYSIS = "analysis"  # face and product recognition: the CPU (or Rekognition's) time
+    PIPELINE = "pipeline"  # short database steps of a checkout: triage, decisions, fraud reports
+    CHAT = "chat"  # what people wait for: commands, presses, alert cards, Webex delivery
+    ROUTINE = "routine"  # sweeps and long low-priority work: retention, digests, look-back, expiry, erasure
 
 
 @dataclass(frozen=True)
@@ -80,9 +85,10 @@ class RetryPolicy:
 @dataclass(frozen=True)
 class StepSpec:
     handler: str  # "module:function" of the step's handler
-    lane: Lane = Lane.WORK
+    lane: Lane = Lane.PIPELINE
     retry: RetryPolicy = RetryPolicy()
     settle_dead: str | None = None  # "module:function" run in the burial's transaction when the step dies
+    priority: int = 5  # within a lane, lower first: a live picture cannot wait, an exact one can wait minutes
 
 
 _SETTLE_CORRELATION = "handlers.pipeline.failures:settle_dead_step"
@@ -94,45 +100,61 @@ CATALOGUE: dict[StepKind, StepSpec] = {
         Lane.CAMERA,
         RetryPolicy(attempts=6, base_s=20.0, cap_s=300.0),
         _SETTLE_CORRELATION,
+        priority=0,
     ),
     StepKind.CAPTURE_EXACT: StepSpec(
         "handlers.pipeline.capture:job_capture_exact",
         Lane.CAMERA,
         RetryPolicy(attempts=6, base_s=20.0, cap_s=300.0),
         _SETTLE_CORRELATION,
+        priority=8,
     ),
     StepKind.ANALYZE: StepSpec(
         "handlers.pipeline.analysis:job_analyze",
         retry=RetryPolicy(attempts=6, base_s=30.0, cap_s=600.0),
         settle_dead=_SETTLE_CORRELATION,
+        lane=Lane.ANALYSIS,
     ),
     StepKind.DECIDE: StepSpec("handlers.pipeline.decision:job_decide", settle_dead=_SETTLE_CORRELATION),
     StepKind.DECIDE_UNPICTURED: StepSpec("handlers.pipeline.decision:job_decide_unpictured"),
-    StepKind.NOTIFY_ALERT: StepSpec("handlers.pipeline.notify:job_notify_alert"),
+    StepKind.NOTIFY_ALERT: StepSpec("handlers.pipeline.notify:job_notify_alert", lane=Lane.CHAT, priority=1),
     StepKind.DELIVER: StepSpec(
         "handlers.chat.delivery:job_deliver",
         retry=RetryPolicy(attempts=7, base_s=10.0, cap_s=600.0),
         settle_dead="handlers.chat.delivery:settle_dead_delivery",
+        lane=Lane.CHAT,
+        priority=2,
     ),
-    StepKind.HANDLE_EVENT: StepSpec("handlers.chat.dispatch:job_handle_event"),
-    StepKind.CHECKOUT_SNAPSHOT: StepSpec("handlers.pipeline.register_snapshot:job_checkout_snapshot", Lane.CAMERA),
+    StepKind.HANDLE_EVENT: StepSpec("handlers.chat.dispatch:job_handle_event", lane=Lane.CHAT, priority=0),
+    StepKind.CHECKOUT_SNAPSHOT: StepSpec(
+        "handlers.pipeline.register_snapshot:job_checkout_snapshot", Lane.CAMERA, priority=1
+    ),
     StepKind.ENTRANCE_VISIT: StepSpec(
-        "handlers.pipeline.entrance:job_entrance_visit", Lane.CAMERA, RetryPolicy(attempts=6, base_s=10.0, cap_s=300.0)
+        "handlers.pipeline.entrance:job_entrance_visit",
+        Lane.CAMERA,
+        RetryPolicy(attempts=6, base_s=10.0, cap_s=300.0),
+        priority=2,
     ),
     StepKind.FRAUD_REPORT: StepSpec("handlers.learning.proposals:job_fraud_report"),
     StepKind.PROPOSE_ENROLLMENT: StepSpec(
-        "handlers.learning.proposals:job_propose_enrollment", retry=RetryPolicy(attempts=6, base_s=60.0, cap_s=60.0)
+        "handlers.learning.proposals:job_propose_enrollment",
+        retry=RetryPolicy(attempts=6, base_s=60.0, cap_s=60.0),
+        lane=Lane.ANALYSIS,
     ),
     StepKind.ENROLL_FACE: StepSpec(
-        "handlers.learning.enrollment:job_enroll_face", retry=RetryPolicy(attempts=6, base_s=30.0, cap_s=600.0)
+        "handlers.learning.enrollment:job_enroll_face",
+        retry=RetryPolicy(attempts=6, base_s=30.0, cap_s=600.0),
+        lane=Lane.ANALYSIS,
     ),
-    StepKind.LOOKBACK: StepSpec("handlers.learning.lookback:job_lookback", retry=RetryPolicy(base_s=60.0, cap_s=60.0)),
-    StepKind.FORGET_TEMPLATES: StepSpec("handlers.learning.erasure:job_forget_templates"),
-    StepKind.ERASE_PERSON: StepSpec("handlers.learning.erasure:job_erase_person"),
-    StepKind.EXPIRE_WATCHLIST: StepSpec("handlers.learning.erasure:job_expire_watchlist"),
-    StepKind.PURGE: StepSpec("handlers.routine.retention:job_purge"),
-    StepKind.DAILY_DIGEST: StepSpec("handlers.routine.digest:job_daily_digest"),
-    StepKind.PATTERN_REPORT: StepSpec("handlers.routine.weekly_report:job_pattern_report"),
+    StepKind.LOOKBACK: StepSpec(
+        "handlers.learning.lookback:job_lookback", retry=RetryPolicy(base_s=60.0, cap_s=60.0), lane=Lane.ROUTINE
+    ),
+    StepKind.FORGET_TEMPLATES: StepSpec("handlers.learning.erasure:job_forget_templates", lane=Lane.ROUTINE),
+    StepKind.ERASE_PERSON: StepSpec("handlers.learning.erasure:job_erase_person", lane=Lane.ROUTINE),
+    StepKind.EXPIRE_WATCHLIST: StepSpec("handlers.learning.erasure:job_expire_watchlist", lane=Lane.ROUTINE),
+    StepKind.PURGE: StepSpec("handlers.routine.retention:job_purge", lane=Lane.ROUTINE),
+    StepKind.DAILY_DIGEST: StepSpec("handlers.routine.digest:job_daily_digest", lane=Lane.ROUTINE),
+    StepKind.PATTERN_REPORT: StepSpec("handlers.routine.weekly_report:job_pattern_report", lane=Lane.ROUTINE),
 }
 
 # The steps of one transaction's correlation: a dead one settles the transaction (handlers/pipeline/failures.py).
@@ -143,5 +165,14 @@ def policy(kind: StepKind) -> RetryPolicy:
     return CATALOGUE[kind].retry
 
 
+def lane_of(lane: Lane) -> frozenset[StepKind]:
+    return frozenset(kind for kind, spec in CATALOGUE.items() if spec.lane is lane)
+
+
 def camera_lane() -> frozenset[StepKind]:
-    return frozenset(kind for kind, spec in CATALOGUE.items() if spec.lane is Lane.CAMERA)
+    return lane_of(Lane.CAMERA)
+
+
+def priorities() -> dict[str, int]:
+    """Each kind's priority within its lane, for the claim's ordering (lower first)."""
+    return {kind.value: spec.priority for kind, spec in CATALOGUE.items()}

@@ -9,10 +9,12 @@ another worker has since taken over.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.db import upsert_insert
@@ -71,8 +73,17 @@ class WorkQueue:
             .values(next_run_at=now)
         )
 
-    def claim_due(self, *, kinds: set[str], now: datetime, lease_s: float, limit: int) -> list[ClaimedItem]:
-        """Take up to ``limit`` due steps (or ones whose lease ran out) of the kinds this process can run."""
+    def claim_due(
+        self,
+        *,
+        kinds: set[str],
+        now: datetime,
+        lease_s: float,
+        limit: int,
+        priority: Mapping[str, int] | None = None,
+    ) -> list[ClaimedItem]:
+        """Take up to ``limit`` due steps (or ones whose lease ran out) of the kinds this process can run,
+        by ``priority`` of their kind first (lower first), then oldest due first."""
         if not kinds:
             return []
         due = or_(
@@ -82,7 +93,7 @@ class WorkQueue:
         query = (
             select(WorkItem)
             .where(WorkItem.kind.in_(kinds), due)
-            .order_by(WorkItem.next_run_at, WorkItem.id)
+            .order_by(*_ranking(kinds, priority), WorkItem.next_run_at, WorkItem.id)
             .limit(limit)
         )
         if self._skip_locked:
@@ -162,3 +173,10 @@ class WorkQueue:
             .values(lease_token=None, lease_until=None, **values)
         )
         return rows_affected(result) == 1
+
+
+def _ranking(kinds: set[str], priority: Mapping[str, int] | None) -> list[Any]:
+    ranks = {kind: priority[kind] for kind in kinds if priority and kind in priority}
+    if len(set(ranks.values())) < 2:
+        return []  # one rank for all: the plain order (and its index) is enough
+    return [case(ranks, value=WorkItem.kind, else_=max(ranks.values()) + 1)]

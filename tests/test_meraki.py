@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -448,3 +449,50 @@ def test_redirect_from_a_loopback_stand_in_stays_on_that_host(mock, calls) -> No
     with pytest.raises(CameraError) as caught:
         camera.snapshot(SERIAL, org_id=ORG, at=None)
     assert caught.value.reason == "Meraki API redirected to an unexpected host"
+
+
+class _DrippingImageHandler(http.server.BaseHTTPRequestHandler):
+    """An image host that answers at once and then drips the body a byte at a time (each read well within the
+    socket timeout, the whole far beyond any reasonable download)."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "image/jpeg")
+        self.send_header("Content-Length", str(len(JPEG) * 100))
+        self.end_headers()
+        try:
+            for byte in (JPEG * 100)[:400]:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                threading.Event().wait(0.05)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_dripping_image_host_cannot_hold_the_download_past_its_deadline(mock) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _DrippingImageHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    real = MerakiCamera(
+        base_url=BASE + "/",
+        api_key="secret-key",
+        budget=lambda org: None,
+        on_rate_limited=lambda org, s: None,
+        timeout_s=1,
+        poll_initial_s=0.01,
+        poll_total_s=1,
+    )
+    try:
+        image_url = f"http://127.0.0.1:{server.server_port}/stream/jpeg/snapshot/{SECRET}"
+        mock.add_passthru(f"http://127.0.0.1:{server.server_port}/")
+        mock.post(SNAP, status=202, json={"url": image_url}, match=[matchers.json_params_matcher({})])
+        started = time.monotonic()
+        with pytest.raises(CameraError, match="took too long") as slow:
+            real.snapshot(SERIAL, org_id=ORG, at=None)
+        # 400 bytes at 20 a second would take 20 s; the download's own deadline (1 s) ends it.
+        assert time.monotonic() - started < 5 and slow.value.retry is True
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -281,7 +281,7 @@ class MerakiCamera:
             ) as response:
                 if response.status_code != 200:
                     return response.status_code, None
-                return 200, _read_capped(response)
+                return 200, _read_capped(response, deadline=self._monotonic() + self._timeout_s, now=self._monotonic)
         except requests.RequestException:
             # The exception names the URL: keep it here, and keep polling.
             return None, None
@@ -289,13 +289,18 @@ class MerakiCamera:
             _image_filter.threads.discard(thread)
 
 
-def _read_capped(response: requests.Response) -> bytes:
-    """The body, refused past MAX_IMAGE_BYTES (no camera picture is that large)."""
+def _read_capped(response: requests.Response, *, deadline: float, now: Callable[[], float]) -> bytes:
+    """The body, refused past MAX_IMAGE_BYTES (no camera picture is that large) or past ``deadline``.
+
+    The socket timeout bounds each read, not the download: a host that drips a byte every few seconds would
+    hold the camera lane for ever. ``read1`` returns what has arrived, so the deadline is checked between reads."""
     chunks, size = [], 0
-    for chunk in response.iter_content(64 * 1024):
+    while chunk := response.raw.read1(64 * 1024, decode_content=True):
         size += len(chunk)
         if size > MAX_IMAGE_BYTES:
             raise CameraError("snapshot image is too large", retry=False)
+        if now() > deadline:
+            raise CameraError("snapshot image download took too long", retry=True)
         chunks.append(chunk)
     return b"".join(chunks)
 
