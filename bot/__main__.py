@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     db = commands.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"])
+    work = commands.add_parser("work", help="dead-lettered steps: list them, retry or drop them by id")
+    work.add_argument("action", choices=["list", "retry", "drop"])
+    work.add_argument("ids", nargs="*", type=int, metavar="ID", help="ids from `work list`")
     check = commands.add_parser("check-config", help="validate the configuration and say what is wrong")
     check.add_argument(
         "--for",
@@ -36,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    mode = {"db": "db", "check-config": "check"}.get(args.command, args.command)
+    mode = {"db": "db", "work": "db", "check-config": "check"}.get(args.command, args.command)
     fresh = False
     if mode == "demo":
         from bot import demo as demo_store
@@ -62,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     from bot import processes
     from storage import migrate
 
+    if args.command == "work":
+        from bot import work_admin
+
+        return work_admin.run(config.env.database_url, args.action, args.ids)
     if mode == "db":
         migrate.upgrade(config.env.database_url)
         print("database is at the latest migration")

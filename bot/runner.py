@@ -140,8 +140,13 @@ class Runner:
             return
         done = threading.Event()
         deps = {**self.dependencies, "uow": lambda: StepUnitOfWork(self.db, item, self.clock, done.set)}
+        heartbeat = _Heartbeat(
+            lambda: self._finish(item, lambda w: w.work.renew(item, now=self.clock(), lease_s=self.settings.lease_s)),
+            every_s=self.settings.lease_s / 3,
+        )
         try:
-            call_with(self.steps[item.kind], item, deps)
+            with heartbeat:
+                call_with(self.steps[item.kind], item, deps)
             if not done.is_set() and not self._finish(item, lambda w: w.work.complete(item, now=self.clock())):
                 raise LeaseLost(f"work item {item.id} ({item.kind})")
             self.on_step(item.kind, "done")
@@ -226,3 +231,29 @@ class Runner:
 
 def _release(work: UnitOfWork, *, item: ClaimedItem) -> bool:
     return work.work.release(item)
+
+
+class _Heartbeat:
+    """Renews a running step's lease every ``every_s`` while it runs, so a long step (a look-back, a purge, a digest)
+    is not taken over and run twice by another runner; a lost lease stops the renewals."""
+
+    def __init__(self, renew: Callable[[], bool], *, every_s: float):
+        self._renew, self._every_s = renew, every_s
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="lease-heartbeat", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stopped.set()
+        self._thread.join(5)
+
+    def _beat(self) -> None:
+        while not self._stopped.wait(self._every_s):
+            try:
+                if not self._renew():
+                    return
+            except Exception:  # the database is away for a moment: the next beat tries again
+                log.warning("could not renew a running step's lease", exc_info=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.db import upsert_insert
@@ -157,6 +157,27 @@ class WorkQueue:
         return self._session.scalar(
             select(WorkItem).where(WorkItem.kind == kind, WorkItem.ref_id == ref_id).order_by(WorkItem.id)
         )
+
+    def dead(self, *, limit: int = 100) -> list[WorkItem]:
+        """Dead-lettered steps, newest first (for an operator: ``python -m bot work list``)."""
+        query = select(WorkItem).where(WorkItem.status == "dead").order_by(WorkItem.completed_at.desc()).limit(limit)
+        return list(self._session.scalars(query))
+
+    def revive(self, item_id: int, *, now: datetime) -> bool:
+        """A dead step runs again from its first attempt; False when the id is not a dead step."""
+        result = self._session.execute(
+            update(WorkItem)
+            .where(WorkItem.id == item_id, WorkItem.status == "dead")
+            .values(
+                status="pending", attempts=0, next_run_at=now, completed_at=None, lease_token=None, lease_until=None
+            )
+        )
+        return rows_affected(result) == 1
+
+    def drop(self, item_id: int) -> bool:
+        """Delete a dead step (its subject was settled when it died); False when the id is not a dead step."""
+        result = self._session.execute(delete(WorkItem).where(WorkItem.id == item_id, WorkItem.status == "dead"))
+        return rows_affected(result) == 1
 
     def for_kind(self, kind: str) -> list[WorkItem]:
         """Every work item of one kind, oldest first (operators and tests)."""

@@ -330,3 +330,38 @@ def test_a_step_that_only_waits_gives_its_attempt_back_and_is_never_dead_lettere
         clock.advance(5)
     assert waits == [1] * 20  # each claim is the first attempt again
     assert items(services)["a"].status == "done"
+
+
+def test_a_heartbeat_keeps_a_long_steps_lease_across_two_lease_lengths(services):
+    # Real time here: the lease is 0.6 s and the step takes 1.5 s, so without renewals another runner would take it.
+    from core.clock import system_clock
+
+    started, other_claims = threading.Event(), []
+
+    def long_step(item):
+        started.set()
+        threading.Event().wait(1.5)
+
+    with UnitOfWork(services.db, write=True) as uow:
+        now = system_clock()
+        uow.work.enqueue(kind="job", key="long", run_at=now, now=now)
+        uow.commit()
+    runner = Runner(
+        db=services.db,
+        steps={"job": long_step},
+        dependencies={},
+        clock=system_clock,
+        settings=RunnerSettings(lease_s=0.6),
+    )
+    worker = threading.Thread(target=runner.run_due)
+    worker.start()
+    assert started.wait(5)
+    for _ in range(4):  # claims by a second runner at 0.4, 0.8, 1.2 and 1.6 s of the step's 1.5 s
+        threading.Event().wait(0.4)
+        with UnitOfWork(services.db, write=True) as uow:
+            other_claims += uow.work.claim_due(kinds={"job"}, now=system_clock(), lease_s=0.6, limit=1)
+            uow.commit()
+    worker.join(5)
+    assert other_claims == []
+    (row,) = items(services).values()
+    assert (row.status, row.attempts) == ("done", 1)
