@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import requests
+import yaml
 from sqlalchemy.engine import make_url
 
 from tests.postgres import scratch_database
@@ -52,12 +53,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="flp-bench-") as tmp, _database(args, Path(tmp)) as database_url:
+        # A load generator is one runaway POS per store: lift the per-store intake quota, or it measures the 429s.
+        config = Path(tmp) / "flp.yaml"
+        business = yaml.safe_load((REPO / "config/flp.yaml").read_text(encoding="utf-8"))
+        business["intake"] = {"per_store_per_s": 10000, "burst": 100000}
+        config.write_text(yaml.safe_dump(business), encoding="utf-8")
         environ = {
             "DATABASE_URL": database_url,
             "DATA_DIR": f"{tmp}/data",
             "POS_WEBHOOK_SECRET": SECRET,
             "API_TOKEN": uuid.uuid4().hex,
-            "FLP_CONFIG": str(REPO / "config/flp.yaml"),
+            "FLP_CONFIG": str(config),
             "LOG_LEVEL": args.log_level,
         }
         with ServedProcess(environ, Path(tmp) / "serve.log") as server:

@@ -14,6 +14,7 @@ from flask import Flask, g, request
 from flask.json.provider import DefaultJSONProvider
 
 from bot import adapters
+from bot.http.quota import StoreQuota
 from bot.metrics import Metrics
 from core.clock import Clock, system_clock
 from core.config import Config
@@ -118,6 +119,8 @@ def create_app(services: Services) -> Flask:
     if isinstance(app.json, DefaultJSONProvider):  # always (Flask's own); sort_keys is the default provider's
         app.json.sort_keys = False
     app.extensions["flp"] = services
+    quota = services.config.business.intake
+    app.extensions["flp_quota"] = StoreQuota(quota.per_store_per_s, quota.burst)
     problems.install(app)
     for module in (intake, read_api, ops, webex_events, audit_export, feeds, openapi):
         app.register_blueprint(module.blueprint)

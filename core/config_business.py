@@ -315,6 +315,19 @@ class LaneWorkers(_Model):
     routine: int = Field(default=1, ge=1, le=16, description="Retention, digests, look-back, expiry at once.")
 
 
+class IntakeConfig(_Model):
+    """How much one store may post (transactions and fraud reports), so one store's burst cannot fill the queue."""
+
+    per_store_per_s: float = Field(
+        default=50.0,
+        gt=0,
+        le=10000,
+        description="Sustained posts per second per store, per process (a busy store of 10 registers makes about "
+        "1). Above it and its burst, the POS gets 429 with Retry-After and nothing is stored.",
+    )
+    burst: int = Field(default=500, ge=1, le=100000, description="Posts one store may make at once above the rate.")
+
+
 class RunnerConfig(_Model):
     """The background runner's queue handling (rarely changed; tests shorten the lease)."""
 
@@ -338,6 +351,7 @@ class BusinessConfig(_Model):
     regions: tuple[RegionConfig, ...] = Field(default=(), description="Regions and their security spaces.")
     people: tuple[PersonConfig, ...] = Field(default=(), description="Who may use the bot, with a role per store.")
     triage: TriageConfig = Field(default=TriageConfig(), description="Which transactions get a picture.")
+    intake: IntakeConfig = Field(default=IntakeConfig(), description="Per-store quota of the POS intake.")
     camera: CameraConfig = Field(default=CameraConfig(), description="Meraki camera use.")
     recognition: RecognitionConfig = Field(
         default=RecognitionConfig(), description="Similarity thresholds (0–100 on every backend)."

@@ -179,3 +179,25 @@ def test_extra_fields_are_accepted_and_kept_as_posted(post_signed, services):
     assert post_signed(URL, body).status_code == 202
     transaction, _ = stored(services)
     assert json.loads(transaction.body)["pos_vendor"]["version"] == "7.1"
+
+
+@pytest.fixture
+def tight_quota(business: dict) -> dict:
+    registers = [
+        {**r, "camera_serial": r["camera_serial"].replace("AAAA", "BBBB")} for r in business["stores"][0]["registers"]
+    ]
+    business["stores"].append({**business["stores"][0], "id": "store-002", "name": "Other", "registers": registers})
+    business["intake"] = {"per_store_per_s": 0.5, "burst": 3}
+    return business
+
+
+@pytest.mark.usefixtures("tight_quota")
+def test_a_store_over_its_quota_gets_429_and_nothing_is_stored_while_another_is_served(post_signed, services):
+    answers = [post_signed(URL, transaction_body(transaction_id=f"T-{n}")) for n in range(5)]
+    assert [a.status_code for a in answers] == [202, 202, 202, 429, 429]
+    assert answers[3].headers["Retry-After"] == "2" and answers[3].mimetype == "application/problem+json"
+    assert "store-001 posted more than its quota" in answers[3].get_json()["detail"]
+    other = post_signed(URL, transaction_body(transaction_id="T-other", store_id="store-002"))
+    assert other.status_code == 202
+    with UnitOfWork(services.db) as uow:
+        assert uow.transactions.get("T-3") is None and uow.transactions.get("T-other") is not None

@@ -46,8 +46,21 @@ def post_fraud_report() -> Response:
     return _intake("fraud_reports", FraudReportBody, _store_fraud_report)
 
 
+def _over_quota(store_id: str) -> Response | None:
+    """429 with Retry-After when this store posted more than its quota; nothing is stored then."""
+    wait = current_app.extensions["flp_quota"].take(store_id)
+    if not wait:
+        return None
+    log.warning("store %s over its intake quota: 429 for %d s", store_id, wait)
+    response = problem(429, "Too many requests", f"store {store_id} posted more than its quota; try again later")
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
 def _store_transaction(body: PosTransaction, raw: str, digest: str) -> Response:
     services = current_app.extensions["flp"]
+    if (refused := _over_quota(body.store_id)) is not None:
+        return refused
     result: IntakeResult = services.handle(accept_transaction, TransactionReceived(body, raw, digest), write=True)
     if result.outcome == "accepted":
         services.wake_runner()
