@@ -45,9 +45,16 @@ def make_face_backend(config: Config, db: Database) -> FaceBackend:
         return RekognitionFaceBackend(_rekognition_client(config), config.env.rekognition_collection_id)
     from vision.local_faces import LocalFaceBackend
 
-    return LocalFaceBackend(
+    local = LocalFaceBackend(
         load_gallery=lambda: watchlist.gallery_rows(db), gallery_version=lambda: watchlist.gallery_version(db)
     )
+    processes = config.business.runner.workers.analysis
+    if processes <= 1:
+        return local
+    from vision.face_pool import PooledLocalFaceBackend
+
+    # dlib holds the GIL: several analysis workers need as many processes to use as many cores.
+    return PooledLocalFaceBackend(local, processes=processes)
 
 
 def make_product_counter(config: Config) -> ProductCounter | None:

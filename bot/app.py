@@ -73,6 +73,13 @@ class Services:
         with UnitOfWork(self.db, write=write) as uow:
             return call_with(handler, event, {**self.dependencies(), **request, "uow": uow})
 
+    def close(self) -> None:
+        """At the end of a process: the face backend's worker processes (if any), then the database pool."""
+        close_faces = getattr(self.faces, "close", None)
+        if close_faces is not None:
+            close_faces()
+        self.db.dispose()
+
     def queue_counts(self) -> dict[str, int]:
         with UnitOfWork(self.db) as uow:
             return uow.work.counts()

@@ -117,7 +117,7 @@ def run(
         camera.stop()
     counts = summary(services.db, pos.prefix)
     _print_summary(out, counts, camera.counts, f"http://{config.env.host}:{config.env.port}/console")
-    services.db.dispose()
+    services.close()
     return 0 if (completed or not auto) else 1
 
 

@@ -152,7 +152,7 @@ def serve(config: Config) -> None:
     finally:
         stop_listeners(listeners)
         background.stop()
-        services.db.dispose()
+        services.close()
         log.info("stopped cleanly")
 
 
@@ -200,7 +200,7 @@ def worker(config: Config) -> None:
     stop.wait()
     stop_listeners(listeners)
     background.stop()
-    services.db.dispose()
+    services.close()
     log.info("worker stopped cleanly")
 
 

@@ -305,8 +305,9 @@ class LaneWorkers(_Model):
         default=1,
         ge=1,
         le=64,
-        description="Pictures analysed at once. The local backend is CPU-bound (one per core at most); on "
-        "Rekognition the time is AWS's, so 4-8 keep a busy store's pictures flowing.",
+        description="Pictures analysed at once. The local backend is CPU-bound and holds the GIL, so above 1 it "
+        "detects in as many worker processes (one per core at most); on Rekognition the time is AWS's, so 4-8 "
+        "threads keep a busy store's pictures flowing.",
     )
     pipeline: int = Field(default=2, ge=1, le=64, description="Short checkout steps at once: triage, decisions.")
     chat: int = Field(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
@@ -20,13 +21,15 @@ from tests.conftest import API_TOKEN, POS_SECRET, REPO
 from tests.served import ServedProcess, Traffic, free_port, post_signed, wait_for
 
 pytestmark = pytest.mark.slow
-SHORT_LEASE = "\nrunner:\n  lease_s: 2\n  idle_wait_s: 0.2\n"
+SHORT_LEASE = {"lease_s": 2, "idle_wait_s": 0.2}
 
 
 @pytest.fixture
 def environ(tmp_path: Path) -> dict[str, str]:
     config = tmp_path / "flp.yaml"
-    config.write_text((REPO / "config/flp.yaml").read_text(encoding="utf-8") + SHORT_LEASE, encoding="utf-8")
+    business = yaml.safe_load((REPO / "config/flp.yaml").read_text(encoding="utf-8"))
+    business["runner"] = {**business.get("runner", {}), **SHORT_LEASE}
+    config.write_text(yaml.safe_dump(business), encoding="utf-8")
     return {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'flp.db'}",
         "DATA_DIR": str(tmp_path / "data"),

@@ -301,3 +301,26 @@ def test_concurrent_searches_while_the_gallery_changes(faces_in) -> None:
     for thread in threads:
         thread.join(timeout=30)
     assert not errors and set(seen) == {(GRACE,)}
+
+
+def test_detection_in_worker_processes_finds_the_same_faces_and_matches(tmp_path) -> None:
+    # dlib holds the GIL, so parallel analysis on the local backend runs detection in spawned processes.
+    from vision.face_pool import PooledLocalFaceBackend
+
+    picture = compose_scene(
+        (Placement("grace_hopper", at=(0.3, 0.4), face_px=150), Placement("astronaut", at=(0.8, 0.4), face_px=120)),
+        seed=2,
+    ).image
+    here = LocalFaceBackend()
+    pooled = PooledLocalFaceBackend(LocalFaceBackend(), processes=2)
+    try:
+        assert pooled.prepare() == "ready"
+        expected, found = here.detect(picture), pooled.detect(picture)
+        assert [f.box for f in found] == [f.box for f in expected] and len(found) == 2
+        assert all(np.allclose(a.handle, b.handle) for a, b in zip(found, expected, strict=True))
+        enrolled = pooled.enroll("P-1", found[0])
+        assert enrolled.descriptor is not None
+        again = pooled.detect(compose_scene((Placement("grace_hopper", at=(0.4, 0.45), face_px=110),), seed=3).image)
+        assert [m.person_id for m in pooled.search(again[0], person_ids=None, min_similarity=80)] == ["P-1"]
+    finally:
+        pooled.close()
