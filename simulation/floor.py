@@ -49,8 +49,14 @@ class Floor:
     def serials(self) -> frozenset[str]:
         return frozenset(self._registers)
 
-    def step_up(self, serial: str, customer: Customer, *, at: float | None = None) -> None:
-        """``customer`` is at the register from ``at`` (default now) until the next one steps up."""
+    def step_up(
+        self, serial: str, customer: Customer, *, at: float | None = None, picture: bytes | None = None
+    ) -> None:
+        """``customer`` is at the register from ``at`` (default now) until the next one steps up.
+
+        ``picture``: the JPEG the camera shows of this visit, composed ahead (``compose(customer, seed=…)``),
+        so that no camera request spends the time drawing it (a benchmark's stand-in shares the machine).
+        """
         moment = self._clock() if at is None else at
         with self._lock:
             register = self._registers[serial]
@@ -58,6 +64,8 @@ class Floor:
                 raise ValueError("customers step up in time order")
             register.starts.append(moment)
             register.customers.append(customer)
+            if picture is not None:
+                register.pictures[len(register.customers) - 1] = picture
 
     def picture(self, serial: str, at: float | None = None) -> bytes:
         """JPEG of what the register's camera sees at ``at`` (default now); an empty counter before anyone."""
