@@ -10,6 +10,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -24,7 +25,7 @@ from bot.webex_activities import accept_into
 from bot.webex_socket import WebsocketTransport
 from core.config import Config, required_secret
 from core.messenger import WebexError
-from core.steps import Lane, lane_of, priorities
+from core.steps import CATALOGUE, Lane, lane_of, priorities
 from storage import migrate
 from vision.types import RecognitionError
 
@@ -67,12 +68,15 @@ class Background:
         workers = services.config.business.runner.workers
         self.runners: list[Runner] = []
         self._threads: list[threading.Thread] = []
+        self._lanes: dict[Lane, list[Runner]] = {}
+        self._lane_of = {kind.value: spec.lane for kind, spec in CATALOGUE.items()}
         for lane in Lane:
             steps = {k: v for k, v in STEPS.items() if k in lane_of(lane)}
             count = getattr(workers, lane.value)
             for n in range(count):
                 runner = self._runner(steps, batch=1 if count > 1 else None)
                 self.runners.append(runner)
+                self._lanes.setdefault(lane, []).append(runner)
                 self._threads.append(threading.Thread(target=runner.run_forever, name=f"{lane}-{n}", daemon=True))
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self.scheduler.add_job(self.wake, "interval", seconds=5, id="wake_runner", max_instances=1, coalesce=True)
@@ -96,11 +100,20 @@ class Background:
             on_step=lambda kind, outcome: self.services.metrics.steps.labels(kind, outcome).inc(),
             on_dead=ON_DEAD,
             priority=priorities(),
+            on_enqueued=self.wake,
         )
 
-    def wake(self) -> None:
-        for runner in self.runners:
-            runner.wake()
+    def wake(self, kinds: Iterable[str] | None = None) -> None:
+        """New work: wake one idle worker of each lane it belongs to (every lane when unknown).
+
+        One, not all: each woken worker claims in a write transaction, and on SQLite those queue behind the POS
+        intake's. When none is idle, the busy ones are told, so they claim again before they would wait."""
+        lanes = set(Lane) if kinds is None else {self._lane_of[k] for k in kinds if k in self._lane_of}
+        for lane in lanes:
+            runners = self._lanes.get(lane, [])
+            idle = next((r for r in runners if r.idle), None)
+            for runner in [idle] if idle is not None else runners:
+                runner.wake()
 
     def start(self) -> None:
         for thread in self._threads:

@@ -32,7 +32,7 @@ class LeaseLost(Exception):
 
 
 class StepUnitOfWork(UnitOfWork):
-    def __init__(self, db: Database, item: ClaimedItem, clock: Clock, on_complete: Callable[[], None]):
+    def __init__(self, db: Database, item: ClaimedItem, clock: Clock, on_complete: Callable[[set[str]], None]):
         super().__init__(db, write=True)
         self._item, self._clock, self._on_complete = item, clock, on_complete
 
@@ -40,7 +40,7 @@ class StepUnitOfWork(UnitOfWork):
         if not self.work.complete(self._item, now=self._clock()):
             raise LeaseLost(f"work item {self._item.id} ({self._item.kind})")
         super().commit()
-        self._on_complete()
+        self._on_complete(self.work.enqueued)
 
 
 DeadLetter = Callable[[UnitOfWork, ClaimedItem, str, datetime], None]
@@ -68,8 +68,10 @@ class Runner:
     # (a correlation step that died must not leave its transaction "capturing" for ever).
     on_dead: Mapping[str, DeadLetter] = field(default_factory=dict)
     priority: Mapping[str, int] = field(default_factory=dict)  # kind -> rank in the claim (lower first)
+    on_enqueued: Callable[[set[str]], None] = lambda kinds: None  # a step committed work of these kinds
 
     def __post_init__(self) -> None:
+        self.idle = False  # waiting for work (run_forever): the one to wake for a new step
         self._wake = threading.Event()
         self._stop = threading.Event()
 
@@ -118,8 +120,10 @@ class Runner:
                 log.exception("runner could not claim work; retrying")
                 claimed = 0
             if claimed == 0:
+                self.idle = True
                 self._wake.wait(self.settings.idle_wait_s)
                 self._wake.clear()
+                self.idle = False
         log.info("runner stopped")
 
     def run_step(self, item: ClaimedItem) -> None:
@@ -139,7 +143,13 @@ class Runner:
             self.on_step(item.kind, "lease_lost")
             return
         done = threading.Event()
-        deps = {**self.dependencies, "uow": lambda: StepUnitOfWork(self.db, item, self.clock, done.set)}
+
+        def completed(enqueued: set[str]) -> None:
+            done.set()
+            if enqueued:
+                self.on_enqueued(enqueued)  # the next step of a checkout starts now, not at the next idle poll
+
+        deps = {**self.dependencies, "uow": lambda: StepUnitOfWork(self.db, item, self.clock, completed)}
         heartbeat = _Heartbeat(
             lambda: self._finish(item, lambda w: w.work.renew(item, now=self.clock(), lease_s=self.settings.lease_s)),
             every_s=self.settings.lease_s / 3,

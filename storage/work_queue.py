@@ -37,6 +37,7 @@ class WorkQueue:
     def __init__(self, session: Session, *, skip_locked: bool):
         self._session = session
         self._skip_locked = skip_locked
+        self.enqueued: set[str] = set()  # kinds this unit of work enqueued: whom to wake after its commit
 
     def enqueue(
         self,
@@ -64,6 +65,7 @@ class WorkQueue:
             .on_conflict_do_nothing(index_elements=["dedupe_key"])
         )
         self._session.execute(statement)
+        self.enqueued.add(kind)
 
     def hurry(self, *, kind: str, key: str, now: datetime) -> None:
         """Make a waiting step due now (e.g. a thread reply once its root has been sent)."""
