@@ -491,7 +491,7 @@ def load_history(backend: str, url: str, shape: Shape, batch: int = 20_000) -> N
     if backend == "sqlite":
 
         @event.listens_for(engine, "connect")
-        def _load_settings(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        def _load_settings(dbapi_connection, _record):
             # For the load only: no fsync, and a rollback journal instead of WAL (a WAL would hold every
             # page twice). The measurement opens the file with the product's settings (storage.db).
             dbapi_connection.execute("PRAGMA journal_mode=DELETE")
@@ -514,7 +514,7 @@ def load_history(backend: str, url: str, shape: Shape, batch: int = 20_000) -> N
     engine.dispose()
 
 
-def _copy(conn, table, rows: Iterator[dict[str, Any]]) -> None:  # type: ignore[no-untyped-def]
+def _copy(conn, table, rows: Iterator[dict[str, Any]]) -> None:
     """PostgreSQL COPY through psycopg (JSON columns as text, as COPY reads them)."""
     columns = [c.name for c in table.columns]
     json_columns = {c.name for c in table.columns if c.type.__class__.__name__ == "JSON"}
@@ -539,8 +539,8 @@ class ObservedBaselines(BaselineCache):
 
     misses = 0
 
-    def get(self, key, build):  # type: ignore[no-untyped-def]
-        def counted():  # type: ignore[no-untyped-def]
+    def get(self, key, build):
+        def counted():
             self.misses += 1
             return build()
 
@@ -722,7 +722,7 @@ def explain(url: str, shape: Shape, result: dict[str, Any]) -> None:
     prefix = "EXPLAIN QUERY PLAN " if db.is_sqlite else "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) "
     plans: list[tuple[str, list[str]]] = []
 
-    def before(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+    def before(conn, cursor, statement, parameters, context, executemany):
         if statement.lstrip().upper().startswith("SELECT") and (
             "transactions" in statement or "pattern_counts" in statement
         ):

@@ -99,7 +99,7 @@ def main() -> None:
     report(timings, total, args.transactions)
 
 
-def drain(runner: Runner, services, clock: Clock, timings: dict[str, list[float]]) -> None:  # type: ignore[no-untyped-def]
+def drain(runner: Runner, services, clock: Clock, timings: dict[str, list[float]]) -> None:
     while True:
         with UnitOfWork(services.db, write=True) as uow:
             claimed = uow.work.claim_due(kinds=set(STEPS), now=clock(), lease_s=60, limit=1)
@@ -111,7 +111,7 @@ def drain(runner: Runner, services, clock: Clock, timings: dict[str, list[float]
         timings[claimed[0].kind].append(time.perf_counter() - t0)
 
 
-def enroll(services, scene: bytes, clock: Clock) -> None:  # type: ignore[no-untyped-def]
+def enroll(services, scene: bytes, clock: Clock) -> None:
     detected = max(services.faces.detect(scene), key=lambda f: f.box[0] < 0.3)
     enrolled = services.faces.enroll("P-bench", detected)
     digest = services.evidence.put(detected.crop, "image/jpeg")

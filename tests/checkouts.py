@@ -16,13 +16,13 @@ CUSTOMER = (0.1, 0.2, 0.3, 0.5)  # inside reg-1's customer zone [0, 0, 0.6, 1]
 CASHIER = (0.7, 0.2, 0.9, 0.5)  # outside it
 
 
-def body_now(clock, **changes):  # type: ignore[no-untyped-def]
+def body_now(clock, **changes):
     """transaction_body() as it occurs now by the test clock, written with São Paulo's offset."""
     local = clock().astimezone(timezone(timedelta(hours=-3)))
     return transaction_body(occurred_at=local.isoformat(), **changes)
 
 
-def enroll(services, person_id: str = "P-1", *, expires_in_days: int = 30) -> None:  # type: ignore[no-untyped-def]
+def enroll(services, person_id: str = "P-1", *, expires_in_days: int = 30) -> None:
     """An active watchlist entry of store-001, enrolled now."""
     now = services.clock()
     factories.add(

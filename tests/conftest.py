@@ -176,12 +176,12 @@ def services(config: Config, clock: FixedClock, messenger: Any) -> Services:
 
 
 @pytest.fixture
-def app(services: Services):  # type: ignore[no-untyped-def]
+def app(services: Services):
     return create_app(services)
 
 
 @pytest.fixture
-def client(app):  # type: ignore[no-untyped-def]
+def client(app):
     return app.test_client()
 
 
@@ -212,10 +212,10 @@ def signed_headers(raw: bytes, *, secret: str = POS_SECRET, at: float | None = N
 
 
 @pytest.fixture
-def post_signed(client, clock: FixedClock) -> Callable[..., Any]:  # type: ignore[no-untyped-def]
+def post_signed(client, clock: FixedClock) -> Callable[..., Any]:
     """POST a JSON body (dict or raw bytes), signed at the test clock's time."""
 
-    def post(path: str, body: dict[str, Any] | bytes, **headers: str):  # type: ignore[no-untyped-def]
+    def post(path: str, body: dict[str, Any] | bytes, **headers: str):
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         return client.post(path, data=raw, headers={**signed_headers(raw, at=clock().timestamp()), **headers})
 

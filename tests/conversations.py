@@ -34,7 +34,7 @@ def messenger() -> FakeMessenger:
 class Conversation:
     """Says and presses as a person in ROOM; each returns the markdown of the answers posted in ROOM."""
 
-    def __init__(self, services, messenger, clock):  # type: ignore[no-untyped-def]
+    def __init__(self, services, messenger, clock):
         self.services, self.messenger, self.clock, self.n = services, messenger, clock, 0
 
     def _deliver(self, event_id: str, source: str) -> None:
@@ -73,12 +73,12 @@ class Conversation:
         }
         return self._answers(lambda: self._deliver(event_id, "webex_action"))
 
-    def _answers(self, act) -> list[str]:  # type: ignore[no-untyped-def]
+    def _answers(self, act) -> list[str]:
         before = len(self.messenger.sent)
         act()
         return [m.markdown for m in self.messenger.sent[before:] if m.room_id == ROOM]  # the answers in this space
 
 
 @pytest.fixture
-def chat(services, messenger, clock) -> Conversation:  # type: ignore[no-untyped-def]
+def chat(services, messenger, clock) -> Conversation:
     return Conversation(services, messenger, clock)

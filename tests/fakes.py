@@ -101,7 +101,7 @@ class FakeMessenger:
         default_factory=lambda: {"id": "BOT", "displayName": "Loss Bot", "emails": ["loss-bot@webex.bot"]}
     )
 
-    def send(self, message):  # type: ignore[no-untyped-def]
+    def send(self, message):
         if len(message.markdown.encode("utf-8")) > 7439:  # what Webex answers, checked apart from the client's own
             raise WebexError("send a message: Webex answered 400 (text too long)", retry=False, status=400)
         if self.failures:

@@ -31,10 +31,10 @@ class StillCamera:
 
     picture = still_picture()
 
-    def snapshot(self, serial: str, *, org_id: str, at) -> Picture:  # type: ignore[no-untyped-def]
+    def snapshot(self, serial: str, *, org_id: str, at) -> Picture:
         return Picture(self.picture, "image/jpeg")
 
-    def video_link(self, serial: str, *, org_id: str, at) -> str | None:  # type: ignore[no-untyped-def]
+    def video_link(self, serial: str, *, org_id: str, at) -> str | None:
         return None
 
 
@@ -44,7 +44,7 @@ class CountingCamera(StillCamera):
     def __init__(self) -> None:
         self.n = 0
 
-    def snapshot(self, serial: str, *, org_id: str, at) -> Picture:  # type: ignore[no-untyped-def]
+    def snapshot(self, serial: str, *, org_id: str, at) -> Picture:
         self.n += 1
         return Picture(self.picture + self.n.to_bytes(4, "big"), "image/jpeg")  # a JPEG may carry trailing bytes
 
@@ -100,30 +100,30 @@ def messenger() -> FakeMessenger:
 
 
 @pytest.fixture
-def services(config, clock, faces, messenger):  # type: ignore[no-untyped-def]
+def services(config, clock, faces, messenger):
     built = build_services(config, clock=clock, camera=StillCamera(), faces=faces, messenger=messenger, products=None)
     yield built
     built.db.dispose()
 
 
 @pytest.fixture
-def chat(services, messenger, clock) -> Chat:  # type: ignore[no-untyped-def]
+def chat(services, messenger, clock) -> Chat:
     return Chat(services, messenger, clock)
 
 
-def checkout(post_signed, chat: Chat, clock, transaction_id: str = "T-1", **changes) -> list:  # type: ignore[no-untyped-def]
+def checkout(post_signed, chat: Chat, clock, transaction_id: str = "T-1", **changes) -> list:
     assert post_signed("/api/v1/transactions", body_at(clock, transaction_id, **changes)).status_code == 202
     return chat.run()
 
 
-def proposed(post_signed, chat: Chat, clock, transaction_id: str = "T-1") -> object:  # type: ignore[no-untyped-def]
+def proposed(post_signed, chat: Chat, clock, transaction_id: str = "T-1") -> object:
     """A checkout, then `fraud <it>` by the manager: the proposal card that follows."""
     checkout(post_signed, chat, clock, transaction_id)
     (card,) = cards_titled(chat.say("P-ana", f"fraud {transaction_id} stolen card"), "Enrollment proposal")
     return card
 
 
-def active_entry(services, person_id: str = "P-7", *, days: int = 30, wrong: int = 0) -> None:  # type: ignore[no-untyped-def]
+def active_entry(services, person_id: str = "P-7", *, days: int = 30, wrong: int = 0) -> None:
     """An entry enrolled earlier, with one enrolled face and its photo on record."""
     now = services.clock()
     photo = services.evidence.put(b"\xff\xd8\xff\xe0enrolled-" + person_id.encode(), "image/jpeg")
@@ -147,7 +147,7 @@ def active_entry(services, person_id: str = "P-7", *, days: int = 30, wrong: int
         uow.commit()
 
 
-def decided_alert(services, person_id: str, status: str, n: int) -> None:  # type: ignore[no-untyped-def]
+def decided_alert(services, person_id: str, status: str, n: int) -> None:
     now = services.clock()
     with UnitOfWork(services.db, write=True) as uow:
         uow.session.add(

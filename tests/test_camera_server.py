@@ -43,7 +43,7 @@ def floor(clock: FakeTime) -> Floor:
 
 
 @pytest.fixture
-def camera(floor: Floor, clock: FakeTime):  # type: ignore[no-untyped-def]
+def camera(floor: Floor, clock: FakeTime):
     stand_in = CameraStandIn(floor, api_key=KEY, clock=clock.time).start()
     yield stand_in
     stand_in.stop()
@@ -61,7 +61,7 @@ def client(camera: CameraStandIn, clock: FakeTime, *, key: str = KEY) -> MerakiC
         sleep=clock.sleep,
         monotonic=clock.time,
     )
-    meraki.limited = limited  # type: ignore[attr-defined]
+    meraki.limited = limited
     return meraki
 
 

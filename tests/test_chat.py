@@ -36,7 +36,7 @@ def test_command_answers_carry_cards(chat, alert_id, messenger):
 
 
 @pytest.fixture
-def alert_id(services) -> str:  # type: ignore[no-untyped-def]
+def alert_id(services) -> str:
     now = services.clock()
     with UnitOfWork(services.db, write=True) as uow:
         uow.session.add(factories.transaction(at=now, total_amount=Decimal("149.90")))
@@ -47,12 +47,12 @@ def alert_id(services) -> str:  # type: ignore[no-untyped-def]
         return alert.public_id
 
 
-def alert_row(services, public_id: str) -> Alert:  # type: ignore[no-untyped-def]
+def alert_row(services, public_id: str) -> Alert:
     with UnitOfWork(services.db) as uow:
         return uow.alerts.get(public_id)
 
 
-def audit(services) -> list[tuple]:  # type: ignore[no-untyped-def]
+def audit(services) -> list[tuple]:
     with UnitOfWork(services.db) as uow:
         return [(e.actor, e.action, e.subject_id, e.reason_code, e.outcome) for e in uow.audit.entries()]
 

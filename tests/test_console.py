@@ -65,7 +65,7 @@ def business(business: dict) -> dict:
 
 
 @pytest.fixture
-def services(config, clock):  # type: ignore[no-untyped-def]
+def services(config, clock):
     built = build_services(config, clock=clock, camera=FakeCamera())
     yield built
     built.db.dispose()
@@ -78,7 +78,7 @@ def picture() -> bytes:
 
 
 @pytest.fixture
-def alert_id(services) -> str:  # type: ignore[no-untyped-def]
+def alert_id(services) -> str:
     """An open alert of store-001 with a ready picture holding one face in the customer zone."""
     now = services.clock()
     image = picture()
@@ -94,7 +94,7 @@ def alert_id(services) -> str:  # type: ignore[no-untyped-def]
         return alert.public_id
 
 
-def sign_in(client, email: str) -> str:  # type: ignore[no-untyped-def]
+def sign_in(client, email: str) -> str:
     """Sign in through the form; the CSRF token of the session, as the pages carry it."""
     page = client.get("/console/signin").get_data(as_text=True)
     csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
@@ -104,7 +104,7 @@ def sign_in(client, email: str) -> str:  # type: ignore[no-untyped-def]
     return re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
 
 
-def press(client, csrf: str, data: dict, *, event: str = "a" * 32):  # type: ignore[no-untyped-def]
+def press(client, csrf: str, data: dict, *, event: str = "a" * 32):
     return client.post(
         "/console/api/actions",
         json={"event_id": f"console:{event}", "data": data, "title": "Confirm"},

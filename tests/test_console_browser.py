@@ -48,7 +48,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def playwright_browser():  # type: ignore[no-untyped-def]
+def playwright_browser():
     if not Path(CHROMIUM).exists():
         require_or_skip(f"{CHROMIUM} is missing: apt-get install chromium (never `playwright install`)")
     try:
@@ -124,13 +124,13 @@ class DemoStore:
 
 
 @pytest.fixture
-def store(tmp_path, sqlite_template):  # type: ignore[no-untyped-def]
+def store(tmp_path, sqlite_template):
     opened = DemoStore(tmp_path, sqlite_template)
     yield opened
     opened.close()
 
 
-def sign_in(page, store: DemoStore) -> None:  # type: ignore[no-untyped-def]
+def sign_in(page, store: DemoStore) -> None:
     page.goto(f"{store.base_url}/console")
     assert "/console/signin" in page.url
     page.fill("#token", TOKEN)

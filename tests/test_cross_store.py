@@ -58,7 +58,7 @@ def environ(environ: dict) -> dict:
 
 
 @pytest.fixture
-def services(config, clock):  # type: ignore[no-untyped-def]
+def services(config, clock):
     faces = FakeFaceBackend(
         faces=[face((0.1, 0.2, 0.3, 0.5), name="P-1's face")], similarity={("P-1's face", "P-1"): 96.0}
     )
@@ -68,11 +68,11 @@ def services(config, clock):  # type: ignore[no-untyped-def]
     built.db.dispose()
 
 
-def run(services, clock) -> None:  # type: ignore[no-untyped-def]
+def run(services, clock) -> None:
     Runner(db=services.db, steps=STEPS, dependencies=services.dependencies(), clock=clock).run_until_idle()
 
 
-def alerted_stores(services) -> set[str]:  # type: ignore[no-untyped-def]
+def alerted_stores(services) -> set[str]:
     with UnitOfWork(services.db) as uow:
         return {a.store_id for a in uow.alerts.list() if a.person_id == "P-1" and a.rule == "watchlist_match"}
 

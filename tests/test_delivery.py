@@ -18,11 +18,11 @@ def messenger() -> FakeMessenger:
 
 
 @pytest.fixture
-def run(services, clock):  # type: ignore[no-untyped-def]
+def run(services, clock):
     return Runner(db=services.db, steps=STEPS, dependencies=services.dependencies(), clock=clock).run_until_idle
 
 
-def queue_card_with_photo(services) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+def queue_card_with_photo(services) -> tuple[int, int]:
     now = services.clock()
     digest = services.evidence.put(b"\xff\xd8\xff\xe0photo", "image/jpeg")
     with UnitOfWork(services.db, write=True) as uow:
@@ -42,7 +42,7 @@ def queue_card_with_photo(services) -> tuple[int, int]:  # type: ignore[no-untyp
         return card.id, photo.id
 
 
-def rows(services) -> dict:  # type: ignore[no-untyped-def]
+def rows(services) -> dict:
     with UnitOfWork(services.db) as uow:
         found = {key: uow.outbox.by_key(key) for key in ("alert:1:card", "alert:1:photo")}
         return {key: (m.status, m.webex_message_id, m.attempts) for key, m in found.items() if m is not None}
@@ -118,7 +118,7 @@ def test_webex_off_records_why_nothing_was_sent(config, clock):
     services.db.dispose()
 
 
-def work_statuses(services) -> dict:  # type: ignore[no-untyped-def]
+def work_statuses(services) -> dict:
     with UnitOfWork(services.db) as uow:
         return {m.dedupe_key: m.status for m in uow.work.for_kind("deliver")}
 

@@ -50,7 +50,7 @@ def messenger() -> FakeMessenger:
     return FakeMessenger()
 
 
-def digest_items(services) -> dict[str, datetime]:  # type: ignore[no-untyped-def]
+def digest_items(services) -> dict[str, datetime]:
     return items(services, StepKind.DAILY_DIGEST)
 
 
@@ -163,7 +163,7 @@ def test_a_store_without_a_space_gets_no_digest(services, clock, messenger):
         assert [w.status for w in uow.session.query(WorkItem)] == ["done"]
 
 
-def seed_day(services, at: datetime, prefix: str = "T") -> None:  # type: ignore[no-untyped-def]
+def seed_day(services, at: datetime, prefix: str = "T") -> None:
     """Three checkouts with an alert each: one confirmed, one dismissed, one open."""
     with UnitOfWork(services.db, write=True) as uow:
         for n, (rule, status) in enumerate(

@@ -63,7 +63,7 @@ def faces() -> FakeFaceBackend:
 
 
 @pytest.fixture(scope="module")
-def validator():  # type: ignore[no-untyped-def]
+def validator():
     return card_validator()
 
 
@@ -73,7 +73,7 @@ def wakes() -> threading.Event:
 
 
 @pytest.fixture
-def services(config, clock, camera, faces, wakes):  # type: ignore[no-untyped-def]
+def services(config, clock, camera, faces, wakes):
     built = build_services(config, clock=clock, camera=camera, faces=faces, products=None, messenger=FakeMessenger())
     built.wake_runner = wakes.set
     yield built
@@ -81,17 +81,17 @@ def services(config, clock, camera, faces, wakes):  # type: ignore[no-untyped-de
 
 
 @pytest.fixture
-def run(services, clock):  # type: ignore[no-untyped-def]
+def run(services, clock):
     return Runner(db=services.db, steps=STEPS, dependencies=services.dependencies(), clock=clock).run_until_idle
 
 
-def on_broker(services, broker) -> None:  # type: ignore[no-untyped-def]
+def on_broker(services, broker) -> None:
     env = services.config.env.model_copy(update={"mqtt_url": AnyUrl(broker.url)})
     services.config = dataclasses.replace(services.config, env=env)
 
 
 @pytest.fixture
-def watch(services, broker):  # type: ignore[no-untyped-def]
+def watch(services, broker):
     on_broker(services, broker)
     started = start_entrance_watch(services, reconnect_s=(1, 2))
     wait_for(lambda: services.component_state["broker"] == "connected", what="the watch to subscribe")
@@ -99,21 +99,21 @@ def watch(services, broker):  # type: ignore[no-untyped-def]
     started.stop()
 
 
-def now_ms(clock) -> int:  # type: ignore[no-untyped-def]
+def now_ms(clock) -> int:
     return int(clock().timestamp() * 1000)
 
 
-def visits(services) -> list[WorkItem]:  # type: ignore[no-untyped-def]
+def visits(services) -> list[WorkItem]:
     with UnitOfWork(services.db) as uow:
         return list(uow.session.query(WorkItem).filter(WorkItem.kind == StepKind.ENTRANCE_VISIT).order_by(WorkItem.id))
 
 
-def alerts(services) -> list[Alert]:  # type: ignore[no-untyped-def]
+def alerts(services) -> list[Alert]:
     with UnitOfWork(services.db) as uow:
         return sorted(uow.alerts.list(), key=lambda a: a.id)
 
 
-def entrance_snapshots(services) -> list[Snapshot]:  # type: ignore[no-untyped-def]
+def entrance_snapshots(services) -> list[Snapshot]:
     with UnitOfWork(services.db) as uow:
         found = list(uow.session.query(Snapshot).filter(Snapshot.kind == "entrance").order_by(Snapshot.created_at))
         for snapshot in found:
@@ -121,7 +121,7 @@ def entrance_snapshots(services) -> list[Snapshot]:  # type: ignore[no-untyped-d
         return found
 
 
-def someone_appears(publisher, clock, serial: str = DOOR) -> None:  # type: ignore[no-untyped-def]
+def someone_appears(publisher, clock, serial: str = DOOR) -> None:
     publisher.publish(f"/merakimv/{serial}/0", {"ts": now_ms(clock), "counts": {"person": 0}})
     publisher.publish(f"/merakimv/{serial}/0", {"ts": now_ms(clock), "counts": {"person": 1}})
 
@@ -260,7 +260,7 @@ def test_the_watch_is_off_without_a_broker_cameras_or_camera_api(change, config,
 # --- the visit step, without the broker ------------------------------------------------------------
 
 
-def visit(services, clock, serial: str = DOOR) -> None:  # type: ignore[no-untyped-def]
+def visit(services, clock, serial: str = DOOR) -> None:
     with UnitOfWork(services.db, write=True) as uow:
         record_visit(uow, serial=serial, at_ms=now_ms(clock), window_s=30, now=clock())
         uow.commit()
@@ -293,17 +293,17 @@ def test_alerts_are_unique_per_person_camera_and_cool_down(services, run, clock)
     assert [a.camera_serial for a in alerts(services)] == [DOOR, SIDE_DOOR, DOOR]
 
 
-def card_of(services, alert: Alert) -> dict:  # type: ignore[no-untyped-def]
+def card_of(services, alert: Alert) -> dict:
     [card] = [m.card for m in services.messenger.sent if m.card and m.card["body"][0]["text"] == f"Alert A-{alert.id}"]
     return card
 
 
-def sightings_on_card(services, alert: Alert) -> list[str]:  # type: ignore[no-untyped-def]
+def sightings_on_card(services, alert: Alert) -> list[str]:
     body = card_of(services, alert)["body"]
     return [node["text"] for node in body if str(node.get("text", "")).startswith("Also seen")]
 
 
-def pay(post_signed, clock, transaction_id: str, register_id: str = "reg-1") -> None:  # type: ignore[no-untyped-def]
+def pay(post_signed, clock, transaction_id: str, register_id: str = "reg-1") -> None:
     body = body_now(clock, transaction_id=transaction_id, register_id=register_id)
     assert post_signed("/api/v1/transactions", body).status_code == 202
 
@@ -391,7 +391,7 @@ def test_recognition_outage_retried_without_asking_the_camera_again(services, ru
     enroll(services)
     real_detect, calls = faces.detect, []
 
-    def flaky(image: bytes):  # type: ignore[no-untyped-def]
+    def flaky(image: bytes):
         calls.append(image)
         if len(calls) == 1:
             raise RecognitionError("Amazon Rekognition could not be reached", retry=True)

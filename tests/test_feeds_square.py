@@ -33,29 +33,29 @@ TX = f"square:{SQ_PAYMENT}"
 
 
 @pytest.fixture
-def business(business):  # type: ignore[no-untyped-def]
+def business(business):
     return feed_business(business)
 
 
 @pytest.fixture
-def environ(environ):  # type: ignore[no-untyped-def]
+def environ(environ):
     return feed_environ(environ)
 
 
 @pytest.fixture
-def send(client):  # type: ignore[no-untyped-def]
+def send(client):
     return poster(client, URL, square_headers)
 
 
-def payment_event(event_id: str = "6a8f5f28-54a1-4eb0-a98a-3111513fd4fc", **changes) -> dict:  # type: ignore[no-untyped-def]
+def payment_event(event_id: str = "6a8f5f28-54a1-4eb0-a98a-3111513fd4fc", **changes) -> dict:
     return square_event("payment.created", "payment", square_payment(**changes), event_id=event_id)
 
 
-def dispute_event(event_id: str = "d-1", **changes) -> dict:  # type: ignore[no-untyped-def]
+def dispute_event(event_id: str = "d-1", **changes) -> dict:
     return square_event("dispute.created", "dispute", square_dispute(**changes), event_id=event_id)
 
 
-def stored(services):  # type: ignore[no-untyped-def]
+def stored(services):
     with UnitOfWork(services.db) as uow:
         return uow.transactions.get(TX), [(w.kind, w.status) for w in uow.work.for_transaction(TX)]
 
@@ -233,12 +233,12 @@ def test_a_payment_our_schema_refuses_is_200_skipped_naming_the_field(send, serv
     assert count_rows(services, Transaction) == 0 and count_rows(services, InboundEvent) == 1
 
 
-def update_event(event_id: str, status: str, updated_at: str, **changes) -> dict:  # type: ignore[no-untyped-def]
+def update_event(event_id: str, status: str, updated_at: str, **changes) -> dict:
     payment = square_payment(status=status, updated_at=updated_at, **changes)
     return square_event("payment.updated", "payment", payment, event_id=event_id)
 
 
-def shown(client, auth) -> dict:  # type: ignore[no-untyped-def]
+def shown(client, auth) -> dict:
     return client.get(f"/api/v1/transactions/{TX}", headers=auth).get_json()["transaction"]["payment"]
 
 

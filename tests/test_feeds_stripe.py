@@ -36,21 +36,21 @@ TX = f"stripe:{INTENT}"
 
 
 @pytest.fixture
-def business(business):  # type: ignore[no-untyped-def]
+def business(business):
     return feed_business(business)
 
 
 @pytest.fixture
-def environ(environ):  # type: ignore[no-untyped-def]
+def environ(environ):
     return feed_environ(environ)
 
 
 @pytest.fixture
-def send(client):  # type: ignore[no-untyped-def]
+def send(client):
     return poster(client, URL, stripe_headers)
 
 
-def stored(services, transaction_id: str = TX):  # type: ignore[no-untyped-def]
+def stored(services, transaction_id: str = TX):
     with UnitOfWork(services.db) as uow:
         return uow.transactions.get(transaction_id), [
             (w.kind, w.status) for w in uow.work.for_transaction(transaction_id)
@@ -286,7 +286,7 @@ def test_a_dispute_for_a_payment_never_seen_is_200_unknown_and_kept(send, servic
     assert any(TX in r.getMessage() for r in caplog.records)
 
 
-def kept_event(services, key: str):  # type: ignore[no-untyped-def]
+def kept_event(services, key: str):
     with UnitOfWork(services.db) as uow:
         event = uow.session.get(InboundEvent, key)
         return None if event is None else (event.payload, event.handled_at)

@@ -15,12 +15,12 @@ from tests.conftest import signed_headers, transaction_body
 URL = "/api/v1/transactions"
 
 
-def stored(services, transaction_id="T-2026-000123"):  # type: ignore[no-untyped-def]
+def stored(services, transaction_id="T-2026-000123"):
     with UnitOfWork(services.db) as uow:
         return uow.transactions.get(transaction_id), uow.work.for_transaction(transaction_id)
 
 
-def count_transactions(services) -> int:  # type: ignore[no-untyped-def]
+def count_transactions(services) -> int:
     with UnitOfWork(services.db) as uow:
         return uow.session.scalar(select(func.count()).select_from(Transaction))
 

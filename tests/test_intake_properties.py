@@ -152,7 +152,7 @@ content_types = st.one_of(
 )
 
 
-def post(client, clock, path: str, raw: bytes, mode: str, content_type: str | None, garbage: str = "x"):  # type: ignore[no-untyped-def]
+def post(client, clock, path: str, raw: bytes, mode: str, content_type: str | None, garbage: str = "x"):
     at = int(clock().timestamp())
     digest = signatures.sign(raw, POS_SECRET, at).split("v1=")[1]
     header = {
@@ -176,7 +176,7 @@ def post(client, clock, path: str, raw: bytes, mode: str, content_type: str | No
 # --- what is checked ----------------------------------------------------------------------------------
 
 
-def reset(services) -> None:  # type: ignore[no-untyped-def]
+def reset(services) -> None:
     """Empty what intake writes, only when something is there (an fsync per example is slow)."""
     if any(counts(services).values()):
         with UnitOfWork(services.db, write=True) as uow:
@@ -185,7 +185,7 @@ def reset(services) -> None:  # type: ignore[no-untyped-def]
             uow.commit()
 
 
-def counts(services) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def counts(services) -> dict[str, int]:
     with UnitOfWork(services.db) as uow:
         return {
             model.__tablename__: uow.session.scalar(select(func.count()).select_from(model))
@@ -193,7 +193,7 @@ def counts(services) -> dict[str, int]:  # type: ignore[no-untyped-def]
         }
 
 
-def seed_transaction(client, clock) -> None:  # type: ignore[no-untyped-def]
+def seed_transaction(client, clock) -> None:
     assert (
         post(
             client, clock, TRANSACTIONS, json.dumps(transaction_body()).encode(), "valid", "application/json"
@@ -202,7 +202,7 @@ def seed_transaction(client, clock) -> None:  # type: ignore[no-untyped-def]
     )
 
 
-def check_answer(response, mode: str, content_type: str | None) -> None:  # type: ignore[no-untyped-def]
+def check_answer(response, mode: str, content_type: str | None) -> None:
     status = response.status_code
     event(f"status {status}")
     assert 200 <= status < 500, response.get_data(as_text=True)
@@ -219,7 +219,7 @@ def check_answer(response, mode: str, content_type: str | None) -> None:  # type
         assert status in (200, 202, 404, 409, 422)
 
 
-def assert_stored_body_is_unambiguous(services) -> None:  # type: ignore[no-untyped-def]
+def assert_stored_body_is_unambiguous(services) -> None:
     """What was accepted parses one way only (no repeated key, no lone surrogate) and carries no card number."""
     with UnitOfWork(services.db) as uow:
         raw = uow.session.scalar(select(Transaction.body))

@@ -39,7 +39,7 @@ class HangingCamera:
         self.release, self.hanging, self.calls = threading.Event(), threading.Event(), []
         self._lock = threading.Lock()
 
-    def snapshot(self, serial, *, org_id, at):  # type: ignore[no-untyped-def]
+    def snapshot(self, serial, *, org_id, at):
         with self._lock:
             self.calls.append((serial, at))
             first = len(self.calls) == 1
@@ -48,7 +48,7 @@ class HangingCamera:
             self.release.wait(30)
         return Picture(JPEG, "image/jpeg")
 
-    def video_link(self, serial, *, org_id, at):  # type: ignore[no-untyped-def]
+    def video_link(self, serial, *, org_id, at):
         return None
 
 
@@ -63,7 +63,7 @@ def messenger() -> FakeMessenger:
 
 
 @pytest.fixture
-def services(config, clock, camera, messenger):  # type: ignore[no-untyped-def]
+def services(config, clock, camera, messenger):
     built = build_services(
         config, clock=clock, camera=camera, faces=FakeFaceBackend(), products=None, messenger=messenger
     )

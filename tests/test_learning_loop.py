@@ -62,10 +62,10 @@ class SceneCamera:
     def __init__(self) -> None:
         self.scenes: dict[str, bytes] = {}
 
-    def snapshot(self, serial: str, *, org_id: str, at) -> Picture:  # type: ignore[no-untyped-def]
+    def snapshot(self, serial: str, *, org_id: str, at) -> Picture:
         return Picture(self.scenes[serial], "image/jpeg")
 
-    def video_link(self, serial: str, *, org_id: str, at) -> str | None:  # type: ignore[no-untyped-def]
+    def video_link(self, serial: str, *, org_id: str, at) -> str | None:
         return None
 
 
@@ -75,7 +75,7 @@ def camera() -> SceneCamera:
 
 
 @pytest.fixture
-def services(config, clock, camera, messenger):  # type: ignore[no-untyped-def]
+def services(config, clock, camera, messenger):
     built = build_services(config, clock=clock, camera=camera, messenger=messenger, products=None)
     yield built
     built.db.dispose()
@@ -87,7 +87,7 @@ def checkout(
     clock,
     camera: SceneCamera,
     transaction_id: str,
-    register: str,  # type: ignore[no-untyped-def]
+    register: str,
     *placements: Placement,
     seed: int,
 ) -> list:
@@ -100,7 +100,7 @@ def checkout(
     return sent + chat.run()
 
 
-def alerts_of(services, transaction_id: str) -> list[Alert]:  # type: ignore[no-untyped-def]
+def alerts_of(services, transaction_id: str) -> list[Alert]:
     with UnitOfWork(services.db) as uow:
         return [a for a in uow.alerts.list() if a.transaction_id == transaction_id]
 

@@ -144,7 +144,7 @@ def _texts(node: object) -> list[str]:
 
 
 @pytest.fixture
-def watchlist_200(services) -> list[str]:  # type: ignore[no-untyped-def]
+def watchlist_200(services) -> list[str]:
     """200 active entries, newest first as `watchlist` lists them, each with a long reason typed by a person."""
     now = services.clock()
     ids = []

@@ -32,7 +32,7 @@ def faces() -> OnePerPicture:
 
 
 @pytest.fixture
-def services(config, clock, faces, messenger):  # type: ignore[no-untyped-def]
+def services(config, clock, faces, messenger):
     built = build_services(
         config, clock=clock, camera=CountingCamera(), faces=faces, messenger=messenger, products=None
     )
@@ -40,7 +40,7 @@ def services(config, clock, faces, messenger):  # type: ignore[no-untyped-def]
     built.db.dispose()
 
 
-def enroll(post_signed, chat, clock, faces) -> tuple[str, object]:  # type: ignore[no-untyped-def]
+def enroll(post_signed, chat, clock, faces) -> tuple[str, object]:
     proposal = proposed(post_signed, chat, clock, "T-report")
     chat.press("P-ana", enroll_inputs(proposal.card), on=chat.message_id(proposal))
     (person,) = people(chat.services)

@@ -47,7 +47,7 @@ def messenger() -> FakeMessenger:
 
 
 @pytest.fixture
-def services(config, clock, messenger):  # type: ignore[no-untyped-def]
+def services(config, clock, messenger):
     scene = compose_scene([Placement("grace_hopper", at=(0.2, 0.4))], seed=1).image
     built = build_services(
         config,

@@ -53,7 +53,7 @@ TYPED = {
 
 
 @pytest.fixture
-def served(client) -> dict:  # type: ignore[no-untyped-def]
+def served(client) -> dict:
     response = client.get(URL)  # no Authorization: documentation only
     assert response.status_code == 200
     return response.get_json()

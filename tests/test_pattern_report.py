@@ -52,7 +52,7 @@ def count(
     subject: str,
     day: date,
     store: str = "store-001",
-    amount: str = "0",  # type: ignore[no-untyped-def]
+    amount: str = "0",
     **kinds: int,
 ) -> None:
     with UnitOfWork(services.db, write=True) as uow:
@@ -77,7 +77,7 @@ def alert(
     status: str,
     at: datetime,
     *,
-    cashier: str | None = None,  # type: ignore[no-untyped-def]
+    cashier: str | None = None,
     register: str | None = "reg-1",
     store: str = "store-001",
     transaction: bool = True,
@@ -114,7 +114,7 @@ def alert(
 
 
 @pytest.fixture
-def seeded(services) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+def seeded(services) -> dict[str, list[str]]:
     """Four cashiers with history and one new one, two registers, four cards, alerts in and out of the period."""
     count(services, "cashier", "c-1", date(2026, 11, 17), sale=45, void=5, own_refund=2)
     count(services, "cashier", "c-1", date(2026, 11, 20), sale=45, void=5, under_rung=1)
@@ -175,7 +175,7 @@ def seeded(services) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
     return alerts
 
 
-def build(services):  # type: ignore[no-untyped-def]
+def build(services):
     store = services.config.business.store("store-001")
     with UnitOfWork(services.db) as uow:
         return pattern_report(uow, services.config, store, local_days(store, FIRST, LAST))
@@ -233,10 +233,10 @@ def test_each_cashier_and_register_carries_its_newest_alerts(services, seeded):
 def test_the_periods_are_whole_local_days():
     store = type("Store", (), {"timezone": "America/New_York"})()
     now = datetime(2026, 3, 9, 3, 30, tzinfo=UTC)  # 23:30 on Sun 8 Mar in New York, the spring-forward day
-    today = days_to_today(store, now, 7)  # type: ignore[arg-type]
+    today = days_to_today(store, now, 7)
     assert (today.first_day, today.last_day) == (date(2026, 3, 2), date(2026, 3, 8))
     assert (today.since, today.until) == (datetime(2026, 3, 2, 5, tzinfo=UTC), datetime(2026, 3, 9, 4, tzinfo=UTC))
-    week = week_before(store, date(2026, 3, 9))  # type: ignore[arg-type]
+    week = week_before(store, date(2026, 3, 9))
     assert (week.first_day, week.last_day, week.until) == (date(2026, 3, 2), date(2026, 3, 8), today.until)
 
 

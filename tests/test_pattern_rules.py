@@ -178,7 +178,7 @@ class TestPictureThatCannotBeAnalysed:
 class CrashingCamera(FakeCamera):
     """A camera client with a bug: every snapshot raises, so the step is retried, then dead-lettered."""
 
-    def snapshot(self, serial, *, org_id, at):  # type: ignore[no-untyped-def]
+    def snapshot(self, serial, *, org_id, at):
         self.calls.append((serial, org_id, at))
         raise RuntimeError("bug in the camera client")
 

@@ -49,23 +49,23 @@ def faces() -> FakeFaceBackend:
 
 
 @pytest.fixture
-def services(config, clock, camera, faces):  # type: ignore[no-untyped-def]
+def services(config, clock, camera, faces):
     built = build_services(config, clock=clock, camera=camera, faces=faces, products=FakeProductCounter({"Bottle": 3}))
     yield built
     built.db.dispose()
 
 
 @pytest.fixture
-def run(services, clock):  # type: ignore[no-untyped-def]
+def run(services, clock):
     runner = Runner(db=services.db, steps=STEPS, dependencies=services.dependencies(), clock=clock)
     return runner.run_until_idle
 
 
-def view(client, auth, transaction_id="T-2026-000123") -> dict:  # type: ignore[no-untyped-def]
+def view(client, auth, transaction_id="T-2026-000123") -> dict:
     return client.get(f"{URL}/{transaction_id}", headers=auth).get_json()
 
 
-def alerts(services) -> list[Alert]:  # type: ignore[no-untyped-def]
+def alerts(services) -> list[Alert]:
     with UnitOfWork(services.db) as uow:
         return sorted(uow.alerts.list(), key=lambda a: a.rule)
 
@@ -236,7 +236,7 @@ def test_recognition_outage_is_retried_later(post_signed, services, run, clock, 
     calls = []
     real_detect = faces.detect
 
-    def flaky(image: bytes):  # type: ignore[no-untyped-def]
+    def flaky(image: bytes):
         calls.append(image)
         if len(calls) == 1:
             raise RecognitionError("Amazon Rekognition could not be reached", retry=True)

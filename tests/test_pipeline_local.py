@@ -54,13 +54,13 @@ def camera() -> FakeCamera:
 
 
 @pytest.fixture
-def services(config, clock, camera):  # type: ignore[no-untyped-def]
+def services(config, clock, camera):
     built = build_services(config, clock=clock, camera=camera, products=None)  # the real local face backend
     yield built
     built.db.dispose()
 
 
-def enroll_from_scene(services, person_id: str, scene: bytes) -> None:  # type: ignore[no-untyped-def]
+def enroll_from_scene(services, person_id: str, scene: bytes) -> None:
     """What the enrollment flow stores: the person, the enrollment photo and the local descriptor."""
     (detected,) = services.faces.detect(scene)
     enrolled = services.faces.enroll(person_id, detected)
@@ -84,7 +84,7 @@ def enroll_from_scene(services, person_id: str, scene: bytes) -> None:  # type: 
         uow.commit()
 
 
-def checkout(post_signed, services, clock, camera, transaction_id: str, *people: Placement) -> dict:  # type: ignore[no-untyped-def]
+def checkout(post_signed, services, clock, camera, transaction_id: str, *people: Placement) -> dict:
     camera.script = [Picture(compose_scene(people, seed=len(camera.calls)).image, "image/jpeg")]
     local = clock().astimezone(timezone(timedelta(hours=-3))).isoformat()
     response = post_signed(URL, transaction_body(transaction_id=transaction_id, occurred_at=local))

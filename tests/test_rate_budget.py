@@ -25,7 +25,7 @@ ORG = "org-1"
 
 
 @pytest.fixture
-def budget(services, clock) -> RateBudget:  # type: ignore[no-untyped-def]
+def budget(services, clock) -> RateBudget:
     return RateBudget(services.db, rate_per_s=10, burst=3, clock=clock)
 
 
@@ -110,7 +110,7 @@ SNAP = f"{MERAKI}/devices/Q2XX-AAAA-0001/camera/generateSnapshot"
 VIDEO = f"{MERAKI}/devices/Q2XX-AAAA-0001/camera/videoLink"
 
 
-def budgeted_camera(budget: RateBudget, clock, slept: list[float], max_wait_s: float) -> MerakiCamera:  # type: ignore[no-untyped-def]
+def budgeted_camera(budget: RateBudget, clock, slept: list[float], max_wait_s: float) -> MerakiCamera:
     """A camera wired as bot/adapters.py wires it; the budget's sleeps move the test clock instead of waiting."""
 
     def sleep(seconds: float) -> None:
@@ -216,7 +216,7 @@ def run_takers(
     return [[tuple(pair) for pair in json.loads(out.strip().splitlines()[-1])] for out in results]
 
 
-def test_processes_share_one_budget(database_url) -> None:  # type: ignore[no-untyped-def]
+def test_processes_share_one_budget(database_url) -> None:
     """Three processes racing for ~2 s get no more than one bucket allows in any window, not three buckets' worth."""
     rate, burst, duration = 20.0, 5, 2.0
     per_process = run_takers(database_url, processes=3, rate=rate, burst=burst, duration=duration)

@@ -42,7 +42,7 @@ def faces() -> OnePerPicture:
 
 
 @pytest.fixture
-def services(config, clock, faces, messenger):  # type: ignore[no-untyped-def]
+def services(config, clock, faces, messenger):
     built = build_services(
         config, clock=clock, camera=CountingCamera(), faces=faces, messenger=messenger, products=None
     )
@@ -50,13 +50,13 @@ def services(config, clock, faces, messenger):  # type: ignore[no-untyped-def]
     built.db.dispose()
 
 
-def purge(chat, clock, days: float) -> None:  # type: ignore[no-untyped-def]
+def purge(chat, clock, days: float) -> None:
     clock.advance(days * DAY)
     enqueue_sweeps(chat.services.db, clock)
     chat.run()
 
 
-def pictures(services) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def pictures(services) -> dict[str, int]:
     with UnitOfWork(services.db) as uow:
         found: dict[str, int] = {}
         for snapshot in uow.session.query(Snapshot):
@@ -64,21 +64,21 @@ def pictures(services) -> dict[str, int]:  # type: ignore[no-untyped-def]
         return found
 
 
-def transactions(services) -> set[str]:  # type: ignore[no-untyped-def]
+def transactions(services) -> set[str]:
     with UnitOfWork(services.db) as uow:
         return {t.transaction_id for t in uow.session.query(Transaction)}
 
 
-def files_on_disk(services) -> set[str]:  # type: ignore[no-untyped-def]
+def files_on_disk(services) -> set[str]:
     return {p.stem for p in services.evidence.root.rglob("*") if p.is_file() and not p.name.startswith(".")}
 
 
-def files_in_database(services) -> set[str]:  # type: ignore[no-untyped-def]
+def files_in_database(services) -> set[str]:
     with UnitOfWork(services.db) as uow:
         return {f.sha256 for f in uow.session.query(EvidenceFile)}
 
 
-def picture_files(services, transaction_id: str) -> set[str]:  # type: ignore[no-untyped-def]
+def picture_files(services, transaction_id: str) -> set[str]:
     with UnitOfWork(services.db) as uow:
         snapshots = uow.transactions.with_evidence(transaction_id).snapshots
         return {s.evidence_sha256 for s in snapshots} | {f.crop_sha256 for s in snapshots for f in s.faces}

@@ -18,7 +18,7 @@ from tests.conftest import transaction_body
 LEASE_S = 60.0
 
 
-def make_runner(services, clock, steps, dependencies=None, outcomes=None, **settings):  # type: ignore[no-untyped-def]
+def make_runner(services, clock, steps, dependencies=None, outcomes=None, **settings):
     return Runner(
         db=services.db,
         steps=steps,
@@ -29,28 +29,28 @@ def make_runner(services, clock, steps, dependencies=None, outcomes=None, **sett
     )
 
 
-def enqueue(services, clock, *keys, kind="job"):  # type: ignore[no-untyped-def]
+def enqueue(services, clock, *keys, kind="job"):
     with UnitOfWork(services.db, write=True) as uow:
         for key in keys:
             uow.work.enqueue(kind=kind, key=key, run_at=clock(), now=clock())
         uow.commit()
 
 
-def items(services):  # type: ignore[no-untyped-def]
+def items(services):
     with UnitOfWork(services.db) as uow:
         return {row.dedupe_key.split(":", 1)[1]: row for row in uow.session.query(WorkItem).order_by(WorkItem.id)}
 
 
-def record_effect(work, item, clock):  # type: ignore[no-untyped-def]
+def record_effect(work, item, clock):
     work.audit.record(at=clock(), actor="test", action="step", subject_type="work_item", subject_id=str(item.id))
 
 
-def effects(services):  # type: ignore[no-untyped-def]
+def effects(services):
     with UnitOfWork(services.db) as uow:
         return [int(e.subject_id) for e in uow.session.query(AuditEntry).filter_by(action="step")]
 
 
-def another_process(services) -> Database:  # type: ignore[no-untyped-def]
+def another_process(services) -> Database:
     """Its own engine and, on SQLite, its own writer lock: what a second worker process has."""
     return Database(services.db.url.render_as_string(hide_password=False))
 
@@ -298,7 +298,7 @@ def test_triage_step_end_to_end_from_signed_post_to_stored_decision(post_signed,
     runner = Runner(db=services.db, steps=STEPS, dependencies=services.dependencies(), clock=clock)
     runner.run_until_idle()
 
-    def state():  # type: ignore[no-untyped-def]
+    def state():
         with UnitOfWork(services.db) as uow:
             t = uow.session.get(Transaction, "T-2026-000123")
             work = [(i.kind, i.status, i.attempts, i.completed_at) for i in uow.work.for_transaction("T-2026-000123")]

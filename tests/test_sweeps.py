@@ -13,7 +13,7 @@ from storage.models import WorkItem
 from storage.uow import UnitOfWork
 
 
-def sweep_keys(services) -> list[str]:  # type: ignore[no-untyped-def]
+def sweep_keys(services) -> list[str]:
     with UnitOfWork(services.db) as uow:
         return sorted(w.dedupe_key for w in uow.session.query(WorkItem))
 
@@ -51,5 +51,5 @@ def test_a_sweep_that_cannot_reach_the_database_waits_for_the_next_tick(clock, c
 class _Unreachable:
     write_lock = None
 
-    def session(self, *, write: bool):  # type: ignore[no-untyped-def]
+    def session(self, *, write: bool):
         raise ConnectionError("database down")

@@ -23,7 +23,7 @@ from tests.learning_fixtures import (  # noqa: F401  (fixtures)
 from tests.learning_helpers import ROOM, audit, body_at, card_texts, enroll_inputs, evidence_files, people
 
 
-def enrolled(post_signed, chat, clock, *, days: int = 90) -> str:  # type: ignore[no-untyped-def]
+def enrolled(post_signed, chat, clock, *, days: int = 90) -> str:
     proposal = proposed(post_signed, chat, clock)
     chat.press("P-ana", enroll_inputs(proposal.card, days=days), on=chat.message_id(proposal))
     (person,) = [p for p in people(chat.services) if p.status == "active"]
@@ -64,7 +64,7 @@ def test_remove_needs_security_and_the_entry_is_never_matched_again(post_signed,
     assert "already removed; nothing changed" in again[0].markdown
 
 
-def _scopes_of_next_checkout(post_signed, chat, clock, faces) -> list:  # type: ignore[no-untyped-def]
+def _scopes_of_next_checkout(post_signed, chat, clock, faces) -> list:
     faces.searches.clear()
     clock.advance(60)
     post_signed("/api/v1/transactions", body_at(clock, "T-next"))

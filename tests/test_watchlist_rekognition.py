@@ -54,7 +54,7 @@ def calls(rek: Any) -> list[tuple[str, dict]]:
 
 
 @pytest.fixture
-def services(config, clock, rek, messenger):  # type: ignore[no-untyped-def]
+def services(config, clock, rek, messenger):
     built = build_services(
         config,
         clock=clock,
@@ -75,7 +75,7 @@ def crop() -> bytes:
     return out.getvalue()
 
 
-def checkout_with_a_face(services) -> str:  # type: ignore[no-untyped-def]
+def checkout_with_a_face(services) -> str:
     """What analysis leaves behind: a transaction, its picture and one customer's face with its crop."""
     now, picture, whole = services.clock(), crop(), crop() + b"the whole checkout picture"
     digest, scene = services.evidence.put(picture, "image/jpeg"), services.evidence.put(whole, "image/jpeg")

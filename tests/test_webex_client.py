@@ -32,7 +32,7 @@ class Clock:
 
 
 @pytest.fixture
-def rsps():  # type: ignore[no-untyped-def]
+def rsps():
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         yield mock
 

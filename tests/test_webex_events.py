@@ -37,7 +37,7 @@ def environ(tmp_path: Path, database_url: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def app(services):  # type: ignore[no-untyped-def]
+def app(services):
     app = create_app(services)
     if webex_events.blueprint.name not in app.blueprints:  # until bot/app.py registers it
         app.register_blueprint(webex_events.blueprint)
@@ -45,7 +45,7 @@ def app(services):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def wakes(services) -> list[int]:  # type: ignore[no-untyped-def]
+def wakes(services) -> list[int]:
     calls: list[int] = []
     services.wake_runner = lambda: calls.append(1)
     return calls
@@ -87,7 +87,7 @@ def webhook_body(resource: str = "messages", data_id: str = MESSAGE_ID, **change
     return body
 
 
-def post(client, body: dict[str, Any] | bytes, *, signature: str | None = "sign"):  # type: ignore[no-untyped-def]
+def post(client, body: dict[str, Any] | bytes, *, signature: str | None = "sign"):
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     headers = {"Content-Type": "application/json"}
     if signature == "sign":
@@ -97,7 +97,7 @@ def post(client, body: dict[str, Any] | bytes, *, signature: str | None = "sign"
     return client.post("/webex/events", data=raw, headers=headers)
 
 
-def stored(services) -> tuple[list[InboundEvent], list[WorkItem]]:  # type: ignore[no-untyped-def]
+def stored(services) -> tuple[list[InboundEvent], list[WorkItem]]:
     with UnitOfWork(services.db) as uow:
         events = list(uow.session.scalars(select(InboundEvent).order_by(InboundEvent.id)))
         items = list(uow.session.scalars(select(WorkItem).order_by(WorkItem.id)))
@@ -191,7 +191,7 @@ def test_signed_but_malformed_bodies_are_422(client, services, raw):
     assert stored(services) == ([], [])
 
 
-def test_without_a_webhook_secret_the_endpoint_is_off(services, tmp_path, database_url):  # type: ignore[no-untyped-def]
+def test_without_a_webhook_secret_the_endpoint_is_off(services, tmp_path, database_url):
     import yaml
 
     from bot.app import build_services

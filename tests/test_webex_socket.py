@@ -201,7 +201,7 @@ def test_a_redelivery_while_the_first_is_being_stored_waits_for_its_outcome():
     assert outcomes == [True, True] and calls == [MESSAGE_ID]
 
 
-def stored(services) -> tuple[list[tuple[str, str]], list[str | None]]:  # type: ignore[no-untyped-def]
+def stored(services) -> tuple[list[tuple[str, str]], list[str | None]]:
     with UnitOfWork(services.db) as uow:
         events = [
             (e.id, e.source) for e in uow.session.scalars(select(InboundEvent).order_by(InboundEvent.received_at))

@@ -53,7 +53,7 @@ def messenger() -> FakeMessenger:
     return FakeMessenger()
 
 
-def report_items(services) -> dict[str, datetime]:  # type: ignore[no-untyped-def]
+def report_items(services) -> dict[str, datetime]:
     return items(services, StepKind.PATTERN_REPORT)
 
 

@@ -8,7 +8,7 @@ from bot.__main__ import main
 from storage.uow import UnitOfWork
 
 
-def queue(services, clock) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def queue(services, clock) -> dict[str, int]:
     now = clock()
     with UnitOfWork(services.db, write=True) as uow:
         for key in ("dead-1", "dead-2", "alive"):
@@ -23,7 +23,7 @@ def queue(services, clock) -> dict[str, int]:  # type: ignore[no-untyped-def]
         return {c.ref_id or "": c.id for c in claimed.values()}
 
 
-def rows(services) -> dict[str, tuple[str, int]]:  # type: ignore[no-untyped-def]
+def rows(services) -> dict[str, tuple[str, int]]:
     with UnitOfWork(services.db) as uow:
         return {w.ref_id: (w.status, w.attempts) for w in uow.work.for_kind("deliver")}
 

@@ -10,7 +10,7 @@ from storage.uow import UnitOfWork
 LEASE_S = 60.0
 
 
-def enqueue(services, clock, kind, key, *, delay_s=0.0, transaction_id=None):  # type: ignore[no-untyped-def]
+def enqueue(services, clock, kind, key, *, delay_s=0.0, transaction_id=None):
     with UnitOfWork(services.db, write=True) as uow:
         uow.work.enqueue(
             kind=kind, key=key, transaction_id=transaction_id, run_at=clock() + timedelta(seconds=delay_s), now=clock()
@@ -18,14 +18,14 @@ def enqueue(services, clock, kind, key, *, delay_s=0.0, transaction_id=None):  #
         uow.commit()
 
 
-def claim(services, clock, kinds, limit=10):  # type: ignore[no-untyped-def]
+def claim(services, clock, kinds, limit=10):
     with UnitOfWork(services.db, write=True) as uow:
         claimed = uow.work.claim_due(kinds=set(kinds), now=clock(), lease_s=LEASE_S, limit=limit)
         uow.commit()
     return claimed
 
 
-def finish(services, change):  # type: ignore[no-untyped-def]
+def finish(services, change):
     """Run ``change(queue)`` in its own unit and commit; returns what it returned."""
     with UnitOfWork(services.db, write=True) as uow:
         result = change(uow.work)
@@ -33,7 +33,7 @@ def finish(services, change):  # type: ignore[no-untyped-def]
     return result
 
 
-def rows(services):  # type: ignore[no-untyped-def]
+def rows(services):
     with UnitOfWork(services.db) as uow:
         return {row.dedupe_key: row for row in uow.session.query(WorkItem).all()}
 
