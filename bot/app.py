@@ -40,7 +40,7 @@ class Services:
     products: ProductCounter | None
     rules: list[CompiledRule]
     messenger: Messenger | None = None
-    wake_runner: Callable[[], None] = lambda: None
+    wake_runner: Callable[..., None] = lambda *kinds: None  # Background.wake: the kinds of new work, or all
     component_state: dict[str, str] = field(default_factory=dict)
     baselines: BaselineCache = field(default_factory=BaselineCache)
 

@@ -74,7 +74,9 @@ class Background:
             steps = {k: v for k, v in STEPS.items() if k in lane_of(lane)}
             count = getattr(workers, lane.value)
             for n in range(count):
-                runner = self._runner(steps, batch=1 if count > 1 else None)
+                # The first worker of a lane polls; the others wait to be woken (by a new step, or by a sibling
+                # that found more than it can take), so sixteen idle camera workers are not sixteen claims a second.
+                runner = self._runner(steps, batch=1 if count > 1 else None, polls=n == 0, lane=lane)
                 self.runners.append(runner)
                 self._lanes.setdefault(lane, []).append(runner)
                 self._threads.append(threading.Thread(target=runner.run_forever, name=f"{lane}-{n}", daemon=True))
@@ -83,8 +85,9 @@ class Background:
         schedule_sweeps(self.scheduler, services)  # expiry and retention: each a work item per period
         services.wake_runner = self.wake
 
-    def _runner(self, steps: dict[str, Any], *, batch: int | None) -> Runner:
+    def _runner(self, steps: dict[str, Any], *, batch: int | None, polls: bool, lane: Lane) -> Runner:
         tuning = self.services.config.business.runner
+        idle_wait_s = tuning.idle_wait_s if polls else max(30.0, tuning.idle_wait_s)
         return Runner(
             db=self.services.db,
             steps=steps,
@@ -95,12 +98,13 @@ class Background:
                 lease_s=tuning.lease_s,
                 batch=batch or tuning.batch,
                 max_attempts=tuning.max_attempts,
-                idle_wait_s=tuning.idle_wait_s,
+                idle_wait_s=idle_wait_s,
             ),
             on_step=lambda kind, outcome: self.services.metrics.steps.labels(kind, outcome).inc(),
             on_dead=ON_DEAD,
             priority=priorities(),
             on_enqueued=self.wake,
+            on_full_batch=lambda: self._wake_lane(lane),
         )
 
     def wake(self, kinds: Iterable[str] | None = None) -> None:
@@ -110,10 +114,13 @@ class Background:
         intake's. When none is idle, the busy ones are told, so they claim again before they would wait."""
         lanes = set(Lane) if kinds is None else {self._lane_of[k] for k in kinds if k in self._lane_of}
         for lane in lanes:
-            runners = self._lanes.get(lane, [])
-            idle = next((r for r in runners if r.idle), None)
-            for runner in [idle] if idle is not None else runners:
-                runner.wake()
+            self._wake_lane(lane)
+
+    def _wake_lane(self, lane: Lane) -> None:
+        runners = self._lanes.get(lane, [])
+        idle = next((r for r in runners if r.idle), None)
+        for runner in [idle] if idle is not None else runners:
+            runner.wake()
 
     def start(self) -> None:
         for thread in self._threads:

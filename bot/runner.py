@@ -69,6 +69,7 @@ class Runner:
     on_dead: Mapping[str, DeadLetter] = field(default_factory=dict)
     priority: Mapping[str, int] = field(default_factory=dict)  # kind -> rank in the claim (lower first)
     on_enqueued: Callable[[set[str]], None] = lambda kinds: None  # a step committed work of these kinds
+    on_full_batch: Callable[[], None] = lambda: None  # a claim took all it could: more may be due
 
     def __post_init__(self) -> None:
         self.idle = False  # waiting for work (run_forever): the one to wake for a new step
@@ -97,6 +98,8 @@ class Runner:
                 priority=self.priority,
             )
             work.commit()
+        if claimed and len(claimed) == self.settings.batch:
+            self.on_full_batch()  # there may be more: a sibling starts on it instead of waiting for its poll
         for index, item in enumerate(claimed):
             if self._stop.is_set():
                 self._release(claimed[index:])

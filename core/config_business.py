@@ -309,7 +309,7 @@ class LaneWorkers(_Model):
         "detects in as many worker processes (one per core at most); on Rekognition the time is AWS's, so 4-8 "
         "threads keep a busy store's pictures flowing.",
     )
-    pipeline: int = Field(default=2, ge=1, le=64, description="Short checkout steps at once: triage, decisions.")
+    pipeline: int = Field(default=1, ge=1, le=64, description="Short checkout steps at once: triage, decisions.")
     chat: int = Field(
         default=2, ge=1, le=64, description="Commands, button presses, alert cards and Webex deliveries at once."
     )

@@ -75,12 +75,12 @@ def test_each_lane_has_its_workers_and_only_its_kinds(services) -> None:
     background = Background(services)
     names = sorted(t.name for t in background._threads)
     assert names == sorted(
-        ["analysis-0", "camera-0", "camera-1", "camera-2", "chat-0", "chat-1", "pipeline-0", "pipeline-1", "routine-0"]
+        ["analysis-0", "camera-0", "camera-1", "camera-2", "chat-0", "chat-1", "pipeline-0", "routine-0"]
     )
     for runner, thread in zip(background.runners, background._threads, strict=True):
         lane = Lane(thread.name.split("-")[0])
         assert set(runner.steps) == {k for k, spec in CATALOGUE.items() if spec.lane is lane}
-        assert runner.settings.batch == (1 if thread.name[:-2] in ("camera", "chat", "pipeline") else 20)
+        assert runner.settings.batch == (1 if thread.name[:-2] in ("camera", "chat") else 20)
 
 
 def test_a_hung_camera_delays_neither_a_chat_answer_nor_another_registers_picture(

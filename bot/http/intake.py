@@ -22,6 +22,7 @@ from core import signatures
 from core.card_numbers import card_number_paths
 from core.events import FraudReported, TransactionReceived
 from core.pos_schema import FraudReportBody, PosTransaction, field_errors
+from core.steps import StepKind
 from handlers.pipeline.intake import IntakeResult, accept_fraud_report, accept_transaction
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def _store_transaction(body: PosTransaction, raw: str, digest: str) -> Response:
         return refused
     result: IntakeResult = services.handle(accept_transaction, TransactionReceived(body, raw, digest), write=True)
     if result.outcome == "accepted":
-        services.wake_runner()
+        services.wake_runner([StepKind.TRIAGE])
         log.info(
             "transaction %s accepted%s",
             body.transaction_id,
@@ -83,7 +84,7 @@ def _store_fraud_report(body: FraudReportBody, raw: str, digest: str) -> Respons
             f"transaction {body.transaction_id} was never received here or has already been purged",
         )
     if result.outcome == "accepted":
-        services.wake_runner()
+        services.wake_runner([StepKind.FRAUD_REPORT])
         log.info("fraud report for %s from %s accepted", body.transaction_id, body.source)
         return _json({"transaction_id": body.transaction_id, "source": body.source, "status": "accepted"}, 202)
     return _repeat_response(result, f"fraud report for {body.transaction_id} from {body.source}")
