@@ -692,7 +692,7 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     if not values:
         return {}
     ordered = sorted(values)
-    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731  (a one-line percentile)
     return {
         "p50": round(statistics.median(ordered) * 1000, 2),
         "p90": round(pick(0.9), 2),

@@ -161,7 +161,7 @@ def report(timings: dict[str, list[float]], total: float, transactions: int) -> 
     print(f"{'step':<14}{'runs':>6}{'p50 ms':>10}{'p90 ms':>10}{'max ms':>10}{'ms/transaction':>16}")
     for kind, values in sorted(timings.items(), key=lambda kv: -sum(kv[1])):
         ordered = sorted(values)
-        p = lambda q, ordered=ordered: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
+        p = lambda q, ordered=ordered: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731  (a one-line percentile)
         print(
             f"{kind:<14}{len(values):>6}{statistics.median(values) * 1000:>10.1f}{p(0.9):>10.1f}"
             f"{max(values) * 1000:>10.1f}{sum(values) * 1000 / transactions:>16.1f}"
