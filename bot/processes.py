@@ -25,7 +25,7 @@ from bot.webex_activities import accept_into
 from bot.webex_socket import WebsocketTransport
 from core.config import Config, required_secret
 from core.messenger import WebexError
-from core.steps import CATALOGUE, Lane, lane_of, priorities
+from core.steps import CATALOGUE, Lane, lane_of
 from storage import migrate
 from vision.types import RecognitionError
 
@@ -102,7 +102,6 @@ class Background:
             ),
             on_step=lambda kind, outcome: self.services.metrics.steps.labels(kind, outcome).inc(),
             on_dead=ON_DEAD,
-            priority=priorities(),
             on_enqueued=self.wake,
             on_full_batch=lambda: self._wake_lane(lane),
         )

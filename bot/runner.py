@@ -67,7 +67,6 @@ class Runner:
     # kind -> what a dead-lettered step leaves to settle, in the same database transaction as the burial
     # (a correlation step that died must not leave its transaction "capturing" for ever).
     on_dead: Mapping[str, DeadLetter] = field(default_factory=dict)
-    priority: Mapping[str, int] = field(default_factory=dict)  # kind -> rank in the claim (lower first)
     on_enqueued: Callable[[set[str]], None] = lambda kinds: None  # a step committed work of these kinds
     on_full_batch: Callable[[], None] = lambda: None  # a claim took all it could: more may be due
 
@@ -95,7 +94,6 @@ class Runner:
                 now=self.clock(),
                 lease_s=self.settings.lease_s,
                 limit=self.settings.batch,
-                priority=self.priority,
             )
             work.commit()
         if claimed and len(claimed) == self.settings.batch:

@@ -171,8 +171,3 @@ def lane_of(lane: Lane) -> frozenset[StepKind]:
 
 def camera_lane() -> frozenset[StepKind]:
     return lane_of(Lane.CAMERA)
-
-
-def priorities() -> dict[str, int]:
-    """Each kind's priority within its lane, for the claim's ordering (lower first)."""
-    return {kind.value: spec.priority for kind, spec in CATALOGUE.items()}

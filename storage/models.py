@@ -23,6 +23,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     Numeric,
+    SmallInteger,
     String,
     Text,
     TypeDecorator,
@@ -165,6 +166,10 @@ class WorkItem(Base):
     )
     transaction_id: Mapped[str | None] = mapped_column(String(128), index=True)
     ref_id: Mapped[str | None] = mapped_column(String(128), doc="Other id the step needs (snapshot, alert, person).")
+    store_id: Mapped[str | None] = mapped_column(String(64), doc="The store it is for: claims go round the stores")
+    priority: Mapped[int] = mapped_column(
+        SmallInteger, default=5, server_default="5", doc="Lower first within a lane (a live picture: 0)"
+    )
     status: Mapped[str] = mapped_column(String(8), default="pending", doc="pending|running|done|dead")
     next_run_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(default=0)

@@ -9,14 +9,13 @@ another worker has since taken over.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from core.steps import CATALOGUE, StepKind
 from storage.db import upsert_insert
 from storage.models import WorkItem
 from storage.rows import rows_affected
@@ -48,8 +47,13 @@ class WorkQueue:
         now: datetime,
         transaction_id: str | None = None,
         ref_id: str | None = None,
+        store_id: str | None = None,
+        priority: int | None = None,
     ) -> None:
-        """Add a step unless the same ``kind:key`` was ever enqueued (a no-op then, even if done)."""
+        """Add a step unless the same ``kind:key`` was ever enqueued (a no-op then, even if done).
+
+        ``store_id``: the store the step is for (claims go round the stores); ``priority``: lower first within its
+        lane, by default its kind's (core/steps.py)."""
         statement = (
             upsert_insert(self._session, WorkItem)
             .values(
@@ -57,6 +61,8 @@ class WorkQueue:
                 dedupe_key=f"{kind}:{key}",
                 transaction_id=transaction_id,
                 ref_id=ref_id,
+                store_id=store_id,
+                priority=default_priority(kind) if priority is None else priority,
                 status="pending",
                 next_run_at=run_at,
                 attempts=0,
@@ -75,31 +81,40 @@ class WorkQueue:
             .values(next_run_at=now)
         )
 
-    def claim_due(
-        self,
-        *,
-        kinds: set[str],
-        now: datetime,
-        lease_s: float,
-        limit: int,
-        priority: Mapping[str, int] | None = None,
-    ) -> list[ClaimedItem]:
-        """Take up to ``limit`` due steps (or ones whose lease ran out) of the kinds this process can run,
-        by ``priority`` of their kind first (lower first), then oldest due first."""
+    def claim_due(self, *, kinds: set[str], now: datetime, lease_s: float, limit: int) -> list[ClaimedItem]:
+        """Take up to ``limit`` due steps (or ones whose lease ran out) of the kinds this process can run.
+
+        By priority first (a live picture before an exact-time one), then round the stores: each store's oldest due
+        step of that priority, then each store's second... so one store's burst of 800 captures cannot make
+        another store's one capture wait behind all of them. Steps of no store take turns as one store."""
         if not kinds:
             return []
         due = or_(
             and_(WorkItem.status == "pending", WorkItem.next_run_at <= now),
             and_(WorkItem.status == "running", WorkItem.lease_until < now),
         )
+        turn = (
+            func.row_number()
+            .over(
+                partition_by=(func.coalesce(WorkItem.store_id, ""), WorkItem.priority),
+                order_by=(WorkItem.next_run_at, WorkItem.id),
+            )
+            .label("turn")
+        )
+        ranked = (
+            select(WorkItem.id, WorkItem.priority, WorkItem.next_run_at, turn)
+            .where(WorkItem.kind.in_(kinds), due)
+            .subquery()
+        )
         query = (
             select(WorkItem)
-            .where(WorkItem.kind.in_(kinds), due)
-            .order_by(*_ranking(kinds, priority), WorkItem.next_run_at, WorkItem.id)
+            .join(ranked, ranked.c.id == WorkItem.id)
+            .order_by(ranked.c.priority, ranked.c.turn, ranked.c.next_run_at, ranked.c.id)
             .limit(limit)
         )
         if self._skip_locked:
-            query = query.with_for_update(skip_locked=True)
+            # FOR UPDATE cannot lock a window function's rows: only the work items themselves are locked.
+            query = query.with_for_update(skip_locked=True, of=WorkItem)
         claimed = []
         for item in self._session.scalars(query):
             item.status = "running"
@@ -198,8 +213,9 @@ class WorkQueue:
         return rows_affected(result) == 1
 
 
-def _ranking(kinds: set[str], priority: Mapping[str, int] | None) -> list[Any]:
-    ranks = {kind: priority[kind] for kind in kinds if priority and kind in priority}
-    if len(set(ranks.values())) < 2:
-        return []  # one rank for all: the plain order (and its index) is enough
-    return [case(ranks, value=WorkItem.kind, else_=max(ranks.values()) + 1)]
+def default_priority(kind: str) -> int:
+    """The kind's priority in the step catalogue; the middle one for kinds it does not know (tests' own)."""
+    try:
+        return CATALOGUE[StepKind(kind)].priority
+    except ValueError:
+        return 5

@@ -104,7 +104,7 @@ def test_one_digest_per_local_day_at_the_local_time_across_daylight_saving(
 
 def test_nothing_before_the_local_time_and_a_repeated_tick_adds_nothing(services, clock, messenger):
     woken: list[bool] = []
-    services.wake_runner = lambda: woken.append(True)
+    services.wake_runner = lambda *kinds: woken.append(True)
     scheduler = BackgroundScheduler(timezone="UTC")  # never started: the job is called by hand
     schedule_sweeps(scheduler, services)
     (job,) = scheduler.get_jobs()

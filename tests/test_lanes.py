@@ -10,7 +10,7 @@ import pytest
 
 from bot.app import build_services
 from bot.processes import Background
-from core.steps import CATALOGUE, Lane, StepKind, priorities
+from core.steps import CATALOGUE, Lane, StepKind
 from storage.uow import UnitOfWork
 from tests.checkouts import body_now
 from tests.fakes import FakeFaceBackend, FakeMessenger
@@ -133,8 +133,41 @@ def test_live_pictures_are_claimed_before_older_exact_time_ones(services, clock)
         uow.commit()
     with UnitOfWork(services.db, write=True) as uow:
         kinds = {StepKind.CAPTURE_EXACT.value, StepKind.CAPTURE_LIVE.value}
-        first = uow.work.claim_due(kinds=kinds, now=now, lease_s=60, limit=1, priority=priorities())
-        plain = uow.work.claim_due(kinds=kinds, now=now, lease_s=60, limit=1)
+        first = uow.work.claim_due(kinds=kinds, now=now, lease_s=60, limit=1)
+        then = uow.work.claim_due(kinds=kinds, now=now, lease_s=60, limit=1)
         uow.commit()
-    assert [c.ref_id for c in first] == ["live"]
-    assert [c.ref_id for c in plain] == ["exact"]  # without priorities: the oldest due first
+    assert [c.ref_id for c in first] == ["live"] and [c.ref_id for c in then] == ["exact"]
+
+
+def test_claims_go_round_the_stores_so_one_stores_burst_does_not_starve_another(services, clock) -> None:
+    now = clock()
+    with UnitOfWork(services.db, write=True) as uow:
+        for n in range(40):  # a store's burst, all due before the other store's one capture
+            uow.work.enqueue(
+                kind=StepKind.CAPTURE_LIVE,
+                key=f"A-{n}",
+                ref_id=f"A-{n}",
+                store_id="store-001",
+                run_at=now - timedelta(seconds=60 - n),
+                now=now,
+            )
+        uow.work.enqueue(kind=StepKind.CAPTURE_LIVE, key="B-0", ref_id="B-0", store_id="store-002", run_at=now, now=now)
+        uow.work.enqueue(
+            kind=StepKind.ANALYZE,
+            key="exact",
+            ref_id="exact",
+            store_id="store-002",
+            priority=6,
+            run_at=now - timedelta(minutes=3),
+            now=now,
+        )
+        uow.work.enqueue(
+            kind=StepKind.ANALYZE, key="live", ref_id="live", store_id="store-002", priority=3, run_at=now, now=now
+        )
+        uow.commit()
+    with UnitOfWork(services.db, write=True) as uow:
+        captures = uow.work.claim_due(kinds={StepKind.CAPTURE_LIVE.value}, now=now, lease_s=60, limit=3)
+        analyses = uow.work.claim_due(kinds={StepKind.ANALYZE.value}, now=now, lease_s=60, limit=2)
+        uow.commit()
+    assert [c.ref_id for c in captures] == ["A-0", "B-0", "A-1"]
+    assert [c.ref_id for c in analyses] == ["live", "exact"]  # a live picture's analysis first, though younger

@@ -25,7 +25,7 @@ def test_period_key_is_the_utc_hour():
 
 def test_schedule_sweeps_adds_one_job_that_enqueues_this_hours_items_and_wakes_the_runner(services, clock):
     woken = []
-    services.wake_runner = lambda: woken.append(True)
+    services.wake_runner = lambda *kinds: woken.append(True)
     scheduler = BackgroundScheduler(timezone="UTC")  # never started: the job is called by hand
     schedule_sweeps(scheduler, services)
     (job,) = scheduler.get_jobs()
@@ -41,7 +41,7 @@ def test_schedule_sweeps_adds_one_job_that_enqueues_this_hours_items_and_wakes_t
 
 def test_a_sweep_that_cannot_reach_the_database_waits_for_the_next_tick(clock, caplog):
     woken: list[bool] = []
-    services = SimpleNamespace(db=_Unreachable(), clock=clock, wake_runner=lambda: woken.append(True))
+    services = SimpleNamespace(db=_Unreachable(), clock=clock, wake_runner=lambda *kinds: woken.append(True))
     scheduler = BackgroundScheduler(timezone="UTC")
     schedule_sweeps(scheduler, services)
     scheduler.get_jobs()[0].func()

@@ -47,7 +47,7 @@ def app(services):
 @pytest.fixture
 def wakes(services) -> list[int]:
     calls: list[int] = []
-    services.wake_runner = lambda: calls.append(1)
+    services.wake_runner = lambda *kinds: calls.append(1)
     return calls
 
 

@@ -215,7 +215,7 @@ def stored(services) -> tuple[list[tuple[str, str]], list[str | None]]:
 
 def test_after_a_restart_the_database_dedupes_what_memory_no_longer_knows(services):
     wakes: list[int] = []
-    services.wake_runner = lambda: wakes.append(1)
+    services.wake_runner = lambda *kinds: wakes.append(1)
     for _ in range(2):  # a fresh dispatcher, as after a process restart
         dispatcher = ActivityDispatcher(accept_into(services), bot_person_id=BOT_ID)
         assert dispatcher.dispatch(POST, resolver) is True

@@ -149,6 +149,7 @@ def _store(
             key=todo.snapshot_id,
             transaction_id=todo.transaction_id,
             ref_id=todo.snapshot_id,
+            store_id=snapshot.store_id,
             run_at=now,
             now=now,
         )

@@ -27,6 +27,7 @@ from storage.work_queue import ClaimedItem
 from vision.types import Camera
 
 log = logging.getLogger(__name__)
+ANALYZE_LIVE_PRIORITY, ANALYZE_EXACT_PRIORITY = 3, 6  # around the analysis lane's middle (5)
 # Below the runner's dead-letter limit, so a camera that stays down ends as a recorded failure.
 
 
@@ -163,6 +164,9 @@ def _record(
                 key=snapshot.id,
                 transaction_id=target.transaction_id,
                 ref_id=snapshot.id,
+                store_id=target.store_id,
+                # The customer may still be at the till for a live picture; an exact one is minutes old already.
+                priority=ANALYZE_LIVE_PRIORITY if kind == "live" else ANALYZE_EXACT_PRIORITY,
                 run_at=now,
                 now=now,
             )

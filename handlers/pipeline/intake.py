@@ -65,7 +65,12 @@ def accept_transaction(event: TransactionReceived, *, uow: UnitOfWork, config: C
         return _repeat(existing.body_sha256 if existing else "", event.body_sha256)
     if skipped_reason is None:
         uow.work.enqueue(
-            kind=StepKind.TRIAGE, key=posted.transaction_id, transaction_id=posted.transaction_id, run_at=now, now=now
+            kind=StepKind.TRIAGE,
+            key=posted.transaction_id,
+            transaction_id=posted.transaction_id,
+            store_id=posted.store_id,
+            run_at=now,
+            now=now,
         )
     uow.commit()
     return IntakeResult("accepted", skipped_reason)

@@ -50,7 +50,9 @@ def job_triage(
             transaction.move_to(CorrelationStatus.SKIPPED, "camera off: MERAKI_DASHBOARD_API_KEY is not set")
         else:
             transaction.move_to(CorrelationStatus.CAPTURING)
-            _schedule_snapshots(work, item.transaction_id or "", transaction.occurred_at, now, config)
+            _schedule_snapshots(
+                work, item.transaction_id or "", transaction.store_id, transaction.occurred_at, now, config
+            )
         if transaction.status == CorrelationStatus.SKIPPED:
             schedule_unpictured_decision(work, transaction.transaction_id, run_at=now, now=now)
         work.commit()
@@ -74,14 +76,26 @@ def _count_patterns(work: UnitOfWork, transaction: Transaction, config: Config, 
     transaction.pattern_facts = pattern_facts(work, transaction, original, day, config, baselines)
 
 
-def _schedule_snapshots(work: UnitOfWork, transaction_id: str, occurred_at, now, config: Config) -> None:
+def _schedule_snapshots(
+    work: UnitOfWork, transaction_id: str, store_id: str, occurred_at: datetime, now: datetime, config: Config
+) -> None:
     camera = config.business.camera
     # A late or replayed transaction would picture the next customer: live only while fresh.
     if (now - occurred_at).total_seconds() <= camera.live_max_age_s:
         work.work.enqueue(
-            kind=StepKind.CAPTURE_LIVE, key=transaction_id, transaction_id=transaction_id, run_at=now, now=now
+            kind=StepKind.CAPTURE_LIVE,
+            key=transaction_id,
+            transaction_id=transaction_id,
+            store_id=store_id,
+            run_at=now,
+            now=now,
         )
     exact_at = max(now, occurred_at + timedelta(seconds=camera.exact_delay_s))
     work.work.enqueue(
-        kind=StepKind.CAPTURE_EXACT, key=transaction_id, transaction_id=transaction_id, run_at=exact_at, now=now
+        kind=StepKind.CAPTURE_EXACT,
+        key=transaction_id,
+        transaction_id=transaction_id,
+        store_id=store_id,
+        run_at=exact_at,
+        now=now,
     )
