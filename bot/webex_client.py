@@ -1,6 +1,7 @@
 """The Webex REST client behind the ``Messenger`` protocol, over WEBEX_BASE_URL with webexpythonsdk.
 
-Every call has a deadline (connect and read timeouts) and the SDK's rate-limit sleeping is off:
+Every HTTP call ends within its deadline, body included, whatever the server does (the SDK's session is
+swapped for a ``DeadlineSession``), and the SDK's rate-limit sleeping is off:
 a 429 becomes ``WebexError(retry=True, retry_after_s=…)`` and the outbox decides when to try
 again, so no thread ever sleeps for as long as Webex asks. Errors carry plain reasons, never
 the token or a URL (ids of people are in the paths).
@@ -22,6 +23,7 @@ import requests
 from webexpythonsdk import WebexAPI
 from webexpythonsdk.exceptions import ApiError, MalformedResponse, RateLimitError
 
+from core.http_deadline import DeadlineExceeded, DeadlineSession
 from core.messenger import Attachment, OutgoingMessage, WebexError, text_too_long
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,12 @@ class WebexClient:
             single_request_timeout=self._deadline_s,
             wait_on_rate_limit=False,
         )
+        # The SDK's own session bounds each socket read only (a dripping server would hold a call for ever).
+        rest = self._api._session
+        bounded = DeadlineSession(self._deadline_s)
+        sdk = rest._req_session
+        bounded.headers, bounded.proxies, bounded.verify = sdk.headers, sdk.proxies, sdk.verify
+        rest._req_session = bounded
         self._emails: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
         self._email_ttl_s, self._email_cache_size, self._monotonic = email_ttl_s, email_cache_size, monotonic
         self._lock = threading.Lock()
@@ -180,6 +188,10 @@ class WebexClient:
             ) from None
         except ApiError as exc:
             raise self._api_error(what, exc) from None
+        except DeadlineExceeded:
+            raise WebexError(
+                f"{what}: Webex did not finish answering within {self._deadline_s} s", retry=True
+            ) from None
         except requests.Timeout:
             raise WebexError(f"{what}: no answer from Webex within {self._deadline_s} s", retry=True) from None
         except requests.ConnectionError:

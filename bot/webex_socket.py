@@ -35,24 +35,13 @@ import websockets
 from webex_bot.websockets.webex_websocket_client import WebexWebsocketClient, ssl_context
 
 from bot.webex_activities import Accept, ActivityDispatcher, authorization_accepted, envelope_id
+from core.http_deadline import DeadlineSession
 
 log = logging.getLogger(__name__)
 
 
 class NotAuthorised(ConnectionError):
     """Mercury did not accept the authorization: it closed the socket, or sent no buffer state in time."""
-
-
-class _DeadlineSession(requests.Session):
-    """The library's session calls without timeouts; this one gives each a deadline."""
-
-    def __init__(self, deadline_s: float):
-        super().__init__()
-        self.deadline_s = deadline_s
-
-    def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> requests.Response:
-        kwargs.setdefault("timeout", self.deadline_s)
-        return super().request(method, url, *args, **kwargs)
 
 
 class SocketClient(WebexWebsocketClient):
@@ -80,8 +69,9 @@ class SocketClient(WebexWebsocketClient):
             self.device_info = device_info
 
     def _get_device_url(self) -> str:
-        # Called last in the library's constructor: the one place to swap in a session with deadlines.
-        bounded = _DeadlineSession(self._deadline_s)
+        # Called last in the library's constructor: the one place to swap in a session with deadlines
+        # (its calls have no timeout at all; each now ends within the deadline, body included).
+        bounded = DeadlineSession(self._deadline_s)
         bounded.headers, bounded.proxies = self.session.headers, self.session.proxies
         self.session = bounded
         return self._preset_device_url or super()._get_device_url()

@@ -16,6 +16,7 @@ import requests
 import responses
 from responses import matchers
 
+from tests.dripping import dripping_server
 from vision.meraki import MerakiCamera
 from vision.types import CameraError
 
@@ -496,3 +497,28 @@ def test_a_dripping_image_host_cannot_hold_the_download_past_its_deadline(mock) 
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize("drip", ["headers", "body"])
+def test_a_dripping_dashboard_cannot_hold_an_api_call_past_its_deadline(mock, drip: str) -> None:
+    with dripping_server(drip, body=b'{"url": "https://spn4.snapshots.test/x"}') as base:
+        mock.add_passthru(base + "/")
+        real = MerakiCamera(
+            base_url=base + "/api/v1",
+            api_key="secret-key",
+            budget=lambda org: None,
+            on_rate_limited=lambda org, s: None,
+            timeout_s=1,
+        )
+        started = time.monotonic()
+        with pytest.raises(CameraError) as slow:
+            real.snapshot(SERIAL, org_id=ORG, at=None)
+        # 400 drips at 20 a second would take 20 s: the call's total deadline (1 s, JSON body included) ends it.
+        assert time.monotonic() - started < 3
+        assert slow.value.reason == "Meraki API did not answer in time" and slow.value.retry is True
+        with dripping_server(None, body=b'{"url": "https://x.test/v"}') as quick:
+            mock.add_passthru(quick + "/")
+            fine = MerakiCamera(
+                base_url=quick + "/api/v1", api_key="k", budget=lambda org: None, on_rate_limited=lambda o, s: None
+            )
+            assert fine.video_link(SERIAL, org_id=ORG, at=AT) == "https://x.test/v"

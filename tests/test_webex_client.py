@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 import responses
@@ -9,6 +11,7 @@ from responses import matchers
 
 from bot.webex_client import CARD_CONTENT_TYPE, CARD_FALLBACK, DEFAULT_RETRY_AFTER_S, WebexClient
 from core.messenger import Attachment, OutgoingMessage, WebexError
+from tests.dripping import dripping_server
 
 BASE = "https://webex.test/v1"
 TOKEN = "test-webex-token-0123456789abcdef"
@@ -249,3 +252,36 @@ def test_register_webhooks_replaces_only_ours_with_exactly_two(rsps, webex):
         )
     assert webex.register_webhooks(target, "hook-secret") == ["W-new-1", "W-new-2"]
     assert [c.request.method for c in rsps.calls] == ["GET", "DELETE", "DELETE", "POST", "POST"]
+
+
+@pytest.mark.parametrize("drip", ["headers", "body"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda webex: webex.send(OutgoingMessage(room_id=ROOM, markdown="hi")),
+        lambda webex: webex.send(
+            OutgoingMessage(
+                room_id=ROOM, attachment=Attachment(name="a.jpg", content=b"\xff\xd8", content_type="image/jpeg")
+            )
+        ),
+        lambda webex: webex.message("M-1"),
+    ],
+    ids=["message", "file", "read"],
+)
+def test_a_dripping_webex_cannot_hold_a_call_past_its_deadline(drip, call):
+    with dripping_server(drip) as base:
+        webex = WebexClient(TOKEN, base_url=base + "/v1", deadline_s=1)
+        started = time.monotonic()
+        with pytest.raises(WebexError) as late:
+            call(webex)
+        # 400 drips at 20 a second would take 20 s: the call's total deadline (1 s, body included) ends it.
+        assert time.monotonic() - started < 3
+    assert late.value.retry is True and late.value.status is None
+    assert "within 1 s" in late.value.reason and TOKEN not in late.value.reason and "127.0.0.1" not in late.value.reason
+
+
+def test_the_real_client_still_talks_to_a_prompt_server():
+    with dripping_server(None, body=b'{"id": "M-9", "roomId": "R"}') as base:
+        webex = WebexClient(TOKEN, base_url=base + "/v1", deadline_s=2)
+        assert webex.send(OutgoingMessage(room_id=ROOM, markdown="hi")) == "M-9"
+        assert webex.message("M-9")["id"] == "M-9"

@@ -27,7 +27,8 @@ from bot.webex_activities import (
     envelope_id,
     person_uuid,
 )
-from bot.webex_socket import NotAuthorised, SocketClient, WebsocketTransport, _DeadlineSession, _describe
+from bot.webex_socket import NotAuthorised, SocketClient, WebsocketTransport, _describe
+from core.http_deadline import DeadlineSession
 from storage.models import InboundEvent, WorkItem
 from storage.uow import UnitOfWork
 from tests.mercury import FakeWebexSocket, buffer_state, wait_until
@@ -362,7 +363,7 @@ def test_socket_client_gives_the_library_a_deadline_and_no_rest_client():
         deadline_s=7,
         device_url="https://wdm.test/wdm/api/v1",
     )
-    assert isinstance(client.session, _DeadlineSession) and client.session.deadline_s == 7
+    assert isinstance(client.session, DeadlineSession) and client.session.deadline_s == 7
     assert client.session.headers["Authorization"] == f"Bearer {TOKEN}"
     assert client.teams is None and client.device_url == "https://wdm.test/wdm/api/v1"
 

@@ -22,9 +22,9 @@ from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from core.http_deadline import DeadlineAdapter, DeadlineExceeded, mount_deadlines, total_deadline
 from vision.types import CameraError, Picture
 
 log = logging.getLogger(__name__)
@@ -69,8 +69,9 @@ for _name in _URL_LOGGERS:
 
 
 def default_session() -> requests.Session:
-    """A session that retries only connection failures (the request never reached Meraki) and no statuses."""
-    session = requests.Session()
+    """A session that retries only connection failures (the request never reached Meraki) and no statuses.
+
+    Its adapter lets ``total_deadline`` end a call at its deadline, whatever the server sends."""
     retry = Retry(
         total=2,
         connect=2,
@@ -82,10 +83,7 @@ def default_session() -> requests.Session:
         raise_on_status=False,
         respect_retry_after_header=False,
     )
-    adapter = HTTPAdapter(max_retries=retry)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
+    return mount_deadlines(requests.Session(), DeadlineAdapter(max_retries=retry))
 
 
 def iso_utc(at: datetime) -> str:
@@ -105,7 +103,7 @@ def picture_type(content: bytes) -> str | None:
 
 
 class MerakiCamera:
-    """``Camera`` over the Meraki Dashboard API with ``requests``; every call has a timeout."""
+    """``Camera`` over the Meraki Dashboard API with ``requests``; every call ends within ``timeout_s``, body included."""
 
     def __init__(
         self,
@@ -177,9 +175,11 @@ class MerakiCamera:
             self._budget(org_id)
             failure = None
             try:
-                response = self._session.request(
-                    method, url, headers=self._auth, timeout=self._timeout_s, allow_redirects=False, **kwargs
-                )
+                # Not streamed: the JSON body is read inside the call's total deadline.
+                with total_deadline(self._timeout_s):
+                    response = self._session.request(
+                        method, url, headers=self._auth, timeout=self._timeout_s, allow_redirects=False, **kwargs
+                    )
             except requests.Timeout:
                 failure = "Meraki API did not answer in time"
             except requests.RequestException:
@@ -275,13 +275,18 @@ class MerakiCamera:
         thread = threading.get_ident()
         _image_filter.threads.add(thread)
         try:
-            # No API key here: the URL is its own credential and another host.
-            with self._session.get(
-                image_url, timeout=self._timeout_s, stream=True, headers={"User-Agent": USER_AGENT}
-            ) as response:
+            # No API key here: the URL is its own credential and another host. One deadline for headers and body.
+            with (
+                total_deadline(self._timeout_s),
+                self._session.get(
+                    image_url, timeout=self._timeout_s, stream=True, headers={"User-Agent": USER_AGENT}
+                ) as response,
+            ):
                 if response.status_code != 200:
                     return response.status_code, None
                 return 200, _read_capped(response, deadline=self._monotonic() + self._timeout_s, now=self._monotonic)
+        except DeadlineExceeded:
+            raise CameraError("snapshot image download took too long", retry=True) from None
         except requests.RequestException:
             # The exception names the URL: keep it here, and keep polling.
             return None, None
@@ -293,7 +298,8 @@ def _read_capped(response: requests.Response, *, deadline: float, now: Callable[
     """The body, refused past MAX_IMAGE_BYTES (no camera picture is that large) or past ``deadline``.
 
     The socket timeout bounds each read, not the download: a host that drips a byte every few seconds would
-    hold the camera lane for ever. ``read1`` returns what has arrived, so the deadline is checked between reads."""
+    hold the camera lane for ever. ``read1`` returns what has arrived, so the deadline is checked between reads
+    (and ``total_deadline`` around the call ends a read still blocked at the deadline)."""
     chunks, size = [], 0
     while chunk := response.raw.read1(64 * 1024, decode_content=True):
         size += len(chunk)

@@ -59,6 +59,11 @@ def make_client(
 
     The retry mode is set explicitly because the legacy default retries fewer errors;
     ``max_attempts`` counts the first try (botocore's ``max_attempts`` key would not).
+
+    botocore's timeouts bound each connect and each socket read, not a call: a silent endpoint holds a call at
+    most ``max_attempts × (connect_timeout + read_timeout)`` plus back-off (5 × 35 s + under 1 s for timeouts
+    with the defaults, about 3 minutes; docs/decisions.md, "Deadlines on outside calls"). An endpoint that
+    drips bytes within each read timeout is not bounded: unlike the image host, this one is AWS's.
     """
     config = Config(
         retries={"mode": retry_mode, "total_max_attempts": max_attempts},
