@@ -109,6 +109,9 @@ class WorkQueue:
         query = (
             select(WorkItem)
             .join(ranked, ranked.c.id == WorkItem.id)
+            # Again on the locked rows themselves: PostgreSQL re-checks only these against a row another claimer
+            # has just committed (the window's copy still says "due"), so without them it would be claimed twice.
+            .where(WorkItem.kind.in_(kinds), due)
             .order_by(ranked.c.priority, ranked.c.turn, ranked.c.next_run_at, ranked.c.id)
             .limit(limit)
         )

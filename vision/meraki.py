@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 import requests
+import urllib3.exceptions
 from urllib3.util.retry import Retry
 
 from core.http_deadline import DeadlineAdapter, DeadlineExceeded, mount_deadlines, total_deadline
@@ -287,8 +288,9 @@ class MerakiCamera:
                 return 200, _read_capped(response, deadline=self._monotonic() + self._timeout_s, now=self._monotonic)
         except DeadlineExceeded:
             raise CameraError("snapshot image download took too long", retry=True) from None
-        except requests.RequestException:
-            # The exception names the URL: keep it here, and keep polling.
+        except (requests.RequestException, urllib3.exceptions.HTTPError):
+            # The exception names the URL: keep it here, and keep polling. The body is read from ``raw``
+            # (urllib3), whose errors requests does not wrap: a body broken off or stalled is a failed poll too.
             return None, None
         finally:
             _image_filter.threads.discard(thread)
