@@ -317,7 +317,8 @@ class LaneWorkers(_Model):
 
 
 class IntakeConfig(_Model):
-    """How much one store may post (transactions and fraud reports), so one store's burst cannot fill the queue."""
+    """How many transactions one store may post, so one store's burst cannot fill the queue (fraud reports and
+    processor feeds have no quota: they are rare, and processors retry any refusal for days)."""
 
     per_store_per_s: float = Field(
         default=50.0,

@@ -48,11 +48,14 @@ class PooledLocalFaceBackend:
         return self._backend.prepare()
 
     def detect(self, image: bytes) -> list[DetectedFace]:
+        pool = self._executor()
         try:
-            return self._executor().submit(_detect_in_worker, image).result()
+            return pool.submit(_detect_in_worker, image).result()
         except BrokenProcessPool:
             with self._lock:
-                self._pool = None  # the next picture starts a new pool
+                if self._pool is pool:  # another thread may have started a new one already
+                    self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
             log.error("a face detection worker process died; the pool is restarted")
             raise RecognitionError("the face detection worker stopped; trying again", retry=True) from None
 

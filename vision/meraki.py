@@ -262,6 +262,10 @@ class MerakiCamera:
                     raise CameraError("camera returned something that is not a picture", retry=True)
                 return Picture(content=content, content_type=content_type)
             log.debug("Meraki snapshot not ready serial=%s attempt=%d status=%s", serial, attempts, status)
+            if status == TOO_SLOW:
+                # A slow host (or one dripping bytes) may do better on the next poll, inside the polling window.
+                last = "snapshot image download took too long"
+                continue
             if status is not None and status != 404 and status < 500:
                 # Expired or refused: only a new snapshot can help.
                 raise CameraError("snapshot image could not be downloaded", retry=True)
@@ -286,14 +290,21 @@ class MerakiCamera:
                 if response.status_code != 200:
                     return response.status_code, None
                 return 200, _read_capped(response, deadline=self._monotonic() + self._timeout_s, now=self._monotonic)
-        except DeadlineExceeded:
-            raise CameraError("snapshot image download took too long", retry=True) from None
+        except (DeadlineExceeded, _TooSlow):
+            return TOO_SLOW, None
         except (requests.RequestException, urllib3.exceptions.HTTPError):
             # The exception names the URL: keep it here, and keep polling. The body is read from ``raw``
             # (urllib3), whose errors requests does not wrap: a body broken off or stalled is a failed poll too.
             return None, None
         finally:
             _image_filter.threads.discard(thread)
+
+
+TOO_SLOW = -1  # _fetch's status for a download cut at its deadline
+
+
+class _TooSlow(Exception):
+    """The body did not arrive within the download's deadline."""
 
 
 def _read_capped(response: requests.Response, *, deadline: float, now: Callable[[], float]) -> bytes:
@@ -308,7 +319,7 @@ def _read_capped(response: requests.Response, *, deadline: float, now: Callable[
         if size > MAX_IMAGE_BYTES:
             raise CameraError("snapshot image is too large", retry=False)
         if now() > deadline:
-            raise CameraError("snapshot image download took too long", retry=True)
+            raise _TooSlow
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -48,8 +48,11 @@ def post_fraud_report() -> Response:
 
 
 def _over_quota(store_id: str) -> Response | None:
-    """429 with Retry-After when this store posted more than its quota; nothing is stored then."""
-    wait = current_app.extensions["flp_quota"].take(store_id)
+    """429 with Retry-After when this store posted more than its quota; nothing is stored then.
+
+    Stores the configuration does not know share one bucket: made-up ids cannot crowd real stores' buckets out."""
+    known = current_app.extensions["flp"].config.business.store(store_id) is not None
+    wait = current_app.extensions["flp_quota"].take(store_id if known else "(unknown stores)")
     if not wait:
         return None
     log.warning("store %s over its intake quota: 429 for %d s", store_id, wait)

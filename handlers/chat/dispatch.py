@@ -124,6 +124,8 @@ def _thread_root(
     try:
         return messenger.message(event.message_id).get("parentId") or event.message_id
     except WebexError as exc:
+        if exc.retry:
+            raise  # busy or down: the step tries again, rather than answer where Webex may refuse it
         log.info("card message of action %s unreadable (%s): answering under it", event.event_id, exc.reason)
         return event.message_id
 

@@ -154,8 +154,11 @@ def _record(
             picture=picture,
             failure=failure,
         )
-        # Read when the step began; only retention deletes transactions, long after their pictures.
-        transaction = present(work.transactions.get(target.transaction_id), f"transaction {target.transaction_id}")
+        # Locked: the live and the exact capture of one checkout may finish at once on two workers, and each moves
+        # the status from what it reads. Only retention deletes transactions, long after their pictures.
+        transaction = present(
+            work.transactions.get_for_update(target.transaction_id), f"transaction {target.transaction_id}"
+        )
         if picture is not None:
             if transaction.status in (CorrelationStatus.PENDING, CorrelationStatus.CAPTURING):
                 transaction.move_to(CorrelationStatus.ANALYZING)
