@@ -13,11 +13,11 @@ import random
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from core.clock import Clock
-from core.injection import call_with
+from core.injection import call_with, wanted
 from core.steps import RetryLater
 from storage.db import Database
 from storage.uow import UnitOfWork
@@ -43,7 +43,8 @@ class StepUnitOfWork(UnitOfWork):
         self._on_complete(self.work.enqueued)
 
 
-DeadLetter = Callable[[UnitOfWork, ClaimedItem, str, datetime], None]
+# ``settle(work, item, error, now)``, and by keyword any of the runner's dependencies it names (``config``).
+DeadLetter = Callable[..., None]
 
 
 @dataclass
@@ -212,14 +213,21 @@ class Runner:
     def _bury(self, item: ClaimedItem, error: str) -> None:
         settle = self.on_dead.get(item.kind)
 
-        def bury(work: UnitOfWork) -> bool:
+        def bury(work: UnitOfWork, settle: DeadLetter | None = settle) -> bool:
             if not work.work.bury(item, now=self.clock(), error=error):
                 return False
             if settle is not None:
-                settle(work, item, error, self.clock())
+                named = {n: self.dependencies[n] for n in wanted(settle) if n in self.dependencies}
+                settle(work, item, error, self.clock(), **named)
             return True
 
-        self._finish(item, bury)
+        try:
+            self._finish(item, bury)
+        except Exception:
+            # A settlement that fails must not keep the step undead (claimed again at every lease, for ever):
+            # the step is buried without it, and the log says its subject was left as it was.
+            log.exception("step %s #%s: its subject could not be settled; burying it alone", item.kind, item.id)
+            self._finish(item, functools.partial(bury, settle=None))
         self.on_step(item.kind, "dead")
 
     def _backoff(self, attempts: int) -> float:

@@ -30,6 +30,7 @@ def status_card(view: StatusView) -> dict[str, Any]:
     body = [el.text("Status", size="medium", weight="bolder"), headline]
     body += [_row(name, health) for name, health in parts]
     body += _queue(view)
+    body += _failed_messages(view)
     return el.card(body, fallback_text="Status: " + ("all working" if not failing else "needs attention"))
 
 
@@ -45,3 +46,14 @@ def _queue(view: StatusView) -> list[dict[str, Any]]:
     counts = [(status, str(count)) for status, count in sorted(view.queue_counts.items())]
     oldest = el.duration(view.oldest_pending_age_s) if view.oldest_pending_age_s is not None else "none pending"
     return [el.heading("Queue", separator=True), el.fact_set([*counts, ("Oldest pending", oldest)])]
+
+
+def _failed_messages(view: StatusView) -> list[dict[str, Any]]:
+    """Messages that never reached Webex (refused, or their step died) in the last 24 h, and the newest reason."""
+    parts = [
+        el.heading("Webex messages", separator=True),
+        el.fact_set([("Failed (last 24 h)", str(view.failed_messages))]),
+    ]
+    if view.newest_failure:
+        parts.append(el.text(f"Newest: {view.newest_failure}", subtle=True, spacing="none"))
+    return parts

@@ -141,6 +141,8 @@ class StatusView:
     broker: HealthView
     queue_counts: Mapping[str, int] = field(default_factory=dict)  # work item status -> count
     oldest_pending_age_s: float | None = None
+    failed_messages: int = 0  # outbox messages queued in the last 24 h that could not be sent
+    newest_failure: str | None = None  # the newest such message's reason
 
 
 @dataclass(frozen=True)

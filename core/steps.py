@@ -92,9 +92,13 @@ class StepSpec:
 
 
 _SETTLE_CORRELATION = "handlers.pipeline.failures:settle_dead_step"
+_SETTLE_PROPOSAL = "handlers.learning.proposals:settle_dead_proposal"
 
+# Every kind that has a subject to settle names its ``settle_dead``; the sweeps that have none say why
+# (docs/decisions.md, "Dead steps settle their subject").
 CATALOGUE: dict[StepKind, StepSpec] = {
-    StepKind.TRIAGE: StepSpec("handlers.pipeline.triage:job_triage"),
+    # A triage that died leaves the transaction failed and the payment still decided on, as a capture that died.
+    StepKind.TRIAGE: StepSpec("handlers.pipeline.triage:job_triage", settle_dead=_SETTLE_CORRELATION),
     StepKind.CAPTURE_LIVE: StepSpec(
         "handlers.pipeline.capture:job_capture_live",
         Lane.CAMERA,
@@ -116,8 +120,16 @@ CATALOGUE: dict[StepKind, StepSpec] = {
         lane=Lane.ANALYSIS,
     ),
     StepKind.DECIDE: StepSpec("handlers.pipeline.decision:job_decide", settle_dead=_SETTLE_CORRELATION),
-    StepKind.DECIDE_UNPICTURED: StepSpec("handlers.pipeline.decision:job_decide_unpictured"),
-    StepKind.NOTIFY_ALERT: StepSpec("handlers.pipeline.notify:job_notify_alert", lane=Lane.CHAT, priority=1),
+    StepKind.DECIDE_UNPICTURED: StepSpec(
+        "handlers.pipeline.decision:job_decide_unpictured",
+        settle_dead="handlers.pipeline.decision:settle_dead_unpictured",
+    ),
+    StepKind.NOTIFY_ALERT: StepSpec(
+        "handlers.pipeline.notify:job_notify_alert",
+        settle_dead="handlers.pipeline.notify:settle_dead_notify",
+        lane=Lane.CHAT,
+        priority=1,
+    ),
     StepKind.DELIVER: StepSpec(
         "handlers.chat.delivery:job_deliver",
         retry=RetryPolicy(attempts=7, base_s=10.0, cap_s=600.0),
@@ -125,37 +137,68 @@ CATALOGUE: dict[StepKind, StepSpec] = {
         lane=Lane.CHAT,
         priority=2,
     ),
-    StepKind.HANDLE_EVENT: StepSpec("handlers.chat.dispatch:job_handle_event", lane=Lane.CHAT, priority=0),
+    StepKind.HANDLE_EVENT: StepSpec(
+        "handlers.chat.dispatch:job_handle_event",
+        settle_dead="handlers.chat.dispatch:settle_dead_event",
+        lane=Lane.CHAT,
+        priority=0,
+    ),
     StepKind.CHECKOUT_SNAPSHOT: StepSpec(
-        "handlers.pipeline.register_snapshot:job_checkout_snapshot", Lane.CAMERA, priority=1
+        "handlers.pipeline.register_snapshot:job_checkout_snapshot",
+        Lane.CAMERA,
+        settle_dead="handlers.pipeline.register_snapshot:settle_dead_checkout_snapshot",
+        priority=1,
     ),
     StepKind.ENTRANCE_VISIT: StepSpec(
         "handlers.pipeline.entrance:job_entrance_visit",
         Lane.CAMERA,
         RetryPolicy(attempts=6, base_s=10.0, cap_s=300.0),
+        "handlers.pipeline.entrance:settle_dead_entrance_visit",
         priority=2,
     ),
-    StepKind.FRAUD_REPORT: StepSpec("handlers.learning.proposals:job_fraud_report"),
+    StepKind.FRAUD_REPORT: StepSpec("handlers.learning.proposals:job_fraud_report", settle_dead=_SETTLE_PROPOSAL),
     StepKind.PROPOSE_ENROLLMENT: StepSpec(
         "handlers.learning.proposals:job_propose_enrollment",
         retry=RetryPolicy(attempts=6, base_s=60.0, cap_s=60.0),
+        settle_dead=_SETTLE_PROPOSAL,
         lane=Lane.ANALYSIS,
     ),
     StepKind.ENROLL_FACE: StepSpec(
         "handlers.learning.enrollment:job_enroll_face",
         retry=RetryPolicy(attempts=6, base_s=30.0, cap_s=600.0),
+        settle_dead="handlers.learning.enrollment:settle_dead_enrollment",
         lane=Lane.ANALYSIS,
     ),
     StepKind.LOOKBACK: StepSpec(
-        "handlers.learning.lookback:job_lookback", retry=RetryPolicy(base_s=60.0, cap_s=60.0), lane=Lane.ROUTINE
+        "handlers.learning.lookback:job_lookback",
+        retry=RetryPolicy(base_s=60.0, cap_s=60.0),
+        settle_dead="handlers.learning.lookback:settle_dead_lookback",
+        lane=Lane.ROUTINE,
     ),
-    StepKind.FORGET_TEMPLATES: StepSpec("handlers.learning.erasure:job_forget_templates", lane=Lane.ROUTINE),
-    StepKind.ERASE_PERSON: StepSpec("handlers.learning.erasure:job_erase_person", lane=Lane.ROUTINE),
+    StepKind.FORGET_TEMPLATES: StepSpec(
+        "handlers.learning.erasure:job_forget_templates",
+        settle_dead="handlers.learning.erasure:settle_dead_forget",
+        lane=Lane.ROUTINE,
+    ),
+    StepKind.ERASE_PERSON: StepSpec(
+        "handlers.learning.erasure:job_erase_person",
+        settle_dead="handlers.learning.erasure:settle_dead_erasure",
+        lane=Lane.ROUTINE,
+    ),
+    # Nothing to settle: the next hour's sweep does all that this one left (every entry past its expiry).
     StepKind.EXPIRE_WATCHLIST: StepSpec("handlers.learning.erasure:job_expire_watchlist", lane=Lane.ROUTINE),
+    # Nothing to settle: the next hour's purge deletes all that is past its window, this hour's left-overs too.
     StepKind.PURGE: StepSpec("handlers.routine.retention:job_purge", lane=Lane.ROUTINE),
+    # Nothing to settle: a day's digest or a week's report is news only then; the figures stay a `stats` away,
+    # the next period's runs as usual, and the dead step is counted in `status` and listed by `work list`.
     StepKind.DAILY_DIGEST: StepSpec("handlers.routine.digest:job_daily_digest", lane=Lane.ROUTINE),
     StepKind.PATTERN_REPORT: StepSpec("handlers.routine.weekly_report:job_pattern_report", lane=Lane.ROUTINE),
 }
+
+# Sweeps: a dead one is logged and counted (`status`, `work list`); its next period does the work again.
+NOTHING_TO_SETTLE = frozenset(
+    {StepKind.EXPIRE_WATCHLIST, StepKind.PURGE, StepKind.DAILY_DIGEST, StepKind.PATTERN_REPORT}
+)
 
 # The steps of one transaction's correlation: a dead one settles the transaction (handlers/pipeline/failures.py).
 CORRELATION_STEPS = frozenset(kind for kind, spec in CATALOGUE.items() if spec.settle_dead == _SETTLE_CORRELATION)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.steps import StepKind
@@ -50,6 +50,36 @@ class Outbox:
         self._session.flush()
         self._enqueue(kind=StepKind.DELIVER, key=str(message.id), ref_id=str(message.id), run_at=now, now=now)
         return message
+
+    def add_failed(
+        self, *, key: str, room_id: str, now: datetime, markdown: str, error: str, alert_id: int | None = None
+    ) -> OutboxMessage:
+        """Record a message that could not even be built (its step died): failed at once, with no delivery step,
+        so `status` and the console show it as they show a message Webex refused."""
+        existing = self.by_key(key)
+        if existing is not None:
+            return existing
+        message = OutboxMessage(
+            dedupe_key=key,
+            room_id=room_id,
+            alert_id=alert_id,
+            status="failed",
+            attempts=0,
+            last_error=error[:1000],
+            payload={"markdown": markdown, "card": None, "file": None, "parent_message_id": None},
+            next_attempt_at=now,
+            created_at=now,
+        )
+        self._session.add(message)
+        self._session.flush()
+        return message
+
+    def failures(self, *, since: datetime) -> tuple[int, OutboxMessage | None]:
+        """How many messages queued since then failed, and the newest of them (for `status`)."""
+        failed = (OutboxMessage.status == "failed", OutboxMessage.created_at >= since)
+        count = self._session.scalar(select(func.count()).select_from(OutboxMessage).where(*failed)) or 0
+        newest = self._session.scalars(select(OutboxMessage).where(*failed).order_by(OutboxMessage.id.desc())).first()
+        return int(count), newest
 
     def get(self, message_id: int) -> OutboxMessage | None:
         return self._session.get(OutboxMessage, message_id)

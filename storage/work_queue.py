@@ -178,6 +178,11 @@ class WorkQueue:
             select(WorkItem).where(WorkItem.kind == kind, WorkItem.ref_id == ref_id).order_by(WorkItem.id)
         )
 
+    def count(self, *, kind: str, ref_id: str) -> int:
+        """How many work items of this kind were ever enqueued for this id (a retried erasure's runs)."""
+        query = select(func.count()).select_from(WorkItem).where(WorkItem.kind == kind, WorkItem.ref_id == ref_id)
+        return int(self._session.scalar(query) or 0)
+
     def dead(self, *, limit: int = 100) -> list[WorkItem]:
         """Dead-lettered steps, newest first (for an operator: ``python -m bot work list``)."""
         query = select(WorkItem).where(WorkItem.status == "dead").order_by(WorkItem.completed_at.desc()).limit(limit)

@@ -239,6 +239,8 @@ STATUS = StatusView(
     broker=HealthView("off", "no entrance cameras"),
     queue_counts={"pending": 4, "running": 1, "dead": 0},
     oldest_pending_age_s=312.0,
+    failed_messages=2,
+    newest_failure="Webex refused the message (400): room not found",
 )
 
 STATS = StatsView(

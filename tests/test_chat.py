@@ -35,6 +35,21 @@ def test_command_answers_carry_cards(chat, alert_id, messenger):
         assert messenger.sent[-1].card is not None and messenger.sent[-1].card["version"] == "1.3", text
 
 
+def test_status_counts_the_webex_messages_that_failed_today_with_the_newest_reason(chat, services, messenger):
+    now = services.clock()
+    with UnitOfWork(services.db, write=True) as uow:
+        for n, reason in enumerate(["Webex refused the message (400): room not found", "its card could not be built"]):
+            uow.outbox.add_failed(key=f"old-{n}", room_id=ROOM, now=now - timedelta(days=2), markdown="x", error="old")
+            uow.outbox.add_failed(key=f"today-{n}", room_id=ROOM, now=now, markdown="x", error=reason)
+        uow.commit()
+    (text,) = chat.say("P-carla", "status")
+    assert "- Webex messages failed in the last 24 h: 2 (newest: its card could not be built)" in text
+    card = messenger.sent[-1].card
+    facts = [f for b in card["body"] if b["type"] == "FactSet" for f in b["facts"]]
+    assert {"title": "Failed (last 24 h)", "value": "2"} in facts
+    assert any(b.get("text") == "Newest: its card could not be built" for b in card["body"])
+
+
 @pytest.fixture
 def alert_id(services) -> str:
     now = services.clock()

@@ -169,6 +169,20 @@ def test_the_timeline_shows_the_alert_card_with_its_photo_and_buttons(client, al
     assert Image.open(io.BytesIO(photo.data)).size == (320, 180)
 
 
+def test_a_failed_webex_delivery_shows_on_its_alert(client, services, alert_id):
+    now = services.clock()
+    with UnitOfWork(services.db, write=True) as uow:
+        card = uow.outbox.add(key="alert:1:card", room_id="ROOM", now=now, markdown="Alert A-1", alert_id=1)
+        card.status, card.last_error = "failed", "Webex refused the message (400): room not found"
+        uow.outbox.add(key="alert:1:photo", room_id="ROOM", now=now, markdown="Evidence", parent=card, alert_id=1)
+        uow.commit()
+    sign_in(client, "ana@example.com")
+    [item] = client.get("/console/api/timeline").get_json()["items"]
+    assert item["notices"] == ["Webex delivery failed: Webex refused the message (400): room not found"]
+    [item] = client.get(f"/console/api/alerts/{alert_id}").get_json()["items"]
+    assert item["notices"] == ["Webex delivery failed: Webex refused the message (400): room not found"]
+
+
 def test_confirm_runs_the_alert_handler_once_with_audit_and_a_threaded_reply(client, services, alert_id):
     csrf = sign_in(client, "ana@example.com")
     response = press(client, csrf, {"action": "confirm", "alert_id": alert_id})

@@ -9,7 +9,7 @@ import pytest
 
 from bot.steps import CAMERA_LANE, ON_DEAD, STEPS
 from core.correlation import CorrelationStatus, IllegalMove, allowed, check_move
-from core.steps import CATALOGUE, CORRELATION_STEPS, Lane, RetryPolicy, StepKind
+from core.steps import CATALOGUE, CORRELATION_STEPS, NOTHING_TO_SETTLE, Lane, RetryPolicy, StepKind
 from storage.models import Transaction
 
 
@@ -47,8 +47,20 @@ def test_camera_steps_have_their_own_lane_and_correlation_steps_settle_when_they
         StepKind.ENTRANCE_VISIT,
     }
     assert all(CATALOGUE[k].lane is Lane.CAMERA for k in CAMERA_LANE)
-    assert CORRELATION_STEPS == {StepKind.CAPTURE_LIVE, StepKind.CAPTURE_EXACT, StepKind.ANALYZE, StepKind.DECIDE}
-    assert set(ON_DEAD) == CORRELATION_STEPS | {StepKind.DELIVER} and all(callable(f) for f in ON_DEAD.values())
+    assert CORRELATION_STEPS == {
+        StepKind.TRIAGE,
+        StepKind.CAPTURE_LIVE,
+        StepKind.CAPTURE_EXACT,
+        StepKind.ANALYZE,
+        StepKind.DECIDE,
+    }
+
+
+def test_every_kind_settles_its_subject_when_it_dies_or_says_it_has_none() -> None:
+    # The sweeps' next period does their work again (core/steps.py); every other kind has a subject to settle.
+    assert set(ON_DEAD) == set(StepKind) - NOTHING_TO_SETTLE and all(callable(f) for f in ON_DEAD.values())
+    for settle in ON_DEAD.values():
+        assert list(inspect.signature(settle).parameters)[:4] == ["work", "item", "error", "now"]
 
 
 def test_a_retry_policy_doubles_up_to_its_cap_and_a_service_retry_after_wins() -> None:

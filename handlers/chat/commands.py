@@ -61,8 +61,15 @@ def cmd_status(
         f"- queue: {counts.get('pending', 0)} waiting, {counts.get('running', 0)} running, "
         f"{counts.get('dead', 0)} given up"
     )
+    failed, newest = uow.outbox.failures(since=now - timedelta(hours=24))
+    reason = newest.last_error if newest is not None else None
+    lines.append(f"- Webex messages failed in the last 24 h: {failed}" + (f" (newest: {md(reason)})" if reason else ""))
     view = status_view(
-        component_state, counts, config.env.recognition_backend, (now - oldest).total_seconds() if oldest else None
+        component_state,
+        counts,
+        config.env.recognition_backend,
+        (now - oldest).total_seconds() if oldest else None,
+        failures=(failed, reason),
     )
     reply("**Status**\n" + "\n".join(lines), card=status_card(view))
 

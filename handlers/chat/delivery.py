@@ -56,7 +56,10 @@ def job_deliver(
         # Below the runner's dead-letter limit: the reason ends up on the message.
         if exc.retry and not policy(StepKind.DELIVER).gives_up(item.attempts):
             _mark(write_uow, message_id, "pending", error=exc.reason)
-            raise RetryLater(exc.reason, policy(StepKind.DELIVER).delay_s(item.attempts, exc.retry_after_s)) from None
+            # A 429 is Webex pacing the bot, not failing: its Retry-After is waited out without spending an
+            # attempt, so a long storm of them delays every message but fails none.
+            delay_s = policy(StepKind.DELIVER).delay_s(item.attempts, exc.retry_after_s)
+            raise RetryLater(exc.reason, delay_s, waiting=exc.status == 429) from None
         _finish(uow, message_id, clock, error=exc.reason)
         return
     _finish(uow, message_id, clock, webex_id=webex_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from core.clock import Clock
@@ -61,6 +62,32 @@ def job_handle_event(
             dispatch_event(event, work, reply, router, config, now, dependencies)
         work.inbound.mark_handled(event_id, now)
         work.commit()
+
+
+def settle_dead_event(work: UnitOfWork, item: ClaimedItem, error: str, now: datetime) -> None:
+    """An event whose step died is marked handled (a redelivery changes nothing, as for any handled event), and
+    the person is asked to try again when the stored event names its space (a webhook's does; a websocket's
+    names only an internal conversation, which cannot be answered without asking Webex). ``error`` stays on
+    the work item: it may quote the person's message."""
+    stored = work.inbound.get(item.ref_id or "")
+    if stored is None or not work.inbound.mark_handled(stored.id, now):
+        return
+    payload = stored.payload or {}
+    room = payload.get("roomId")
+    if not isinstance(room, str) or not room:
+        return
+    if stored.source == "webex_action":
+        card = str(payload.get("messageId") or "")
+        thread = (work.threads.known_root(card) or card) if card else None
+    else:
+        thread = payload.get("parentId") or stored.id  # a message's parentId is always a thread root
+    work.outbox.add(
+        key=f"event:{stored.id}:failed",
+        room_id=room,
+        now=now,
+        markdown="⚠️ Sorry, something went wrong with that on my side. Please try again in a moment.",
+        parent_message_id=thread,
+    )
 
 
 def _fetch(source: str, event_id: str, messenger: Messenger) -> ChatCommand | CardAction | None:

@@ -87,12 +87,23 @@ def _item(
         "transaction_id": alert.transaction_id,
         "card": card,
         "thread": [{**entry, "at": _iso(entry["at"])} for entry in thread],
+        "notices": _failed_deliveries(uow, alert),
         "decided": None
         if alert.status == "open"
         else {"status": alert.status, "by": alert.decided_by, "at": _iso(alert.decided_at), "reason": alert.reason},
     }
     item["version"] = hashlib.sha256(json.dumps(item, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return item
+
+
+def _failed_deliveries(uow: UnitOfWork, alert: Alert) -> list[str]:
+    """What of the alert never reached Webex (its card, photo or a reply), with the reason, so a person working
+    from the console knows the space did not see it."""
+    return [
+        f"Webex delivery failed: {message.last_error or 'no reason recorded'}"
+        for message in uow.outbox.for_alert(alert.id)
+        if message.status == "failed"
+    ]
 
 
 def evidence_photo(uow: UnitOfWork, evidence: EvidenceStore, alert: Alert) -> bytes | None:

@@ -104,7 +104,11 @@ def _recognition(state: str | None) -> HealthView:
 
 
 def status_view(
-    component_state: dict[str, str], counts: dict[str, int], backend: str, oldest_pending_age_s: float | None
+    component_state: dict[str, str],
+    counts: dict[str, int],
+    backend: str,
+    oldest_pending_age_s: float | None,
+    failures: tuple[int, str | None] = (0, None),
 ) -> StatusView:
     return StatusView(
         database=HealthView("ok", "reachable"),
@@ -116,4 +120,6 @@ def status_view(
         broker=health(component_state.get("broker")),
         queue_counts=counts,
         oldest_pending_age_s=oldest_pending_age_s,
+        failed_messages=failures[0],
+        newest_failure=failures[1],
     )

@@ -42,6 +42,9 @@ from vision.types import DetectedFace, EnrolledFace, FaceBackend, RecognitionErr
 log = logging.getLogger(__name__)
 
 
+QUALITY_ADVICE = "Pick a larger, sharper, frontal face."
+
+
 def anchor_key(face_id: str) -> str:
     """The thread message every later word about this enrollment (done, refused, look-back) goes beside."""
     return f"enroll:{face_id}"
@@ -354,35 +357,61 @@ def _merge(
 
 
 def _refuse(uow: Callable[[], UnitOfWork], todo: _Todo, problem: str, code: str, config: Config, clock: Clock) -> None:
-    now = clock()
     with uow() as work:
-        face, person = work.watchlist.face(todo.face_id), work.watchlist.get(todo.person_id)
-        transaction_id = person.source_transaction_id if person else None
-        if face is not None:
-            work.delete(face)
-        if person is not None and len([f for f in person.faces if f.id != todo.face_id]) == 0:
-            work.delete(person)
-        work.audit.record(
-            at=now,
-            actor="system",
-            action="enroll_refused",
-            subject_type="watchlist",
-            subject_id=todo.person_id,
-            store_id=todo.store_id,
-            reason_code=code,
-        )
-        again = f" Ask for a new proposal with `enroll {transaction_id}`." if transaction_id else ""
-        store = config.business.store(todo.store_id)
-        post_in_thread(
-            work,
-            anchor_key=anchor_key(todo.face_id),
-            key=f"enroll:{todo.face_id}:done",
-            now=now,
-            markdown=f"❌ Not enrolled: {problem}. Pick a larger, sharper, frontal face.{again}",
-            fallback_room=store.webex_room_id if store else None,
-        )
+        refuse(work, todo.face_id, todo.person_id, todo.store_id, problem, code, config, clock(), advice=QUALITY_ADVICE)
         work.commit()
     log.info("watchlist face %s of %s refused: %s", todo.face_id, todo.person_id, code)
+
+
+def settle_dead_enrollment(work: UnitOfWork, item: ClaimedItem, error: str, now: datetime, *, config: Config) -> None:
+    """An enrollment whose step died is refused as the step refuses one, so it never stays ``enrolling``.
+    ``error`` stays on the work item only: it may name a URL or a backend's internals."""
+    face = work.watchlist.face(item.ref_id or "")
+    if face is None or face.descriptor is not None or face.person.status != "enrolling":
+        return  # erased, enrolled or removed meanwhile: nothing waits on this step
+    problem = f"something went wrong while enrolling (tried {item.attempts} time(s))"
+    person = face.person
+    refuse(work, face.id, person.id, person.store_id, problem, "step_failed", config, now, advice="")
+
+
+def refuse(
+    work: UnitOfWork,
+    face_id: str,
+    person_id: str,
+    store_id: str,
+    problem: str,
+    code: str,
+    config: Config,
+    now: datetime,
+    *,
+    advice: str,
+) -> None:
+    """The face (and its entry, when it has no other) goes, the refusal is audited and told in the thread."""
+    face, person = work.watchlist.face(face_id), work.watchlist.get(person_id)
+    transaction_id = person.source_transaction_id if person else None
+    if face is not None:
+        work.delete(face)
+    if person is not None and len([f for f in person.faces if f.id != face_id]) == 0:
+        work.delete(person)
+    work.audit.record(
+        at=now,
+        actor="system",
+        action="enroll_refused",
+        subject_type="watchlist",
+        subject_id=person_id,
+        store_id=store_id,
+        reason_code=code,
+    )
+    again = f"Ask for a new proposal with `enroll {transaction_id}`." if transaction_id else ""
+    store = config.business.store(store_id)
+    post_in_thread(
+        work,
+        anchor_key=anchor_key(face_id),
+        key=f"enroll:{face_id}:done",
+        now=now,
+        markdown=" ".join(part for part in (f"❌ Not enrolled: {problem}.", advice, again) if part),
+        fallback_room=store.webex_room_id if store else None,
+    )
 
 
 def _date(moment: datetime, timezone: str) -> str:

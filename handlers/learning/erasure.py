@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from core.clock import Clock
 from core.config import Config
@@ -24,6 +24,10 @@ from storage.work_queue import ClaimedItem
 from vision.types import FaceBackend
 
 log = logging.getLogger(__name__)
+# An erasure (or a forgetting of templates) that died runs again this many times, this far apart, before a
+# person must look: a biometric template must not stay on the backend because one run met an outage.
+RUNS_AGAIN = 3
+AGAIN_AFTER = timedelta(hours=6)
 
 
 def erasure_anchor(person_id: str) -> str:
@@ -144,6 +148,54 @@ def job_erase_person(
         )
         work.commit()
     log.info("watchlist %s erased (%d backend face id(s))", person_id, len(face_ids))
+
+
+def settle_dead_erasure(work: UnitOfWork, item: ClaimedItem, error: str, now: datetime, *, config: Config) -> None:
+    """`forget` must not silently stop: the erasure runs again later, and security is told in the request's thread.
+    The entry stays ``removed`` meanwhile (never matched); ``error`` stays on the work item."""
+    person = work.watchlist.get(item.ref_id or "")
+    if person is not None:
+        _again_or_report(work, item, person.id, person.store_id, "Erasing", config, now)
+
+
+def settle_dead_forget(work: UnitOfWork, item: ClaimedItem, error: str, now: datetime, *, config: Config) -> None:
+    """An ended entry whose templates could not be forgotten: as for an erasure, run again later and say so."""
+    person = work.watchlist.get(item.ref_id or "")
+    if person is not None and person.status in ("removed", "expired"):
+        what = "Deleting from recognition the faces of"
+        _again_or_report(work, item, person.id, person.store_id, what, config, now)
+
+
+def _again_or_report(
+    work: UnitOfWork, item: ClaimedItem, person_id: str, store_id: str, what: str, config: Config, now: datetime
+) -> None:
+    runs = work.work.count(kind=item.kind, ref_id=person_id)  # this one included
+    again = runs <= RUNS_AGAIN
+    if again:
+        at = now + AGAIN_AFTER
+        work.work.enqueue(kind=item.kind, key=f"{person_id}:again:{runs}", ref_id=person_id, run_at=at, now=now)
+        next_step = f"trying again at {at:%H:%M} UTC"
+    else:
+        next_step = "it has stopped: an operator must look (`python -m bot work list`)"
+    work.audit.record(
+        at=now,
+        actor="system",
+        action=f"{item.kind}_failed",
+        subject_type="watchlist",
+        subject_id=person_id,
+        store_id=store_id,
+        reason_code="retrying" if again else "given_up",
+    )
+    post_in_thread(
+        work,
+        anchor_key=erasure_anchor(person_id),
+        key=f"{erasure_anchor(person_id)}:{item.kind}:failed:{runs}",
+        now=now,
+        markdown=f"⚠️ {what} **{person_id}** did not finish (run {runs}, {item.attempts} attempt(s)); {next_step}. "
+        "It is never matched meanwhile.",
+        fallback_room=_room(config, store_id),
+    )
+    log.error("watchlist %s: %s did not finish (run %d); %s", person_id, item.kind, runs, next_step)
 
 
 def _room(config: Config, store_id: str | None) -> str | None:

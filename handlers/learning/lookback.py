@@ -136,6 +136,34 @@ def job_lookback(
     log.info("look-back for watchlist face %s: %d pictures, %d visits", cursor.face_id, len(page.pictures), len(visits))
 
 
+def settle_dead_lookback(work: UnitOfWork, item: ClaimedItem, error: str, now: datetime, *, config: Config) -> None:
+    """A look-back whose page step died ends there, said in the enrollment's thread with what it had scanned,
+    so nobody waits for a "Look-back done" that never comes. ``error`` stays on the work item."""
+    cursor = _Cursor.parse(item.ref_id or "")
+    face = work.watchlist.face(cursor.face_id)
+    if face is None or face.person.status != "active":
+        return  # erased, removed or expired meanwhile: the step had nobody to look for
+    person = face.person
+    store = config.business.store(person.store_id)
+    work.audit.record(
+        at=now,
+        actor="system",
+        action="watchlist_lookback",
+        subject_type="watchlist",
+        subject_id=person.id,
+        reason_code="step_failed",
+    )
+    post_in_thread(
+        work,
+        anchor_key=f"enroll:{cursor.face_id}",
+        key=f"lookback:{cursor.face_id}:failed",
+        now=now,
+        markdown=f"⚠️ Look-back for {person.id} stopped: something went wrong after {cursor.scanned} picture(s) "
+        f"({cursor.found} earlier visit(s) found before that). New visits are still matched as they happen.",
+        fallback_room=store.webex_room_id if store else None,
+    )
+
+
 def _summary(page: _Page, total: _Cursor) -> str:
     if total.found:
         return f"Look-back done: {total.found} earlier visit(s) in {total.scanned} picture(s) of the last {page.days} days."

@@ -56,7 +56,7 @@ def job_fraud_report(
     """One proposal per reported transaction, however many reports (sources) arrive for it."""
     _propose(
         item,
-        key=f"proposal:{item.transaction_id}",
+        key=_keys(item)[0],
         anchor_key=None,
         read_uow=read_uow,
         uow=uow,
@@ -80,10 +80,11 @@ def job_propose_enrollment(
     clock: Clock,
 ) -> None:
     """A proposal asked for by a person: answered in the thread of their request."""
+    key, anchor_key = _keys(item)
     _propose(
         item,
-        key=f"proposal:{item.transaction_id}:{item.ref_id}",
-        anchor_key=f"proposal-ask:{item.ref_id}",
+        key=key,
+        anchor_key=anchor_key,
         read_uow=read_uow,
         uow=uow,
         messenger=messenger,
@@ -91,6 +92,40 @@ def job_propose_enrollment(
         evidence=evidence,
         config=config,
         clock=clock,
+    )
+
+
+def _keys(item: ClaimedItem) -> tuple[str, str | None]:
+    """The proposal's outbox key and the anchor it answers beside: a report's has none, a request's is its answer."""
+    if item.kind == StepKind.FRAUD_REPORT:
+        return f"proposal:{item.transaction_id}", None
+    return f"proposal:{item.transaction_id}:{item.ref_id}", f"proposal-ask:{item.ref_id}"
+
+
+def settle_dead_proposal(work: UnitOfWork, item: ClaimedItem, error: str, now: datetime, *, config: Config) -> None:
+    """A proposal whose step died is answered where the proposal would have gone, with the way to ask again,
+    so a fraud report or a request never ends in silence. ``error`` stays on the work item."""
+    key, anchor_key = _keys(item)
+    if work.outbox.by_key(key) is not None:
+        return  # the proposal went out (the step died after that)
+    plan = plan_proposal(work, item.transaction_id or "", config, now)
+    anchor = _anchor(work, anchor_key, plan)
+    room = anchor.room_id if anchor is not None else plan.room_id if plan is not None else None
+    if plan is None or room is None:
+        return  # purged meanwhile, or nowhere to say it (the console shows the faces itself)
+    text = (
+        f"⚠️ No enrollment proposal for **{plan.transaction_id}**: something went wrong looking at its faces "
+        f"(tried {item.attempts} time(s)). Ask again with `enroll {plan.transaction_id}`."
+    )
+    _put(work, anchor, key=f"{key}:failed", room_id=room, now=now, markdown=text)
+    work.audit.record(
+        at=now,
+        actor="system",
+        action="enroll_proposal",
+        subject_type="transaction",
+        subject_id=plan.transaction_id,
+        store_id=plan.store_id,
+        reason_code="step_failed",
     )
 
 

@@ -65,6 +65,16 @@ def job_decide_unpictured(
     _log_created(created, transaction.transaction_id)
 
 
+def settle_dead_unpictured(work: UnitOfWork, item: ClaimedItem, error: str, now: datetime) -> None:
+    """The transaction has already ended (skipped or failed); that the rules never saw its payment is added to
+    its reason, which the read API, `show` and the console show. ``error`` stays on the work item."""
+    transaction = work.transactions.get_for_update(item.transaction_id or "")
+    if transaction is None or transaction.rule_results:
+        return  # purged, or a decision with a picture saw the payment and its patterns
+    missing = f"the rules could not run: the decide step failed for good after {item.attempts} attempt(s)"
+    transaction.status_reason = "; ".join(r for r in (transaction.status_reason, missing) if r)[:500]
+
+
 def _evaluate(
     work: UnitOfWork,
     rules: list[CompiledRule],

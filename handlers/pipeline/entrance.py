@@ -153,6 +153,33 @@ def _stored_picture(work: UnitOfWork, snapshot: Snapshot | None) -> tuple[str, s
     return snapshot.evidence_sha256, file.content_type if file else "image/jpeg"
 
 
+def settle_dead_entrance_visit(
+    work: UnitOfWork, item: ClaimedItem, error: str, now: datetime, *, config: Config
+) -> None:
+    """A visit whose step died leaves its snapshot failed (no picture) or its analysis failed, with the reason,
+    as the step itself records a camera or recognition that gave up. ``error`` stays on the work item."""
+    visit = Visit.parse(item.ref_id or "")
+    reason = f"the entrance step failed for good after {item.attempts} attempt(s)"
+    snapshot = work.snapshots.get(visit.snapshot_id)
+    if snapshot is None:
+        place = _place(config, visit.serial)
+        if place is not None:
+            add_snapshot(
+                work,
+                snapshot_id=visit.snapshot_id,
+                transaction_id=None,
+                store_id=place.store.id,
+                serial=visit.serial,
+                kind="entrance",
+                taken_for=None,
+                now=now,
+                picture=None,
+                failure=reason,
+            )
+    elif snapshot.status == "ready" and snapshot.analyzed_at is None:
+        snapshot.analyzed_at, snapshot.reason = now, f"analysis failed: {reason}"
+
+
 # --- the picture -----------------------------------------------------------------------------------
 
 

@@ -109,6 +109,26 @@ def job_notify_alert(
         work.commit()
 
 
+def settle_dead_notify(work: UnitOfWork, item: ClaimedItem, error: str, now: datetime, *, config: Config) -> None:
+    """The alert stays (the console and `alerts` show it); that its card could not be built is recorded as a
+    failed message of the alert, where `status` and the console show failed deliveries. ``error`` stays on
+    the work item."""
+    alert = work.alerts.get(f"A-{item.ref_id}")
+    if alert is None or work.outbox.by_key(f"alert:{alert.id}:card") is not None:
+        return  # purged, or the card was queued before the step died
+    store = config.business.store(alert.store_id)
+    region = next((r for r in config.business.regions if store and r.id == store.region), None)
+    room = (store.webex_room_id if store else None) or (region.webex_room_id if region else None)
+    work.outbox.add_failed(
+        key=f"alert:{alert.id}:unbuilt",
+        room_id=room or "",
+        now=now,
+        markdown=f"**Alert A-{alert.id}** ({alert.severity}): {for_markdown(alert.message)}",
+        error=f"its card could not be built: the notify step failed for good after {item.attempts} attempt(s)",
+        alert_id=alert.id,
+    )
+
+
 def _evidence_picture(
     work: UnitOfWork, snapshots: list[Snapshot], snapshot_id: str | None
 ) -> tuple[str, str, list] | None:

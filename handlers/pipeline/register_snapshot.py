@@ -106,37 +106,60 @@ def _finish(
     picture: tuple[str, str, int] | None = None,
     failure: str | None = None,
 ) -> None:
-    now = clock()
     with uow() as work:
         snapshot = present(work.snapshots.get(item.ref_id or ""), f"snapshot {item.ref_id}")
-        anchor_key, key = f"checkout:{snapshot.id}", f"checkout:{snapshot.id}:result"
-        fallback_room = store.webex_room_id if store else None
-        if picture is None:
-            snapshot.status, snapshot.reason = "failed", failure
-            post_in_thread(
-                work,
-                anchor_key=anchor_key,
-                key=key,
-                now=now,
-                markdown=f"No picture: {failure}.",
-                fallback_room=fallback_room,
-            )
-        else:
-            digest, content_type, size = picture
-            work.snapshots.record_file(digest, kind="snapshot", content_type=content_type, size_bytes=size, now=now)
-            snapshot.status, snapshot.evidence_sha256, snapshot.ready_at = "ready", digest, now
-            name = f"{snapshot.id}.{'png' if content_type == 'image/png' else 'jpg'}"
-            post_in_thread(
-                work,
-                markdown=f"Camera {snapshot.camera_serial} now.",
-                file={"sha256": digest, "content_type": content_type, "name": name},
-                anchor_key=anchor_key,
-                key=key,
-                now=now,
-                fallback_room=fallback_room,
-            )
+        _settle(work, snapshot, store, clock(), picture=picture, failure=failure)
         work.commit()
     log.info("checkout snapshot %s %s", item.ref_id, "ready" if picture else "failed")
+
+
+def settle_dead_checkout_snapshot(
+    work: UnitOfWork, item: ClaimedItem, error: str, now: datetime, *, config: Config
+) -> None:
+    """A `checkout` whose step died is answered as a failed picture: the person is not left waiting."""
+    snapshot = work.snapshots.get(item.ref_id or "")
+    if snapshot is None or snapshot.status != "pending":
+        return
+    failure = f"something went wrong taking it (tried {item.attempts} time(s)); try `checkout` again"
+    _settle(work, snapshot, config.business.store(snapshot.store_id), now, failure=failure)
+
+
+def _settle(
+    work: UnitOfWork,
+    snapshot: Snapshot,
+    store: StoreConfig | None,
+    now: datetime,
+    *,
+    picture: tuple[str, str, int] | None = None,
+    failure: str | None = None,
+) -> None:
+    """The snapshot ready with its picture, or failed with the reason, and either told in the command's thread."""
+    anchor_key, key = f"checkout:{snapshot.id}", f"checkout:{snapshot.id}:result"
+    fallback_room = store.webex_room_id if store else None
+    if picture is None:
+        snapshot.status, snapshot.reason = "failed", failure
+        post_in_thread(
+            work,
+            anchor_key=anchor_key,
+            key=key,
+            now=now,
+            markdown=f"No picture: {failure}.",
+            fallback_room=fallback_room,
+        )
+        return
+    digest, content_type, size = picture
+    work.snapshots.record_file(digest, kind="snapshot", content_type=content_type, size_bytes=size, now=now)
+    snapshot.status, snapshot.evidence_sha256, snapshot.ready_at = "ready", digest, now
+    name = f"{snapshot.id}.{'png' if content_type == 'image/png' else 'jpg'}"
+    post_in_thread(
+        work,
+        markdown=f"Camera {snapshot.camera_serial} now.",
+        file={"sha256": digest, "content_type": content_type, "name": name},
+        anchor_key=anchor_key,
+        key=key,
+        now=now,
+        fallback_room=fallback_room,
+    )
 
 
 def _register(config: Config, stores: tuple[str, ...], name: str) -> tuple[StoreConfig, RegisterConfig]:

@@ -153,6 +153,7 @@
       facts.appendChild(table);
       article.appendChild(facts);
     }
+    for (const notice of item.notices || []) article.appendChild(element("p", "notice", notice));
     const thread = element("ol", "thread");
     for (const entry of item.thread || []) {
       const li = element("li", "reply");
