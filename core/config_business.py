@@ -10,7 +10,7 @@ import re
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from core.rule_language import check_condition, check_template, parse_cooldown
@@ -350,6 +350,7 @@ class BusinessConfig(_Model):
     """The shape of the business, as in the YAML file."""
 
     stores: tuple[StoreConfig, ...] = Field(min_length=1, description="Stores, their registers and cameras.")
+    _stores_index: tuple[tuple[StoreConfig, ...], dict[str, StoreConfig]] = PrivateAttr(default=((), {}))
     regions: tuple[RegionConfig, ...] = Field(default=(), description="Regions and their security spaces.")
     people: tuple[PersonConfig, ...] = Field(default=(), description="Who may use the bot, with a role per store.")
     triage: TriageConfig = Field(default=TriageConfig(), description="Which transactions get a picture.")
@@ -417,7 +418,13 @@ class BusinessConfig(_Model):
         return self
 
     def store(self, store_id: str) -> StoreConfig | None:
-        return next((s for s in self.stores if s.id == store_id), None)
+        # Asked on every POS post (intake and its quota) and by most steps: a chain has thousands of stores. The
+        # index is rebuilt when ``stores`` is another tuple (``model_copy(update=...)`` copies private attributes).
+        stores, index = self._stores_index
+        if stores is not self.stores:
+            index = {s.id: s for s in self.stores}
+            self._stores_index = (self.stores, index)
+        return index.get(store_id)
 
     def role_of(self, email: str, store_id: str) -> Role | None:
         person = next((p for p in self.people if p.email == email.lower()), None)
