@@ -11,7 +11,9 @@ import functools
 import logging
 import random
 import threading
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -152,12 +154,12 @@ class Runner:
                 self.on_enqueued(enqueued)  # the next step of a checkout starts now, not at the next idle poll
 
         deps = {**self.dependencies, "uow": lambda: StepUnitOfWork(self.db, item, self.clock, completed)}
-        heartbeat = _Heartbeat(
-            lambda: self._finish(item, lambda w: w.work.renew(item, now=self.clock(), lease_s=self.settings.lease_s)),
-            every_s=self.settings.lease_s / 3,
-        )
+
+        def renew() -> bool:
+            return self._finish(item, lambda w: w.work.renew(item, now=self.clock(), lease_s=self.settings.lease_s))
+
         try:
-            with heartbeat:
+            with _HEARTBEATS.keeping(renew, every_s=self.settings.lease_s / 3):
                 call_with(self.steps[item.kind], item, deps)
             if not done.is_set() and not self._finish(item, lambda w: w.work.complete(item, now=self.clock())):
                 raise LeaseLost(f"work item {item.id} ({item.kind})")
@@ -252,27 +254,58 @@ def _release(work: UnitOfWork, *, item: ClaimedItem) -> bool:
     return work.work.release(item)
 
 
-class _Heartbeat:
-    """Renews a running step's lease every ``every_s`` while it runs, so a long step (a look-back, a purge, a digest)
-    is not taken over and run twice by another runner; a lost lease stops the renewals."""
+class _Heartbeats:
+    """Renews the lease of every running step of this process every third of its lease, so a long step (a look-back,
+    a purge, a digest) is not taken over and run twice by another runner; a lost lease stops its renewals.
 
-    def __init__(self, renew: Callable[[], bool], *, every_s: float):
-        self._renew, self._every_s = renew, every_s
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name="lease-heartbeat", daemon=True)
+    One thread for the whole process, started with the first step: a thread per step would cost every step its
+    start and join, and nearly every step ends long before its first beat."""
 
-    def __enter__(self) -> _Heartbeat:
-        self._thread.start()
-        return self
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._beats: dict[object, tuple[float, float, Callable[[], bool]]] = {}  # key -> (due, every_s, renew)
+        self._changed = threading.Event()
+        self._thread: threading.Thread | None = None
 
-    def __exit__(self, *_exc: object) -> None:
-        self._stopped.set()
-        self._thread.join(5)
+    @contextmanager
+    def keeping(self, renew: Callable[[], bool], *, every_s: float) -> Iterator[None]:
+        key = object()
+        with self._lock:
+            self._beats[key] = (time.monotonic() + every_s, every_s, renew)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="lease-heartbeat", daemon=True)
+                self._thread.start()
+        self._changed.set()  # the thread may be asleep until a later beat than this one's
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._beats.pop(key, None)
 
-    def _beat(self) -> None:
-        while not self._stopped.wait(self._every_s):
-            try:
-                if not self._renew():
-                    return
-            except Exception:  # the database is away for a moment: the next beat tries again
-                log.warning("could not renew a running step's lease", exc_info=True)
+    def _run(self) -> None:
+        while True:
+            self._changed.clear()  # before looking: a beat added from now on wakes the wait below
+            now = time.monotonic()
+            with self._lock:
+                due = [(key, renew) for key, (at, _every, renew) in self._beats.items() if at <= now]
+                for key, _ in due:
+                    _at, every_s, renew = self._beats[key]
+                    self._beats[key] = (now + every_s, every_s, renew)
+            for key, renew in due:
+                if not self._beat(renew):
+                    with self._lock:
+                        self._beats.pop(key, None)
+            with self._lock:
+                next_at = min((at for at, _every, _renew in self._beats.values()), default=now + 60.0)
+            self._changed.wait(max(0.0, next_at - time.monotonic()))
+
+    @staticmethod
+    def _beat(renew: Callable[[], bool]) -> bool:
+        try:
+            return renew()
+        except Exception:  # the database is away for a moment: the next beat tries again
+            log.warning("could not renew a running step's lease", exc_info=True)
+            return True
+
+
+_HEARTBEATS = _Heartbeats()
