@@ -27,6 +27,7 @@ from core.config import Config, required_secret
 from core.messenger import WebexError
 from core.steps import CATALOGUE, Lane, lane_of
 from storage import migrate
+from storage.work_signal import WorkSignals
 from vision.types import RecognitionError
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,9 @@ class Background:
         self.scheduler.add_job(self.wake, "interval", seconds=5, id="wake_runner", max_instances=1, coalesce=True)
         schedule_sweeps(self.scheduler, services)  # expiry and retention: each a work item per period
         services.wake_runner = self.wake
+        self.signals = (
+            None if services.db.is_sqlite else WorkSignals(services.db.url, self.wake, on_state=self._signals)
+        )
 
     def _runner(self, steps: dict[str, Any], *, batch: int | None, polls: bool, lane: Lane) -> Runner:
         tuning = self.services.config.business.runner
@@ -121,15 +125,22 @@ class Background:
         for runner in [idle] if idle is not None else runners:
             runner.wake()
 
+    def _signals(self, state: str) -> None:
+        self.services.component_state["wakeups"] = state
+
     def start(self) -> None:
         for thread in self._threads:
             thread.start()
         self.scheduler.start()
+        if self.signals is not None:
+            self.signals.start()
         self.services.component_state["runner"] = "running"
 
     def stop(self, timeout_s: float = 30) -> None:
         self.services.component_state["runner"] = "stopping"
         self.scheduler.shutdown(wait=False)
+        if self.signals is not None:
+            self.signals.stop()
         for runner in self.runners:
             runner.stop()
         for thread in self._threads:

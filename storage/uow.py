@@ -24,6 +24,7 @@ from storage.threads import Threads
 from storage.transactions import TransactionRepository
 from storage.watchlist_entries import WatchlistRepository
 from storage.work_queue import WorkQueue
+from storage.work_signal import announce
 
 
 class UnitOfWork:
@@ -73,6 +74,8 @@ class UnitOfWork:
             self._release()
 
     def commit(self) -> None:
+        if self.work.enqueued and not self._db.is_sqlite:
+            announce(self.session, self.work.enqueued)  # delivered at this commit, to every process listening
         self.session.commit()
 
     def rollback(self) -> None:
