@@ -28,8 +28,9 @@ from pydantic import AnyUrl, SecretStr
 
 from bot.app import build_services, create_app
 from bot.demo_story import Story
+from bot.listeners import start_listeners, stop_listeners
 from bot.narration import Narrator, speaker, summary
-from bot.processes import Background, prepare_recognition, start_listeners, stop_listeners
+from bot.processes import Background, prepare_recognition
 from core.config import Config, required_secret
 from simulation.camera_server import CameraEvent, CameraStandIn
 from simulation.floor import Floor

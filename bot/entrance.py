@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import zlib
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -260,12 +261,9 @@ def visit_recorder(db: Database, clock: Clock, window_s: float = ENTRANCE_WINDOW
     return record
 
 
-def start_entrance_watch(
-    services: Services, *, reconnect_s: tuple[int, int] = (RECONNECT_MIN_S, RECONNECT_MAX_S)
-) -> EntranceWatch | None:
-    """Start listening when MQTT_URL is set, some store has entrance cameras and the camera API is on; else None."""
+def entrance_cameras(services: Services) -> list[str]:
+    """Every store's entrance camera serials, or none (said in the log) when the watch cannot run here."""
     config = services.config
-    window_s = config.business.camera.entrance_window_s
     serials = [serial for store in config.business.stores for serial in store.entrance_cameras]
     reason = (
         "MQTT_URL is not set"
@@ -279,7 +277,16 @@ def start_entrance_watch(
     if reason is not None:
         services.component_state["broker"] = OFF
         log.info("entrance watch off: %s", reason)
-        return None
+        return []
+    return serials
+
+
+def watch_entrances(
+    services: Services, serials: Collection[str], *, reconnect_s: tuple[int, int] = (RECONNECT_MIN_S, RECONNECT_MAX_S)
+) -> EntranceWatch:
+    """Start listening to these entrance cameras (paho's thread); ``stop()`` ends it."""
+    config = services.config
+    window_s = config.business.camera.entrance_window_s
     watch = EntranceWatch(
         BrokerAddress.from_url(config.env.mqtt_url),
         serials,
@@ -292,3 +299,17 @@ def start_entrance_watch(
     )
     watch.start()
     return watch
+
+
+def start_entrance_watch(
+    services: Services, *, reconnect_s: tuple[int, int] = (RECONNECT_MIN_S, RECONNECT_MAX_S)
+) -> EntranceWatch | None:
+    """Listen to every entrance camera in this process when MQTT_URL is set, some store has entrance cameras and
+    the camera API is on; else None. (Several workers split the cameras instead: bot/listeners.py.)"""
+    serials = entrance_cameras(services)
+    return watch_entrances(services, serials, reconnect_s=reconnect_s) if serials else None
+
+
+def share_of(serial: str, shares: int) -> int:
+    """The share a camera belongs to: stable across processes and restarts (not Python's salted hash)."""
+    return zlib.crc32(serial.encode()) % shares

@@ -16,15 +16,11 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.app import Services, build_services, create_app
-from bot.entrance import start_entrance_watch
-from bot.http.webex_events import target_url
+from bot.listeners import start_listeners, stop_listeners
 from bot.runner import Runner, RunnerSettings
 from bot.steps import ON_DEAD, STEPS
 from bot.sweeps import schedule_sweeps
-from bot.webex_activities import accept_into
-from bot.webex_socket import WebsocketTransport
-from core.config import Config, required_secret
-from core.messenger import WebexError
+from core.config import Config
 from core.steps import CATALOGUE, Lane, lane_of
 from storage import migrate
 from storage.work_signal import WorkSignals
@@ -255,45 +251,6 @@ def web(config: Config) -> None:
             return create_app(services)
 
     _Gunicorn().run()
-
-
-def start_listeners(services: Services) -> list[Any]:
-    """What brings events in besides HTTP: the Webex websocket (or webhook registration) and the entrance watch."""
-    listeners = [start_webex(services), start_entrance_watch(services)]
-    return [listener for listener in listeners if listener is not None]
-
-
-def stop_listeners(listeners: list[Any]) -> None:
-    for listener in listeners:
-        listener.stop()
-
-
-def start_webex(services: Services) -> WebsocketTransport | None:
-    """Webex inbound: the websocket in this process, or (webhook transport) our webhooks re-registered."""
-    env, client = services.config.env, services.messenger
-    if env.webex_access_token is None or client is None:
-        return None
-    if env.webex_transport == "webhook":
-        if env.public_url is None:
-            services.component_state["webex"] = "webhook: PUBLIC_URL not set"
-            return None
-        try:
-            # _mode_problems requires WEBEX_WEBHOOK_SECRET with a token and the webhook transport.
-            secret = required_secret(env.webex_webhook_secret, "WEBEX_WEBHOOK_SECRET")
-            client.register_webhooks(target_url(str(env.public_url)), secret)
-            services.component_state["webex"] = "configured"
-        except WebexError as exc:
-            log.warning("Webex webhooks not registered: %s", exc.reason)
-            services.component_state["webex"] = "webhook registration failed"
-        return None
-    transport = WebsocketTransport(
-        access_token=env.webex_access_token.get_secret_value(),
-        me=client.me,
-        accept=accept_into(services),
-        on_state=lambda state: services.component_state.__setitem__("webex", state),
-    )
-    transport.start()
-    return transport
 
 
 def _stop_on_signals() -> threading.Event:

@@ -157,6 +157,13 @@ class CameraConfig(_Model):
         description="At most one picture per entrance camera in this window (each costs a snapshot request); "
         "shorter than a rule's cool-down, so a second person soon after is still pictured.",
     )
+    entrance_shares: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="Entrance cameras are split into this many shares; each share is listened to by one worker "
+        "process at a time, and the shares are spread evenly over the processes alive.",
+    )
 
 
 class RecognitionConfig(_Model):

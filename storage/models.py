@@ -180,6 +180,19 @@ class WorkItem(Base):
     completed_at: Mapped[datetime | None]
 
 
+class ProcessLease(Base):
+    """Something only one process may do at a time (hold the Webex websocket, listen to a share of the entrance
+    cameras), or a process saying it is alive (``member:<process>``): held until ``lease_until``, renewed by its
+    holder, taken over by another process once it has run out."""
+
+    __tablename__ = "process_leases"
+
+    name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(120), doc="host:pid:token of the process holding it")
+    lease_until: Mapped[datetime]
+    since: Mapped[datetime] = mapped_column(doc="When this holder took it")
+
+
 class EvidenceFile(Base):
     """A file under DATA_DIR named by its SHA-256: snapshots, crops, enrollment photos, charts."""
 

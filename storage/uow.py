@@ -17,6 +17,7 @@ from storage.inbound import InboundEvents
 from storage.lookback import LookbackQueries
 from storage.outbox import Outbox
 from storage.patterns import PatternRepository
+from storage.process_leases import ProcessLeases
 from storage.retention import Retention
 from storage.snapshots import SnapshotRepository
 from storage.stats import StatsQueries
@@ -62,6 +63,7 @@ class UnitOfWork:
         self.lookback = LookbackQueries(self.session)
         self.evidence_refs = EvidenceRefs(self.session)
         self.retention = Retention(self.session)
+        self.leases = ProcessLeases(self.session)
         return self
 
     def __exit__(
