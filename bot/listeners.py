@@ -104,6 +104,7 @@ def start_webex(services: Services) -> WebsocketTransport | None:
         me=client.me,
         accept=accept_into(services),
         on_state=lambda state: services.component_state.__setitem__("webex", state),
+        discovery_url=str(env.webex_discovery_url),
     )
     transport.start()
     return transport

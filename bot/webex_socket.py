@@ -38,6 +38,7 @@ from bot.webex_activities import Accept, ActivityDispatcher, authorization_accep
 from core.http_deadline import DeadlineSession
 
 log = logging.getLogger(__name__)
+DISCOVERY_URL = "https://u2c.wbx2.com/u2c/api/v1/catalog"  # webex-bot's DEFAULT_U2C_URL
 
 
 class NotAuthorised(ConnectionError):
@@ -60,8 +61,10 @@ class SocketClient(WebexWebsocketClient):
         deadline_s: float = 20,
         device_url: str | None = None,
         device_info: dict[str, Any] | None = None,
+        discovery_url: str = DISCOVERY_URL,
     ):
         self._deadline_s, self._dispatcher, self._preset_device_url = deadline_s, dispatcher, device_url
+        self._discovery_url = discovery_url
         self._fresh_device = False
         super().__init__(access_token, bot_name="fraud-loss-prevention")
         self.teams = None  # the library's WebexAPI (public host, unbounded rate-limit sleep) must never be used
@@ -74,7 +77,18 @@ class SocketClient(WebexWebsocketClient):
         bounded = DeadlineSession(self._deadline_s)
         bounded.headers, bounded.proxies = self.session.headers, self.session.proxies
         self.session = bounded
-        return self._preset_device_url or super()._get_device_url()
+        return self._preset_device_url or self._discover_device_url()
+
+    def _discover_device_url(self) -> str:
+        """The library's discovery, through WEBEX_DISCOVERY_URL instead of its fixed host."""
+        response = self.session.get(self._discovery_url, params={"format": "hostmap"})
+        if response.status_code == 401:
+            raise NotAuthorised("Webex discovery refused the access token")
+        response.raise_for_status()
+        wdm = (response.json().get("serviceLinks") or {}).get("wdm")
+        if not isinstance(wdm, str) or not wdm:
+            raise ConnectionError("Webex discovery named no device service")
+        return wdm
 
     def _process_incoming_websocket_message(self, msg: dict[str, Any]) -> bool:
         return self._dispatcher.dispatch(msg, self._get_base64_message_id)
@@ -186,9 +200,12 @@ class WebsocketTransport:
         client_factory: ClientFactory | None = None,
         backoff_s: tuple[float, float] = (1.0, 60.0),
         workers: int = 4,
+        discovery_url: str = DISCOVERY_URL,
     ):
         self._token, self._me, self._accept, self._on_state = access_token, me, accept, on_state
-        self._client_factory: ClientFactory = client_factory or SocketClient
+        self._client_factory: ClientFactory = client_factory or (
+            lambda token, dispatcher: SocketClient(token, dispatcher, discovery_url=discovery_url)
+        )
         self._backoff_s, self._workers = backoff_s, workers
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -48,6 +48,11 @@ class EnvSettings(BaseSettings):
         alias="WEBEX_BASE_URL",
         description="Webex REST base for every call our code makes",
     )
+    webex_discovery_url: AnyUrl = Field(
+        default=AnyUrl("https://u2c.wbx2.com/u2c/api/v1/catalog"),
+        alias="WEBEX_DISCOVERY_URL",
+        description="Webex service discovery (U2C catalog), where the websocket transport finds its device service",
+    )
     webex_transport: Literal["websocket", "webhook"] = Field(
         default="websocket", alias="WEBEX_TRANSPORT", description="websocket (no public URL needed) or webhook"
     )
