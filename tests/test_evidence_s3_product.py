@@ -8,7 +8,10 @@ erasure leave no version behind. The store is built from the configuration, as i
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +24,7 @@ from storage.evidence import object_name
 from storage.evidence_s3 import S3EvidenceStore
 from storage.models import EvidenceFile, Snapshot, WorkItem
 from storage.uow import UnitOfWork
+from tests.conftest import REPO, minimal_business
 from tests.learning_fixtures import (  # noqa: F401  (fixtures)
     CountingCamera,
     OnePerPicture,
@@ -187,3 +191,24 @@ def test_an_unreachable_store_delays_the_steps_and_the_console_answers_503(
     assert capture.status == "pending" and capture.attempts == 1
     assert capture.last_error.startswith("evidence store failed") and "127.0.0.1" not in capture.last_error
     assert (capture.next_run_at - clock()).total_seconds() == pytest.approx(30, abs=1)
+
+
+def check_config(tmp_path: Path, **environ: str) -> subprocess.CompletedProcess:
+    config_path = tmp_path / "flp.yaml"
+    config_path.write_text(yaml.safe_dump(minimal_business()))
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "FLP_CONFIG", "EVIDENCE_URL"}}
+    env.update(FLP_CONFIG=str(config_path), POS_WEBHOOK_SECRET="x" * 32, DATA_DIR=str(tmp_path / "data"), **environ)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "check-config"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_check_config_reports_the_evidence_store(tmp_path, s3_server, bucket):
+    on_disk = check_config(tmp_path)
+    assert on_disk.returncode == 0 and "evidence (files under DATA_DIR): ready" in on_disk.stdout
+    endpoint = {"AWS_ENDPOINT_URL_S3": s3_server.endpoint, "AWS_REGION": "us-east-1"}
+    found = check_config(tmp_path, EVIDENCE_URL=f"s3://{bucket}/{PREFIX}", **endpoint)
+    assert found.returncode == 0 and f"evidence (s3://{bucket}/{PREFIX}): ready" in found.stdout
+    # A store that cannot be used is said plainly; reachability is not a configuration error.
+    missing = check_config(tmp_path, EVIDENCE_URL="s3://flp-not-created", **endpoint)
+    assert missing.returncode == 0 and "bucket flp-not-created does not exist" in missing.stdout
