@@ -19,7 +19,9 @@ import yaml
 
 from bot.app import build_services, create_app
 from bot.sweeps import enqueue_sweeps
+from cards.status import status_card
 from core.config import load_config
+from handlers.conversation.views import status_view
 from storage.evidence import object_name
 from storage.evidence_s3 import S3EvidenceStore
 from storage.models import EvidenceFile, Snapshot, WorkItem
@@ -175,8 +177,13 @@ def test_an_unreachable_store_delays_the_steps_and_the_console_answers_503(
     dead = load_config({**environ, "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{free_port()}"}, yaml.safe_dump(business))
     down = build_services(dead, db=services.db, clock=clock, camera=CountingCamera(), faces=OnePerPicture())
     assert down.component_state["evidence"].startswith("object store unreachable")
+    view = status_view(down.component_state, {}, "local", None)
+    assert view.evidence.state == "down" and view.evidence.detail.startswith("object store unreachable")
+    assert "Evidence store" in status_card(view)["body"][1]["text"]  # the headline: needs attention
 
     console = create_app(down).test_client()
+    ready = console.get("/readyz")  # the database answers: POS intake goes on, the pictures wait
+    assert ready.status_code == 200 and ready.get_json()["evidence"].startswith("object store unreachable")
     sign_in(console)
     shown = console.get("/console/alerts/A-1/photo")
     assert shown.status_code == 503 and shown.mimetype == "application/problem+json"
