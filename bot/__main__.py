@@ -59,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
             f"configuration OK: {len(business.stores)} stores, {registers} registers, "
             f"{len(business.people)} people, {len(business.rules)} rules"
         )
+        from bot.adapters import make_evidence_store
+
+        # Reachability is reported, not judged: the store may be down now and up at start.
+        print(f"evidence ({config.env.evidence_url or 'files under DATA_DIR'}): {make_evidence_store(config).probe()}")
         return 0
     logs.configure(config.env.log_level, config.env.log_format, config.env.secrets())
 

@@ -1,4 +1,4 @@
-"""Build the outside-service adapters from the configuration: camera, recognition, product counting.
+"""Build the outside-service adapters from the configuration: camera, recognition, product counting, evidence.
 
 Called by the composition root only. Heavy parts load lazily (dlib's models on first detect).
 """
@@ -12,6 +12,7 @@ from core.config import Config
 from core.messenger import Messenger
 from storage import watchlist
 from storage.db import Database
+from storage.evidence import EvidenceStore, FileEvidenceStore
 from storage.rate_budget import RateBudget
 from vision.types import Camera, FaceBackend, ProductCounter
 
@@ -76,6 +77,17 @@ def _rekognition_client(config: Config) -> Any:
 
     endpoint = config.env.aws_endpoint_url
     return make_client(config.env.aws_region, str(endpoint) if endpoint else None)
+
+
+def make_evidence_store(config: Config) -> EvidenceStore:
+    """Files under DATA_DIR, or objects in the bucket of EVIDENCE_URL (any process can read what another stored)."""
+    location = config.env.evidence_location()
+    if location is None:
+        return FileEvidenceStore(config.env.data_dir)
+    from storage.evidence_s3 import S3EvidenceStore, make_client
+
+    bucket, prefix = location
+    return S3EvidenceStore(make_client(config.env.aws_region, config.env.s3_endpoint()), bucket, prefix)
 
 
 def make_messenger(config: Config) -> Messenger | None:

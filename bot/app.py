@@ -93,7 +93,7 @@ def build_services(config: Config, **overrides: Any) -> Services:
         config=config,
         db=db,
         clock=clock,
-        evidence=overrides.pop("evidence", None) or EvidenceStore(config.env.data_dir),
+        evidence=overrides.pop("evidence", None) or adapters.make_evidence_store(config),
         metrics=overrides.pop("metrics", None) or Metrics(),
         camera=overrides.pop("camera") if "camera" in overrides else adapters.make_camera(config, db, clock),
         faces=overrides.pop("faces", None) or adapters.make_face_backend(config, db),
@@ -111,6 +111,7 @@ def build_services(config: Config, **overrides: Any) -> Services:
         broker="configured" if config.env.mqtt_url else "off",
         runner="not running in this process",
         recognition="not prepared in this process",
+        evidence=services.evidence.probe(),
     )
     services.metrics.watch_queue(services.queue_counts)
     return services

@@ -20,6 +20,7 @@ def status_card(view: StatusView) -> dict[str, Any]:
         ("Camera", view.camera),
         (f"Recognition ({view.recognition_backend})", view.recognition),
         ("Entrance broker", view.broker),
+        ("Evidence store", view.evidence),
     ]
     failing = [name for name, health in parts if health.state not in HEALTHY]
     headline = el.text(

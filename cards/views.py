@@ -139,6 +139,7 @@ class StatusView:
     recognition: HealthView
     recognition_backend: str  # local|rekognition
     broker: HealthView
+    evidence: HealthView = HealthView("ok", "ready")  # where pictures live: DATA_DIR or the bucket
     queue_counts: Mapping[str, int] = field(default_factory=dict)  # work item status -> count
     oldest_pending_age_s: float | None = None
     failed_messages: int = 0  # outbox messages queued in the last 24 h that could not be sent

@@ -68,6 +68,9 @@ def _mode_problems(env: EnvSettings, mode: str) -> list[str]:
         problems.append("WEBEX_WEBHOOK_SECRET: required when WEBEX_TRANSPORT is webhook")
     if mode in {"web", "worker"} and env.database_url.startswith("sqlite"):
         problems.append("DATABASE_URL: a split web/worker deployment needs PostgreSQL, not SQLite")
+    if mode in {"web", "worker"} and env.evidence_url is None:
+        # The worker stores pictures that the web process serves: no disk is shared between them.
+        problems.append("EVIDENCE_URL: a split web/worker deployment needs object storage (s3://bucket/prefix)")
     return problems
 
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import AnyUrl, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+# s3://bucket[/prefix]; the prefix keeps to S3's "safe" characters (no spaces, no percent-escapes to decode).
+_EVIDENCE_URL = re.compile(r"s3://(?P<bucket>[^/]+)(?:/(?P<prefix>[A-Za-z0-9!_.*'()/-]*))?")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_IP_ADDRESS = re.compile(r"\d+\.\d+\.\d+\.\d+")
 
 
 def _url_password(database_url: str) -> str | None:
@@ -30,6 +36,17 @@ class EnvSettings(BaseSettings):
         description="SQLAlchemy URL; SQLite (WAL) embedded, postgresql+psycopg://… for PostgreSQL",
     )
     data_dir: Path = Field(default=Path("data"), alias="DATA_DIR", description="evidence images, crops, exports")
+    evidence_url: str | None = Field(
+        default=None,
+        alias="EVIDENCE_URL",
+        description="where pictures, crops and exports live: unset = files under DATA_DIR; "
+        "s3://bucket or s3://bucket/prefix = S3 (boto3's AWS_* credentials)",
+    )
+    aws_endpoint_url_s3: AnyUrl | None = Field(
+        default=None,
+        alias="AWS_ENDPOINT_URL_S3",
+        description="endpoint of an S3-compatible store (MinIO, Ceph, R2…) for EVIDENCE_URL; unset: AWS S3",
+    )
     pos_webhook_secret: SecretStr | None = Field(
         default=None,
         alias="POS_WEBHOOK_SECRET",
@@ -154,6 +171,39 @@ class EnvSettings(BaseSettings):
             if password:
                 found.append(password)
         return found
+
+    @field_validator("evidence_url")
+    @classmethod
+    def _check_evidence_url(cls, url: str | None) -> str | None:
+        if url is None or url == "":
+            return None
+        match = _EVIDENCE_URL.fullmatch(url)
+        if match is None:
+            raise ValueError("must be s3://bucket or s3://bucket/prefix")
+        bucket, prefix = match["bucket"], match["prefix"] or ""
+        # The value is never echoed: a mistaken URL may carry credentials.
+        if "@" in bucket:
+            raise ValueError("credentials do not belong in the URL (boto3 reads AWS_ACCESS_KEY_ID and the rest)")
+        if not _BUCKET.fullmatch(bucket) or ".." in bucket or _IP_ADDRESS.fullmatch(bucket):
+            raise ValueError(
+                "the bucket name must be 3-63 lower-case letters, digits, dots and hyphens, "
+                "starting and ending with a letter or digit, and not an IP address"
+            )
+        if prefix.strip("/") and any(part in ("", ".", "..") for part in prefix.strip("/").split("/")):
+            raise ValueError("the prefix has an empty, '.' or '..' segment")
+        return url
+
+    def evidence_location(self) -> tuple[str, str] | None:
+        """(bucket, prefix) of EVIDENCE_URL; None keeps evidence under DATA_DIR. The prefix has no slashes around."""
+        if self.evidence_url is None:
+            return None
+        match = _EVIDENCE_URL.fullmatch(self.evidence_url)
+        assert match is not None  # the validator refused anything else
+        return match["bucket"], (match["prefix"] or "").strip("/")
+
+    def s3_endpoint(self) -> str | None:
+        """AWS_ENDPOINT_URL_S3 as given (no trailing slash), for an S3-compatible store; None for AWS."""
+        return str(self.aws_endpoint_url_s3).rstrip("/") if self.aws_endpoint_url_s3 else None
 
     @field_validator("mqtt_url")
     @classmethod

@@ -237,6 +237,7 @@ STATUS = StatusView(
     recognition=HealthView("ok", "2 people enrolled"),
     recognition_backend="local",
     broker=HealthView("off", "no entrance cameras"),
+    evidence=HealthView("ok", "ready"),
     queue_counts={"pending": 4, "running": 1, "dead": 0},
     oldest_pending_age_s=312.0,
     failed_messages=2,

@@ -231,7 +231,68 @@ def test_web_refuses_sqlite():
     config = load_config({**ENV, "DATABASE_URL": "sqlite:///data/flp.db"}, dump(minimal_business()))
     with pytest.raises(ConfigError, match="DATABASE_URL: .*PostgreSQL"):
         config.require_for("web")
-    load_config({**ENV, "DATABASE_URL": "postgresql+psycopg://db/flp"}, dump(minimal_business())).require_for("web")
+    split = {**ENV, "DATABASE_URL": "postgresql+psycopg://db/flp", "EVIDENCE_URL": "s3://flp-evidence"}
+    load_config(split, dump(minimal_business())).require_for("web")
+
+
+def test_web_and_worker_need_evidence_in_object_storage():
+    environ = {**ENV, "DATABASE_URL": "postgresql+psycopg://db/flp"}
+    for mode in ("web", "worker"):
+        with pytest.raises(ConfigError) as caught:
+            load_config(environ, dump(minimal_business())).require_for(mode)
+        assert [p.split(":")[0] for p in caught.value.problems] == ["EVIDENCE_URL"]
+    load_config(environ, dump(minimal_business())).require_for("serve")  # one machine: files under DATA_DIR
+
+
+@pytest.mark.parametrize(
+    "url, location",
+    [
+        ("s3://flp-evidence", ("flp-evidence", "")),
+        ("s3://flp-evidence/", ("flp-evidence", "")),
+        ("s3://flp.evidence-01/stores/south/", ("flp.evidence-01", "stores/south")),
+    ],
+)
+def test_evidence_url_names_a_bucket_and_a_prefix(url, location):
+    env = load_config({**ENV, "EVIDENCE_URL": url}, dump(minimal_business())).env
+    assert env.evidence_location() == location
+
+
+def test_evidence_unset_or_empty_stays_under_data_dir():
+    for environ in (ENV, {**ENV, "EVIDENCE_URL": ""}):
+        assert load_config(environ, dump(minimal_business())).env.evidence_location() is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///srv/evidence",
+        "https://flp-evidence.s3.amazonaws.com/x",
+        "s3://",
+        "s3://ab",  # too short
+        "s3://Flp-Evidence",  # upper case
+        "s3://-flp",
+        "s3://flp..evidence",
+        "s3://192.168.0.1",
+        "s3://" + "a" * 64,
+        "s3://flp/with space",
+        "s3://flp/a//b",
+        "s3://flp/../up",
+        "s3://user:secret@flp",
+    ],
+)
+def test_evidence_url_that_is_not_a_bucket_is_refused(url):
+    found = problems_of(minimal_business(), environ={**ENV, "EVIDENCE_URL": url})
+    assert len(found) == 1 and found[0].startswith("EVIDENCE_URL"), found
+    assert "secret" not in found[0]  # the value is not echoed: it may carry a credential
+
+
+def test_s3_endpoint_is_a_url():
+    env = load_config({**ENV, "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9000/"}, dump(minimal_business())).env
+    assert env.s3_endpoint() == "http://127.0.0.1:9000"
+    assert load_config(ENV, dump(minimal_business())).env.s3_endpoint() is None
+    assert problems_of(minimal_business(), environ={**ENV, "AWS_ENDPOINT_URL_S3": "not a url"})[0].startswith(
+        "AWS_ENDPOINT_URL_S3"
+    )
 
 
 def test_webhook_transport_requires_its_secret():

@@ -50,6 +50,7 @@ def test_readyz_reports_every_component(client):
         "broker": "off",
         "runner": "not running in this process",
         "recognition": "not prepared in this process",
+        "evidence": "ready",
     }
 
 

@@ -7,6 +7,8 @@ from typing import Any
 from flask import Flask, Response, json
 from werkzeug.exceptions import HTTPException
 
+from storage.evidence import EvidenceUnavailable
+
 PROBLEM = "application/problem+json"
 
 
@@ -21,6 +23,12 @@ def install(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
         return problem(exc.code or 500, exc.name, exc.description)
+
+    @app.errorhandler(EvidenceUnavailable)
+    def _evidence_unavailable(exc: EvidenceUnavailable) -> Response:
+        # The picture exists but its store cannot be reached now; the reason names no URL or key.
+        app.logger.warning("%s", exc)
+        return problem(503, "Service Unavailable", "the evidence store cannot be reached; try again shortly")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -20,7 +20,7 @@ from cards.watchlist import watchlist_entry_card, watchlist_list_card
 from core.config import Config
 from handlers.console.presses import threads
 from handlers.conversation.views import alert_view, entry_view
-from storage.evidence import EvidenceStore
+from storage.evidence import EvidenceMissing, EvidenceStore
 from storage.models import Alert
 from storage.uow import UnitOfWork
 from vision.annotate import annotate
@@ -114,7 +114,10 @@ def evidence_photo(uow: UnitOfWork, evidence: EvidenceStore, alert: Alert) -> by
     if chosen is None or chosen.evidence_sha256 is None:  # (the second never holds: only pictures with a file)
         return None
     file = uow.snapshots.file(chosen.evidence_sha256)
-    content = evidence.read(chosen.evidence_sha256, file.content_type if file else "image/jpeg")
+    try:
+        content = evidence.read(chosen.evidence_sha256, file.content_type if file else "image/jpeg")
+    except EvidenceMissing:
+        return None  # purged since the row was read
     return annotate(content, [tuple(face.box) for face in chosen.faces])
 
 

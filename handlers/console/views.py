@@ -15,7 +15,7 @@ from core.clock import Clock
 from core.config import Config
 from core.events import ConsoleRequest
 from handlers.console.timeline import UrlFor, alert_item, alert_items, evidence_photo, visible_stores, watchlist_cards
-from storage.evidence import EvidenceStore
+from storage.evidence import EvidenceMissing, EvidenceStore
 from storage.models import Alert
 from storage.uow import UnitOfWork
 from vision.types import Camera, CameraError
@@ -93,7 +93,10 @@ def face_crop(
         raise NotVisible(request.subject_id)
     file = uow.snapshots.file(face.crop_sha256)
     content_type = file.content_type if file else "image/jpeg"
-    content = evidence.read(face.crop_sha256, content_type)
+    try:
+        content = evidence.read(face.crop_sha256, content_type)
+    except EvidenceMissing:
+        raise NotVisible(request.subject_id) from None  # purged since the row was read
     _audit(uow, request, clock, action="view_crop", subject_type="face", subject_id=face.id, store_id=store_id)
     uow.commit()
     return content, content_type

@@ -118,6 +118,7 @@ def status_view(
         recognition=_recognition(component_state.get("recognition")),
         recognition_backend=backend,
         broker=health(component_state.get("broker")),
+        evidence=health(component_state.get("evidence", "ready")),
         queue_counts=counts,
         oldest_pending_age_s=oldest_pending_age_s,
         failed_messages=failures[0],

@@ -31,7 +31,7 @@ from handlers.conversation.views import entry_view
 from handlers.learning import gates
 from handlers.learning.lookback import schedule_lookback
 from handlers.learning.proposals import transaction_to_act_on
-from storage.evidence import EvidenceStore
+from storage.evidence import EvidenceMissing, EvidenceStore
 from storage.models import Face, WatchlistFace, WatchlistPerson
 from storage.rows import present
 from storage.uow import UnitOfWork
@@ -221,7 +221,7 @@ def job_enroll_face(
             raise ValueError(f"enrollment of face {todo.face_id}: the gates passed without a face")
         target = _existing_entry(faces, face, todo, config)
         enrolled = faces.enroll(target[0] if target else todo.person_id, face)
-    except FileNotFoundError:
+    except EvidenceMissing:
         _refuse(uow, todo, "its picture is no longer kept", "picture_gone", config, clock)
         return
     except ImageRejected as exc:

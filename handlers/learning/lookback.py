@@ -20,7 +20,7 @@ from core.config import Config
 from core.steps import RetryLater, StepKind
 from handlers.conversation.threads import post_in_thread
 from storage import lookback
-from storage.evidence import EvidenceStore
+from storage.evidence import EvidenceMissing, EvidenceStore
 from storage.models import Snapshot
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
@@ -239,7 +239,7 @@ def _similarity(
             for match in faces.search(face, person_ids=[person_id], min_similarity=recognition.match_threshold):
                 best = max(best or 0.0, match.similarity)
         return best
-    except (FileNotFoundError, ImageRejected):
+    except (EvidenceMissing, ImageRejected):
         return None  # purged or unreadable since the page was read
     except RecognitionError as exc:
         if exc.retry:

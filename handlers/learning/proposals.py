@@ -28,7 +28,7 @@ from handlers.conversation.reply import Answer
 from handlers.conversation.threads import open_thread, post_under
 from handlers.learning import gates
 from handlers.learning.proposal_plan import Candidate, ProposalPlan, plan_proposal, proposal_view
-from storage.evidence import EvidenceStore
+from storage.evidence import EvidenceMissing, EvidenceStore
 from storage.models import OutboxMessage, Transaction
 from storage.rows import MissingRow
 from storage.uow import UnitOfWork
@@ -297,7 +297,7 @@ def _crop(candidate: Candidate, evidence: EvidenceStore) -> bytes | None:
         return None
     try:
         return evidence.read(candidate.crop_sha256, candidate.content_type)
-    except FileNotFoundError:
+    except EvidenceMissing:
         return None
 
 

@@ -18,7 +18,7 @@ from core.clock import Clock
 from core.config import Config
 from core.messenger import Messenger
 from handlers.conversation.views import alert_view
-from storage.evidence import EvidenceStore
+from storage.evidence import EvidenceMissing, EvidenceStore, EvidenceUnavailable
 from storage.models import Snapshot
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
@@ -143,13 +143,19 @@ def _evidence_picture(
 
 def _annotated(picture: tuple[str, str, list], evidence: EvidenceStore) -> dict | None:
     digest, content_type, boxes = picture
+    # The card still goes out without the picture: people can decide from it and the footage link, and a
+    # checkout's alert cannot wait for an evidence store to come back (the console shows the picture later).
     try:
         content = annotate(evidence.read(digest, content_type), boxes)
-    except (ImageRejected, OSError) as exc:
-        # The card still goes out: people can decide from it and the footage link.
+    except (ImageRejected, EvidenceMissing, EvidenceUnavailable, OSError) as exc:
         log.warning("evidence picture %s cannot be drawn on: %s", digest[:12], exc)
         return None
-    return {"sha256": evidence.put(content, "image/jpeg"), "content_type": "image/jpeg", "size": len(content)}
+    try:
+        annotated = evidence.put(content, "image/jpeg")
+    except EvidenceUnavailable as exc:
+        log.warning("annotated picture of %s not stored: %s", digest[:12], exc)
+        return None
+    return {"sha256": annotated, "content_type": "image/jpeg", "size": len(content)}
 
 
 def _video_link(camera: Camera | None, serial: str | None, org_id: str, moment: datetime) -> str | None:
