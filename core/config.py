@@ -60,12 +60,20 @@ class Config:
             raise ConfigError(problems)
 
 
+SESSION_SECRET_REQUIRED = (
+    "SESSION_SECRET: required for web and worker (the console's session key, the same in every process; "
+    'at least 32 characters): make one with python -c "import secrets; print(secrets.token_hex(32))"'
+)
+
+
 def _mode_problems(env: EnvSettings, mode: str) -> list[str]:
     problems = []
     if mode in {"serve", "web", "worker"} and env.pos_webhook_secret is None:
         problems.append("POS_WEBHOOK_SECRET: required (HMAC key of the POS and fraud-report webhooks)")
     if env.webex_transport == "webhook" and env.webex_access_token and not env.webex_webhook_secret:
         problems.append("WEBEX_WEBHOOK_SECRET: required when WEBEX_TRANSPORT is webhook")
+    if mode in {"web", "worker"} and env.session_secret is None:
+        problems.append(SESSION_SECRET_REQUIRED)
     if mode in {"web", "worker"} and env.database_url.startswith("sqlite"):
         problems.append("DATABASE_URL: a split web/worker deployment needs PostgreSQL, not SQLite")
     return problems
@@ -204,6 +212,8 @@ def _plain(error: ErrorDetails) -> str:
         return "required"
     if error["type"] == "string_pattern_mismatch":
         return f"has the wrong form (expected to match {error['ctx']['pattern']})"
+    if error["type"] == "too_short" and isinstance(error.get("input"), str):  # pydantic says "items" of a secret
+        return f"too short: at least {error['ctx']['min_length']} characters"
     message = error["msg"]
     return re.sub(r"^Value error, ", "", message)
 

@@ -231,7 +231,8 @@ def test_web_refuses_sqlite():
     config = load_config({**ENV, "DATABASE_URL": "sqlite:///data/flp.db"}, dump(minimal_business()))
     with pytest.raises(ConfigError, match="DATABASE_URL: .*PostgreSQL"):
         config.require_for("web")
-    load_config({**ENV, "DATABASE_URL": "postgresql+psycopg://db/flp"}, dump(minimal_business())).require_for("web")
+    split = {**ENV, "DATABASE_URL": "postgresql+psycopg://db/flp", "SESSION_SECRET": "s" * 32}
+    load_config(split, dump(minimal_business())).require_for("web")
 
 
 def test_webhook_transport_requires_its_secret():
