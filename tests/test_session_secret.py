@@ -5,20 +5,28 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
+import os
 import re
+import signal
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 
 from bot.app import build_services, create_app
 from bot.http.console_auth import KEY_FILE
 from core.config import ConfigError, load_config
-from tests.conftest import REPO, base_environ, minimal_business
+from storage import migrate
+from tests.conftest import REPO, base_environ, minimal_business, transaction_body
 from tests.fakes import FakeCamera
-from tests.served import child_environ
+from tests.postgres import scratch_database
+from tests.real_parts import require_or_skip
+from tests.served import child_environ, free_port, post_signed, wait_for
 
 SECRET = "a-session-secret-of-at-least-32-characters"
 TOKEN = "ana-console-token-0123456789"
@@ -137,3 +145,88 @@ def test_serve_without_it_keeps_the_key_in_data_dir(tmp_path: Path, sqlite_datab
     finally:
         services.db.dispose()
         again_services.db.dispose()
+
+
+@pytest.fixture
+def postgres_server() -> str:
+    url = os.environ.get("FLP_TEST_POSTGRES_URL")
+    if not url:
+        require_or_skip("PostgreSQL not available: set FLP_TEST_POSTGRES_URL (./run test starts one as root)")
+    return url
+
+
+def start_web(environ: dict[str, str], log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "web"],
+            cwd=REPO,
+            env=child_environ({**environ, "HOST": "127.0.0.1", "PORT": str(port)}),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    return process, f"http://127.0.0.1:{port}"
+
+
+def healthy(process: subprocess.Popen[bytes], url: str, log_path: Path) -> bool:
+    if process.poll() is not None:
+        raise RuntimeError(f"web exited with {process.returncode}:\n{log_path.read_text(errors='replace')}")
+    try:
+        return requests.get(f"{url}/healthz", timeout=2).status_code == 200
+    except (requests.ConnectionError, requests.Timeout):  # gunicorn listens before its workers have loaded the app
+        return False
+
+
+@pytest.mark.slow
+def test_two_real_web_processes_on_empty_disks_share_sessions_and_take_payments(
+    tmp_path: Path, postgres_server: str
+) -> None:
+    config_path = tmp_path / "flp.yaml"
+    config_path.write_text(yaml.safe_dump(business()), encoding="utf-8")
+    with scratch_database(postgres_server, "flp_web_disk") as database_url:
+        migrate.upgrade(database_url)  # once, as the release step does, rather than two processes racing
+        common = {
+            "DATABASE_URL": database_url,
+            "FLP_CONFIG": str(config_path),
+            "POS_WEBHOOK_SECRET": "p" * 32,
+            "SESSION_SECRET": SECRET,
+            # matplotlib's font cache, the one file a process writes (a cache; the image builds it in advance).
+            "MPLCONFIGDIR": str(tmp_path / "matplotlib"),
+        }
+        webs = [
+            (
+                *start_web(
+                    {**common, "DATA_DIR": str(tmp_path / name), "HOME": str(tmp_path / f"home-{name}")},
+                    tmp_path / f"{name}.log",
+                ),
+                tmp_path / f"{name}.log",
+            )
+            for name in ("one", "two")
+        ]
+        try:
+            for process, url, log_path in webs:
+                wait_for(lambda p=process, u=url, lp=log_path: healthy(p, u, lp), timeout_s=60, what=f"{url}/healthz")
+            (_, first, _), (_, second, _) = webs
+            with requests.Session() as browser:
+                page = browser.get(f"{first}/console/signin", timeout=10).text
+                csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+                signed = browser.post(
+                    f"{first}/console/signin", data={"token": TOKEN, "csrf": csrf}, allow_redirects=False, timeout=10
+                )
+                assert signed.status_code == 302
+                cookie = browser.cookies.get("flp_console")
+            elsewhere = requests.get(
+                f"{second}/console", cookies={"flp_console": cookie}, allow_redirects=False, timeout=10
+            )
+            assert elsewhere.status_code == 200 and "ana@example.com" in elsewhere.text
+            body = json.dumps(transaction_body(occurred_at=datetime.now(UTC).isoformat())).encode()
+            with requests.Session() as pos:
+                assert post_signed(pos, second, body, common["POS_WEBHOOK_SECRET"]) == 202
+        finally:
+            for process, _, _ in webs:
+                process.send_signal(signal.SIGTERM)
+            for process, _, _ in webs:
+                process.wait(timeout=30)
+    written = [name for name in ("one", "two", "home-one", "home-two") if (tmp_path / name).exists()]
+    assert written == [], "a web process wrote to its disk (DATA_DIR, or gunicorn's control socket in HOME)"
