@@ -17,11 +17,13 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
+from sqlalchemy import create_engine, select
 
 from bot.app import build_services, create_app
 from bot.http.console_auth import KEY_FILE
 from core.config import ConfigError, load_config
 from storage import migrate
+from storage.models import Transaction
 from tests.conftest import REPO, base_environ, minimal_business, transaction_body
 from tests.fakes import FakeCamera
 from tests.postgres import scratch_database
@@ -155,11 +157,11 @@ def postgres_server() -> str:
     return url
 
 
-def start_web(environ: dict[str, str], log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start(command: str, environ: dict[str, str], log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "web"],
+            [sys.executable, "-m", "bot", command],
             cwd=REPO,
             env=child_environ({**environ, "HOST": "127.0.0.1", "PORT": str(port)}),
             stdout=log,
@@ -179,7 +181,7 @@ def healthy(process: subprocess.Popen[bytes], url: str, log_path: Path) -> bool:
 
 
 @pytest.mark.slow
-def test_two_real_web_processes_on_empty_disks_share_sessions_and_take_payments(
+def test_two_real_web_processes_and_a_worker_on_empty_disks_share_sessions_and_handle_a_payment(
     tmp_path: Path, postgres_server: str
 ) -> None:
     config_path = tmp_path / "flp.yaml"
@@ -194,16 +196,18 @@ def test_two_real_web_processes_on_empty_disks_share_sessions_and_take_payments(
             # matplotlib's font cache, the one file a process writes (a cache; the image builds it in advance).
             "MPLCONFIGDIR": str(tmp_path / "matplotlib"),
         }
-        webs = [
-            (
-                *start_web(
+        processes = {
+            name: (
+                *start(
+                    command,
                     {**common, "DATA_DIR": str(tmp_path / name), "HOME": str(tmp_path / f"home-{name}")},
                     tmp_path / f"{name}.log",
                 ),
                 tmp_path / f"{name}.log",
             )
-            for name in ("one", "two")
-        ]
+            for name, command in (("one", "web"), ("two", "web"), ("three", "worker"))
+        }
+        webs = [processes["one"], processes["two"]]
         try:
             for process, url, log_path in webs:
                 wait_for(lambda p=process, u=url, lp=log_path: healthy(p, u, lp), timeout_s=60, what=f"{url}/healthz")
@@ -223,10 +227,25 @@ def test_two_real_web_processes_on_empty_disks_share_sessions_and_take_payments(
             body = json.dumps(transaction_body(occurred_at=datetime.now(UTC).isoformat())).encode()
             with requests.Session() as pos:
                 assert post_signed(pos, second, body, common["POS_WEBHOOK_SECRET"]) == 202
+            # The worker, on a disk of its own, takes the payment's steps from the shared queue.
+            engine = create_engine(database_url)
+            try:
+                status = wait_for(
+                    lambda: correlation_past_pending(engine), timeout_s=90, what="the worker to take the payment"
+                )
+            finally:
+                engine.dispose()
+            assert status in {"skipped", "done", "failed"}, status
         finally:
-            for process, _, _ in webs:
+            for process, _, _ in processes.values():
                 process.send_signal(signal.SIGTERM)
-            for process, _, _ in webs:
-                process.wait(timeout=30)
-    written = [name for name in ("one", "two", "home-one", "home-two") if (tmp_path / name).exists()]
-    assert written == [], "a web process wrote to its disk (DATA_DIR, or gunicorn's control socket in HOME)"
+            for process, _, _ in processes.values():
+                process.wait(timeout=60)
+    written = [f"{p}{n}" for n in ("one", "two", "three") for p in ("", "home-") if (tmp_path / f"{p}{n}").exists()]
+    assert written == [], "a process wrote to its disk (DATA_DIR, or gunicorn's control socket in HOME)"
+
+
+def correlation_past_pending(engine) -> str | None:
+    with engine.connect() as conn:
+        status = conn.scalar(select(Transaction.status))
+    return status if status not in (None, "pending", "capturing", "analyzing") else None
