@@ -243,6 +243,9 @@ def web(config: Config) -> None:
             self.cfg.set("workers", 2)
             self.cfg.set("threads", 8)
             self.cfg.set("graceful_timeout", 20)
+            # gunicorn's control socket (for gunicornc) lives in $HOME and would be shared, and taken over, by every
+            # web on the host; nothing here uses it, and a web process keeps no file of its own.
+            self.cfg.set("control_socket_disable", True)
 
         def load(self):
             # Built in each worker after the fork: database connections must not cross a fork.

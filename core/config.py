@@ -59,6 +59,16 @@ class Config:
         if problems:
             raise ConfigError(problems)
 
+    def warnings_for(self, mode: str) -> list[str]:
+        """What works but is likely not what the operator meant (printed by check-config and at start)."""
+        return _mode_warnings(self.env, mode)
+
+
+SESSION_SECRET_REQUIRED = (
+    "SESSION_SECRET: required for web and worker (the console's session key, the same in every process; "
+    'at least 32 characters): make one with python -c "import secrets; print(secrets.token_hex(32))"'
+)
+
 
 def _mode_problems(env: EnvSettings, mode: str) -> list[str]:
     problems = []
@@ -66,12 +76,22 @@ def _mode_problems(env: EnvSettings, mode: str) -> list[str]:
         problems.append("POS_WEBHOOK_SECRET: required (HMAC key of the POS and fraud-report webhooks)")
     if env.webex_transport == "webhook" and env.webex_access_token and not env.webex_webhook_secret:
         problems.append("WEBEX_WEBHOOK_SECRET: required when WEBEX_TRANSPORT is webhook")
+    if mode in {"web", "worker"} and env.session_secret is None:
+        problems.append(SESSION_SECRET_REQUIRED)
     if mode in {"web", "worker"} and env.database_url.startswith("sqlite"):
         problems.append("DATABASE_URL: a split web/worker deployment needs PostgreSQL, not SQLite")
-    if mode in {"web", "worker"} and env.evidence_url is None:
-        # The worker stores pictures that the web process serves: no disk is shared between them.
-        problems.append("EVIDENCE_URL: a split web/worker deployment needs object storage (s3://bucket/prefix)")
     return problems
+
+
+def _mode_warnings(env: EnvSettings, mode: str) -> list[str]:
+    warnings = []
+    if mode in {"web", "worker"} and env.evidence_url is None:
+        # The worker stores pictures that the web process serves: fine on one host, broken across machines.
+        warnings.append(
+            "EVIDENCE_URL: unset, so evidence is files under DATA_DIR, which every web and worker process must share "
+            "(one host); across machines, set EVIDENCE_URL=s3://bucket/prefix"
+        )
+    return warnings
 
 
 class ConfigError(Exception):
@@ -207,6 +227,8 @@ def _plain(error: ErrorDetails) -> str:
         return "required"
     if error["type"] == "string_pattern_mismatch":
         return f"has the wrong form (expected to match {error['ctx']['pattern']})"
+    if error["type"] == "too_short" and isinstance(error.get("input"), str):  # pydantic says "items" of a secret
+        return f"too short: at least {error['ctx']['min_length']} characters"
     message = error["msg"]
     return re.sub(r"^Value error, ", "", message)
 

@@ -52,6 +52,14 @@ class EnvSettings(BaseSettings):
         alias="POS_WEBHOOK_SECRET",
         description="HMAC key of the POS and fraud-report webhooks (required except for demo)",
     )
+    # At least 32 characters: it signs the console's cookies, so it must not be guessable offline.
+    session_secret: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        alias="SESSION_SECRET",
+        description="key of the console's session cookies, the same in every process (required for web and worker; "
+        "serve and demo make one in DATA_DIR when unset)",
+    )
     api_token: SecretStr | None = Field(
         default=None,
         alias="API_TOKEN",
@@ -157,6 +165,7 @@ class EnvSettings(BaseSettings):
         """Every secret value set, for the log redactor."""
         fields = (
             self.pos_webhook_secret,
+            self.session_secret,
             self.api_token,
             self.webex_access_token,
             self.webex_webhook_secret,

@@ -1,9 +1,9 @@
 """Who is using the console: a personal token (its SHA-256 is ``people[].console_token_sha256``) traded
 for a signed, HttpOnly, SameSite=Strict session cookie; a CSRF token on every POST.
 
-API_TOKEN never signs anyone in: it reads, it never acts. The cookie's signing key lives in
-DATA_DIR (shared by every process of a deployment, kept across restarts) and is created on first
-use. A session names the person and a fingerprint of their token hash, so changing or removing a
+API_TOKEN never signs anyone in: it reads, it never acts. The cookie's signing key is derived from
+SESSION_SECRET, so every process of a split deployment accepts the others' cookies with no disk in
+common; ``serve`` and the demo, when it is unset, keep one in DATA_DIR, created on first use. A session names the person and a fingerprint of their token hash, so changing or removing a
 person's token in the configuration ends their sessions.
 """
 
@@ -25,7 +25,7 @@ from flask import Flask, current_app, g, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 
 from bot.http.problems import problem
-from core.config import Config, PersonConfig
+from core.config import SESSION_SECRET_REQUIRED, Config, ConfigError, PersonConfig
 
 SESSION_HOURS = 12
 KEY_FILE = "console-session.key"
@@ -48,6 +48,12 @@ class _ConsoleSessions(SecureCookieSessionInterface):
 
 def configure(app: Flask, config: Config) -> None:
     """Cookie settings for the console's session (the only user of Flask's session in this app)."""
+    if config.env.session_secret is not None:
+        app.secret_key = key_from_secret(config.env.session_secret.get_secret_value())
+    elif config.mode in {"web", "worker"}:
+        # load_config_from_environment already refused this; a process built another way must not fall back
+        # to a key file that the other processes of the deployment would never see.
+        raise ConfigError([SESSION_SECRET_REQUIRED])
     app.session_interface = _ConsoleSessions()
     app.config.update(
         SESSION_COOKIE_NAME="flp_console",
@@ -57,6 +63,12 @@ def configure(app: Flask, config: Config) -> None:
         SESSION_COOKIE_SECURE=bool(config.env.public_url and config.env.public_url.scheme == "https"),
         PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
     )
+
+
+def key_from_secret(secret: str) -> bytes:
+    """The cookie signing key of SESSION_SECRET: an HMAC with a purpose label, so the operator's secret itself
+    never signs anything and could key something else later without the two signatures being interchangeable."""
+    return hmac.new(secret.encode(), b"flp console session cookie v1", hashlib.sha256).digest()
 
 
 def session_key(data_dir: Path) -> bytes:
