@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
 REPLACED, UNAUTHORISED = 4000, 4401
 
@@ -131,6 +132,8 @@ class MercuryStandIn:
         try:
             async for _frame in socket:
                 pass  # acknowledgements; nothing is sent after the buffer state
+        except ConnectionClosed:
+            pass  # a process killed without a close frame: Mercury only notices the socket gone
         finally:
             with self._lock:
                 if self._open.get(device_id) is socket:

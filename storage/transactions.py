@@ -19,8 +19,14 @@ class TransactionRepository:
         return self._session.get(Transaction, transaction_id)
 
     def get_for_update(self, transaction_id: str) -> Transaction | None:
-        """The row locked until commit (PostgreSQL; SQLite's writer lock already serialises writers)."""
-        return self._session.get(Transaction, transaction_id, with_for_update=True, populate_existing=True)
+        """The row locked until commit (PostgreSQL; SQLite's writer lock already serialises writers).
+
+        ``FOR NO KEY UPDATE``, not ``FOR UPDATE``: a step that has already inserted a row pointing at this
+        transaction (a snapshot) holds ``FOR KEY SHARE`` on it, and two such steps each upgrading to ``FOR UPDATE``
+        deadlock (seen with three workers). The two still exclude each other; only the key lock is shared."""
+        return self._session.get(
+            Transaction, transaction_id, with_for_update={"key_share": True}, populate_existing=True
+        )
 
     def add(self, transaction: Transaction) -> None:
         """Insert now; ``AlreadyStored`` when the id is taken (a repeat, or a concurrent post that won)."""

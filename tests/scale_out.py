@@ -203,8 +203,8 @@ class Deployment:
             if not web.alive():
                 raise RuntimeError(f"{name} exited before it was ready:\n{web.output()[-3000:]}")
             try:
-                return requests.get(f"{base_url}/healthz", timeout=1).status_code == 200
-            except requests.ConnectionError:
+                return requests.get(f"{base_url}/healthz", timeout=5).status_code == 200
+            except requests.RequestException:  # not listening yet, or too busy starting to answer
                 return False
 
         wait_for(ready, timeout_s=60, what=f"{name} on {base_url}")
@@ -343,7 +343,6 @@ class Deployment:
             }
             stores.append(store)
         business["stores"] = stores
-        business.pop("regions", None)
         for person in business["people"]:
             person["stores"] = ["*"] if "*" in person["stores"] else list(self.serials)
         references = self.tmp / "catalog"
