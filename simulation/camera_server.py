@@ -65,6 +65,7 @@ class CameraStandIn:
         footage_lag_s: float = 3.0,
         link_ttl_s: float = 300.0,
         rate_per_s: int = 10,
+        orgs: dict[str, str] | None = None,
         clock: Callable[[], float] = time.time,
         on_event: Callable[[CameraEvent], None] = lambda event: None,
     ):
@@ -73,7 +74,9 @@ class CameraStandIn:
         self.rate_per_s, self.clock, self.on_event = rate_per_s, clock, on_event
         self.counts: dict[str, int] = {}
         self._pending: dict[str, _Pending] = {}
-        self._recent: deque[float] = deque()
+        # Meraki's budget is per organisation: ``orgs`` maps a serial to its organisation (default: all in one).
+        self._orgs = orgs or {}
+        self._recent: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
@@ -172,12 +175,13 @@ class CameraStandIn:
             return self._refuse(serial, 401, "Invalid API key")
         now = self.clock()
         with self._lock:
-            while self._recent and self._recent[0] <= now - 1.0:
-                self._recent.popleft()
-            if len(self._recent) >= self.rate_per_s:
+            recent = self._recent.setdefault(self._orgs.get(serial, ""), deque())
+            while recent and recent[0] <= now - 1.0:
+                recent.popleft()
+            if len(recent) >= self.rate_per_s:
                 limited = True
             else:
-                self._recent.append(now)
+                recent.append(now)
                 limited = False
         if limited:
             status, body, _ = self._refuse(serial, 429, "Too many requests")

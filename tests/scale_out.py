@@ -121,8 +121,9 @@ class Deployment:
         self.floor = Floor([serial for serials in self.serials.values() for serial in serials])
         for index, serial in enumerate(sorted(self.floor.serials)):
             self.floor.step_up(serial, _customer(index), picture=compose(_customer(index), seed=index + 1))
+        orgs = {serial: self.org_of(store) for store, serials in self.serials.items() for serial in serials}
         self.camera = CameraStandIn(
-            self.floor, api_key=MERAKI_KEY, image_delay_s=1.5, rate_per_s=self.camera_rate_per_s
+            self.floor, api_key=MERAKI_KEY, image_delay_s=1.5, rate_per_s=self.camera_rate_per_s, orgs=orgs
         )
         self.webex = WebexStandIn(access_token=WEBEX_TOKEN)
         self.mercury = MercuryStandIn(access_token=WEBEX_TOKEN)
@@ -144,6 +145,9 @@ class Deployment:
             self.webex.stop()
             self.camera.stop()
             self.engine.dispose()
+
+    def org_of(self, store_id: str) -> str:
+        return str(1000 + list(self.serials).index(store_id))
 
     # --- processes --------------------------------------------------------------------------------
 
@@ -333,7 +337,7 @@ class Deployment:
                 **template,
                 "id": store_id,
                 "name": f"Store {n + 1}",
-                "meraki_org_id": str(1000 + n),  # an organisation per store: each its own Meraki budget
+                "meraki_org_id": self.org_of(store_id),  # an organisation per store: each its own Meraki budget
                 "webex_room_id": f"ROOM-{store_id}",
                 "registers": [
                     {"id": f"reg-{r}", "camera_serial": serial, "customer_zone": [0.0, 0.0, 0.6, 1.0]}

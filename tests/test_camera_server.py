@@ -162,3 +162,25 @@ def test_no_video_is_meraki_s_wording(camera, floor, clock):
         json={"timestamp": datetime.fromtimestamp(clock.now, UTC).isoformat()},
     )
     assert response.status_code == 400 and response.json() == {"errors": [NO_VIDEO]}
+
+
+def test_the_rate_is_per_organisation_as_meraki_counts_it(clock):
+    other = "Q2XX-OTHR-0001"
+    floor = Floor([SERIAL, other], clock=clock.time)
+    for serial in (SERIAL, other):
+        floor.step_up(serial, Customer())
+    stand_in = CameraStandIn(floor, api_key=KEY, clock=clock.time, orgs={SERIAL: "org-a", other: "org-b"}).start()
+    try:
+        auth = {"Authorization": f"Bearer {KEY}"}
+
+        def burst(serial: str) -> list[int]:
+            url = f"{stand_in.base_url}/devices/{serial}/camera/generateSnapshot"
+            return [
+                requests.post(url, headers=auth, json={}, timeout=5).status_code for _ in range(stand_in.rate_per_s)
+            ]
+
+        assert burst(SERIAL) == [202] * stand_in.rate_per_s
+        assert burst(other) == [202] * stand_in.rate_per_s  # another organisation's budget is its own
+        assert burst(SERIAL)[0] == 429
+    finally:
+        stand_in.stop()
