@@ -52,8 +52,6 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"  - {problem}", file=sys.stderr)
         return 1
-    for warning in config.warnings_for(args.for_mode if mode == "check" else mode):
-        print(f"warning: {warning}", file=sys.stderr)
     if mode == "check":
         business = config.business
         registers = sum(len(s.registers) for s in business.stores)

@@ -59,10 +59,6 @@ class Config:
         if problems:
             raise ConfigError(problems)
 
-    def warnings_for(self, mode: str) -> list[str]:
-        """What works but is likely not what the operator meant (printed by check-config and at start)."""
-        return _mode_warnings(self.env, mode)
-
 
 SESSION_SECRET_REQUIRED = (
     "SESSION_SECRET: required for web and worker (the console's session key, the same in every process; "
@@ -80,18 +76,10 @@ def _mode_problems(env: EnvSettings, mode: str) -> list[str]:
         problems.append(SESSION_SECRET_REQUIRED)
     if mode in {"web", "worker"} and env.database_url.startswith("sqlite"):
         problems.append("DATABASE_URL: a split web/worker deployment needs PostgreSQL, not SQLite")
-    return problems
-
-
-def _mode_warnings(env: EnvSettings, mode: str) -> list[str]:
-    warnings = []
     if mode in {"web", "worker"} and env.evidence_url is None:
-        # The worker stores pictures that the web process serves: fine on one host, broken across machines.
-        warnings.append(
-            "EVIDENCE_URL: unset, so evidence is files under DATA_DIR, which every web and worker process must share "
-            "(one host); across machines, set EVIDENCE_URL=s3://bucket/prefix"
-        )
-    return warnings
+        # The worker stores pictures that the web process serves: no disk is shared between them.
+        problems.append("EVIDENCE_URL: a split web/worker deployment needs object storage (s3://bucket/prefix)")
+    return problems
 
 
 class ConfigError(Exception):

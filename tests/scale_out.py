@@ -180,6 +180,8 @@ class Deployment:
                 "WEBEX_DISCOVERY_URL": self.mercury.discovery_url,
                 "WEBEX_TRANSPORT": "websocket",
                 "HOME": str(self.tmp / name),  # nothing of ours may land in a home directory either
+                # matplotlib's font cache: a cache (the container image builds it), kept out of the process's dirs
+                "MPLCONFIGDIR": str(self.tmp.parent / f"{self.tmp.name}-matplotlib"),
                 **extra,
             }
         )

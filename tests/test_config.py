@@ -231,21 +231,22 @@ def test_web_refuses_sqlite():
     config = load_config({**ENV, "DATABASE_URL": "sqlite:///data/flp.db"}, dump(minimal_business()))
     with pytest.raises(ConfigError, match="DATABASE_URL: .*PostgreSQL"):
         config.require_for("web")
-    split = {**ENV, "DATABASE_URL": "postgresql+psycopg://db/flp", "SESSION_SECRET": "s" * 32}
+    split = {
+        **ENV,
+        "DATABASE_URL": "postgresql+psycopg://db/flp",
+        "SESSION_SECRET": "s" * 32,
+        "EVIDENCE_URL": "s3://flp-evidence",
+    }
     load_config(split, dump(minimal_business())).require_for("web")
 
 
-def test_web_and_worker_may_keep_evidence_under_a_shared_data_dir_and_are_told_so():
+def test_web_and_worker_need_evidence_in_object_storage():
     environ = {**ENV, "DATABASE_URL": "postgresql+psycopg://db/flp", "SESSION_SECRET": "s" * 32}
-    config = load_config(environ, dump(minimal_business()))
     for mode in ("web", "worker"):
-        config.require_for(mode)  # one host with one DATA_DIR for every process still works
-        [warning] = config.warnings_for(mode)
-        assert warning.startswith("EVIDENCE_URL: unset")
-        assert "every web and worker process" in warning
-    assert config.warnings_for("serve") == []  # one process: its own DATA_DIR is the only one
-    with_s3 = load_config({**environ, "EVIDENCE_URL": "s3://flp-evidence"}, dump(minimal_business()))
-    assert with_s3.warnings_for("web") == []
+        with pytest.raises(ConfigError) as caught:
+            load_config(environ, dump(minimal_business())).require_for(mode)
+        assert [p.split(":")[0] for p in caught.value.problems] == ["EVIDENCE_URL"]
+    load_config(environ, dump(minimal_business())).require_for("serve")  # one machine: files under DATA_DIR
 
 
 @pytest.mark.parametrize(

@@ -70,7 +70,7 @@ def run_bot(*args: str, **environ: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("mode", ["web", "worker"])
 def test_web_and_worker_require_the_session_secret(mode: str) -> None:
-    environ = {"POS_WEBHOOK_SECRET": "p" * 32, "DATABASE_URL": POSTGRES_URL}
+    environ = {"POS_WEBHOOK_SECRET": "p" * 32, "DATABASE_URL": POSTGRES_URL, "EVIDENCE_URL": "s3://flp-evidence"}
     config = load_config(environ, yaml.safe_dump(minimal_business()))
     with pytest.raises(ConfigError) as caught:
         config.require_for(mode)
@@ -182,7 +182,7 @@ def healthy(process: subprocess.Popen[bytes], url: str, log_path: Path) -> bool:
 
 @pytest.mark.slow
 def test_two_real_web_processes_and_a_worker_on_empty_disks_share_sessions_and_handle_a_payment(
-    tmp_path: Path, postgres_server: str
+    tmp_path: Path, postgres_server: str, s3_server
 ) -> None:
     config_path = tmp_path / "flp.yaml"
     config_path.write_text(yaml.safe_dump(business()), encoding="utf-8")
@@ -193,6 +193,11 @@ def test_two_real_web_processes_and_a_worker_on_empty_disks_share_sessions_and_h
             "FLP_CONFIG": str(config_path),
             "POS_WEBHOOK_SECRET": "p" * 32,
             "SESSION_SECRET": SECRET,
+            "EVIDENCE_URL": f"s3://{s3_server.bucket()}/evidence",  # no disk shared, none used
+            "AWS_ENDPOINT_URL_S3": s3_server.endpoint,
+            "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
+            "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"],
+            "AWS_DEFAULT_REGION": os.environ["AWS_DEFAULT_REGION"],
             # matplotlib's font cache, the one file a process writes (a cache; the image builds it in advance).
             "MPLCONFIGDIR": str(tmp_path / "matplotlib"),
         }
