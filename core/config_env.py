@@ -35,7 +35,11 @@ class EnvSettings(BaseSettings):
         alias="DATABASE_URL",
         description="SQLAlchemy URL; SQLite (WAL) embedded, postgresql+psycopg://… for PostgreSQL",
     )
-    data_dir: Path = Field(default=Path("data"), alias="DATA_DIR", description="evidence images, crops, exports")
+    data_dir: Path = Field(
+        default=Path("data"),
+        alias="DATA_DIR",
+        description="local files; evidence images, crops, exports when EVIDENCE_URL is unset",
+    )
     evidence_url: str | None = Field(
         default=None,
         alias="EVIDENCE_URL",
