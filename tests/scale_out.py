@@ -35,7 +35,7 @@ from simulation.floor import Customer, Floor, compose
 from simulation.mercury_server import MercuryStandIn
 from simulation.scenes import PEOPLE, Placement
 from simulation.webex_server import WebexStandIn
-from storage.models import Alert, OutboxMessage, ProcessLease, Transaction, WorkItem
+from storage.models import Alert, OutboxMessage, ProcessLease, Snapshot, Transaction, WorkItem
 from tests.conftest import transaction_body
 from tests.served import REPO, child_environ, free_port, now_iso, post_signed, wait_for
 
@@ -316,6 +316,11 @@ class Deployment:
         with self.session() as session:
             return dict(session.execute(select(Transaction.transaction_id, Transaction.triage_decision)).all())
 
+    def snapshot_evidence(self) -> set[str]:
+        """The SHA-256 of every stored picture."""
+        with self.session() as session:
+            return set(session.scalars(select(Snapshot.evidence_sha256).where(Snapshot.evidence_sha256.is_not(None))))
+
     def alerts(self) -> dict[int, str]:
         with self.session() as session:
             return dict(session.execute(select(Alert.id, Alert.transaction_id)).all())
@@ -325,8 +330,10 @@ class Deployment:
             return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
 
     def local_files(self) -> list[Path]:
-        """Every file any process left in its DATA_DIR or home: none, when nothing is local."""
-        return sorted(p for p in self.tmp.glob("*/**/*") if p.is_file() and not p.name.endswith(".log"))
+        """Every file a process left in its DATA_DIR or home: none, when nothing is local. (The configuration, the
+        YAML and the catalog's reference photos, is read from disk as it is shipped with the image.)"""
+        names = {"release", *(process.name for process in self.processes)}
+        return sorted(p for name in names for p in (self.tmp / name).rglob("*") if p.is_file())
 
     # --- configuration ----------------------------------------------------------------------------
 

@@ -45,8 +45,16 @@ def test_web_and_workers_on_empty_disks_process_every_transaction_once_through_a
     assert wait_for(lambda: deployment.mercury.open_now == 1, timeout_s=30, what="the websocket open")
 
     run = uuid.uuid4().hex[:6]
+    # The pictured ones go round the registers (each camera shows its own customer), the rest too.
     bodies = [
-        (f"S-{run}-{i:03d}", deployment.body(f"S-{run}-{i:03d}", i, pictured=i % PICTURED_EVERY == 0))
+        (
+            f"S-{run}-{i:03d}",
+            deployment.body(
+                f"S-{run}-{i:03d}",
+                i // PICTURED_EVERY if i % PICTURED_EVERY == 0 else i,
+                pictured=i % PICTURED_EVERY == 0,
+            ),
+        )
         for i in range(TRANSACTIONS)
     ]
     answers = deployment.post_all(base_url, bodies[: TRANSACTIONS // 2])
@@ -94,8 +102,10 @@ def test_web_and_workers_on_empty_disks_process_every_transaction_once_through_a
 
     assert deployment.mercury.most_at_once == 1  # one websocket holder at any moment
     assert deployment.mercury.replaced == 0
-    evidence = deployment.s3.keys(deployment.bucket)  # type: ignore[attr-defined]
-    assert len(evidence) >= len(alerts)  # pictures, crops and photos in the bucket
+    in_bucket = {key.rsplit("/", 1)[-1].split(".")[0] for key in deployment.s3.keys(deployment.bucket)}  # type: ignore[attr-defined]
+    pictures = deployment.snapshot_evidence()
+    assert len(pictures) >= len(deployment.places())  # every camera's picture...
+    assert pictures | {m.file_sha256 for m in photo_rows} <= in_bucket  # ...and every photo sent, in the bucket
     assert deployment.local_files() == []  # nothing written to (so nothing read from) a local disk
 
     for worker in workers:
