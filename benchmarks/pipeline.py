@@ -28,6 +28,7 @@ from bot.steps import STEPS
 from core.config import load_config
 from core.events import TransactionReceived
 from core.pos_schema import PosTransaction
+from core.waiting import Waits, at_once
 from handlers.pipeline.intake import accept_transaction
 from simulation.scenes import Placement, compose_scene
 from storage import migrate
@@ -45,6 +46,9 @@ class InstantCamera:
     def snapshot(self, serial: str, *, org_id: str, at: datetime | None) -> Picture:
         self.n += 1
         return Picture(self.scenes[self.n % len(self.scenes)], "image/jpeg")
+
+    def snapshot_waits(self, serial: str, *, org_id: str, at: datetime | None) -> Waits[Picture]:
+        return at_once(self.snapshot(serial, org_id=org_id, at=at))
 
     def video_link(self, serial: str, *, org_id: str, at: datetime) -> str | None:
         return None

@@ -99,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         default=240,
         help="give up on missing cards this long after the last payment (default 240)",
     )
+    parser.add_argument(
+        "--camera-workers", type=int, help="runner.workers.camera of the served process (default: config/flp.yaml's)"
+    )
     parser.add_argument("--target-p95", type=float, help="also say whether p95 payment → card is under this (s)")
     parser.add_argument("--log-level", default="INFO", help="the server's LOG_LEVEL (default INFO, as deployed)")
     parser.add_argument("--keep", metavar="DIR", help="copy the server's log and database to DIR afterwards")
@@ -122,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         camera.start()
         webex.start()
         try:
-            config = _write_config(tmp, serials)
+            config = _write_config(tmp, serials, camera_workers=args.camera_workers)
             environ = {
                 "DATABASE_URL": f"sqlite:///{tmp / 'rush.db'}",
                 "DATA_DIR": str(tmp / "data"),
@@ -168,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if report["complete"] else 1
 
 
-def _write_config(tmp: Path, serials: dict[str, str]) -> Path:
+def _write_config(tmp: Path, serials: dict[str, str], *, camera_workers: int | None = None) -> Path:
     """config/flp.yaml with one store of these registers, its Webex space, and a catalog the camera can count."""
     business = yaml.safe_load((REPO / "config/flp.yaml").read_text(encoding="utf-8"))
     (store,) = [s for s in business["stores"] if s["id"] == STORE]
@@ -190,6 +193,8 @@ def _write_config(tmp: Path, serials: dict[str, str]) -> Path:
         {"sku": "7891000200200", "label": "Box", "unit_price": "19.90", "reference_images": ["catalog/box.png"]},
     ]
     business["camera"]["live_max_age_s"] = 20
+    if camera_workers is not None:
+        business["runner"]["workers"]["camera"] = camera_workers
     path = tmp / "flp.yaml"
     path.write_text(yaml.safe_dump(business, sort_keys=False), encoding="utf-8")
     return path

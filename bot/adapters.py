@@ -73,10 +73,11 @@ def make_product_counter(config: Config) -> ProductCounter | None:
 
 
 def _rekognition_client(config: Config) -> Any:
-    from vision.rekognition import make_client
+    from vision.rekognition import DeadlineClient, make_client
 
     endpoint = config.env.aws_endpoint_url
-    return make_client(config.env.aws_region, str(endpoint) if endpoint else None)
+    client = make_client(config.env.aws_region, str(endpoint) if endpoint else None)
+    return DeadlineClient(client, deadline_s=config.business.recognition.call_deadline_s)
 
 
 def make_evidence_store(config: Config) -> EvidenceStore:

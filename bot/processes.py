@@ -6,6 +6,7 @@ finish the step in hand and give back the claimed rest. Anything unfinished is s
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import threading
@@ -17,9 +18,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.app import Services, build_services, create_app
 from bot.listeners import start_listeners, stop_listeners
-from bot.runner import Runner, RunnerSettings
+from bot.runner import Runner, RunnerSettings, RunningStep
 from bot.steps import ON_DEAD, STEPS
 from bot.sweeps import schedule_sweeps
+from bot.waiting_room import WaitingRoom
 from core.config import Config
 from core.steps import CATALOGUE, Lane, lane_of
 from storage import migrate
@@ -58,7 +60,8 @@ class Background:
     periodic sweeps and wakes the runners.
 
     Each worker claims for itself, so a slow step holds one worker of its lane and no other lane at all: a camera
-    that is slow to answer never delays a chat answer or another store's analysis."""
+    that is slow to answer never delays a chat answer or another store's analysis. A step that only waits (for a
+    picture to become ready) holds no worker at all: it waits in its lane's waiting room (bot/waiting_room.py)."""
 
     def __init__(self, services: Services):
         self.services = services
@@ -67,9 +70,12 @@ class Background:
         self._threads: list[threading.Thread] = []
         self._lanes: dict[Lane, list[Runner]] = {}
         self._lane_of = {kind.value: spec.lane for kind, spec in CATALOGUE.items()}
+        self.waiting_rooms: dict[Lane, WaitingRoom[RunningStep]] = {}
         for lane in Lane:
             steps = {k: v for k, v in STEPS.items() if k in lane_of(lane)}
             count = getattr(workers, lane.value)
+            # A step that waits (a camera picture becoming ready) is parked here, and its worker is free meanwhile.
+            self.waiting_rooms[lane] = WaitingRoom(lane.value, on_ready=functools.partial(self._wake_lane, lane))
             for n in range(count):
                 # The first worker of a lane polls; the others wait to be woken (by a new step, or by a sibling
                 # that found more than it can take), so sixteen idle camera workers are not sixteen claims a second.
@@ -104,6 +110,7 @@ class Background:
             on_dead=ON_DEAD,
             on_enqueued=self.wake,
             on_full_batch=lambda: self._wake_lane(lane),
+            waiting_room=self.waiting_rooms[lane],
         )
 
     def wake(self, kinds: Iterable[str] | None = None) -> None:
@@ -118,6 +125,8 @@ class Background:
     def _wake_lane(self, lane: Lane) -> None:
         runners = self._lanes.get(lane, [])
         idle = next((r for r in runners if r.idle), None)
+        if idle is not None:
+            idle.idle = False  # taken: the next wake (another picture ready) goes to another idle worker
         for runner in [idle] if idle is not None else runners:
             runner.wake()
 
@@ -139,6 +148,12 @@ class Background:
             self.signals.stop()
         for runner in self.runners:
             runner.stop()
+        for lane, room in self.waiting_rooms.items():
+            parked = room.close()
+            for running in parked:  # another process starts them again, with a new request to the camera
+                self._lanes[lane][0].give_back(running)
+            if parked:
+                log.info("gave back %d %s step(s) that were waiting", len(parked), lane)
         for thread in self._threads:
             thread.join(timeout_s)
             if thread.is_alive():

@@ -12,21 +12,22 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from bot.waiting_room import WaitingRoom
 from core.clock import Clock
 from core.injection import call_with, wanted
 from core.steps import RetryLater
+from core.waiting import Waits
 from storage.db import Database
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
 
 log = logging.getLogger(__name__)
-Step = Callable[..., None]
+Step = Callable[..., None | Waits[None]]
 
 
 class LeaseLost(Exception):
@@ -47,6 +48,16 @@ class StepUnitOfWork(UnitOfWork):
 
 # ``settle(work, item, error, now)``, and by keyword any of the runner's dependencies it names (``config``).
 DeadLetter = Callable[..., None]
+
+
+@dataclass(eq=False)
+class RunningStep:
+    """A claimed step between its start and its end, which may span several workers when it waits."""
+
+    item: ClaimedItem
+    done: threading.Event  # its own transaction committed the completion
+    heartbeat: object  # its key in _HEARTBEATS
+    waits: Waits[None] | None = None  # what is left of a step that waits (core/waiting.py)
 
 
 @dataclass
@@ -72,6 +83,10 @@ class Runner:
     on_dead: Mapping[str, DeadLetter] = field(default_factory=dict)
     on_enqueued: Callable[[set[str]], None] = lambda kinds: None  # a step committed work of these kinds
     on_full_batch: Callable[[], None] = lambda: None  # a claim took all it could: more may be due
+    # Where a step waits for a picture without holding this worker (shared by the lane's workers); without one
+    # the worker sleeps through the wait.
+    waiting_room: WaitingRoom[RunningStep] | None = None
+    sleep: Callable[[float], None] = time.sleep
 
     def __post_init__(self) -> None:
         self.idle = False  # waiting for work (run_forever): the one to wake for a new step
@@ -90,7 +105,9 @@ class Runner:
         return self._stop.is_set()
 
     def run_due(self) -> int:
-        """Claim and run one batch of due steps; returns how many were claimed."""
+        """Go on with the steps whose wait is over, then claim and run one batch of due steps; returns how many
+        steps it ran or claimed."""
+        resumed = self._resume_ready()
         with UnitOfWork(self.db, write=True) as work:
             claimed = work.work.claim_due(
                 kinds=set(self.steps),
@@ -105,8 +122,19 @@ class Runner:
             if self._stop.is_set():
                 self._release(claimed[index:])
                 break
+            resumed += self._resume_ready()  # a picture that is ready goes before the next new step
             self.run_step(item)
-        return len(claimed)
+        return len(claimed) + resumed
+
+    def _resume_ready(self) -> int:
+        resumed = 0
+        while self.waiting_room is not None and not self._stop.is_set():
+            running = self.waiting_room.take()
+            if running is None:
+                break
+            self.resume(running)
+            resumed += 1
+        return resumed
 
     def run_until_idle(self, max_rounds: int = 1000) -> None:
         """Run every due step, including those the steps enqueue (tests, the demo)."""
@@ -153,14 +181,37 @@ class Runner:
             if enqueued:
                 self.on_enqueued(enqueued)  # the next step of a checkout starts now, not at the next idle poll
 
-        deps = {**self.dependencies, "uow": lambda: StepUnitOfWork(self.db, item, self.clock, completed)}
-
         def renew() -> bool:
             return self._finish(item, lambda w: w.work.renew(item, now=self.clock(), lease_s=self.settings.lease_s))
 
+        running = RunningStep(item, done, _HEARTBEATS.start(renew, every_s=self.settings.lease_s / 3))
+        deps = {**self.dependencies, "uow": lambda: StepUnitOfWork(self.db, item, self.clock, completed)}
+        self._run(running, lambda: call_with(self.steps[item.kind], item, deps))
+
+    def resume(self, running: RunningStep) -> None:
+        """Go on with a step whose wait in the waiting room is over (in this worker, which may not be its first)."""
+        self._run(running, lambda: None)
+
+    def give_back(self, running: RunningStep) -> None:
+        """Release a parked step (this process stops): another runner starts it again from the beginning."""
+        _HEARTBEATS.end(running.heartbeat)
+        if running.waits is not None:
+            running.waits.close()
+        self._release([running.item])
+        self.on_step(running.item.kind, "released")
+
+    def _run(self, running: RunningStep, start: Callable[[], object]) -> None:
+        """Run a step (``start`` calls it) until it ends, or until it waits in the waiting room."""
+        item, done = running.item, running.done
         try:
-            with _HEARTBEATS.keeping(renew, every_s=self.settings.lease_s / 3):
-                call_with(self.steps[item.kind], item, deps)
+            parked = False
+            try:
+                parked = not self._go_on(running, start)
+            finally:
+                if not parked:  # its lease is renewed until it ends, parked or not; then no longer
+                    _HEARTBEATS.end(running.heartbeat)
+            if parked:
+                return  # a worker resumes it when its wait is over (or the room gives it back)
             if not done.is_set() and not self._finish(item, lambda w: w.work.complete(item, now=self.clock())):
                 raise LeaseLost(f"work item {item.id} ({item.kind})")
             self.on_step(item.kind, "done")
@@ -173,26 +224,50 @@ class Runner:
             log.warning("step %s #%s lost its lease; another runner has it", item.kind, item.id)
             self.on_step(item.kind, "lease_lost")
         except Exception as exc:  # one failing step must not stop the runner
-            if done.is_set():
-                # Its work and the completion are already committed: retrying would only find it done.
-                log.exception(
-                    "step %s #%s of transaction %s failed after committing", item.kind, item.id, item.transaction_id
-                )
-                self.on_step(item.kind, "done")
-                return
+            self._failed(item, exc, committed=done.is_set())
+
+    def _go_on(self, running: RunningStep, start: Callable[[], object]) -> bool:
+        """True when the step has ended; False when it waits, parked in the waiting room.
+
+        A step that returns ``Waits`` (core/waiting.py) yields how long to wait: with a waiting room its worker is
+        free meanwhile; without one (tests, the demo's ``run_until_idle``) the worker sleeps through the wait."""
+        started = start()
+        if isinstance(started, Generator):
+            running.waits = started
+        while running.waits is not None:
+            try:
+                wait_s = next(running.waits)
+            except StopIteration:
+                return True
+            if self.waiting_room is None:
+                self.sleep(wait_s)
+                continue
+            if not self.waiting_room.park(running, wait_s):
+                self.give_back(running)  # the room has closed: this process is stopping
+            return False
+        return True
+
+    def _failed(self, item: ClaimedItem, exc: Exception, *, committed: bool) -> None:
+        if committed:
+            # Its work and the completion are already committed: retrying would only find it done.
             log.exception(
-                "step %s #%s of transaction %s failed (attempt %d)",
-                item.kind,
-                item.id,
-                item.transaction_id,
-                item.attempts,
+                "step %s #%s of transaction %s failed after committing", item.kind, item.id, item.transaction_id
             )
-            error = f"{type(exc).__name__}: {exc}"
-            if getattr(exc, "retry", None) is False:
-                # The outside service refused for good (no face, bad id): trying again cannot help.
-                self._bury(item, error)
-                return
-            self._retry(item, error, self._backoff(item.attempts), counts_as_failure=True)
+            self.on_step(item.kind, "done")
+            return
+        log.exception(
+            "step %s #%s of transaction %s failed (attempt %d)",
+            item.kind,
+            item.id,
+            item.transaction_id,
+            item.attempts,
+        )
+        error = f"{type(exc).__name__}: {exc}"
+        if getattr(exc, "retry", None) is False:
+            # The outside service refused for good (no face, bad id): trying again cannot help.
+            self._bury(item, error)
+            return
+        self._retry(item, error, self._backoff(item.attempts), counts_as_failure=True)
 
     def _lease_fresh(self, item: ClaimedItem) -> bool:
         """A step late in a batch would start on a lease nearly run out (another runner could take it
@@ -267,8 +342,8 @@ class _Heartbeats:
         self._changed = threading.Event()
         self._thread: threading.Thread | None = None
 
-    @contextmanager
-    def keeping(self, renew: Callable[[], bool], *, every_s: float) -> Iterator[None]:
+    def start(self, renew: Callable[[], bool], *, every_s: float) -> object:
+        """Renew a step's lease from now on, until ``end`` with the key this returns."""
         key = object()
         with self._lock:
             self._beats[key] = (time.monotonic() + every_s, every_s, renew)
@@ -276,11 +351,11 @@ class _Heartbeats:
                 self._thread = threading.Thread(target=self._run, name="lease-heartbeat", daemon=True)
                 self._thread.start()
         self._changed.set()  # the thread may be asleep until a later beat than this one's
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._beats.pop(key, None)
+        return key
+
+    def end(self, key: object) -> None:
+        with self._lock:
+            self._beats.pop(key, None)
 
     def _run(self) -> None:
         while True:

@@ -53,6 +53,20 @@ def person_uuid(person_id: str) -> str | None:
     return decoded.rsplit("/", 1)[-1] if decoded.startswith("ciscospark://") else None
 
 
+def rest_id_like(rest_id: str, kind: str, uuid: Any) -> str | None:
+    """The REST id of another object (``ROOM``, ``MESSAGE``) in the same cluster as ``rest_id``: REST ids are
+    base64 of ``ciscospark://<cluster>/<KIND>/<uuid>``, and a conversation's uuid is its room's (the official JS
+    SDK builds room ids from activities so: ``buildHydraRoomId``). None when either part is not of that form."""
+    try:
+        decoded = base64.urlsafe_b64decode(rest_id + "=" * (-len(rest_id) % 4)).decode("ascii")
+    except (binascii.Error, ValueError):
+        return None
+    cluster, _, _rest = decoded.rpartition("/")[0].rpartition("/")
+    if not decoded.startswith("ciscospark://") or not cluster or not isinstance(uuid, str) or not uuid:
+        return None
+    return base64.urlsafe_b64encode(f"{cluster}/{kind}/{uuid}".encode()).decode("ascii").rstrip("=")
+
+
 def envelope_id(frame: dict[str, Any]) -> str | None:
     """The id to acknowledge a frame by: the envelope's own id, never the message's."""
     value = frame.get("id")
@@ -83,6 +97,14 @@ def activity_event(activity: dict[str, Any], rest_id: str) -> InboundActivity:
         payload["parentActivityId"] = parent.get("id")
     elif resource == "attachmentActions":
         payload["messageActivityId"] = parent.get("id")
+    # The REST names of its space and thread, as a webhook's event carries them: a step that dies can then still
+    # answer there without asking Webex (handlers/chat/dispatch.py, settle_dead_event).
+    spaces = {
+        "roomId": rest_id_like(rest_id, "ROOM", target.get("id")),
+        "parentId": rest_id_like(rest_id, "MESSAGE", payload.get("parentActivityId")),
+        "messageId": rest_id_like(rest_id, "MESSAGE", payload.get("messageActivityId")),
+    }
+    payload.update({name: value for name, value in spaces.items() if value is not None})
     return InboundActivity(event_id=rest_id, source=SOURCES[resource], payload=payload)
 
 

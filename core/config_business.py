@@ -172,6 +172,12 @@ class RecognitionConfig(_Model):
         default=80, ge=0, le=100, description="Below this a face is never shown as a match."
     )
     min_face_px: int = Field(default=40, ge=20, le=1000, description="Smaller faces are not searched.")
+    call_deadline_s: float = Field(
+        default=45,
+        gt=0,
+        le=600,
+        description="Every Amazon Rekognition call ends within this, retries included; past it the step retries later.",
+    )
 
     @model_validator(mode="after")
     def _check_thresholds(self) -> RecognitionConfig:

@@ -363,6 +363,10 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(String(1000))
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None] = mapped_column(doc="when it became failed: `status` counts failures by it")
+
+    def fail(self, error: str, now: datetime) -> None:
+        self.status, self.last_error, self.failed_at = "failed", error[:1000], now
 
 
 class InboundEvent(Base):

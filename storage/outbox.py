@@ -63,22 +63,22 @@ class Outbox:
             dedupe_key=key,
             room_id=room_id,
             alert_id=alert_id,
-            status="failed",
             attempts=0,
-            last_error=error[:1000],
             payload={"markdown": markdown, "card": None, "file": None, "parent_message_id": None},
             next_attempt_at=now,
             created_at=now,
         )
+        message.fail(error, now)
         self._session.add(message)
         self._session.flush()
         return message
 
     def failures(self, *, since: datetime) -> tuple[int, OutboxMessage | None]:
-        """How many messages queued since then failed, and the newest of them (for `status`)."""
-        failed = (OutboxMessage.status == "failed", OutboxMessage.created_at >= since)
+        """How many messages failed since then (whenever they were queued), and the latest to fail (for `status`)."""
+        failed = (OutboxMessage.status == "failed", OutboxMessage.failed_at >= since)
         count = self._session.scalar(select(func.count()).select_from(OutboxMessage).where(*failed)) or 0
-        newest = self._session.scalars(select(OutboxMessage).where(*failed).order_by(OutboxMessage.id.desc())).first()
+        latest = select(OutboxMessage).where(*failed).order_by(OutboxMessage.failed_at.desc(), OutboxMessage.id.desc())
+        newest = self._session.scalars(latest).first()
         return int(count), newest
 
     def get(self, message_id: int) -> OutboxMessage | None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from core.messenger import WebexError
+from core.waiting import Waits, at_once
 from vision.types import CameraError, DetectedFace, EnrolledFace, FaceMatch, Picture, ProductCount
 
 JPEG = b"\xff\xd8\xff\xe0" + b"fake-jpeg"
@@ -25,6 +26,9 @@ class FakeCamera:
         if isinstance(result, CameraError):
             raise result
         return result
+
+    def snapshot_waits(self, serial: str, *, org_id: str, at: datetime | None) -> Waits[Picture]:
+        return at_once(self.snapshot(serial, org_id=org_id, at=at))
 
     def video_link(self, serial: str, *, org_id: str, at: datetime) -> str | None:
         return f"https://dashboard.test/footage/{serial}?t={int(at.timestamp())}"

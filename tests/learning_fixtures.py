@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from bot.app import build_services
+from core.waiting import Waits, at_once
 from storage.uow import UnitOfWork
 from tests import factories
 from tests.fakes import FakeMessenger, face
@@ -33,6 +34,9 @@ class StillCamera:
 
     def snapshot(self, serial: str, *, org_id: str, at) -> Picture:
         return Picture(self.picture, "image/jpeg")
+
+    def snapshot_waits(self, serial: str, *, org_id: str, at) -> Waits[Picture]:
+        return at_once(self.snapshot(serial, org_id=org_id, at=at))
 
     def video_link(self, serial: str, *, org_id: str, at) -> str | None:
         return None

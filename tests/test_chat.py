@@ -50,6 +50,21 @@ def test_status_counts_the_webex_messages_that_failed_today_with_the_newest_reas
     assert any(b.get("text") == "Newest: its card could not be built" for b in card["body"])
 
 
+def test_status_counts_a_message_by_when_it_failed_not_when_it_was_queued(chat, services, messenger):
+    now = services.clock()
+    with UnitOfWork(services.db, write=True) as uow:
+        queued_long_ago = uow.outbox.add(key="slow", room_id=ROOM, now=now - timedelta(days=2), markdown="x")
+        queued_long_ago.fail("the delivery step failed for good after 8 attempt(s)", now - timedelta(minutes=5))
+        failed_long_ago = uow.outbox.add(key="old", room_id=ROOM, now=now - timedelta(hours=1), markdown="x")
+        failed_long_ago.fail("Webex refused the message (400): room not found", now - timedelta(hours=30))
+        uow.commit()
+    (text,) = chat.say("P-carla", "status")
+    assert (
+        "- Webex messages failed in the last 24 h: 1 (newest: the delivery step failed for good after 8 attempt(s))"
+        in text
+    )
+
+
 @pytest.fixture
 def alert_id(services) -> str:
     now = services.clock()

@@ -11,6 +11,7 @@ import pytest
 from bot.app import build_services
 from bot.processes import Background
 from core.steps import CATALOGUE, Lane, StepKind
+from core.waiting import at_once
 from storage.uow import UnitOfWork
 from tests.checkouts import body_now
 from tests.fakes import FakeFaceBackend, FakeMessenger
@@ -47,6 +48,9 @@ class HangingCamera:
             self.hanging.set()
             self.release.wait(30)
         return Picture(JPEG, "image/jpeg")
+
+    def snapshot_waits(self, serial, *, org_id, at):
+        return at_once(self.snapshot(serial, org_id=org_id, at=at))
 
     def video_link(self, serial, *, org_id, at):
         return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from bot.app import build_services
+from core.waiting import Waits, at_once
 from simulation.scenes import Placement, compose_scene
 from storage.models import Alert
 from storage.uow import UnitOfWork
@@ -64,6 +65,9 @@ class SceneCamera:
 
     def snapshot(self, serial: str, *, org_id: str, at) -> Picture:
         return Picture(self.scenes[serial], "image/jpeg")
+
+    def snapshot_waits(self, serial: str, *, org_id: str, at) -> Waits[Picture]:
+        return at_once(self.snapshot(serial, org_id=org_id, at=at))
 
     def video_link(self, serial: str, *, org_id: str, at) -> str | None:
         return None

@@ -7,6 +7,7 @@ server on 127.0.0.1 (the loopback guard in conftest refuses anything else).
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import json
 import logging
@@ -19,6 +20,8 @@ import responses
 import websockets
 from sqlalchemy import select
 
+from bot.runner import Runner, RunnerSettings
+from bot.steps import ON_DEAD
 from bot.webex_activities import (
     ActivityDispatcher,
     accept_into,
@@ -29,7 +32,8 @@ from bot.webex_activities import (
 )
 from bot.webex_socket import NotAuthorised, SocketClient, WebsocketTransport, _describe
 from core.http_deadline import DeadlineSession
-from storage.models import InboundEvent, WorkItem
+from core.steps import StepKind
+from storage.models import AuditEntry, InboundEvent, WorkItem
 from storage.uow import UnitOfWork
 from tests.mercury import FakeWebexSocket, buffer_state, wait_until
 
@@ -98,8 +102,44 @@ def test_a_posted_message_becomes_a_message_event_with_ids_only():
         "roomType": "group",
         "conversationId": "c0ffee00-1234-4abc-9def-0123456789ab",
         "parentActivityId": "7d6c5b4a-0b1a-11f1-8e2d-4b5a6c7d8e9f",
+        # The REST ids of its space and its thread's root, as a webhook's event names them.
+        "roomId": hydra("ROOM/c0ffee00-1234-4abc-9def-0123456789ab"),
+        "parentId": hydra("MESSAGE/7d6c5b4a-0b1a-11f1-8e2d-4b5a6c7d8e9f"),
     }
     assert "encrypted" not in json.dumps(event.payload)
+
+
+def hydra(path: str) -> str:
+    return base64.b64encode(f"ciscospark://us/{path}".encode()).decode().rstrip("=")
+
+
+def test_a_websocket_command_whose_step_dies_is_answered_in_its_thread_and_audited(services):
+    event = activity_event(POST["data"]["activity"], MESSAGE_ID)
+    now = services.clock()
+    with UnitOfWork(services.db, write=True) as uow:
+        uow.inbound.record(event_id=event.event_id, source=event.source, payload=event.payload, now=now)
+        uow.work.enqueue(kind=StepKind.HANDLE_EVENT, key=MESSAGE_ID, ref_id=MESSAGE_ID, run_at=now, now=now)
+        uow.commit()
+
+    def crash(item):
+        raise RuntimeError("a bug in a command")
+
+    runner = Runner(
+        db=services.db,
+        steps={StepKind.HANDLE_EVENT.value: crash},
+        dependencies={},
+        clock=services.clock,
+        settings=RunnerSettings(max_attempts=1),
+        on_dead=ON_DEAD,
+    )
+    runner.run_due()
+    with UnitOfWork(services.db) as uow:
+        answer = uow.outbox.by_key(f"event:{MESSAGE_ID}:failed")
+        assert answer is not None and answer.room_id == hydra("ROOM/c0ffee00-1234-4abc-9def-0123456789ab")
+        assert answer.payload["parent_message_id"] == hydra("MESSAGE/7d6c5b4a-0b1a-11f1-8e2d-4b5a6c7d8e9f")
+        assert "try again" in answer.payload["markdown"]
+        (audited,) = uow.session.scalars(select(AuditEntry).filter_by(action="chat_event"))
+        assert (audited.subject_id, audited.reason_code) == (MESSAGE_ID, "step_failed")
 
 
 def test_a_card_press_becomes_an_action_event():
@@ -107,6 +147,13 @@ def test_a_card_press_becomes_an_action_event():
     assert (event.event_id, event.source) == (ACTION_ID, "webex_action")
     assert event.payload["resource"] == "attachmentActions" and event.payload["roomType"] == "direct"
     assert event.payload["messageActivityId"] == "9e8d7c6b-0b1a-11f1-8e2d-4b5a6c7d8e9f"
+    assert event.payload["messageId"] == hydra("MESSAGE/9e8d7c6b-0b1a-11f1-8e2d-4b5a6c7d8e9f")
+    assert "parentId" not in event.payload
+
+
+def test_an_id_not_of_the_rest_form_names_no_space():
+    event = activity_event(POST["data"]["activity"], "not-a-rest-id")
+    assert "roomId" not in event.payload and "parentId" not in event.payload
 
 
 def test_a_frame_is_acknowledged_by_its_envelope_id_not_the_message_id():

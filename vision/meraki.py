@@ -1,8 +1,9 @@
 """The Meraki MV camera client (Dashboard API v1) behind the ``Camera`` protocol.
 
 A snapshot is two steps: ``generateSnapshot`` answers with a short-lived, unauthenticated
-image URL, which returns 404 for a few seconds before the image is there. That URL is a
-capability: it lives in one local variable while polling and is never logged (urllib3 logs
+image URL, which returns 404 for a few seconds before the image is there. ``snapshot_waits`` yields
+those waits, so the runner can park the step instead of holding a worker (core/waiting.py). That URL is a
+capability: it lives in one local variable of that generator while polling and is never logged (urllib3 logs
 request paths at DEBUG, so its records from the polling thread are scrubbed), stored, raised
 or returned. Every Dashboard request first takes a token from the organisation's budget, and
 every 429 blocks that budget (so all workers of the organisation wait), for ``Retry-After`` or,
@@ -26,6 +27,7 @@ import urllib3.exceptions
 from urllib3.util.retry import Retry
 
 from core.http_deadline import DeadlineAdapter, DeadlineExceeded, mount_deadlines, total_deadline
+from core.waiting import Waits, wait_through
 from vision.types import CameraError, Picture
 
 log = logging.getLogger(__name__)
@@ -134,6 +136,12 @@ class MerakiCamera:
 
     def snapshot(self, serial: str, *, org_id: str, at: datetime | None) -> Picture:
         """Ask for a snapshot (live when ``at`` is None), poll its image URL, download and check it."""
+        return wait_through(self.snapshot_waits(serial, org_id=org_id, at=at), self._sleep)
+
+    def snapshot_waits(self, serial: str, *, org_id: str, at: datetime | None) -> Waits[Picture]:
+        """``snapshot`` that yields its waits for the picture to become ready, so its caller may do other work.
+
+        The image URL lives only in this generator's frame, between ``generateSnapshot`` and the last poll."""
         # fullframe is never sent: Meraki refuses it together with a timestamp.
         body = {} if at is None else {"timestamp": iso_utc(at)}
         kind = "live" if at is None else "exact"
@@ -146,7 +154,7 @@ class MerakiCamera:
         image_url = _json(response).get("url")
         if not isinstance(image_url, str) or not image_url:
             raise CameraError("camera API answered without an image link", retry=True)
-        picture = self._download(image_url, serial=serial)
+        picture = yield from self._download(image_url, serial=serial)
         log.info("Meraki snapshot ready serial=%s org=%s kind=%s bytes=%d", serial, org_id, kind, len(picture.content))
         return picture
 
@@ -247,12 +255,12 @@ class MerakiCamera:
         )
         return error
 
-    def _download(self, image_url: str, *, serial: str) -> Picture:
-        """Poll the image URL with doubling waits until it gives a picture or the time is up."""
+    def _download(self, image_url: str, *, serial: str) -> Waits[Picture]:
+        """Poll the image URL with doubling waits (yielded) until it gives a picture or the time is up."""
         deadline = self._monotonic() + self._poll_total_s
         wait, attempts, last = self._poll_initial_s, 0, "snapshot image was not ready in time"
         while (remaining := deadline - self._monotonic()) > 0:
-            self._sleep(min(wait, remaining))
+            yield min(wait, remaining)
             wait *= 2
             attempts += 1
             status, content = self._fetch(image_url)

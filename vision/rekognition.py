@@ -8,9 +8,12 @@ id is our own opaque person id, never a name; erasure runs disassociate, delete 
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,8 +65,8 @@ def make_client(
 
     botocore's timeouts bound each connect and each socket read, not a call: a silent endpoint holds a call at
     most ``max_attempts × (connect_timeout + read_timeout)`` plus back-off (5 × 35 s + under 1 s for timeouts
-    with the defaults, about 3 minutes; docs/decisions.md, "Deadlines on outside calls"). An endpoint that
-    drips bytes within each read timeout is not bounded: unlike the image host, this one is AWS's.
+    with the defaults, about 3 minutes; docs/decisions.md, "Deadlines on outside calls"). ``DeadlineClient``
+    bounds a whole call, retries included, which also ends an endpoint that drips bytes within each read timeout.
     """
     config = Config(
         retries={"mode": retry_mode, "total_max_attempts": max_attempts},
@@ -73,6 +76,37 @@ def make_client(
     return (session or boto3.Session()).client(
         "rekognition", region_name=region, endpoint_url=endpoint_url, config=config
     )
+
+
+class DeadlineClient:
+    """A boto3 client whose every API call ends within ``deadline_s``, whatever the endpoint does.
+
+    botocore's timeouts bound each socket read, and it offers no hook on its sockets (the ones in
+    core/http_deadline.py are ``requests``'): an endpoint that drips bytes within each read timeout would hold a
+    worker for ever. So each call runs on a small pool of threads, and past the deadline the caller gets a
+    transient ``RecognitionError`` (the step retries later) while the call is abandoned: a queued one is cancelled,
+    a running one ends at botocore's own timeouts, or holds one of ``threads`` threads while an endpoint drips.
+    An abandoned call may still reach AWS; every step that calls Rekognition is already safe to repeat."""
+
+    def __init__(self, client: Any, *, deadline_s: float, threads: int = 8):
+        self.client, self.deadline_s = client, deadline_s
+        self._operations = frozenset(client.meta.method_to_api_mapping)
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="rekognition-call")
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.client, name)
+        return functools.partial(self._call, name, attribute) if name in self._operations else attribute
+
+    def _call(self, operation: str, method: Callable[..., Any], **params: Any) -> Any:
+        future = self._pool.submit(method, **params)
+        try:
+            return future.result(timeout=self.deadline_s)
+        except FutureTimeout:
+            future.cancel()
+            logger.warning("rekognition %s abandoned after its %.0f s deadline", operation, self.deadline_s)
+            raise RecognitionError(
+                f"Amazon Rekognition did not finish answering within {self.deadline_s:g} s", retry=True
+            ) from None
 
 
 def call(client: Any, operation: str, *, tolerate: Collection[str] = (), **params: Any) -> dict[str, Any] | None:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from core.waiting import Waits
+
 Box = tuple[float, float, float, float]  # normalised [x0, y0, x1, y1]
 
 
@@ -38,6 +40,9 @@ class Camera(Protocol):
     def snapshot(self, serial: str, *, org_id: str, at: datetime | None) -> Picture:
         """Ask for a snapshot (live when ``at`` is None), wait until it is ready, download it.
         The camera's image URL stays inside this call: never logged, stored or returned."""
+
+    def snapshot_waits(self, serial: str, *, org_id: str, at: datetime | None) -> Waits[Picture]:
+        """``snapshot`` that yields its waits for the picture instead of sleeping (core/waiting.py)."""
 
     def video_link(self, serial: str, *, org_id: str, at: datetime) -> str | None:
         """Dashboard link to the footage at that moment (needs a login; safe to store and show)."""

@@ -122,7 +122,7 @@ def settle_dead_delivery(work: UnitOfWork, item: ClaimedItem, error: str, now: d
 
 
 def _fail(work: UnitOfWork, row: OutboxMessage, error: str, now: datetime) -> None:
-    row.status, row.last_error = "failed", error[:1000]
+    row.fail(error, now)
     log.warning("outbox message %s not sent: %s", row.id, error)
     for child in work.outbox.children(row.id):  # replies waiting for this thread root settle now, not in 5 s
         work.work.hurry(kind=StepKind.DELIVER, key=str(child.id), now=now)

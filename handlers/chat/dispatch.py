@@ -65,14 +65,22 @@ def job_handle_event(
 
 
 def settle_dead_event(work: UnitOfWork, item: ClaimedItem, error: str, now: datetime) -> None:
-    """An event whose step died is marked handled (a redelivery changes nothing, as for any handled event), and
-    the person is asked to try again when the stored event names its space (a webhook's does; a websocket's
-    names only an internal conversation, which cannot be answered without asking Webex). ``error`` stays on
-    the work item: it may quote the person's message."""
+    """An event whose step died is marked handled (a redelivery changes nothing, as for any handled event),
+    audited, and the person is asked to try again in its thread when the stored event names its space (a
+    webhook's does; a websocket's does since it is stored with the REST ids of its space and thread).
+    ``error`` stays on the work item: it may quote the person's message."""
     stored = work.inbound.get(item.ref_id or "")
     if stored is None or not work.inbound.mark_handled(stored.id, now):
         return
     payload = stored.payload or {}
+    work.audit.record(
+        at=now,
+        actor="system",
+        action="chat_event",
+        subject_type="inbound_event",
+        subject_id=stored.id,
+        reason_code="step_failed",
+    )
     room = payload.get("roomId")
     if not isinstance(room, str) or not room:
         return

@@ -1,6 +1,7 @@
 """Capture steps: the register camera's live picture at once, the exact-time picture a few minutes later.
 
-The camera call happens outside any database transaction (it can take seconds of polling);
+The camera call happens outside any database transaction (it can take seconds of polling, during which
+the step is parked and yields its worker: core/waiting.py);
 the picture is stored as an evidence file first, then the snapshot row and the next step are
 committed together with the completion of this step.
 """
@@ -17,6 +18,7 @@ from core.clock import Clock
 from core.config import Config
 from core.correlation import CorrelationStatus
 from core.steps import StepKind, policy
+from core.waiting import Waits
 from handlers.pipeline.seeing import StoredPicture, add_snapshot, take_picture
 from handlers.pipeline.triage import schedule_unpictured_decision
 from storage.evidence import EvidenceStore
@@ -50,9 +52,11 @@ def job_capture_live(
     evidence: EvidenceStore,
     config: Config,
     clock: Clock,
-) -> None:
+) -> Waits[None]:
     """Picture the register now, but only while the payment is fresh: later it would show the next customer."""
-    _capture(item, "live", read_uow=read_uow, uow=uow, camera=camera, evidence=evidence, config=config, clock=clock)
+    yield from _capture(
+        item, "live", read_uow=read_uow, uow=uow, camera=camera, evidence=evidence, config=config, clock=clock
+    )
 
 
 def job_capture_exact(
@@ -64,9 +68,11 @@ def job_capture_exact(
     evidence: EvidenceStore,
     config: Config,
     clock: Clock,
-) -> None:
+) -> Waits[None]:
     """Picture the register at the payment's exact time, once the camera has indexed that footage."""
-    _capture(item, "exact", read_uow=read_uow, uow=uow, camera=camera, evidence=evidence, config=config, clock=clock)
+    yield from _capture(
+        item, "exact", read_uow=read_uow, uow=uow, camera=camera, evidence=evidence, config=config, clock=clock
+    )
 
 
 def _capture(
@@ -79,7 +85,7 @@ def _capture(
     evidence: EvidenceStore,
     config: Config,
     clock: Clock,
-) -> None:
+) -> Waits[None]:
     with read_uow() as work:
         transaction = work.transactions.get(item.transaction_id or "")
         existing = work.snapshots.of_transaction(item.transaction_id or "", kind)
@@ -93,7 +99,7 @@ def _capture(
     if problem is not None or camera is None:  # (a missing camera always has its problem, set above)
         _record(uow, item, kind, target, clock, failure=problem)
         return
-    taken = take_picture(
+    taken = yield from take_picture(
         camera,
         evidence,
         serial=target.serial,

@@ -24,6 +24,7 @@ from core.clock import Clock
 from core.config import Config, StoreConfig
 from core.facts import WEEKDAYS, Facts
 from core.steps import RetryLater, StepKind, policy
+from core.waiting import Waits
 from handlers.pipeline.alerting import AlertPlace, raise_alert
 from handlers.pipeline.seeing import (
     StoredPicture,
@@ -100,7 +101,7 @@ def job_entrance_visit(
     rules: list[CompiledRule],
     config: Config,
     clock: Clock,
-) -> None:
+) -> Waits[None]:
     """Picture the visit, search every face against the store's watchlist scope, alert per person seen."""
     visit = Visit.parse(item.ref_id or "")
     place = _place(config, visit.serial)
@@ -120,7 +121,7 @@ def job_entrance_visit(
         )
         return
     if picture is None:
-        picture = _capture(
+        picture = yield from _capture(
             item,
             visit,
             place,
@@ -194,7 +195,7 @@ def _capture(
     clock: Clock,
     write_uow: Callable[[], UnitOfWork],
     uow: Callable[[], UnitOfWork],
-) -> tuple[str, str] | None:
+) -> Waits[tuple[str, str] | None]:
     """The live picture while the visit is fresh; after that the footage of its moment, once indexed."""
     if camera is None:
         _record_snapshot(uow, visit, place, clock, at=None, failure="camera off: MERAKI_DASHBOARD_API_KEY is not set")
@@ -209,7 +210,7 @@ def _capture(
             settings.exact_delay_s - age_s,
             waiting=True,
         )
-    taken = take_picture(
+    taken = yield from take_picture(
         camera,
         evidence,
         serial=visit.serial,

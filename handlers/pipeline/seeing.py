@@ -10,6 +10,7 @@ from datetime import datetime
 
 from core.config import RecognitionConfig
 from core.steps import RetryLater, RetryPolicy
+from core.waiting import Waits
 from storage.evidence import EvidenceStore
 from storage.models import Face, Snapshot
 from storage.uow import UnitOfWork
@@ -32,13 +33,14 @@ def take_picture(
     at: datetime | None,
     attempt: int,
     retry: RetryPolicy,
-) -> StoredPicture | str:
+) -> Waits[StoredPicture | str]:
     """The camera's picture of ``serial`` (live when ``at`` is None) in the evidence store, or why there is none.
 
+    Yields the camera's waits for the picture, so the runner parks the step meanwhile (core/waiting.py).
     A camera that may answer later (busy, footage not indexed yet) raises ``RetryLater`` as the step's policy says;
     the image URL never leaves the camera client."""
     try:
-        picture = camera.snapshot(serial, org_id=org_id, at=at)
+        picture = yield from camera.snapshot_waits(serial, org_id=org_id, at=at)
     except CameraError as exc:
         if exc.retry and not retry.gives_up(attempt):
             raise RetryLater(exc.reason, retry.delay_s(attempt, exc.retry_after_s)) from None
