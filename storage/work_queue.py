@@ -12,12 +12,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, TextClause, and_, delete, exists, func, literal, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from core.steps import CATALOGUE, StepKind
 from storage.db import upsert_insert
-from storage.models import WorkHistory, WorkItem
+from storage.models import CLAIMABLE, WorkHistory, WorkItem
 from storage.rows import rows_affected
 from storage.work_history import finished_count, move_finished, purge_history
 
@@ -108,9 +108,13 @@ class WorkQueue:
         another store's one capture wait behind all of them. Steps of no store take turns as one store."""
         if not kinds:
             return []
-        due = or_(
-            and_(WorkItem.status == "pending", WorkItem.next_run_at <= now),
-            and_(WorkItem.status == "running", WorkItem.lease_until < now),
+        due = and_(
+            # Implied by what follows, but SQLite uses a partial index only for a term that matches its WHERE.
+            claimable(),
+            or_(
+                and_(WorkItem.status == "pending", WorkItem.next_run_at <= now),
+                and_(WorkItem.status == "running", WorkItem.lease_until < now),
+            ),
         )
         turn = (
             func.row_number()
@@ -186,8 +190,8 @@ class WorkQueue:
     def counts(self) -> dict[str, int]:
         """Steps by status: pending, running and dead counted exactly over their partial indexes; done ones (in
         either table, millions of rows) estimated on PostgreSQL (storage/work_history.py: finished_count)."""
-        claimable = select(WorkItem.status, func.count()).where(WorkItem.status.in_(("pending", "running")))
-        counts: dict[str, int] = dict(self._session.execute(claimable.group_by(WorkItem.status)).all())
+        waiting = select(WorkItem.status, func.count()).where(claimable()).group_by(WorkItem.status)
+        counts: dict[str, int] = dict(self._session.execute(waiting).all())
         dead = select(func.count()).select_from(WorkItem).where(WorkItem.status == "dead")
         counts["dead"] = int(self._session.scalar(dead) or 0)
         counts["done"] = finished_count(self._session, unfinished=sum(counts.values()))
@@ -202,7 +206,9 @@ class WorkQueue:
         return purge_history(self._session, before=before, limit=limit)
 
     def oldest_due(self, *, now: datetime) -> datetime | None:
-        query = select(func.min(WorkItem.next_run_at)).where(WorkItem.status == "pending", WorkItem.next_run_at <= now)
+        query = select(func.min(WorkItem.next_run_at)).where(
+            claimable(), WorkItem.status == "pending", WorkItem.next_run_at <= now
+        )
         return self._session.scalar(query)
 
     def first(self, *, kind: str, ref_id: str) -> WorkRecord | None:
@@ -271,6 +277,11 @@ class WorkQueue:
             .values(lease_token=None, lease_until=None, **values)
         )
         return rows_affected(result) == 1
+
+
+def claimable() -> TextClause:
+    """The predicate of ``ix_work_items_claimable``, as a term of its own (storage/models.py: CLAIMABLE)."""
+    return text(CLAIMABLE)
 
 
 def _enqueue_order(row: WorkRecord) -> tuple[datetime, int]:
