@@ -177,7 +177,7 @@ def enqueue_and_archive(db: Database, args: argparse.Namespace) -> None:
     keep = NOW + timedelta(hours=2)  # every recent done step is past its keep time
     moved, seconds = moved_in_batches(lambda uow: uow.work.archive_finished(before=keep, limit=BATCH))
     print(f"  archive: {moved:,} moved in {seconds:.1f} s = {moved / seconds:,.0f} rows/s (batches of {BATCH})")
-    cutoff = NOW - timedelta(days=45)  # half of the 90 days of history
+    cutoff = NOW - timedelta(days=90 * (1 - args.recent / args.finished))  # the oldest --recent of the history
     purged, seconds = moved_in_batches(lambda uow: uow.work.purge_history(before=cutoff, limit=BATCH))
     print(f"  history purge: {purged:,} deleted in {seconds:.1f} s = {purged / seconds:,.0f} rows/s")
 

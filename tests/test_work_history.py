@@ -207,3 +207,21 @@ def test_the_claim_and_archival_use_partial_indexes(services):
     definitions = {name: sql for name, sql in rows if sql and name.startswith("ix_work_items_")}
     assert "pending" in definitions["ix_work_items_claimable"] and "WHERE" in definitions["ix_work_items_claimable"]
     assert "'done'" in definitions["ix_work_items_finished"] and "'dead'" in definitions["ix_work_items_dead"]
+
+
+def test_a_purged_alerts_notify_key_leaves_the_history_too(services, clock):
+    """SQLite may give a purged alert's id out again: its old notify step must not make the new one's a no-op."""
+    from tests import factories
+
+    factories.add(services.db, factories.alert(transaction_id=None, at=clock()))
+    with UnitOfWork(services.db) as uow:
+        (alert_id,) = uow.session.scalars(text("SELECT id FROM alerts"))
+    enqueue(services, clock, "notify_alert", str(alert_id), ref_id=str(alert_id))
+    run_all(services, clock, {"notify_alert"})
+    clock.advance(3 * HOUR)
+    archive(services, clock)
+    assert tables(services) == ([], [f"notify_alert:{alert_id}"])
+    with UnitOfWork(services.db, write=True) as uow:
+        assert uow.retention.alerts(before=clock(), limit=10).rows == 1
+        uow.commit()
+    assert tables(services) == ([], [])
