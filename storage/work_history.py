@@ -8,6 +8,7 @@ enqueue stays a no-op) and what readers show, until retention's window.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Select, delete, func, select, text
 from sqlalchemy.orm import Session
@@ -32,23 +33,35 @@ MOVED_COLUMNS = (
 def move_finished(session: Session, *, before: datetime, limit: int, skip_locked: bool) -> int:
     """Move up to ``limit`` steps done before ``before`` into the history; how many moved.
 
-    Ids first, then INSERT … SELECT and DELETE of those ids, in the caller's transaction: a step is in one
-    table or the other, never neither. Locked rows are skipped, so two archivers share the work."""
-    query = select(WorkItem.id).where(WorkItem.status == "done", WorkItem.completed_at < before).limit(limit)
+    In the caller's transaction, so a step is in one table or the other, never neither. PostgreSQL (where locked
+    rows are skipped, so two archivers share the work): one statement, DELETE … RETURNING into INSERT, five times
+    as fast as the portable ids, INSERT … SELECT and DELETE that SQLite runs (benchmarks/work_table.py)."""
+    due = select(WorkItem.id).where(WorkItem.status == "done", WorkItem.completed_at < before).limit(limit)
+    columns = [getattr(WorkItem, c) for c in MOVED_COLUMNS]
     if skip_locked:
-        query = query.with_for_update(skip_locked=True)
-    ids = list(session.scalars(query))
-    if not ids:
-        return 0
-    source = select(WorkItem.id, *(getattr(WorkItem, c) for c in MOVED_COLUMNS)).where(WorkItem.id.in_(ids))
-    # A key already in the history (only an operator's hand could put it in both) keeps its first record.
-    session.execute(
+        moved = (
+            delete(WorkItem)
+            .where(WorkItem.id.in_(due.with_for_update(skip_locked=True).scalar_subquery()))
+            .returning(WorkItem.id, *columns)
+            .cte("moved")
+        )
+        kept = _into_history(session, select(*moved.c)).cte("kept")
+        return int(session.scalar(select(func.count()).select_from(moved).add_cte(kept)) or 0)
+    ids = list(session.scalars(due))
+    if ids:
+        session.execute(_into_history(session, select(WorkItem.id, *columns).where(WorkItem.id.in_(ids))))
+        session.execute(delete(WorkItem).where(WorkItem.id.in_(ids)))
+    return len(ids)
+
+
+def _into_history(session: Session, rows: Select[Any]) -> Any:
+    """INSERT of ``rows`` (item id, then MOVED_COLUMNS); a key already in the history (only an operator's hand
+    could put it in both tables) keeps its first record."""
+    return (
         upsert_insert(session, WorkHistory)
-        .from_select(["item_id", *MOVED_COLUMNS], source)
+        .from_select(["item_id", *MOVED_COLUMNS], rows)
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
     )
-    session.execute(delete(WorkItem).where(WorkItem.id.in_(ids)))
-    return len(ids)
 
 
 def purge_history(session: Session, *, before: datetime, limit: int) -> int:
