@@ -15,7 +15,7 @@ running. Rows are made with ``generate_series`` and VACUUM ANALYZE follows, as a
 Measured (median of ``--repeat`` runs, ``time.perf_counter``): a camera lane's claim of 20 (``claim_due`` and
 the flush of its UPDATE, rolled back so every run sees the same rows), the counts of ``/metrics``, and
 ``oldest_due``; then, after only, an enqueue of a new step with its commit, ``archive_finished`` and
-``purge_history`` in batches of ``handlers.routine.work_archive.BATCH`` (rows a second). EXPLAIN plans of the
+``purge_history`` in batches of ``storage.work_history.POSTGRES_BATCH`` (rows a second). EXPLAIN plans of the
 claim and the counts are printed. Talks only to the PostgreSQL server of the URL.
 """
 
@@ -37,10 +37,10 @@ from psycopg import ClientCursor
 from sqlalchemy import event, text
 
 from core.steps import CATALOGUE, Lane
-from handlers.routine.work_archive import BATCH
 from storage import migrate
 from storage.db import Database
 from storage.uow import UnitOfWork
+from storage.work_history import POSTGRES_BATCH as BATCH
 from tests.postgres import scratch_database
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)

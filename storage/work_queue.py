@@ -19,7 +19,7 @@ from core.steps import CATALOGUE, StepKind
 from storage.db import upsert_insert
 from storage.models import CLAIMABLE, WorkHistory, WorkItem
 from storage.rows import rows_affected
-from storage.work_history import finished_count, move_finished, purge_history
+from storage.work_history import POSTGRES_BATCH, SQLITE_BATCH, finished_count, move_finished, purge_history
 
 WorkRecord = WorkItem | WorkHistory  # a step still in the queue, or one moved to the history when done
 
@@ -196,6 +196,11 @@ class WorkQueue:
         counts["dead"] = int(self._session.scalar(dead) or 0)
         counts["done"] = finished_count(self._session, unfinished=sum(counts.values()))
         return {status: n for status, n in counts.items() if n}
+
+    @property
+    def archive_batch(self) -> int:
+        """Rows per transaction of ``archive_finished`` and ``purge_history`` on this database."""
+        return POSTGRES_BATCH if self._skip_locked else SQLITE_BATCH
 
     def archive_finished(self, *, before: datetime, limit: int) -> int:
         """Move up to ``limit`` steps done before ``before`` to the history; how many moved."""

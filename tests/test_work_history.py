@@ -225,3 +225,14 @@ def test_a_purged_alerts_notify_key_leaves_the_history_too(services, clock):
         assert uow.retention.alerts(before=clock(), limit=10).rows == 1
         uow.commit()
     assert tables(services) == ([], [])
+
+
+def test_one_run_moves_batch_after_batch_until_none_is_left(services, clock, monkeypatch):
+    monkeypatch.setattr("storage.work_queue.SQLITE_BATCH", 2)
+    monkeypatch.setattr("storage.work_queue.POSTGRES_BATCH", 2)
+    for n in range(5):
+        enqueue(services, clock, "triage", f"T-{n}")
+    run_all(services, clock, {"triage"})
+    clock.advance(3 * HOUR)
+    archive(services, clock)
+    assert tables(services) == ([], [f"triage:T-{n}" for n in range(5)]), "three batches: 2, 2 and 1"
