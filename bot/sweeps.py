@@ -1,4 +1,4 @@
-"""Periodic sweeps (watchlist expiry, retention purge): a database row first and a job second.
+"""Periodic sweeps (watchlist expiry, retention purge, work archival): a database row first and a job second.
 
 APScheduler only enqueues one work item per sweep and period (``purge:2026-11-25T15`` for the
 hour from 15:00 UTC) and wakes the runner; the runner does the work like any other step. The key
@@ -30,12 +30,20 @@ def period_key(now: datetime) -> str:
     return now.astimezone(UTC).strftime("%Y-%m-%dT%H")
 
 
+def slot_key(now: datetime) -> str:
+    """The scheduler tick's 5-minute UTC slot a moment falls in: '2026-11-25T15:05'."""
+    moment = now.astimezone(UTC)
+    return moment.replace(minute=moment.minute - moment.minute % (CHECK_EVERY_S // 60)).strftime("%Y-%m-%dT%H:%M")
+
+
 def enqueue_sweeps(db: Database, clock: Clock) -> None:
     """This hour's sweep items, unless they were ever enqueued (by this process or another)."""
     now = clock()
     with UnitOfWork(db, write=True) as work:
         for kind in SWEEPS:
             work.work.enqueue(kind=kind, key=period_key(now), run_at=now, now=now)
+        # Finished steps leave the work table within minutes of their keep time (docs/decisions.md).
+        work.work.enqueue(kind=StepKind.ARCHIVE_WORK, key=slot_key(now), run_at=now, now=now)
         work.commit()
 
 

@@ -357,6 +357,13 @@ class RunnerConfig(_Model):
     batch: int = Field(default=20, ge=1, le=1000, description="Steps claimed at once.")
     max_attempts: int = Field(default=8, ge=1, le=100, description="Attempts before a step is dead-lettered.")
     idle_wait_s: float = Field(default=1.0, gt=0, le=60, description="Longest wait between polls of an idle queue.")
+    finished_keep_hours: float = Field(
+        default=1.0,
+        ge=0,
+        le=720,
+        description="A finished step stays in the claimable work table this long, then moves to the work history "
+        "(where its key still makes a second enqueue a no-op until retention's transactions_days).",
+    )
 
 
 class BusinessConfig(_Model):

@@ -46,6 +46,7 @@ class StepKind(StrEnum):
     ERASE_PERSON = "erase_person"
     EXPIRE_WATCHLIST = "watchlist_expiry"
     PURGE = "purge"
+    ARCHIVE_WORK = "archive_work"
     DAILY_DIGEST = "daily_digest"
     PATTERN_REPORT = "pattern_report"
 
@@ -189,6 +190,8 @@ CATALOGUE: dict[StepKind, StepSpec] = {
     StepKind.EXPIRE_WATCHLIST: StepSpec("handlers.learning.erasure:job_expire_watchlist", lane=Lane.ROUTINE),
     # Nothing to settle: the next hour's purge deletes all that is past its window, this hour's left-overs too.
     StepKind.PURGE: StepSpec("handlers.routine.retention:job_purge", lane=Lane.ROUTINE),
+    # Nothing to settle: the next run (minutes later) moves and deletes all that this one left.
+    StepKind.ARCHIVE_WORK: StepSpec("handlers.routine.work_archive:job_archive_work", lane=Lane.ROUTINE),
     # Nothing to settle: a day's digest or a week's report is news only then; the figures stay a `stats` away,
     # the next period's runs as usual, and the dead step is counted in `status` and listed by `work list`.
     StepKind.DAILY_DIGEST: StepSpec("handlers.routine.digest:job_daily_digest", lane=Lane.ROUTINE),
@@ -197,7 +200,7 @@ CATALOGUE: dict[StepKind, StepSpec] = {
 
 # Sweeps: a dead one is logged and counted (`status`, `work list`); its next period does the work again.
 NOTHING_TO_SETTLE = frozenset(
-    {StepKind.EXPIRE_WATCHLIST, StepKind.PURGE, StepKind.DAILY_DIGEST, StepKind.PATTERN_REPORT}
+    {StepKind.EXPIRE_WATCHLIST, StepKind.PURGE, StepKind.ARCHIVE_WORK, StepKind.DAILY_DIGEST, StepKind.PATTERN_REPORT}
 )
 
 # The steps of one transaction's correlation: a dead one settles the transaction (handlers/pipeline/failures.py).

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -29,6 +29,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -153,11 +154,36 @@ class FraudReport(Base):
     transaction: Mapped[Transaction] = relationship(back_populates="fraud_reports")
 
 
+CLAIMABLE = "status IN ('pending', 'running')"
+
+
 class WorkItem(Base):
     """The only queue: one background step, claimed with a lease, retried with back-off, then dead-lettered."""
 
     __tablename__ = "work_items"
-    __table_args__ = (Index("ix_work_items_due", "status", "next_run_at"),)
+    # Partial indexes: the claim, the archival and the dead list each read only their few rows, however many
+    # finished ones the table holds (docs/decisions.md, "The work table stays small").
+    __table_args__ = (
+        Index(
+            "ix_work_items_claimable",
+            "kind",
+            "next_run_at",
+            postgresql_where=text(CLAIMABLE),
+            sqlite_where=text(CLAIMABLE),
+        ),
+        Index(
+            "ix_work_items_finished",
+            "completed_at",
+            postgresql_where=text("status = 'done'"),
+            sqlite_where=text("status = 'done'"),
+        ),
+        Index(
+            "ix_work_items_dead",
+            "completed_at",
+            postgresql_where=text("status = 'dead'"),
+            sqlite_where=text("status = 'dead'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(32))
@@ -191,6 +217,33 @@ class ProcessLease(Base):
     holder: Mapped[str] = mapped_column(String(120), doc="host:pid:token of the process holding it")
     lease_until: Mapped[datetime]
     since: Mapped[datetime] = mapped_column(doc="When this holder took it")
+
+
+class WorkHistory(Base):
+    """A finished step moved out of ``work_items`` once ``runner.finished_keep_hours`` have passed: its key still
+    makes a second enqueue a no-op, and readers (the read API, erasure counts) still see it, until retention."""
+
+    __tablename__ = "work_history"
+    __table_args__ = (
+        Index("ix_work_history_kind_ref", "kind", "ref_id"),
+        Index("ix_work_history_completed", "completed_at"),
+    )
+
+    dedupe_key: Mapped[str] = mapped_column(String(200), primary_key=True, doc="As in work_items: kind:ids")
+    item_id: Mapped[int] = mapped_column(
+        BigInteger, doc="Its id in work_items (SQLite may give that id out again: not a key here)"
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    transaction_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    ref_id: Mapped[str | None] = mapped_column(String(128))
+    store_id: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int]
+    last_error: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[datetime]
+    completed_at: Mapped[datetime]
+
+    status: ClassVar[str] = "done"  # only done steps move: dead ones stay in work_items for an operator
+    next_run_at: ClassVar[None] = None
 
 
 class EvidenceFile(Base):

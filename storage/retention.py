@@ -25,6 +25,7 @@ from storage.models import (
     PatternCount,
     Snapshot,
     Transaction,
+    WorkHistory,
     WorkItem,
 )
 from storage.rows import rows_affected
@@ -110,7 +111,7 @@ def purge_alerts(session: Session, *, before: datetime, limit: int) -> Purged:
     if ids:
         session.execute(update(OutboxMessage).where(OutboxMessage.alert_id.in_(ids)).values(alert_id=None))
         # SQLite may hand a deleted id out again: its old notify step must not make the new alert's a no-op.
-        session.execute(delete(WorkItem).where(WorkItem.dedupe_key.in_([f"{StepKind.NOTIFY_ALERT}:{i}" for i in ids])))
+        _forget_steps(session, [f"{StepKind.NOTIFY_ALERT}:{i}" for i in ids])
         session.execute(delete(Alert).where(Alert.id.in_(ids)))
     return Purged(len(ids))
 
@@ -131,9 +132,15 @@ def purge_outbox(session: Session, *, plain_before: datetime, any_before: dateti
         return Purged()
     files = set(session.scalars(select(OutboxMessage.file_sha256).where(OutboxMessage.id.in_(ids))))
     session.execute(update(OutboxMessage).where(OutboxMessage.parent_outbox_id.in_(ids)).values(parent_outbox_id=None))
-    session.execute(delete(WorkItem).where(WorkItem.dedupe_key.in_([f"{StepKind.DELIVER}:{i}" for i in ids])))
+    _forget_steps(session, [f"{StepKind.DELIVER}:{i}" for i in ids])
     session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(ids)))
     return Purged(len(ids), {f for f in files if f})
+
+
+def _forget_steps(session: Session, dedupe_keys: list[str]) -> None:
+    """The steps of deleted rows, queued or moved to the history, so a reused id starts afresh."""
+    session.execute(delete(WorkItem).where(WorkItem.dedupe_key.in_(dedupe_keys)))
+    session.execute(delete(WorkHistory).where(WorkHistory.dedupe_key.in_(dedupe_keys)))
 
 
 def purge_audit(session: Session, *, before: datetime, limit: int) -> Purged:
@@ -147,15 +154,6 @@ def purge_events(session: Session, *, before: datetime, limit: int) -> Purged:
     ids = list(session.scalars(select(InboundEvent.id).where(InboundEvent.received_at < before).limit(limit)))
     if ids:
         session.execute(delete(InboundEvent).where(InboundEvent.id.in_(ids)))
-    return Purged(len(ids))
-
-
-def purge_finished_work(session: Session, *, before: datetime, limit: int) -> Purged:
-    """Completed steps (ids only); dead ones stay for an operator to look at."""
-    query = select(WorkItem.id).where(WorkItem.status == "done", WorkItem.completed_at < before).limit(limit)
-    ids = list(session.scalars(query))
-    if ids:
-        session.execute(delete(WorkItem).where(WorkItem.id.in_(ids)))
     return Purged(len(ids))
 
 
@@ -187,9 +185,6 @@ class Retention:
 
     def events(self, *, before: datetime, limit: int) -> Purged:
         return purge_events(self._session, before=before, limit=limit)
-
-    def finished_work(self, *, before: datetime, limit: int) -> Purged:
-        return purge_finished_work(self._session, before=before, limit=limit)
 
     def pattern_counts(self, *, before: date) -> Purged:
         return purge_pattern_counts(self._session, before=before)

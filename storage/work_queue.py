@@ -12,13 +12,16 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, TextClause, and_, delete, exists, func, literal, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from core.steps import CATALOGUE, StepKind
 from storage.db import upsert_insert
-from storage.models import WorkItem
+from storage.models import CLAIMABLE, WorkHistory, WorkItem
 from storage.rows import rows_affected
+from storage.work_history import POSTGRES_BATCH, SQLITE_BATCH, finished_count, move_finished, purge_history
+
+WorkRecord = WorkItem | WorkHistory  # a step still in the queue, or one moved to the history when done
 
 
 @dataclass(frozen=True)
@@ -54,23 +57,39 @@ class WorkQueue:
 
         ``store_id``: the store the step is for (claims go round the stores); ``priority``: lower first within its
         lane, by default its kind's (core/steps.py)."""
+        dedupe_key = f"{kind}:{key}"
+        values = {
+            "kind": kind,
+            "dedupe_key": dedupe_key,
+            "transaction_id": transaction_id,
+            "ref_id": ref_id,
+            "store_id": store_id,
+            "priority": default_priority(kind) if priority is None else priority,
+            "status": "pending",
+            "next_run_at": run_at,
+            "attempts": 0,
+            "created_at": now,
+        }
+        columns = WorkItem.__table__.c
+        row = select(*(literal(value, columns[name].type) for name, value in values.items())).where(
+            ~exists().where(WorkHistory.dedupe_key == dedupe_key)
+        )
         statement = (
             upsert_insert(self._session, WorkItem)
-            .values(
-                kind=kind,
-                dedupe_key=f"{kind}:{key}",
-                transaction_id=transaction_id,
-                ref_id=ref_id,
-                store_id=store_id,
-                priority=default_priority(kind) if priority is None else priority,
-                status="pending",
-                next_run_at=run_at,
-                attempts=0,
-                created_at=now,
-            )
+            .from_select(list(values), row)
             .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(WorkItem.id)
         )
-        self._session.execute(statement)
+        inserted = self._session.execute(statement).first() is not None
+        if inserted and self._skip_locked:
+            # PostgreSQL, where an archiver may move this key meanwhile: the insert then waited for the
+            # archiver's DELETE to commit and went in, though the history (unseen by its snapshot) has the key.
+            # A new statement sees that commit (docs/decisions.md, "The work table stays small").
+            self._session.execute(
+                delete(WorkItem).where(
+                    WorkItem.dedupe_key == dedupe_key, exists().where(WorkHistory.dedupe_key == dedupe_key)
+                )
+            )
         self.enqueued.add(kind)
 
     def hurry(self, *, kind: str, key: str, now: datetime) -> None:
@@ -89,9 +108,13 @@ class WorkQueue:
         another store's one capture wait behind all of them. Steps of no store take turns as one store."""
         if not kinds:
             return []
-        due = or_(
-            and_(WorkItem.status == "pending", WorkItem.next_run_at <= now),
-            and_(WorkItem.status == "running", WorkItem.lease_until < now),
+        due = and_(
+            # Implied by what follows, but SQLite uses a partial index only for a term that matches its WHERE.
+            claimable(),
+            or_(
+                and_(WorkItem.status == "pending", WorkItem.next_run_at <= now),
+                and_(WorkItem.status == "running", WorkItem.lease_until < now),
+            ),
         )
         turn = (
             func.row_number()
@@ -165,23 +188,53 @@ class WorkQueue:
         return self._finish(item, status="pending", attempts=WorkItem.attempts - 1)
 
     def counts(self) -> dict[str, int]:
-        rows = self._session.execute(select(WorkItem.status, func.count()).group_by(WorkItem.status))
-        return dict(rows.all())
+        """Steps by status: pending, running and dead counted exactly over their partial indexes; done ones (in
+        either table, millions of rows) estimated on PostgreSQL (storage/work_history.py: finished_count)."""
+        waiting = select(WorkItem.status, func.count()).where(claimable()).group_by(WorkItem.status)
+        counts: dict[str, int] = dict(self._session.execute(waiting).all())
+        dead = select(func.count()).select_from(WorkItem).where(WorkItem.status == "dead")
+        counts["dead"] = int(self._session.scalar(dead) or 0)
+        counts["done"] = finished_count(self._session, unfinished=sum(counts.values()))
+        return {status: n for status, n in counts.items() if n}
+
+    @property
+    def archive_batch(self) -> int:
+        """Rows per transaction of ``archive_finished`` and ``purge_history`` on this database."""
+        return POSTGRES_BATCH if self._skip_locked else SQLITE_BATCH
+
+    def archive_finished(self, *, before: datetime, limit: int) -> int:
+        """Move up to ``limit`` steps done before ``before`` to the history; how many moved."""
+        return move_finished(self._session, before=before, limit=limit, skip_locked=self._skip_locked)
+
+    def purge_history(self, *, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` history rows completed before ``before``; how many went."""
+        return purge_history(self._session, before=before, limit=limit)
 
     def oldest_due(self, *, now: datetime) -> datetime | None:
-        query = select(func.min(WorkItem.next_run_at)).where(WorkItem.status == "pending", WorkItem.next_run_at <= now)
+        query = select(func.min(WorkItem.next_run_at)).where(
+            claimable(), WorkItem.status == "pending", WorkItem.next_run_at <= now
+        )
         return self._session.scalar(query)
 
-    def first(self, *, kind: str, ref_id: str) -> WorkItem | None:
+    def first(self, *, kind: str, ref_id: str) -> WorkRecord | None:
         """The earliest work item of this kind for this id (a step that a press asked for), if any."""
-        return self._session.scalar(
+        queued = self._session.scalar(
             select(WorkItem).where(WorkItem.kind == kind, WorkItem.ref_id == ref_id).order_by(WorkItem.id)
         )
+        moved = self._session.scalar(
+            select(WorkHistory)
+            .where(WorkHistory.kind == kind, WorkHistory.ref_id == ref_id)
+            .order_by(WorkHistory.created_at, WorkHistory.item_id)
+        )
+        return min((r for r in (queued, moved) if r is not None), key=_enqueue_order, default=None)
 
     def count(self, *, kind: str, ref_id: str) -> int:
         """How many work items of this kind were ever enqueued for this id (a retried erasure's runs)."""
-        query = select(func.count()).select_from(WorkItem).where(WorkItem.kind == kind, WorkItem.ref_id == ref_id)
-        return int(self._session.scalar(query) or 0)
+        queued = select(func.count()).select_from(WorkItem).where(WorkItem.kind == kind, WorkItem.ref_id == ref_id)
+        moved = (
+            select(func.count()).select_from(WorkHistory).where(WorkHistory.kind == kind, WorkHistory.ref_id == ref_id)
+        )
+        return int(self._session.scalar(queued) or 0) + int(self._session.scalar(moved) or 0)
 
     def dead(self, *, limit: int = 100) -> list[WorkItem]:
         """Dead-lettered steps, newest first (for an operator: ``python -m bot work list``)."""
@@ -204,13 +257,23 @@ class WorkQueue:
         result = self._session.execute(delete(WorkItem).where(WorkItem.id == item_id, WorkItem.status == "dead"))
         return rows_affected(result) == 1
 
-    def for_kind(self, kind: str) -> list[WorkItem]:
-        """Every work item of one kind, oldest first (operators and tests)."""
-        return list(self._session.scalars(select(WorkItem).where(WorkItem.kind == kind).order_by(WorkItem.id)))
+    def for_kind(self, kind: str) -> list[WorkRecord]:
+        """Every work item of one kind, oldest first, moved ones included (operators and tests)."""
+        return self._both(WorkItem.kind == kind, WorkHistory.kind == kind)
 
-    def for_transaction(self, transaction_id: str) -> list[WorkItem]:
+    def for_transaction(self, transaction_id: str) -> list[WorkRecord]:
+        """A transaction's steps, oldest first, moved ones included (the read API shows them all)."""
+        return self._both(WorkItem.transaction_id == transaction_id, WorkHistory.transaction_id == transaction_id)
+
+    def queued_for_transaction(self, transaction_id: str) -> list[WorkItem]:
+        """A transaction's steps still in the queue (any not yet moved to the history), oldest first."""
         query = select(WorkItem).where(WorkItem.transaction_id == transaction_id).order_by(WorkItem.id)
         return list(self._session.scalars(query))
+
+    def _both(self, queued: ColumnElement[bool], moved: ColumnElement[bool]) -> list[WorkRecord]:
+        rows: list[WorkRecord] = [*self._session.scalars(select(WorkItem).where(queued))]
+        rows.extend(self._session.scalars(select(WorkHistory).where(moved)))
+        return sorted(rows, key=_enqueue_order)
 
     def _finish(self, item: ClaimedItem, **values: object) -> bool:
         result = self._session.execute(
@@ -219,6 +282,15 @@ class WorkQueue:
             .values(lease_token=None, lease_until=None, **values)
         )
         return rows_affected(result) == 1
+
+
+def claimable() -> TextClause:
+    """The predicate of ``ix_work_items_claimable``, as a term of its own (storage/models.py: CLAIMABLE)."""
+    return text(CLAIMABLE)
+
+
+def _enqueue_order(row: WorkRecord) -> tuple[datetime, int]:
+    return (row.created_at, row.id if isinstance(row, WorkItem) else row.item_id)
 
 
 def default_priority(kind: str) -> int:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
@@ -150,4 +151,39 @@ def test_0003_upgrades_a_database_holding_transactions(fresh_url):
         ("T-2", False, False, 0.0),
         ("T-3", True, False, 0.0),
     ]
+    assert schema_diff(fresh_url) == []
+
+
+def test_0008_round_trip_keeps_every_done_step_and_its_dedupe(fresh_url):
+    """Down to 0007 the history goes back into work_items as done rows (the old dedupe holds); up again, the
+    schema matches the models and those rows wait for the archive sweep to move them."""
+    migrate.upgrade(fresh_url)
+    engine = create_engine(fresh_url)
+    at = "2026-11-24 20:00:00"
+    with engine.begin() as db:
+        db.execute(
+            text(
+                "INSERT INTO work_history (dedupe_key, item_id, kind, transaction_id, attempts, created_at, "
+                "completed_at) VALUES ('triage:T-1', 7, 'triage', 'T-1', 2, :at, :at)"
+            ),
+            {"at": at},
+        )
+        db.execute(
+            text(
+                "INSERT INTO work_items (kind, dedupe_key, status, next_run_at, attempts, created_at) "
+                "VALUES ('decide', 'decide:T-1', 'pending', :at, 0, :at)"
+            ),
+            {"at": at},
+        )
+    command.downgrade(migrate.alembic_config(fresh_url), "0007")
+    assert current_revision(fresh_url) == "0007"
+    with engine.connect() as db:
+        rows = db.execute(text("SELECT dedupe_key, status, attempts FROM work_items ORDER BY dedupe_key")).all()
+        assert "work_history" not in inspect(db).get_table_names()
+    assert [tuple(r) for r in rows] == [("decide:T-1", "pending", 0), ("triage:T-1", "done", 2)]
+    migrate.upgrade(fresh_url)
+    with engine.connect() as db:
+        assert db.execute(text("SELECT count(*) FROM work_history")).scalar() == 0
+        assert db.execute(text("SELECT count(*) FROM work_items WHERE status = 'done'")).scalar() == 1
+    engine.dispose()
     assert schema_diff(fresh_url) == []

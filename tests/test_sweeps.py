@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from bot.sweeps import CHECK_EVERY_S, enqueue_sweeps, period_key, schedule_sweeps
+from bot.sweeps import CHECK_EVERY_S, enqueue_sweeps, period_key, schedule_sweeps, slot_key
 from storage.models import WorkItem
 from storage.uow import UnitOfWork
 
@@ -23,6 +23,11 @@ def test_period_key_is_the_utc_hour():
     assert period_key(moment) == "2026-11-25T12"
 
 
+def test_slot_key_is_the_five_minute_utc_slot():
+    assert slot_key(datetime(2026, 11, 25, 12, 59, 59, tzinfo=UTC)) == "2026-11-25T12:55"
+    assert slot_key(datetime(2026, 11, 25, 13, 0, 0, tzinfo=UTC).astimezone()) == "2026-11-25T13:00"
+
+
 def test_schedule_sweeps_adds_one_job_that_enqueues_this_hours_items_and_wakes_the_runner(services, clock):
     woken = []
     services.wake_runner = lambda *kinds: woken.append(True)
@@ -32,11 +37,18 @@ def test_schedule_sweeps_adds_one_job_that_enqueues_this_hours_items_and_wakes_t
     assert job.id == "sweeps" and job.trigger.interval.total_seconds() == CHECK_EVERY_S
     job.func()
     job.func()  # a second tick, or another process, in the same hour: no second item
-    assert sweep_keys(services) == ["purge:2026-11-24T20", "watchlist_expiry:2026-11-24T20"]
+    assert sweep_keys(services) == [
+        "archive_work:2026-11-24T20:00",
+        "purge:2026-11-24T20",
+        "watchlist_expiry:2026-11-24T20",
+    ]
     assert woken == [True, True]
+    clock.advance(CHECK_EVERY_S)
+    enqueue_sweeps(services.db, clock)
+    assert len(sweep_keys(services)) == 4, "the archival runs every tick's slot; the hourly sweeps once an hour"
     clock.advance(3600)
     enqueue_sweeps(services.db, clock)
-    assert len(sweep_keys(services)) == 4
+    assert len(sweep_keys(services)) == 7
 
 
 def test_a_sweep_that_cannot_reach_the_database_waits_for_the_next_tick(clock, caplog):

@@ -7,7 +7,7 @@ import csv
 import io
 
 from bot.sweeps import enqueue_sweeps
-from storage.models import Face, FaceMatch, WatchlistFace, WatchlistPerson, WorkItem
+from storage.models import Face, FaceMatch, WatchlistFace, WatchlistPerson
 from storage.uow import UnitOfWork
 from tests.learning_fixtures import (  # noqa: F401  (fixtures)
     active_entry,
@@ -111,7 +111,7 @@ def test_expiry_sweep_ends_entries_and_tells_the_store(post_signed, chat, clock,
     assert person.status == "expired" and [f.descriptor for f in person.faces] == [None]
     assert faces.enrolled == {} and ("system", "watchlist_expire", person_id, "expired", "ok") in audit(services)
     with UnitOfWork(services.db) as uow:
-        keys = [w.dedupe_key for w in uow.session.query(WorkItem) if w.kind == "watchlist_expiry"]
+        keys = [w.dedupe_key for w in uow.work.for_kind("watchlist_expiry")]  # the first one has moved to history
     assert sorted(keys) == ["watchlist_expiry:2026-11-24T20", "watchlist_expiry:2026-11-25T21"]
 
 

@@ -11,15 +11,18 @@ from sqlalchemy.orm import object_session
 
 from handlers.conversation.views import WRONG_MATCHES_FOR_REVIEW
 from storage.alerts import Sighting
-from storage.models import Alert, Transaction, WatchlistPerson, WorkItem
+from storage.models import Alert, Transaction, WatchlistPerson
 from storage.watchlist_entries import WatchlistRepository
+from storage.work_queue import WorkRecord
 
 
 def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def transaction_view(transaction: Transaction, alert_ids: list[str], steps: Sequence[WorkItem] = ()) -> dict[str, Any]:
+def transaction_view(
+    transaction: Transaction, alert_ids: list[str], steps: Sequence[WorkRecord] = ()
+) -> dict[str, Any]:
     reports = transaction.fraud_reports
     posted = json.loads(transaction.body)
     if transaction.payment_status is not None and isinstance(posted.get("payment"), dict):

@@ -22,7 +22,7 @@ def settle_dead_step(work: UnitOfWork, item: ClaimedItem, error: str, now: datet
         return
     waiting = [
         w
-        for w in work.work.for_transaction(transaction.transaction_id)
+        for w in work.work.queued_for_transaction(transaction.transaction_id)
         if w.id != item.id and w.kind in CORRELATION_STEPS and w.status in ("pending", "running")
     ]
     if waiting:

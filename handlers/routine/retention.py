@@ -57,7 +57,6 @@ def purge_round(work: UnitOfWork, evidence: EvidenceStore, windows: RetentionCon
         ),
         "audit entries": purge.audit(before=cut["audit"], limit=BATCH),
         "inbound events": purge.events(before=cut["events"], limit=BATCH),
-        "finished steps": purge.finished_work(before=cut["transactions"], limit=BATCH),
         "pattern counts": purge.pattern_counts(before=cut["transactions"].date()),
     }
     files: set[str] = set()
