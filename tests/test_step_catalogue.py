@@ -56,6 +56,14 @@ def test_camera_steps_have_their_own_lane_and_correlation_steps_settle_when_they
     }
 
 
+def test_every_camera_step_yields_its_waits_so_none_holds_a_worker_while_a_picture_gets_ready() -> None:
+    # A camera step that called the blocking ``snapshot`` would sit in a camera worker for the whole readiness
+    # poll; a generator's waits are parked by the runner (core/waiting.py) instead.
+    assert all(inspect.isgeneratorfunction(STEPS[kind]) for kind in CAMERA_LANE), [
+        kind for kind in CAMERA_LANE if not inspect.isgeneratorfunction(STEPS[kind])
+    ]
+
+
 def test_every_kind_settles_its_subject_when_it_dies_or_says_it_has_none() -> None:
     # The sweeps' next period does their work again (core/steps.py); every other kind has a subject to settle.
     assert set(ON_DEAD) == set(StepKind) - NOTHING_TO_SETTLE and all(callable(f) for f in ON_DEAD.values())

@@ -18,6 +18,7 @@ from core.events import ChatCommand
 from core.router import UserError, require_role
 from core.routes import router
 from core.steps import RetryLater, StepKind
+from core.waiting import Waits
 from handlers.conversation.reply import Answer
 from handlers.conversation.threads import open_thread, post_in_thread
 from storage.evidence import EvidenceStore
@@ -77,7 +78,8 @@ def job_checkout_snapshot(
     evidence: EvidenceStore,
     config: Config,
     clock: Clock,
-) -> None:
+) -> Waits[None]:
+    """The picture a person asked for; its wait for the camera is yielded, so the runner parks the step."""
     with read_uow() as work:
         snapshot = work.snapshots.get(item.ref_id or "")
         if snapshot is None or snapshot.status != "pending":
@@ -87,7 +89,7 @@ def job_checkout_snapshot(
     try:
         if camera is None or store is None:
             raise CameraError("the camera is off (MERAKI_DASHBOARD_API_KEY is not set)", retry=False)
-        picture = camera.snapshot(serial, org_id=store.meraki_org_id, at=None)
+        picture = yield from camera.snapshot_waits(serial, org_id=store.meraki_org_id, at=None)
     except CameraError as exc:
         if exc.retry and item.attempts < ATTEMPTS:
             raise RetryLater(exc.reason, exc.retry_after_s or 5.0) from None
