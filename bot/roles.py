@@ -102,7 +102,11 @@ class Roles:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.tick()
+            try:
+                self.tick()
+            except Exception:  # a bug here must not end the thread: the roles it plays would run out unseen
+                log.exception("roles: a renewal failed; roles whose lease may run out are stopped")
+                self._stop_stale()
             self._stop.wait(self._renew_s)
 
     def tick(self) -> None:
