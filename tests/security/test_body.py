@@ -219,3 +219,15 @@ def test_three_hundred_dribbling_sockets_leave_healthz_and_the_intake_answering(
     assert max(latencies["healthz"]) < 2 and max(latencies["intake"]) < 3, latencies
     assert len(dribblers.closed_by_server) == 300
     assert max(dribblers.closed_by_server) < LIMITS.request_deadline_s + 6, max(dribblers.closed_by_server)
+
+
+def test_gunicorn_takes_every_limit_given_to_web() -> None:
+    from gunicorn.config import Config
+
+    from bot.http_server import gunicorn_settings
+
+    config = Config()
+    for name, value in gunicorn_settings().items():
+        config.set(name, value)  # an unknown name or a bad value raises here
+    assert (config.keepalive, config.limit_request_fields, config.worker_class_str) == (5, 100, "gthread")
+    assert config.worker_connections > 300 + config.threads
