@@ -30,7 +30,7 @@ class ServerLimits:
     max_header_bytes: int = 32 * 1024
     # From a request's first byte to its last: 256 KiB at 32 KiB/s, far slower than any POS link.
     request_deadline_s: float = 10.0
-    # An idle keep-alive connection (no byte of a next request) is closed after this.
+    # A keep-alive connection idle between two requests is closed after this.
     idle_timeout_s: float = 30.0
     # Slow clients cost a socket, never a thread: room for a thousand leaves real work room beside 300 of them.
     connection_limit: int = 1000
@@ -43,27 +43,32 @@ LIMITS = ServerLimits()
 
 
 class DeadlineChannel(HTTPChannel):
-    """waitress's channel, closed when a request is still arriving ``request_deadline_s`` after its first byte.
+    """waitress's channel, closed when a request is still arriving ``request_deadline_s`` after its first byte
+    (or, on a new connection, after the connection was made: a client that connects and says nothing is a slow one).
 
-    waitress's own ``channel_timeout`` counts from the last byte received, so any trickle keeps it open."""
+    waitress's own ``channel_timeout`` counts from the last byte received, so any trickle keeps it open; here it
+    only closes keep-alive connections idle between two requests."""
 
     request_deadline_s = LIMITS.request_deadline_s
-    _reading_since: float | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        self._reading_since: float | None = time.monotonic()
+        super().__init__(*args, **kwargs)
 
     def received(self, data: bytes) -> bool:
-        if self.request is None and data:
+        if self.request is None and self._reading_since is None and data:
             self._reading_since = time.monotonic()
         done = super().received(data)
         if self.request is None:
             self._reading_since = None
-        return done
+        return bool(done)
 
     def readable(self) -> bool:
         # Called on every turn of the loop (at least once a second), before ``writable``: a channel marked here
-        # is closed in the same turn.
+        # is closed in the same turn. Never while a request of this connection is being answered.
         since = self._reading_since
-        if since is not None and self.request is not None and time.monotonic() - since > self.request_deadline_s:
-            log.info("closing %s: request not complete %.0f s after it began", self.addr[0], self.request_deadline_s)
+        if since is not None and not self.requests and time.monotonic() - since > self.request_deadline_s:
+            log.info("closing %s: no whole request %.0f s after it began", self.addr[0], self.request_deadline_s)
             self._reading_since = None
             self.will_close = True
             return False
