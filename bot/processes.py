@@ -17,6 +17,7 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.app import Services, build_services, create_app
+from bot.http_server import gunicorn_settings, waitress_server
 from bot.listeners import start_listeners, stop_listeners
 from bot.runner import Runner, RunnerSettings, RunningStep
 from bot.steps import ON_DEAD, STEPS
@@ -167,23 +168,12 @@ class Background:
 
 def serve(config: Config) -> None:
     """One process: waitress on HOST:PORT, the background runner, the Webex transport and the entrance watch."""
-    from waitress import create_server
-
     services = prepare(config)
     background = Background(services)
     app = create_app(services)
     sockets: dict[int, Any] = {}
-    # 8 threads: on SQLite one of them writes at a time while the others parse and validate; 4 measured
-    # no better (benchmarks/ingest.py), and a slow read API call then leaves intake fewer threads.
-    server = create_server(
-        app,
-        map=sockets,
-        host=config.env.host,
-        port=config.env.port,
-        threads=8,
-        connection_limit=200,
-        ident="fraud-loss-prevention",
-    )
+    # Threads, body size, request deadline and connection limits: bot/http_server.py.
+    server = waitress_server(app, sockets=sockets, host=config.env.host, port=config.env.port)
     stop = _stop_on_signals()
     background.start()
     listeners = start_listeners(services)
@@ -254,9 +244,9 @@ def web(config: Config) -> None:
     class _Gunicorn(BaseApplication):
         def load_config(self) -> None:
             self.cfg.set("bind", f"{config.env.host}:{config.env.port}")
-            self.cfg.set("worker_class", "gthread")
             self.cfg.set("workers", 2)
-            self.cfg.set("threads", 8)
+            for name, value in gunicorn_settings().items():  # slow clients and header sizes: bot/http_server.py
+                self.cfg.set(name, value)
             self.cfg.set("graceful_timeout", 20)
             # gunicorn's control socket (for gunicornc) lives in $HOME and would be shared, and taken over, by every
             # web on the host; nothing here uses it, and a web process keeps no file of its own.
