@@ -142,9 +142,9 @@ def _adapter_for(policy: OutboundPolicy, max_retries: Retry | int) -> DeadlineAd
 
 
 def guarded_session(policy: OutboundPolicy, *, max_retries: Retry | int = 0) -> requests.Session:
-    """A session whose connections obey ``policy`` and end at ``total_deadline``; no proxy, no redirects followed."""
+    """A session whose connections obey ``policy`` and end at ``total_deadline``; no proxy. Redirects: pass
+    ``allow_redirects=False`` and check each ``Location`` with ``policy.check_url`` before following it."""
     session = mount_deadlines(requests.Session(), _adapter_for(policy, max_retries))
     # A proxy from the environment would be the address connected to, and the check would judge the proxy.
     session.trust_env = False
-    session.max_redirects = 0
     return session
