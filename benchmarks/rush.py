@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
                 "RECOGNITION_BACKEND": "local",
                 "MERAKI_DASHBOARD_API_KEY": MERAKI_KEY,
                 "MERAKI_BASE_URL": camera.base_url,
+                "MERAKI_PICTURE_HOSTS": camera.picture_host,
                 "WEBEX_ACCESS_TOKEN": WEBEX_TOKEN,
                 "WEBEX_BASE_URL": webex.base_url,
                 "WEBEX_TRANSPORT": "webhook",  # without PUBLIC_URL: no websocket, no webhook registration

@@ -36,6 +36,7 @@ def make_camera(config: Config, db: Database, clock: Clock) -> Camera | None:
         timeout_s=camera.timeout_s,
         poll_initial_s=camera.poll_initial_s,
         poll_total_s=camera.poll_total_s,
+        picture_hosts=config.env.meraki_picture_hosts,
     )
 
 

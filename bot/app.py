@@ -25,6 +25,7 @@ from rules.engine import CompiledRule, compile_rules
 from storage.db import Database
 from storage.evidence import EvidenceStore
 from storage.uow import UnitOfWork
+from vision import image_prep
 from vision.types import Camera, FaceBackend, ProductCounter
 
 
@@ -87,6 +88,8 @@ class Services:
 
 def build_services(config: Config, **overrides: Any) -> Services:
     """Real collaborators from the configuration; tests pass fakes by name (``clock=…``, ``db=…``)."""
+    # Process-wide, as Pillow's own limit is: every picture decoded here is held to it.
+    image_prep.limit_pixels(round(config.business.recognition.max_picture_megapixels * 1_000_000))
     db = overrides.pop("db", None) or Database(config.env.database_url)
     clock = overrides.pop("clock", system_clock)
     services = Services(

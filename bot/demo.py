@@ -137,7 +137,11 @@ def _demo_config(
     elif webex_room:
         say("webex", "--webex-room is ignored: WEBEX_ACCESS_TOKEN is not set")
     env = config.env.model_copy(
-        update={"meraki_dashboard_api_key": SecretStr(camera_key), "meraki_base_url": AnyUrl(camera.base_url)}
+        update={
+            "meraki_dashboard_api_key": SecretStr(camera_key),
+            "meraki_base_url": AnyUrl(camera.base_url),
+            "meraki_picture_hosts": (camera.picture_host,),  # the stand-in's pictures are http on loopback
+        }
     )
     return dataclasses.replace(
         config, env=env, business=business.model_copy(update={"people": people, "stores": stores})

@@ -178,6 +178,13 @@ class RecognitionConfig(_Model):
         le=600,
         description="Every Amazon Rekognition call ends within this, retries included; past it the step retries later.",
     )
+    max_picture_megapixels: float = Field(
+        default=40,
+        ge=1,
+        le=250,
+        description="A picture of more pixels (camera snapshot, enrollment photo, crop) is refused as unreadable, "
+        "checked from its header before it is decoded.",
+    )
 
     @model_validator(mode="after")
     def _check_thresholds(self) -> RecognitionConfig:

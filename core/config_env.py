@@ -99,6 +99,12 @@ class EnvSettings(BaseSettings):
         alias="MERAKI_BASE_URL",
         description="Meraki Dashboard API base",
     )
+    meraki_picture_hosts: tuple[str, ...] = Field(
+        default=(),
+        alias="MERAKI_PICTURE_HOSTS",
+        description="comma-separated host or host:port the snapshot pictures may come from over http or from a "
+        "private or loopback address (a local stand-in); unset: https to public addresses only",
+    )
     recognition_backend: Literal["local", "rekognition"] = Field(
         default="local",
         alias="RECOGNITION_BACKEND",
@@ -159,6 +165,19 @@ class EnvSettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The environment is passed in explicitly (load_config), so tests never depend on os.environ.
         return (init_settings,)
+
+    @field_validator("meraki_picture_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        return tuple(h.strip() for h in value.split(",") if h.strip()) if isinstance(value, str) else value
+
+    @field_validator("meraki_picture_hosts")
+    @classmethod
+    def _check_hosts(cls, hosts: tuple[str, ...]) -> tuple[str, ...]:
+        from core.outbound_guard import OutboundPolicy
+
+        OutboundPolicy.of(hosts)  # each entry a host or host:port; the error names the one that is not
+        return hosts
 
     @field_validator("log_level", mode="before")
     @classmethod

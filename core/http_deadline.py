@@ -122,6 +122,10 @@ class _WatchedHTTPSConnection(HTTPSConnection):
         super().request(*args, **kwargs)
 
 
+# For pools that add their own connection behaviour (core/outbound_guard.py) on top of the deadline's.
+WatchedHTTPConnection, WatchedHTTPSConnection = _WatchedHTTPConnection, _WatchedHTTPSConnection
+
+
 class _WatchedHTTPPool(HTTPConnectionPool):
     ConnectionCls = _WatchedHTTPConnection
 

@@ -91,6 +91,12 @@ class CameraStandIn:
     def base_url(self) -> str:
         return f"{self.root}/api/v1"
 
+    @property
+    def picture_host(self) -> str:
+        """host:port of the picture links it answers (plain http on loopback): what MERAKI_PICTURE_HOSTS must list."""
+        host, port = self._server.server_address[:2]
+        return f"{host!s}:{port}"
+
     def start(self) -> CameraStandIn:
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="camera-stand-in", daemon=True

@@ -175,6 +175,7 @@ class Deployment:
                 "RECOGNITION_BACKEND": "local",
                 "MERAKI_DASHBOARD_API_KEY": MERAKI_KEY,
                 "MERAKI_BASE_URL": self.camera.base_url,
+                "MERAKI_PICTURE_HOSTS": self.camera.picture_host,
                 "WEBEX_ACCESS_TOKEN": WEBEX_TOKEN,
                 "WEBEX_BASE_URL": self.webex.base_url,
                 "WEBEX_DISCOVERY_URL": self.mercury.discovery_url,

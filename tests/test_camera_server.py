@@ -54,6 +54,7 @@ def client(camera: CameraStandIn, clock: FakeTime, *, key: str = KEY) -> MerakiC
     meraki = MerakiCamera(
         base_url=camera.base_url,
         api_key=key,
+        picture_hosts=[camera.picture_host],
         budget=lambda org: None,
         on_rate_limited=lambda org, seconds: limited.append(seconds),
         poll_initial_s=0.5,

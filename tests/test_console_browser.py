@@ -80,6 +80,7 @@ class DemoStore:
             "API_TOKEN": API_TOKEN,
             "MERAKI_DASHBOARD_API_KEY": "camera-key",
             "MERAKI_BASE_URL": self.camera.base_url,
+            "MERAKI_PICTURE_HOSTS": self.camera.picture_host,
         }
         config = load_config(environ, yaml.safe_dump(business), source=str(REPO / "config/demo.yaml"))
         self.services = build_services(config)

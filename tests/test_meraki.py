@@ -81,6 +81,7 @@ def camera(fake_time: FakeTime, calls: Recorder) -> MerakiCamera:
         poll_total_s=30,
         sleep=fake_time.sleep,
         monotonic=fake_time.monotonic,
+        picture_hosts=["127.0.0.1"],  # the loopback image hosts of the real-socket tests
     )
 
 
@@ -484,6 +485,7 @@ def test_a_dripping_image_host_cannot_hold_the_download_past_its_deadline(mock) 
         timeout_s=1,
         poll_initial_s=0.01,
         poll_total_s=1,
+        picture_hosts=["127.0.0.1"],
     )
     try:
         image_url = f"http://127.0.0.1:{server.server_port}/stream/jpeg/snapshot/{SECRET}"

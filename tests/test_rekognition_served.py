@@ -72,6 +72,7 @@ def server(tmp_path: Path, rekognition: RekognitionStandIn, camera: CameraStandI
         "FLP_CONFIG": str(config),
         "MERAKI_DASHBOARD_API_KEY": MERAKI_KEY,
         "MERAKI_BASE_URL": camera.base_url,
+        "MERAKI_PICTURE_HOSTS": camera.picture_host,
         "RECOGNITION_BACKEND": "rekognition",
         "REKOGNITION_COLLECTION_ID": "flp-watchlist",
         "AWS_ENDPOINT_URL": rekognition.endpoint_url,

@@ -64,6 +64,7 @@ def test_a_broken_off_download_is_polled_again(mock, mode) -> None:
         timeout_s=0.5,
         poll_initial_s=0.01,
         poll_total_s=6,
+        picture_hosts=["127.0.0.1"],
     )
     try:
         image_url = f"http://127.0.0.1:{server.server_port}/stream/jpeg/snapshot/secret-token"

@@ -51,7 +51,12 @@ class TestAPictureBecomingReadyHoldsNoWorker:
 
     @pytest.fixture
     def environ(self, environ: dict, camera: CameraStandIn) -> dict:
-        return {**environ, "MERAKI_DASHBOARD_API_KEY": MERAKI_KEY, "MERAKI_BASE_URL": camera.base_url}
+        return {
+            **environ,
+            "MERAKI_DASHBOARD_API_KEY": MERAKI_KEY,
+            "MERAKI_BASE_URL": camera.base_url,
+            "MERAKI_PICTURE_HOSTS": camera.picture_host,
+        }
 
     @pytest.fixture
     def business(self, business: dict) -> dict:

@@ -15,6 +15,7 @@ from collections.abc import Collection
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from vision import image_prep
 from vision.local_faces import LocalFaceBackend
 from vision.types import DetectedFace, EnrolledFace, FaceMatch, RecognitionError
 
@@ -23,8 +24,9 @@ log = logging.getLogger(__name__)
 _worker_backend: LocalFaceBackend | None = None
 
 
-def _start_worker() -> None:
+def _start_worker(max_pixels: int = image_prep.DEFAULT_MAX_PIXELS) -> None:
     global _worker_backend
+    image_prep.limit_pixels(max_pixels)  # a spawned worker starts from the defaults, not from our configuration
     _worker_backend = LocalFaceBackend()  # no gallery: a worker only detects
 
 
@@ -86,5 +88,6 @@ class PooledLocalFaceBackend:
                     max_workers=self._processes,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_start_worker,
+                    initargs=(image_prep.max_pixels(),),
                 )
             return self._pool

@@ -24,6 +24,9 @@ CROP_MARGIN = 0.5  # of the face box's longer side, each way: face search needs 
 JPEG_QUALITY = 90
 _MIN_SIDE_WHEN_SHRINKING = 80
 _EXIF_ORIENTATION = 0x0112
+# A 13000x13000 PNG compresses to 164 KB and decodes to ~500 MB: the pixel count is the limit, not the bytes.
+DEFAULT_MAX_PIXELS = 40_000_000
+_max_pixels = DEFAULT_MAX_PIXELS
 
 
 class ImageRejected(ValueError):
@@ -39,16 +42,51 @@ class PreparedImage:
     reencoded: bool
 
 
+def limit_pixels(max_pixels: int) -> None:
+    """Pictures over ``max_pixels`` are refused before decoding, in this process (the composition root sets it).
+
+    Pillow's own decompression-bomb check (``Image.MAX_IMAGE_PIXELS``, process-wide too) is pinned to the same
+    limit, so an ``Image.open`` anywhere, ours or a library's, still refuses twice that and cannot be switched
+    off by a default of None."""
+    global _max_pixels
+    if max_pixels < 1:
+        raise ValueError("the pixel limit must be positive")
+    _max_pixels = max_pixels
+    Image.MAX_IMAGE_PIXELS = max_pixels
+
+
+def max_pixels() -> int:
+    return _max_pixels
+
+
 def decode(data: bytes) -> tuple[Image.Image, str]:
-    """Decode fully (a truncated file fails here, not halfway through a crop) and return the image and its format."""
+    """Decode fully (a truncated file fails here, not halfway through a crop) and return the image and its format.
+
+    ``Image.open`` reads the header only: the pixel count is checked there, before any pixel is decoded."""
     if not data:
         raise ImageRejected("the picture is empty")
     try:
         image = Image.open(io.BytesIO(data))
+        if image.width * image.height > _max_pixels:
+            raise ImageRejected(
+                f"not a readable picture: {image.width}x{image.height} pixels is over the limit of {_max_pixels}"
+            )
         image.load()
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
+    except (
+        UnidentifiedImageError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,  # raised, not warned, where warnings are errors
+        OSError,
+        SyntaxError,
+        ValueError,
+    ) as exc:
+        if isinstance(exc, ImageRejected):
+            raise
         raise ImageRejected(f"not a readable picture (JPEG or PNG expected): {type(exc).__name__}") from exc
     return image, (image.format or "").upper()
+
+
+limit_pixels(DEFAULT_MAX_PIXELS)
 
 
 def prepare(data: bytes, *, max_bytes: int) -> PreparedImage:

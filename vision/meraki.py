@@ -17,7 +17,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
@@ -27,6 +27,7 @@ import urllib3.exceptions
 from urllib3.util.retry import Retry
 
 from core.http_deadline import DeadlineAdapter, DeadlineExceeded, mount_deadlines, total_deadline
+from core.outbound_guard import OutboundPolicy, OutboundRefused, guarded_session
 from core.waiting import Waits, wait_through
 from vision.types import CameraError, Picture
 
@@ -89,6 +90,12 @@ def default_session() -> requests.Session:
     return mount_deadlines(requests.Session(), DeadlineAdapter(max_retries=retry))
 
 
+def picture_session(policy: OutboundPolicy) -> requests.Session:
+    """The image host's session: ``policy`` checked on every connection, connection failures retried as above."""
+    retry = Retry(total=2, connect=2, read=0, status=0, redirect=0, other=0, backoff_factor=0.5, raise_on_status=False)
+    return guarded_session(policy, max_retries=retry)
+
+
 def iso_utc(at: datetime) -> str:
     """Meraki's timestamp form: ISO 8601 in UTC with a 'Z'."""
     if at.tzinfo is None:
@@ -122,6 +129,7 @@ class MerakiCamera:
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         jitter: Callable[[float, float], float] = random.uniform,
+        picture_hosts: Sequence[str] = (),
     ):
         self._base = base_url.rstrip("/")
         # Per request, never on the session: the image host must not receive the key.
@@ -129,6 +137,10 @@ class MerakiCamera:
         self._budget, self._on_rate_limited = budget, on_rate_limited
         self._timeout_s, self._poll_initial_s, self._poll_total_s = timeout_s, poll_initial_s, poll_total_s
         self._session = session or default_session()
+        # The image URL is chosen by whoever answers generateSnapshot: https to public addresses only, but
+        # for the listed hosts (a loopback stand-in). Never the Dashboard session: that one carries no check.
+        self._pictures_policy = OutboundPolicy.of(picture_hosts)
+        self._pictures = picture_session(self._pictures_policy)
         self._sleep, self._monotonic, self._jitter = sleep, monotonic, jitter
         # Consecutive 429s per organisation in this process (the wait itself is shared through the budget).
         self._streaks: dict[str, int] = {}
@@ -284,20 +296,35 @@ class MerakiCamera:
         raise CameraError(last, retry=True)
 
     def _fetch(self, image_url: str) -> tuple[int | None, bytes | None]:
-        """One GET of the image URL: (status, body of a 200 or None); status None on a network error."""
+        """One GET of the image URL, redirects followed by hand: (status, body of a 200 or None); None on a
+        network error. A link or hop the picture policy refuses raises a non-retryable CameraError."""
         thread = threading.get_ident()
         _image_filter.threads.add(thread)
+        url = image_url
         try:
-            # No API key here: the URL is its own credential and another host. One deadline for headers and body.
-            with (
-                total_deadline(self._timeout_s),
-                self._session.get(
-                    image_url, timeout=self._timeout_s, stream=True, headers={"User-Agent": USER_AGENT}
-                ) as response,
-            ):
-                if response.status_code != 200:
-                    return response.status_code, None
-                return 200, _read_capped(response, deadline=self._monotonic() + self._timeout_s, now=self._monotonic)
+            # No API key here: the URL is its own credential and another host. One deadline for every hop and body.
+            with total_deadline(self._timeout_s):
+                for _ in range(MAX_REDIRECTS + 1):
+                    self._pictures_policy.check_url(url)
+                    with self._pictures.get(
+                        url,
+                        timeout=self._timeout_s,
+                        stream=True,
+                        allow_redirects=False,
+                        headers={"User-Agent": USER_AGENT},
+                    ) as response:
+                        if response.status_code in _REDIRECTS:
+                            url = urljoin(url, response.headers.get("Location", ""))
+                            continue
+                        if response.status_code != 200:
+                            return response.status_code, None
+                        return 200, _read_capped(
+                            response, deadline=self._monotonic() + self._timeout_s, now=self._monotonic
+                        )
+                raise CameraError("snapshot image redirected too many times", retry=False)
+        except OutboundRefused as refused:
+            log.warning("Meraki snapshot image refused: %s", refused)
+            raise CameraError("snapshot image host is not allowed", retry=False) from None
         except (DeadlineExceeded, _TooSlow):
             return TOO_SLOW, None
         except (requests.RequestException, urllib3.exceptions.HTTPError):
@@ -321,6 +348,9 @@ def _read_capped(response: requests.Response, *, deadline: float, now: Callable[
     The socket timeout bounds each read, not the download: a host that drips a byte every few seconds would
     hold the camera lane for ever. ``read1`` returns what has arrived, so the deadline is checked between reads
     (and ``total_deadline`` around the call ends a read still blocked at the deadline)."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_IMAGE_BYTES:
+        raise CameraError("snapshot image is too large", retry=False)
     chunks, size = [], 0
     while chunk := response.raw.read1(64 * 1024, decode_content=True):
         size += len(chunk)
