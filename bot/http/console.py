@@ -62,6 +62,8 @@ def _services() -> Any:
 @blueprint.after_request
 def _headers(response: Response) -> Response:
     response.headers.setdefault("Content-Security-Policy", CSP)
+    # frame-ancestors does the same for browsers that read CSP; this for those (and scanners) that do not.
+    response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
     if not request.path.startswith("/console/static/"):
@@ -282,7 +284,13 @@ def _footage_url(public_id: str) -> str:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only back into the console (never an open redirect)."""
-    if target and target.startswith("/console") and not target.startswith("//") and "\\" not in target:
+    """Only back into the console (never an open redirect); control characters (CR/LF) make it ignored."""
+    if (
+        target
+        and target.startswith("/console")
+        and not target.startswith("//")
+        and "\\" not in target
+        and target.isprintable()
+    ):
         return target
     return url_for("console.timeline_page")
