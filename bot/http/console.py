@@ -23,7 +23,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 
@@ -106,7 +105,7 @@ def signin() -> Any:
             next=target,
             error="That token is not a console token of anyone here.",
         ), 401
-    auth.sign_in(person)
+    auth.sign_in(person, _services())
     log.info("console sign-in of %s", person.email)
     return redirect(target)
 
@@ -114,7 +113,7 @@ def signin() -> Any:
 @blueprint.post("/signout")
 def signout() -> Any:
     if auth.csrf_ok():
-        session.clear()
+        auth.sign_out(_services())
     return redirect(url_for("console.signin_page"))
 
 
