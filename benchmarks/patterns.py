@@ -607,7 +607,11 @@ def make_config(url: str, shape: Shape, tmp: Path) -> Config:
         }
         for s, st in enumerate(shape.stores)
     ]
-    environ = {"DATABASE_URL": url, "DATA_DIR": str(tmp / "data"), "POS_WEBHOOK_SECRET": "bench"}
+    environ = {
+        "DATABASE_URL": url,
+        "DATA_DIR": str(tmp / "data"),
+        "POS_WEBHOOK_SECRET": "bench-pos-secret-0123456789abcdef",
+    }
     return load_config(environ, yaml.safe_dump(business), source=str(REPO / "config" / "flp.yaml"))
 
 

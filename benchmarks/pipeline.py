@@ -73,7 +73,7 @@ def main() -> None:
     environ = {
         "DATABASE_URL": url,
         "DATA_DIR": str(workdir / "data"),
-        "POS_WEBHOOK_SECRET": "bench",
+        "POS_WEBHOOK_SECRET": "bench-pos-secret-0123456789abcdef",
         "MERAKI_DASHBOARD_API_KEY": "bench",
         "MERAKI_BASE_URL": "https://meraki.invalid/api/v1",
     }

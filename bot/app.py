@@ -121,7 +121,18 @@ def build_services(config: Config, **overrides: Any) -> Services:
 
 
 def create_app(services: Services) -> Flask:
-    from bot.http import audit_export, console, feeds, intake, openapi, ops, problems, read_api, webex_events
+    from bot.http import (
+        audit_export,
+        console,
+        credential_failures,
+        feeds,
+        intake,
+        openapi,
+        ops,
+        problems,
+        read_api,
+        webex_events,
+    )
 
     if services.config.env.pos_webhook_secret is None:
         raise ValueError("POS_WEBHOOK_SECRET is required to serve the POS intake")
@@ -133,6 +144,7 @@ def create_app(services: Services) -> Flask:
     quota = services.config.business.intake
     app.extensions["flp_quota"] = StoreQuota(quota.per_store_per_s, quota.burst)
     problems.install(app)
+    credential_failures.install(app)  # before the blueprints: a held-back address is refused first
     for module in (intake, read_api, ops, webex_events, audit_export, feeds, openapi):
         app.register_blueprint(module.blueprint)
     console.init_app(app)  # the review console at /console (its own session cookie and CSRF)

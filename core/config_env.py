@@ -51,8 +51,11 @@ class EnvSettings(BaseSettings):
         alias="AWS_ENDPOINT_URL_S3",
         description="endpoint of an S3-compatible store (MinIO, Ceph, R2…) for EVIDENCE_URL; unset: AWS S3",
     )
+    # The secrets an operator chooses are at least 32 characters, as SESSION_SECRET: each one's HMAC or bearer
+    # comparison is only as strong as the secret; keys Stripe and Square issue are taken as issued.
     pos_webhook_secret: SecretStr | None = Field(
         default=None,
+        min_length=32,
         alias="POS_WEBHOOK_SECRET",
         description="HMAC key of the POS and fraud-report webhooks (required except for demo)",
     )
@@ -66,6 +69,7 @@ class EnvSettings(BaseSettings):
     )
     api_token: SecretStr | None = Field(
         default=None,
+        min_length=32,
         alias="API_TOKEN",
         description="bearer token of the read-only API; unset: the read API refuses every call",
     )
@@ -86,7 +90,10 @@ class EnvSettings(BaseSettings):
         default="websocket", alias="WEBEX_TRANSPORT", description="websocket (no public URL needed) or webhook"
     )
     webex_webhook_secret: SecretStr | None = Field(
-        default=None, alias="WEBEX_WEBHOOK_SECRET", description="HMAC-SHA1 key of Webex webhooks (required for webhook)"
+        default=None,
+        min_length=32,
+        alias="WEBEX_WEBHOOK_SECRET",
+        description="HMAC-SHA1 key of Webex webhooks (required for webhook)",
     )
     public_url: AnyUrl | None = Field(
         default=None, alias="PUBLIC_URL", description="where Webex can reach this service (webhook transport)"

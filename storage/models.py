@@ -462,3 +462,18 @@ class PatternCount(Base):
     kind: Mapped[str] = mapped_column(String(16), primary_key=True, doc="a transaction type, own_refund or under_rung")
     count: Mapped[int] = mapped_column(Integer, default=0)
     amount: Mapped[Decimal] = mapped_column(Numeric(18, 4), default=Decimal(0))
+
+
+class ConsoleSession(Base):
+    """A console session that is open: the signed cookie names it, every console request finds it here, and
+    signing out deletes it, so a copied cookie ends with the session instead of at its 12-hour expiry."""
+
+    __tablename__ = "console_sessions"
+    __table_args__ = (Index("ix_console_sessions_expires", "expires_at"),)
+
+    id_sha256: Mapped[str] = mapped_column(
+        String(64), primary_key=True, doc="SHA-256 of the id in the cookie: a read of this table signs no one in"
+    )
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from storage.alerts import AlertRepository
 from storage.audit import AuditLog
+from storage.console_sessions import ConsoleSessions
 from storage.db import Database
 from storage.evidence_refs import EvidenceRefs
 from storage.inbound import InboundEvents
@@ -64,6 +65,7 @@ class UnitOfWork:
         self.evidence_refs = EvidenceRefs(self.session)
         self.retention = Retention(self.session)
         self.leases = ProcessLeases(self.session)
+        self.console_sessions = ConsoleSessions(self.session)
         return self
 
     def __exit__(

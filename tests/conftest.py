@@ -33,8 +33,8 @@ from tests.real_parts import require_or_skip
 # A real S3 API (moto's server on 127.0.0.1) for the evidence store: the s3_server fixture.
 pytest_plugins = ["tests.s3"]
 
-POS_SECRET = "test-pos-secret-0123456789"
-API_TOKEN = "test-api-token-abcdef"
+POS_SECRET = "test-pos-secret-0123456789abcdefghij"
+API_TOKEN = "test-api-token-abcdef0123456789abcdef"
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -13,7 +13,7 @@ import yaml
 from core.config import ConfigError, load_config
 from tests.conftest import REPO, minimal_business
 
-ENV = {"POS_WEBHOOK_SECRET": "x" * 16}
+ENV = {"POS_WEBHOOK_SECRET": "x" * 32}
 SOURCE = "flp.yaml"
 
 
@@ -304,7 +304,7 @@ def test_webhook_transport_requires_its_secret():
     environ = {**ENV, "WEBEX_TRANSPORT": "webhook", "WEBEX_ACCESS_TOKEN": "bot-token"}
     with pytest.raises(ConfigError, match="WEBEX_WEBHOOK_SECRET"):
         load_config(environ, dump(minimal_business())).require_for("serve")
-    load_config({**environ, "WEBEX_WEBHOOK_SECRET": "hook"}, dump(minimal_business())).require_for("serve")
+    load_config({**environ, "WEBEX_WEBHOOK_SECRET": "hook" * 8}, dump(minimal_business())).require_for("serve")
 
 
 def test_role_of_matches_lower_cased_email_and_store():
@@ -345,7 +345,7 @@ def test_check_config_lists_every_problem_with_its_line(tmp_path):
 
 
 def test_check_config_passes_on_the_committed_config():
-    result = run_check_config(REPO / "config" / "flp.yaml", POS_WEBHOOK_SECRET="s" * 16)
+    result = run_check_config(REPO / "config" / "flp.yaml", POS_WEBHOOK_SECRET="s" * 32)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("configuration OK: 2 stores, 3 registers")
 
@@ -376,11 +376,11 @@ def test_missing_catalog_reference_image_is_named(tmp_path):
     business["catalog"] = [{"sku": "789", "label": "Bottle", "reference_images": ["products/bottle.png"]}]
     source = tmp_path / "flp.yaml"
     with pytest.raises(ConfigError) as caught:
-        load_config({"POS_WEBHOOK_SECRET": "s"}, dump(business), source=str(source))
+        load_config({"POS_WEBHOOK_SECRET": "s" * 32}, dump(business), source=str(source))
     assert any(p.startswith("catalog.0.reference_images.0: no such file") for p in caught.value.problems)
     (tmp_path / "products").mkdir()
     (tmp_path / "products" / "bottle.png").write_bytes(b"\x89PNG")
-    config = load_config({"POS_WEBHOOK_SECRET": "s"}, dump(business), source=str(source))
+    config = load_config({"POS_WEBHOOK_SECRET": "s" * 32}, dump(business), source=str(source))
     assert config.config_dir == tmp_path
 
 

@@ -8,7 +8,7 @@ import yaml
 from core.config import ConfigError, load_config
 from tests.conftest import minimal_business
 
-ENV = {"POS_WEBHOOK_SECRET": "s"}
+ENV = {"POS_WEBHOOK_SECRET": "s" * 32}
 
 
 def problems(business: dict) -> list[str]:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
 from werkzeug.http import parse_options_header
 
+from bot.http import credential_failures
 from core import signatures
 from core.card_numbers import card_number_paths
 from storage.models import AuditEntry, FraudReport, Transaction, WorkItem
@@ -29,6 +30,13 @@ PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 def database_url(sqlite_database_url: str) -> str:
     """SQLite only: these properties are about the HTTP edge, not the backend."""
     return sqlite_database_url
+
+
+@pytest.fixture
+def app(app):
+    """Thousands of wrong signatures from one address: held back after ten otherwise (tests/security/test_creds.py)."""
+    app.extensions[credential_failures.EXTENSION] = credential_failures.CredentialFailures(limit=1_000_000)
+    return app
 
 
 def fraud_body(**changes: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from storage.models import InboundEvent, WorkItem
 from storage.uow import UnitOfWork
 from tests.conftest import base_environ
 
-SECRET = "test-webex-webhook-secret-42"
+SECRET = "test-webex-webhook-secret-0123456789"
 BOT = "Y2lzY29zcGFyazovL3VzL1BFT1BMRS9ib3Q"
 ANA = "Y2lzY29zcGFyazovL3VzL1BFT1BMRS9hbmE"
 MESSAGE_ID = "Y2lzY29zcGFyazovL3VzL01FU1NBR0UvOTJkYjNiZTA"

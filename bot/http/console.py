@@ -23,7 +23,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 
@@ -62,6 +61,8 @@ def _services() -> Any:
 @blueprint.after_request
 def _headers(response: Response) -> Response:
     response.headers.setdefault("Content-Security-Policy", CSP)
+    # frame-ancestors does the same for browsers that read CSP; this for those (and scanners) that do not.
+    response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
     if not request.path.startswith("/console/static/"):
@@ -104,7 +105,7 @@ def signin() -> Any:
             next=target,
             error="That token is not a console token of anyone here.",
         ), 401
-    auth.sign_in(person)
+    auth.sign_in(person, _services())
     log.info("console sign-in of %s", person.email)
     return redirect(target)
 
@@ -112,7 +113,7 @@ def signin() -> Any:
 @blueprint.post("/signout")
 def signout() -> Any:
     if auth.csrf_ok():
-        session.clear()
+        auth.sign_out(_services())
     return redirect(url_for("console.signin_page"))
 
 
@@ -282,7 +283,13 @@ def _footage_url(public_id: str) -> str:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only back into the console (never an open redirect)."""
-    if target and target.startswith("/console") and not target.startswith("//") and "\\" not in target:
+    """Only back into the console (never an open redirect); control characters (CR/LF) make it ignored."""
+    if (
+        target
+        and target.startswith("/console")
+        and not target.startswith("//")
+        and "\\" not in target
+        and target.isprintable()
+    ):
         return target
     return url_for("console.timeline_page")

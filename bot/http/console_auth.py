@@ -4,7 +4,9 @@ for a signed, HttpOnly, SameSite=Strict session cookie; a CSRF token on every PO
 API_TOKEN never signs anyone in: it reads, it never acts. The cookie's signing key is derived from
 SESSION_SECRET, so every process of a split deployment accepts the others' cookies with no disk in
 common; ``serve`` and the demo, when it is unset, keep one in DATA_DIR, created on first use. A session names the person and a fingerprint of their token hash, so changing or removing a
-person's token in the configuration ends their sessions.
+person's token in the configuration ends their sessions. It also names a row of ``console_sessions`` that
+every console request finds and signing out deletes, so a cookie kept after sign-out (a copy, a shared
+computer) is refused at once rather than for the rest of its 12 hours.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from flask.sessions import SecureCookieSessionInterface
 
 from bot.http.problems import problem
 from core.config import SESSION_SECRET_REQUIRED, Config, ConfigError, PersonConfig
+from storage.uow import UnitOfWork
 
 SESSION_HOURS = 12
 KEY_FILE = "console-session.key"
@@ -101,21 +104,44 @@ def person_for_token(config: Config, token: str) -> PersonConfig | None:
     return found
 
 
-def sign_in(person: PersonConfig) -> None:
+def sign_in(person: PersonConfig, services: Any) -> None:
+    """A new session of ``person``, recorded in the database first; any session this browser had is ended."""
+    with UnitOfWork(services.db, write=True) as uow:
+        if isinstance(session.get("sid"), str):
+            uow.console_sessions.close(session["sid"])
+        session_id = uow.console_sessions.open(person.email, now=services.clock(), lasts=timedelta(hours=SESSION_HOURS))
+        uow.commit()
     session.clear()
     session.permanent = True
     session.update(
-        email=person.email, token=_fingerprint(person), since=int(time.time()), csrf=secrets.token_urlsafe(32)
+        email=person.email,
+        token=_fingerprint(person),
+        sid=session_id,
+        since=int(time.time()),
+        csrf=secrets.token_urlsafe(32),
     )
 
 
-def current(config: Config) -> SignedIn | None:
-    email, since = session.get("email"), session.get("since", 0)
+def sign_out(services: Any) -> None:
+    """End the session on the server (its row goes), then in the browser (the cookie is emptied)."""
+    if isinstance(session.get("sid"), str):
+        with UnitOfWork(services.db, write=True) as uow:
+            uow.console_sessions.close(session["sid"])
+            uow.commit()
+    session.clear()
+
+
+def current(services: Any) -> SignedIn | None:
+    config: Config = services.config
+    email, since, session_id = session.get("email"), session.get("since", 0), session.get("sid")
     person = next((p for p in config.business.people if p.email == email), None)
     if person is None or person.console_token_sha256 is None or session.get("token") != _fingerprint(person):
         return None
-    if time.time() - since > SESSION_HOURS * 3600:
+    if time.time() - since > SESSION_HOURS * 3600 or not isinstance(session_id, str):
         return None
+    with UnitOfWork(services.db) as uow:
+        if not uow.console_sessions.is_open(session_id, person.email, now=services.clock()):
+            return None
     return SignedIn(person.email, person.role)
 
 
@@ -139,9 +165,10 @@ def signed_in(view: Callable[..., Any]) -> Callable[..., Any]:
 
     @wraps(view)
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        person = current(current_app.extensions["flp"].config)
+        person = current(current_app.extensions["flp"])
         if person is None:
             session.pop("email", None)
+            session.pop("sid", None)
             if request.path.startswith("/console/api/"):
                 return problem(401, "Unauthorized", "not signed in (or the session ended): sign in again")
             return redirect(url_for("console.signin_page", next=request.full_path.rstrip("?")))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -133,7 +134,9 @@ def _checked_body() -> bytes:
 def _parsed(raw: bytes) -> tuple[dict[str, Any], str]:
     """The JSON object and its canonical SHA-256, or a 422 naming what is wrong."""
     try:
-        document = json.loads(raw.decode("utf-8"), parse_constant=_no_constants, object_pairs_hook=_unique_keys)
+        document = json.loads(
+            raw.decode("utf-8"), parse_constant=_no_constants, parse_float=_finite, object_pairs_hook=_unique_keys
+        )
     except _DuplicateKey as exc:
         # Refused rather than "last one wins": the value we checked must be the only one we store.
         raise Refused(
@@ -184,6 +187,14 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _no_constants(name: str) -> None:
     raise ValueError(f"{name} is not a number in JSON")
+
+
+def _finite(text: str) -> float:
+    """A JSON number as a float, refused when it overflows (``1e999`` would be stored and served as Infinity)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:40]} is too large a number")
+    return value
 
 
 def _walk(document: Any) -> Iterator[tuple[str, Any, int]]:

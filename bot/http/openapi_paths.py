@@ -146,6 +146,7 @@ def _feed(name: str, scheme: str, variables: str) -> dict[str, Any]:
                 "bad or missing signature (for Stripe: a timestamp over 300 s old or ahead); nothing stored"
             ),
             "404": _problem(f"the feed is off: {variables} not set"),
+            "429": _held_back(),
             "413": _problem("body over 256 KiB"),
         },
     }
@@ -161,6 +162,7 @@ def _audit_csv() -> dict[str, Any]:
             "200": {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}},
             "401": _problem("no or wrong bearer token"),
             "422": _problem("since or until is not ISO 8601 with an offset"),
+            "429": _held_back(),
         },
     }
 
@@ -178,6 +180,7 @@ def _read(
     responses = {
         "200": {"description": "OK", "content": {"application/json": {"schema": content}}},
         "401": _problem("no or wrong bearer token, or API_TOKEN unset"),
+        "429": _held_back(),
     }
     if not_found:
         responses["404"] = _problem(not_found)
@@ -199,12 +202,22 @@ def _envelope_refusals() -> dict[str, Any]:
         "413": _problem("body over 256 KiB"),
         "415": _problem("Content-Type is not application/json"),
         "422": _problem("not JSON, fails the schema, or carries a card number; errors name each field; not stored"),
+        "429": _held_back(),
     }
 
 
 def _json_answer(description: str, schema: str | None = None) -> dict[str, Any]:
     content = {"$ref": f"{_SCHEMA}{schema}"} if schema else {"type": "object"}
     return {"description": description, "content": {"application/json": {"schema": content}}}
+
+
+def _held_back() -> dict[str, Any]:
+    answer = _problem(
+        "this address failed this kind of credential ten times in 60 s (or, at the POS intake, the store is over "
+        "its quota): wait Retry-After seconds"
+    )
+    answer["headers"] = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
+    return answer
 
 
 def _problem(description: str) -> dict[str, Any]:
