@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from core.card_numbers import card_number_fields
 from core.config import ROLE_RANK, BusinessConfig, Role
 from core.events import CardAction, ChatCommand
 from core.injection import call_with
@@ -119,3 +120,23 @@ def require_role(business: BusinessConfig, email: str, store_id: str, role: Role
     have = business.role_of(email, store_id)
     if have is None or ROLE_RANK[have] < ROLE_RANK[role]:
         raise Refused(f"Sorry, that needs the {role} role at {store_id}.", f"{email} lacks {role} at {store_id}")
+
+
+def require_visible(business: BusinessConfig, email: str, store_id: str, missing: str) -> None:
+    """What is at a store where the person has no role does not exist for them: ``missing`` is the very answer a
+    missing object gets (a plain error, not an audited refusal), so ids of other stores cannot be probed."""
+    if business.role_of(email, store_id) is None:
+        raise UserError(missing, f"{email} has no role at {store_id}")
+
+
+def refuse_card_numbers(**fields: object) -> None:
+    """Free text a person gives us (a reason, a note) never carries a card number: refused, naming the field,
+    never echoing the number (nothing is stored)."""
+    found = card_number_fields(fields)
+    if found:
+        names = " and ".join(f"*{name}*" for name in found)
+        raise UserError(
+            f"The {names} looks like it holds a payment card number, so nothing was stored. "
+            "Please leave card numbers out.",
+            f"card number in {', '.join(found)}",
+        )

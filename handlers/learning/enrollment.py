@@ -22,7 +22,7 @@ from cards.watchlist import watchlist_entry_card
 from core.clock import Clock
 from core.config import Config, EnrollmentConfig
 from core.events import CardAction
-from core.router import UserError, require_role
+from core.router import UserError, refuse_card_numbers, require_role
 from core.routes import router
 from core.steps import RetryLater, StepKind, policy
 from handlers.conversation.reply import Answer
@@ -159,6 +159,7 @@ def _reason(data: dict) -> str:
     reason = " ".join(str(data.get(INPUT_REASON) or "").split())
     if not reason:
         raise UserError("Please give the reason for enrolling (it is shown on every alert).")
+    refuse_card_numbers(reason=data.get(INPUT_REASON))
     return reason[:500]
 
 
