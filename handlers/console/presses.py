@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from cards.actions import button_title
+from cards.actions import INPUT_NOTE, INPUT_REASON, button_title
 from core.clock import Clock
 from core.config import Config
 from core.events import CardAction, ChatCommand, ConsoleCommand, ConsolePress
-from core.router import Router
+from core.router import Router, UserError, refuse_card_numbers
 from handlers.chat.dispatch import dispatch_event, visible_subject
 from storage.models import OutboxMessage
 from storage.rows import present
@@ -28,6 +28,7 @@ SOURCE = "console"
 ROOM = "console"  # not a Webex space: a person's presses count in the stores where they have a role
 EVENT_ID = re.compile(r"^console:[0-9a-f]{32}$")
 MAX_DATA_BYTES = 8 * 1024
+FREE_TEXT_INPUTS = (INPUT_REASON, INPUT_NOTE)  # what a person types on a card (the dismiss note, enrollment reason)
 
 
 @dataclass
@@ -78,6 +79,11 @@ def press(
 ) -> PressResult:
     """Store the press, run its handler as the person and keep the replies; a repeated event id acts once."""
     event_id, data, email, now = pressed.event_id, pressed.data, pressed.person_email, clock()
+    try:
+        # Before the press is stored: its data would keep the number in inbound_events.
+        refuse_card_numbers(**{name: data.get(name) for name in FREE_TEXT_INPUTS})
+    except UserError as error:
+        return PressResult([{"markdown": error.reply, "card": None}])
     thread = thread_of(uow, config, email, data)
     action = str(data.get("action", ""))
     # Others read the title in the thread: it is our card's, never what the browser sent (``pressed.title``).
