@@ -51,32 +51,43 @@ def _has_network_prefix(digits: str) -> bool:
 
 
 def normalised(text: str) -> str:
-    """``text`` with every digit as an ASCII digit and every invisible character as a space (one for one)."""
-    folded = unicodedata.normalize("NFKC", text)
-    return "".join(_plain_char(char) for char in folded)
+    """``text`` with every digit as an ASCII digit and every invisible character as a space, one character for
+    one (so a position in it is the same position in ``text``)."""
+    return text if text.isascii() else "".join(_plain_char(char) for char in text)
 
 
 def _plain_char(char: str) -> str:
-    if "0" <= char <= "9" or char.isascii():
+    if char.isascii():
         return char
+    folded = unicodedata.normalize("NFKC", char)  # fullwidth and other compatibility forms
+    if len(folded) == 1 and folded.isascii():
+        return folded
     digit = unicodedata.digit(char, None)
     if digit is not None:
         return str(digit)
     return " " if unicodedata.category(char) == "Cf" else char
 
 
+def card_number_spans(text: str) -> list[tuple[int, int]]:
+    """Where in ``text`` runs of digit groups hold a plausible PAN: (start, end) of each whole run."""
+    return [run.span() for run in _DIGIT_GROUPS.finditer(normalised(text)) if _holds_pan(run.group())]
+
+
 def looks_like_card_number(text: str) -> bool:
     """True if any run of digit groups in ``text`` (or a contiguous part of one) is a plausible PAN."""
-    for run in _DIGIT_GROUPS.finditer(normalised(text)):
-        groups = _SEPARATORS.split(run.group())
-        for start in range(len(groups)):
-            digits = ""
-            for group in groups[start:]:
-                digits += group
-                if len(digits) > 19:
-                    break
-                if len(digits) >= 14 and _has_network_prefix(digits) and luhn_ok(digits):
-                    return True
+    return bool(card_number_spans(text))
+
+
+def _holds_pan(run: str) -> bool:
+    groups = _SEPARATORS.split(run)
+    for start in range(len(groups)):
+        digits = ""
+        for group in groups[start:]:
+            digits += group
+            if len(digits) > 19:
+                break
+            if len(digits) >= 14 and _has_network_prefix(digits) and luhn_ok(digits):
+                return True
     return False
 
 

@@ -13,6 +13,7 @@ import re
 
 import pytest
 
+from bot.logs import Redactor
 from bot.runner import Runner
 from bot.steps import STEPS
 from core.card_numbers import looks_like_card_number
@@ -255,6 +256,11 @@ SPELLINGS = {
 @pytest.mark.parametrize("text", SPELLINGS.values(), ids=SPELLINGS.keys())
 def test_a_card_number_is_found_however_it_is_spelt(text):
     assert looks_like_card_number(f"paid with {text} at the till")
+
+
+@pytest.mark.parametrize("text", SPELLINGS.values(), ids=SPELLINGS.keys())
+def test_the_log_redactor_cuts_out_the_same_spellings(text):
+    assert Redactor().redact(f"declined {text} at reg-1") == "declined [card number] at reg-1"
 
 
 def test_long_gaps_and_other_punctuation_still_separate_numbers():
