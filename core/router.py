@@ -8,7 +8,7 @@ refusal plainly, and audits it. Handlers get their collaborators injected by par
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,11 +122,18 @@ def require_role(business: BusinessConfig, email: str, store_id: str, role: Role
         raise Refused(f"Sorry, that needs the {role} role at {store_id}.", f"{email} lacks {role} at {store_id}")
 
 
-def require_visible(business: BusinessConfig, email: str, store_id: str, missing: str) -> None:
+def require_visible(business: BusinessConfig, email: str, stores: str | Iterable[str], missing: str) -> None:
     """What is at a store where the person has no role does not exist for them: ``missing`` is the very answer a
-    missing object gets (a plain error, not an audited refusal), so ids of other stores cannot be probed."""
-    if business.role_of(email, store_id) is None:
-        raise UserError(missing, f"{email} has no role at {store_id}")
+    missing object gets (a plain error, not an audited refusal), so ids of other stores cannot be probed.
+    ``stores`` is the object's store, or the stores that share it (a watchlist entry's region)."""
+    at = (stores,) if isinstance(stores, str) else tuple(stores)
+    if all(business.role_of(email, store_id) is None for store_id in at):
+        raise UserError(missing, f"{email} has no role at {', '.join(at)}")
+
+
+def entry_stores(business: BusinessConfig, store_id: str, region_id: str | None) -> tuple[str, ...]:
+    """The stores that see a watchlist entry: its own, and its region's (the console and `watchlist` list those)."""
+    return (store_id, *(s.id for s in business.stores if region_id and s.region == region_id and s.id != store_id))
 
 
 def refuse_card_numbers(**fields: object) -> None:

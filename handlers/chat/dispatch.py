@@ -17,7 +17,7 @@ from core.clock import Clock
 from core.config import Config
 from core.events import CardAction, ChatCommand, parse_command
 from core.messenger import Messenger, WebexError
-from core.router import Refused, Router, UserError
+from core.router import Refused, Router, UserError, entry_stores
 from handlers.conversation.reply import Answer, Reply
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
@@ -236,9 +236,5 @@ def visible_subject(work: UnitOfWork, config: Config, email: str, data: dict[str
         stores = {transaction.store_id} if transaction is not None else set()
     else:
         person = work.watchlist.get(subject_id)
-        stores = (
-            {person.store_id} | {s.id for s in business.stores if person.region_id and s.region == person.region_id}
-            if person is not None
-            else set()
-        )
+        stores = set(entry_stores(business, person.store_id, person.region_id)) if person is not None else set()
     return subject_id if any(business.role_of(email, store_id) is not None for store_id in stores) else ""

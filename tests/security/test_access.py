@@ -202,6 +202,18 @@ def test_a_webex_press_on_another_stores_alert_answers_as_a_missing_one_in_the_p
     assert _rows(services, AuditEntry) == []
 
 
+@pytest.mark.parametrize("region_id", [None, "south"], ids=["store-only", "shared-in-region"])
+def test_another_stores_watchlist_entry_is_unknown_unless_its_region_shares_it(services, messenger, alerts, region_id):
+    factories.add(services.db, factories.watchlist_person(at=services.clock(), id="P-1", region_id=region_id))
+    (theirs,) = say(services, messenger, ROOMS["store-002"], "P-dora", "watchlist show P-1")
+    (missing,) = say(services, messenger, ROOMS["store-002"], "P-dora", "watchlist show P-2")
+    if region_id is None:
+        assert theirs == missing.replace("P-2", "P-1") == "I know no watchlist entry `P-1` (never enrolled, or erased)."
+        assert _rows(services, AuditEntry) == []
+    else:  # dora's `watchlist` lists the region's entry: naming the role it needs tells her nothing new
+        assert theirs == "Sorry, that needs the staff role at store-001."
+
+
 def test_the_title_others_read_in_the_thread_is_our_cards_not_the_browsers(client, services, alerts):
     csrf = sign_in(client, "ana@example.com")
     press_in_console(
