@@ -16,6 +16,15 @@ ENROLL = "enroll"  # transaction_id (+ alert_id, face_ids) + inputs face, reason
 WATCHLIST_REMOVE = "watchlist_remove"  # person_id
 WATCHLIST_APPROVE = "watchlist_approve"  # person_id: the second person under enrollment.two_person_rule
 
+# The words on each action's button, as our cards show them (what the console's threads say was pressed).
+BUTTON_TITLES: dict[str, str] = {
+    CONFIRM: "Confirm",
+    DISMISS: "Dismiss alert",
+    ENROLL_PROPOSAL: "Enroll a face",
+    ENROLL: "Enroll",
+    WATCHLIST_REMOVE: "Remove",
+    WATCHLIST_APPROVE: "Approve",
+}
 ACTIONS: frozenset[str] = frozenset({CONFIRM, DISMISS, ENROLL_PROPOSAL, ENROLL, WATCHLIST_REMOVE, WATCHLIST_APPROVE})
 ID_KEYS: tuple[str, ...] = ("alert_id", "transaction_id", "person_id")
 STYLES = frozenset({"default", "positive", "destructive"})
@@ -33,6 +42,11 @@ DISMISS_REASONS: tuple[tuple[str, str], ...] = (
     ("no_loss", "No loss"),
     ("other", "Other (explain in the note)"),
 )
+
+
+def button_title(action: str) -> str:
+    """The title our cards give the button of ``action``; one we do not know is not named in the client's words."""
+    return BUTTON_TITLES.get(action, "Unknown button")
 
 
 def submit(title: str, action: str, *, style: str | None = None, **data: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from cards import elements as el
 from cards.actions import (
+    BUTTON_TITLES,
     CONFIRM,
     DISMISS,
     DISMISS_REASONS,
@@ -235,9 +236,13 @@ def _decision(alert: AlertView) -> list[dict[str, Any]]:
 
 def _actions(alert: AlertView) -> list[dict[str, Any]]:
     """Confirm, Dismiss (a reason form), Enroll (when there are faces to offer), Open footage (when linked)."""
-    actions = [submit("Confirm", CONFIRM, alert_id=alert.id), show_card("Dismiss", dismiss_form(alert.id))]
+    actions = [submit(BUTTON_TITLES[CONFIRM], CONFIRM, alert_id=alert.id), show_card("Dismiss", dismiss_form(alert.id))]
     if alert.transaction_id and alert.faces_count > 0:
-        actions.append(submit("Enroll a face", ENROLL_PROPOSAL, transaction_id=alert.transaction_id, alert_id=alert.id))
+        actions.append(
+            submit(
+                BUTTON_TITLES[ENROLL_PROPOSAL], ENROLL_PROPOSAL, transaction_id=alert.transaction_id, alert_id=alert.id
+            )
+        )
     if alert.video_link:
         actions.append(open_url("Open footage", alert.video_link))
     return actions
@@ -262,4 +267,4 @@ def dismiss_form(alert_id: str) -> dict[str, Any]:
         "isMultiline": True,
         "maxLength": 500,
     }
-    return el.sub_card([reason, note], [submit("Dismiss alert", DISMISS, alert_id=alert_id)])
+    return el.sub_card([reason, note], [submit(BUTTON_TITLES[DISMISS], DISMISS, alert_id=alert_id)])

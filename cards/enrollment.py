@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from cards import elements as el
-from cards.actions import ENROLL, INPUT_EXPIRY_DAYS, INPUT_FACE, INPUT_REASON, submit
+from cards.actions import BUTTON_TITLES, ENROLL, INPUT_EXPIRY_DAYS, INPUT_FACE, INPUT_REASON, submit
 from cards.text import for_card
 from cards.views import EnrollmentProposalView, ProposedFace
 
@@ -41,7 +41,11 @@ def enrollment_card(proposal: EnrollmentProposalView) -> dict[str, Any]:
     body += [el.text(ENROLL_CAUTION, color="warning", separator=True), *_inputs(proposal, offered)]
     face_ids = {str(face.number): face.face_id for face in offered}
     button = submit(
-        "Enroll", ENROLL, transaction_id=proposal.transaction_id, alert_id=proposal.alert_id, face_ids=face_ids
+        BUTTON_TITLES[ENROLL],
+        ENROLL,
+        transaction_id=proposal.transaction_id,
+        alert_id=proposal.alert_id,
+        face_ids=face_ids,
     )
     return el.card(body, [button], fallback_text=f"Enrollment proposal for transaction {proposal.transaction_id}")
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from cards import elements as el
-from cards.actions import WATCHLIST_APPROVE, WATCHLIST_REMOVE, submit
+from cards.actions import BUTTON_TITLES, WATCHLIST_APPROVE, WATCHLIST_REMOVE, submit
 from cards.text import for_card
 from cards.views import WatchlistEntryView
 
@@ -38,9 +38,13 @@ def watchlist_entry_card(entry: WatchlistEntryView, *, now: datetime | None = No
         )
     actions = []
     if entry.status == "pending_approval":
-        actions.append(submit("Approve", WATCHLIST_APPROVE, person_id=entry.id, style="positive"))
+        actions.append(
+            submit(BUTTON_TITLES[WATCHLIST_APPROVE], WATCHLIST_APPROVE, person_id=entry.id, style="positive")
+        )
     if entry.status != "removed":
-        actions.append(submit("Remove", WATCHLIST_REMOVE, person_id=entry.id, style="destructive"))
+        actions.append(
+            submit(BUTTON_TITLES[WATCHLIST_REMOVE], WATCHLIST_REMOVE, person_id=entry.id, style="destructive")
+        )
     return el.card(body, actions, fallback_text=f"Watchlist entry {entry.id} ({entry.status})")
 
 

@@ -8,10 +8,11 @@ refusal plainly, and audits it. Handlers get their collaborators injected by par
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from core.card_numbers import card_number_fields
 from core.config import ROLE_RANK, BusinessConfig, Role
 from core.events import CardAction, ChatCommand
 from core.injection import call_with
@@ -119,3 +120,30 @@ def require_role(business: BusinessConfig, email: str, store_id: str, role: Role
     have = business.role_of(email, store_id)
     if have is None or ROLE_RANK[have] < ROLE_RANK[role]:
         raise Refused(f"Sorry, that needs the {role} role at {store_id}.", f"{email} lacks {role} at {store_id}")
+
+
+def require_visible(business: BusinessConfig, email: str, stores: str | Iterable[str], missing: str) -> None:
+    """What is at a store where the person has no role does not exist for them: ``missing`` is the very answer a
+    missing object gets (a plain error, not an audited refusal), so ids of other stores cannot be probed.
+    ``stores`` is the object's store, or the stores that share it (a watchlist entry's region)."""
+    at = (stores,) if isinstance(stores, str) else tuple(stores)
+    if all(business.role_of(email, store_id) is None for store_id in at):
+        raise UserError(missing, f"{email} has no role at {', '.join(at)}")
+
+
+def entry_stores(business: BusinessConfig, store_id: str, region_id: str | None) -> tuple[str, ...]:
+    """The stores that see a watchlist entry: its own, and its region's (the console and `watchlist` list those)."""
+    return (store_id, *(s.id for s in business.stores if region_id and s.region == region_id and s.id != store_id))
+
+
+def refuse_card_numbers(**fields: object) -> None:
+    """Free text a person gives us (a reason, a note) never carries a card number: refused, naming the field,
+    never echoing the number (nothing is stored)."""
+    found = card_number_fields(fields)
+    if found:
+        names = " and ".join(f"*{name}*" for name in found)
+        raise UserError(
+            f"The {names} looks like it holds a payment card number, so nothing was stored. "
+            "Please leave card numbers out.",
+            f"card number in {', '.join(found)}",
+        )

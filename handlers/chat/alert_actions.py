@@ -15,7 +15,7 @@ from core.config import Config, Role
 from core.events import CardAction, FraudReported
 from core.messenger import Messenger
 from core.pos_schema import FraudReportBody
-from core.router import UserError, require_role
+from core.router import UserError, refuse_card_numbers, require_role, require_visible
 from core.routes import router
 from handlers.conversation.reply import Answer
 from handlers.pipeline.intake import record_fraud_report
@@ -28,6 +28,7 @@ DISMISS_REASONS = {
     "no_loss": "no loss",
     "other": "other",
 }
+MISSING_ALERT = "That alert no longer exists (it may have been purged)."
 
 
 @router.action("confirm", role="manager")
@@ -90,6 +91,7 @@ def act_dismiss(press: CardAction, *, uow: UnitOfWork, reply: Answer, config: Co
         raise UserError(f"Please choose why: {', '.join(DISMISS_REASONS.values())}.")
     if reason == "other" and not note:
         raise UserError("Please add a short note when the reason is *other*.")
+    refuse_card_numbers(note=note)
     alert = _alert_to_decide(press, uow, config, "staff", reply, now)
     if alert is None:
         return
@@ -119,7 +121,8 @@ def _alert_to_decide(
 ) -> Alert | None:
     alert = uow.alerts.get(str(press.data.get("alert_id") or ""))
     if alert is None:
-        raise UserError("That alert no longer exists (it may have been purged).")
+        raise UserError(MISSING_ALERT)
+    require_visible(config.business, press.person_email, alert.store_id, MISSING_ALERT)
     require_role(config.business, press.person_email, alert.store_id, role)
     if alert.status != "open":
         reply(

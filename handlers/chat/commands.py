@@ -18,7 +18,7 @@ from cards.views import CommandHelp, EntryPrecision, HelpView, StatsView
 from core.config import ROLE_RANK, Config
 from core.events import CardAction, ChatCommand, FraudReported
 from core.pos_schema import FraudReportBody
-from core.router import UserError, best_role, require_role
+from core.router import UserError, best_role, refuse_card_numbers, require_role, require_visible
 from core.routes import router
 from handlers.chat.listing import is_page, listing, page_number, shorten
 from handlers.chat.stats_views import rule_rows, stats_row
@@ -106,8 +106,10 @@ def cmd_alerts(
 def cmd_show(cmd: ChatCommand, *, reply: Answer, uow: UnitOfWork, config: Config, now: datetime) -> None:
     if len(cmd.args) != 1:
         raise UserError("Usage: `show A-1042` or `show <transaction id>`.")
+    unknown = f"I know no alert or transaction `{cmd.args[0]}`."
     alert = uow.alerts.get(cmd.args[0])
     if alert is not None:
+        require_visible(config.business, cmd.person_email, alert.store_id, unknown)
         require_role(config.business, cmd.person_email, alert.store_id, "staff")
         uow.audit.record(
             at=now,
@@ -131,7 +133,8 @@ def cmd_show(cmd: ChatCommand, *, reply: Answer, uow: UnitOfWork, config: Config
         return
     transaction = uow.transactions.get(cmd.args[0]) if _TRANSACTION_ID.match(cmd.args[0]) else None
     if transaction is None:
-        raise UserError(f"I know no alert or transaction `{cmd.args[0]}`.")
+        raise UserError(unknown)
+    require_visible(config.business, cmd.person_email, transaction.store_id, unknown)
     require_role(config.business, cmd.person_email, transaction.store_id, "staff")
     alert_ids = ", ".join(uow.alerts.ids_for_transaction(transaction.transaction_id)) or "none"
     fraud = " · reported as fraud" if transaction.fraud_reports else ""
@@ -150,9 +153,12 @@ def cmd_show(cmd: ChatCommand, *, reply: Answer, uow: UnitOfWork, config: Config
 def cmd_fraud(cmd: ChatCommand, *, reply: Answer, uow: UnitOfWork, config: Config, now: datetime) -> None:
     if not cmd.args or not _TRANSACTION_ID.match(cmd.args[0]):
         raise UserError("Usage: `fraud <transaction id> [reason]`.")
+    refuse_card_numbers(reason=" ".join(cmd.args[1:]))
     transaction = uow.transactions.get(cmd.args[0])
+    unknown = f"I never received transaction `{cmd.args[0]}`, or it has been purged."
     if transaction is None:
-        raise UserError(f"I never received transaction `{cmd.args[0]}`, or it has been purged.")
+        raise UserError(unknown)
+    require_visible(config.business, cmd.person_email, transaction.store_id, unknown)
     require_role(config.business, cmd.person_email, transaction.store_id, "manager")
     reason = " ".join(cmd.args[1:])[:500] or None
     report = FraudReportBody(transaction_id=transaction.transaction_id, source="manual", reported_at=now, reason=reason)

@@ -17,7 +17,7 @@ from core.clock import Clock
 from core.config import Config
 from core.events import CardAction, ChatCommand, parse_command
 from core.messenger import Messenger, WebexError
-from core.router import Refused, Router, UserError
+from core.router import Refused, Router, UserError, entry_stores
 from handlers.conversation.reply import Answer, Reply
 from storage.uow import UnitOfWork
 from storage.work_queue import ClaimedItem
@@ -188,7 +188,9 @@ def dispatch_event(
             actor=event.person_email or event.person_id,
             action=what or "unknown",
             subject_type="command" if isinstance(event, ChatCommand) else "card_action",
-            subject_id=str(event.data.get("alert_id") or event.data.get("transaction_id") or event.event_id)
+            # What the press names is audited only when it is the person's to see: a refusal never lands on
+            # another store's alert (the same as for an id that does not exist).
+            subject_id=(visible_subject(work, config, event.person_email, event.data) or event.event_id)
             if isinstance(event, CardAction)
             else event.event_id,
             reason_code="role",
@@ -201,12 +203,38 @@ def dispatch_event(
 
 
 def stores_for_room(config: Config, room_id: str, email: str) -> tuple[str, ...]:
-    """The stores a space speaks for: a store's own space, a region's space, else (1:1) the person's stores."""
+    """The stores a space speaks for *to this person*: of a store's own space, a region's space, else (1:1) all
+    stores, those where the person has a role. A regional space's members come from many stores: each one's
+    listings (`alerts`, `stats`, `rules`, `watchlist`…) show their own stores only."""
     business = config.business
-    own = tuple(s.id for s in business.stores if s.webex_room_id and s.webex_room_id == room_id)
-    if own:
-        return own
-    regions = {r.id for r in business.regions if r.webex_room_id and r.webex_room_id == room_id}
-    if regions:
-        return tuple(s.id for s in business.stores if s.region in regions)
-    return tuple(s.id for s in business.stores if business.role_of(email, s.id) is not None)
+    spoken_for = tuple(s.id for s in business.stores if s.webex_room_id and s.webex_room_id == room_id)
+    if not spoken_for:
+        regions = {r.id for r in business.regions if r.webex_room_id and r.webex_room_id == room_id}
+        spoken_for = tuple(s.id for s in business.stores if s.region in regions) if regions else ()
+    if not spoken_for:
+        spoken_for = tuple(s.id for s in business.stores)
+    return tuple(store_id for store_id in spoken_for if business.role_of(email, store_id) is not None)
+
+
+SUBJECT_KEYS = ("alert_id", "transaction_id", "person_id")  # what a press is about, first found (cards/actions.py)
+
+
+def visible_subject(work: UnitOfWork, config: Config, email: str, data: dict[str, Any]) -> str:
+    """The id a press names (its alert, else its transaction or watchlist entry) when it exists at a store where the
+    person has a role (an entry also in its region's stores), else "": what they may not see is not theirs to
+    thread, post or audit under."""
+    key = next((key for key in SUBJECT_KEYS if data.get(key)), None)
+    if key is None:
+        return ""
+    subject_id = str(data[key])
+    business = config.business
+    if key == "alert_id":
+        alert = work.alerts.get(subject_id)
+        stores = {alert.store_id} if alert is not None else set()
+    elif key == "transaction_id":
+        transaction = work.transactions.get(subject_id)
+        stores = {transaction.store_id} if transaction is not None else set()
+    else:
+        person = work.watchlist.get(subject_id)
+        stores = set(entry_stores(business, person.store_id, person.region_id)) if person is not None else set()
+    return subject_id if any(business.role_of(email, store_id) is not None for store_id in stores) else ""

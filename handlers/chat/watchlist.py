@@ -14,7 +14,7 @@ from cards.views import EntryPrecision, WatchlistEntryView
 from cards.watchlist import watchlist_entry_card, watchlist_list_card
 from core.config import Config
 from core.events import CardAction, ChatCommand
-from core.router import UserError, require_role
+from core.router import UserError, entry_stores, require_role, require_visible
 from core.routes import router
 from core.steps import StepKind
 from handlers.chat.listing import is_page, listing, page_number
@@ -42,7 +42,7 @@ def cmd_watchlist(
         return
     if len(cmd.args) != 2 or cmd.args[0].lower() not in ("show", "remove"):
         raise UserError(USAGE)
-    person = _entry(uow, cmd.args[1])
+    person = _entry(uow, cmd.args[1], config, cmd.person_email)
     if cmd.args[0].lower() == "show":
         require_role(config.business, cmd.person_email, person.store_id, "staff")
         uow.audit.record(
@@ -61,7 +61,7 @@ def cmd_watchlist(
 
 @router.action(WATCHLIST_REMOVE, role="security")
 def act_watchlist_remove(press: CardAction, *, uow: UnitOfWork, reply: Answer, config: Config, now: datetime) -> None:
-    person = _entry(uow, str(press.data.get("person_id") or ""))
+    person = _entry(uow, str(press.data.get("person_id") or ""), config, press.person_email)
     remove(uow, reply, config, person, press.person_email, now)
 
 
@@ -74,7 +74,7 @@ def act_watchlist_remove(press: CardAction, *, uow: UnitOfWork, reply: Answer, c
 def cmd_forget(cmd: ChatCommand, *, uow: UnitOfWork, reply: Answer, config: Config, now: datetime) -> None:
     if len(cmd.args) != 1:
         raise UserError("Usage: `forget <person id>` (e.g. `forget P-1a2b3c4d`).")
-    person = _entry(uow, cmd.args[0])
+    person = _entry(uow, cmd.args[0], config, cmd.person_email)
     require_role(config.business, cmd.person_email, person.store_id, "security")
     person.status = "removed"  # never matched again from this moment; the step erases the rest
     person.expires_at = min(person.expires_at, now)
@@ -186,13 +186,16 @@ def _entry_text(view: WatchlistEntryView) -> str:
     )
 
 
-def _entry(uow: UnitOfWork, typed: str) -> WatchlistPerson:
+def _entry(uow: UnitOfWork, typed: str, config: Config, email: str) -> WatchlistPerson:
+    """The entry, if it exists where the person has a role (its store or region); else the same answer."""
     person_id = typed.strip()
     if person_id[:2].lower() == "p-":  # typed on a phone: "p-1A2B" names P-1a2b
         person_id = "P-" + person_id[2:].lower()
     person = uow.watchlist.get(person_id) if len(person_id) <= 32 else None
+    unknown = f"I know no watchlist entry `{typed}` (never enrolled, or erased)."
     if person is None:
-        raise UserError(f"I know no watchlist entry `{typed}` (never enrolled, or erased).")
+        raise UserError(unknown)
+    require_visible(config.business, email, entry_stores(config.business, person.store_id, person.region_id), unknown)
     return person
 
 

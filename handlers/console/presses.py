@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from cards.actions import INPUT_NOTE, INPUT_REASON, button_title
 from core.clock import Clock
 from core.config import Config
 from core.events import CardAction, ChatCommand, ConsoleCommand, ConsolePress
-from core.router import Router
-from handlers.chat.dispatch import dispatch_event
+from core.router import Router, UserError, refuse_card_numbers
+from handlers.chat.dispatch import dispatch_event, visible_subject
 from storage.models import OutboxMessage
 from storage.rows import present
 from storage.uow import UnitOfWork
@@ -27,7 +28,7 @@ SOURCE = "console"
 ROOM = "console"  # not a Webex space: a person's presses count in the stores where they have a role
 EVENT_ID = re.compile(r"^console:[0-9a-f]{32}$")
 MAX_DATA_BYTES = 8 * 1024
-THREAD_KEYS = ("alert_id", "transaction_id", "person_id")
+FREE_TEXT_INPUTS = (INPUT_REASON, INPUT_NOTE)  # what a person types on a card (the dismiss note, enrollment reason)
 
 
 @dataclass
@@ -61,9 +62,10 @@ class PressResult:
     duplicate: bool = False
 
 
-def thread_of(data: dict[str, Any]) -> str:
-    """The thread a press belongs to: the alert it is about, else its transaction or watchlist person."""
-    return next((str(data[key]) for key in THREAD_KEYS if data.get(key)), "")
+def thread_of(uow: UnitOfWork, config: Config, email: str, data: dict[str, Any]) -> str:
+    """The thread a press belongs to: the alert it is about, else its transaction or watchlist person; none ("")
+    when that is not the person's to see, so a press on another store's alert leaves no trace in its thread."""
+    return visible_subject(uow, config, email, data)
 
 
 def press(
@@ -76,22 +78,29 @@ def press(
     dependencies: dict[str, Any],
 ) -> PressResult:
     """Store the press, run its handler as the person and keep the replies; a repeated event id acts once."""
-    event_id, data, title, email, now = pressed.event_id, pressed.data, pressed.title, pressed.person_email, clock()
-    thread = thread_of(data)
-    payload = {"thread": thread, "person_email": email, "title": title[:80], "data": data, "replies": []}
+    event_id, data, email, now = pressed.event_id, pressed.data, pressed.person_email, clock()
+    try:
+        # Before the press is stored: its data would keep the number in inbound_events.
+        refuse_card_numbers(**{name: data.get(name) for name in FREE_TEXT_INPUTS})
+    except UserError as error:
+        return PressResult([{"markdown": error.reply, "card": None}])
+    thread = thread_of(uow, config, email, data)
+    action = str(data.get("action", ""))
+    # Others read the title in the thread: it is our card's, never what the browser sent (``pressed.title``).
+    payload = {"thread": thread, "person_email": email, "title": button_title(action), "data": data, "replies": []}
     if not uow.inbound.record(event_id=event_id, source=SOURCE, payload=payload, now=now):
         stored = uow.inbound.get(event_id)
         return PressResult(list(stored.payload.get("replies", [])) if stored else [], duplicate=True)
     event = CardAction(
         event_id=event_id,
-        action=str(data.get("action", "")),
+        action=action,
         data=data,
         person_id=f"console:{email}",
         person_email=email,
         room_id=ROOM,
         message_id=f"console:{thread}",
     )
-    reply = ConsoleReply(uow, event_id, now, webex_root=_webex_card(uow, data))
+    reply = ConsoleReply(uow, event_id, now, webex_root=_webex_card(uow, data) if thread else None)
     dispatch_event(event, uow, reply, router, config, now, dependencies)
     stored = present(uow.inbound.get(event_id), f"console event {event_id}")  # recorded above
     stored.payload = {**payload, "replies": reply.replies}  # a new dict: JSON columns do not track changes in place

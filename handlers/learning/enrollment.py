@@ -22,7 +22,7 @@ from cards.watchlist import watchlist_entry_card
 from core.clock import Clock
 from core.config import Config, EnrollmentConfig
 from core.events import CardAction
-from core.router import UserError, require_role
+from core.router import UserError, entry_stores, refuse_card_numbers, require_role, require_visible
 from core.routes import router
 from core.steps import RetryLater, StepKind, policy
 from handlers.conversation.reply import Answer
@@ -115,8 +115,12 @@ def act_enroll(
 @router.action(WATCHLIST_APPROVE, role="security")
 def act_watchlist_approve(press: CardAction, *, uow: UnitOfWork, reply: Answer, config: Config, now: datetime) -> None:
     person = uow.watchlist.get(str(press.data.get("person_id") or ""))
+    unknown = "That watchlist entry no longer exists."
     if person is None:
-        raise UserError("That watchlist entry no longer exists.")
+        raise UserError(unknown)
+    require_visible(
+        config.business, press.person_email, entry_stores(config.business, person.store_id, person.region_id), unknown
+    )
     require_role(config.business, press.person_email, person.store_id, "security")
     if person.status != "pending_approval":
         approved = f" (approved by {person.approved_by})" if person.approved_by else ""
@@ -159,6 +163,7 @@ def _reason(data: dict) -> str:
     reason = " ".join(str(data.get(INPUT_REASON) or "").split())
     if not reason:
         raise UserError("Please give the reason for enrolling (it is shown on every alert).")
+    refuse_card_numbers(reason=data.get(INPUT_REASON))
     return reason[:500]
 
 

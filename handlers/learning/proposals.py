@@ -21,7 +21,7 @@ from core.clock import Clock
 from core.config import Config
 from core.events import CardAction, ChatCommand
 from core.messenger import Messenger
-from core.router import UserError, require_role
+from core.router import UserError, require_role, require_visible
 from core.routes import router
 from core.steps import RetryLater, StepKind, policy
 from handlers.conversation.reply import Answer
@@ -148,8 +148,10 @@ def cmd_enroll(cmd: ChatCommand, *, uow: UnitOfWork, reply: Answer, config: Conf
 def transaction_to_act_on(uow: UnitOfWork, transaction_id: str, config: Config, email: str) -> Transaction:
     """The transaction, if it exists and the person is a manager (or more) at its store."""
     found = uow.transactions.get(transaction_id) if TRANSACTION_ID.match(transaction_id) else None
+    unknown = f"I know no transaction `{transaction_id}` (never received, or purged)."
     if found is None:
-        raise UserError(f"I know no transaction `{transaction_id}` (never received, or purged).")
+        raise UserError(unknown)
+    require_visible(config.business, email, found.store_id, unknown)
     require_role(config.business, email, found.store_id, "manager")
     return found
 
