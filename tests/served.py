@@ -119,6 +119,15 @@ def child_environ(environ: Mapping[str, str]) -> dict[str, str]:
     return {**{k: v for k, v in os.environ.items() if k in keep}, **environ}
 
 
+def run_check_config(config_path: Path, **environ: str) -> subprocess.CompletedProcess[str]:
+    """``python -m bot check-config`` on this YAML, with our environment minus what the test must give itself."""
+    env = {k: v for k, v in os.environ.items() if k not in {"POS_WEBHOOK_SECRET", "DATABASE_URL", "FLP_CONFIG"}}
+    env.update(FLP_CONFIG=str(config_path), **environ)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "check-config"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
 def now_iso() -> str:
     return datetime.now(UTC).astimezone().isoformat(timespec="seconds")
 

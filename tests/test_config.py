@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import copy
-import os
-import subprocess
-import sys
 
 import pytest
 import yaml
 
 from core.config import ConfigError, load_config
 from tests.conftest import REPO, minimal_business
+from tests.served import run_check_config
 
 ENV = {"POS_WEBHOOK_SECRET": "x" * 32}
 SOURCE = "flp.yaml"
@@ -315,14 +313,6 @@ def test_role_of_matches_lower_cased_email_and_store():
     assert roles.role_of("ana@example.com", "store-002") is None
     assert roles.role_of("carla@example.com", "store-002") == "security"
     assert roles.role_of("nobody@example.com", "store-001") is None
-
-
-def run_check_config(config_path, **environ: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in {"POS_WEBHOOK_SECRET", "DATABASE_URL", "FLP_CONFIG"}}
-    env.update(FLP_CONFIG=str(config_path), **environ)
-    return subprocess.run(
-        [sys.executable, "-m", "bot", "check-config"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
-    )
 
 
 def test_check_config_lists_every_problem_with_its_line(tmp_path):

@@ -22,7 +22,7 @@ from core.config import ConfigError, load_config
 from storage.db import Database
 from tests.conftest import API_TOKEN, POS_SECRET, REPO, minimal_business, signed_headers, transaction_body
 from tests.feed_events import feed_business, feed_environ, poster, stripe_charge, stripe_event, stripe_headers
-from tests.test_config import run_check_config
+from tests.served import run_check_config
 
 TOKEN = "ana-console-token-0123456789abcdef"
 WRONG_TOKEN = "not-anyones-token-0123456789abcdef"
