@@ -189,11 +189,10 @@ class Deployment:
 
     def release(self) -> None:
         """The Procfile's release step: migrations, once, before the others start."""
-        process = BotProcess("release", "db", self.environ("release"), self.tmp / "release.log")
         result = subprocess.run(
             [sys.executable, "-m", "bot", "db", "upgrade"],
             cwd=REPO,
-            env=process.environ,
+            env=self.environ("release"),
             capture_output=True,
             text=True,
             timeout=120,
