@@ -19,7 +19,7 @@ from pathlib import Path
 from core.clock import system_clock
 from core.config import Config
 from handlers.learning.face_evaluation import EvaluationRun, Photo, evaluate
-from vision.types import FaceBackend
+from vision.types import FaceBackend, RecognitionError
 
 PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
 
@@ -68,14 +68,18 @@ def run(config: Config, directory: Path, *, backend: str | None, out: Path) -> i
         return 2
     chosen = backend or config.env.recognition_backend
     recognition = config.business.recognition
-    with scratch_backend(config, chosen) as faces, _progress(total) as advance:
-        result = evaluate(
-            photos,
-            faces=faces,
-            enrollment=config.business.enrollment,
-            recognition=recognition,
-            on_photo=lambda photo: advance(),
-        )
+    try:
+        with scratch_backend(config, chosen) as faces, _progress(total) as advance:
+            result = evaluate(
+                photos,
+                faces=faces,
+                enrollment=config.business.enrollment,
+                recognition=recognition,
+                on_photo=lambda photo: advance(),
+            )
+    except RecognitionError as exc:  # the collection could not be made, or the backend stayed busy or unreachable
+        print(f"the evaluation stopped: {exc.reason}", file=sys.stderr)
+        return 1
     _report(config, result, out)
     return 0
 
