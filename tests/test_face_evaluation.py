@@ -19,6 +19,8 @@ import yaml
 from scipy.stats import binomtest
 
 from bot.__main__ import main
+from bot.evaluate_faces import scratch_backend
+from core.config import load_config_from_environment
 from handlers.learning.evaluation_rates import rate
 from simulation.rekognition_server import RekognitionStandIn
 from storage.db import Database
@@ -236,3 +238,22 @@ def test_rekognition_run_uses_a_collection_of_its_own_and_agrees_with_the_counts
     assert report["enrolled"] == {"astronaut": "01-front.jpg", "grace_hopper": "01-front.jpg"}
     check_rates_against_independent_counts(report, independent)
     assert "WARNING: The set is too small to say anything" in printed
+
+
+def test_the_runs_collection_is_deleted_when_the_run_fails(rekognition, monkeypatch, tmp_path):
+    for name, value in {
+        "FLP_CONFIG": str(REPO / "config" / "flp.yaml"),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'flp.db'}",
+        "RECOGNITION_BACKEND": "rekognition",
+        "AWS_ENDPOINT_URL": rekognition.endpoint_url,
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
+        monkeypatch.setenv(name, value)
+    config = load_config_from_environment("db")
+    with pytest.raises(RuntimeError), scratch_backend(config, "rekognition") as faces:
+        assert rekognition.collection_ids() == [faces.collection_id]  # type: ignore[attr-defined]
+        assert faces.collection_id.startswith("flp-watchlist-evaluation-")  # type: ignore[attr-defined]
+        raise RuntimeError("the run broke half-way")
+    assert rekognition.collection_ids() == []
