@@ -174,8 +174,8 @@ tr.configured{background:#fff3cd;font-weight:bold}.warning{background:#f8d7da;pa
 <p>Backend <b>{{ run.backend }}</b>, finished {{ figures.finished_at }}: {{ run.people|length }} people
 ({{ run.enrolled|length }} enrolled), {{ run.photos }} photos, {{ figures.genuine_comparisons }} genuine and
 {{ figures.impostor_comparisons }} impostor comparisons, {{ run.refused_photos }} photos refused by the quality gates.</p>
-<p>Configured thresholds: <b>match_threshold {{ recognition.match_threshold }}</b> (a match is shown as one) and
-<b>review_threshold {{ recognition.review_threshold }}</b> (below it a face is never shown as a match).</p>
+<p>Configured thresholds: <b>match_threshold {{ "%g"|format(recognition.match_threshold) }}</b> (a match is shown as one) and
+<b>review_threshold {{ "%g"|format(recognition.review_threshold) }}</b> (below it a face is never shown as a match).</p>
 {% for w in warnings %}<p class="warning">{{ w }}</p>{% endfor %}
 <img alt="False match and false non-match rates by threshold, and the DET curve" src="data:image/png;base64,{{ chart }}">
 <p>False match rate: photos matched to someone else / impostor comparisons. False non-match rate: photos not matched

@@ -157,7 +157,7 @@ def test_small_set_is_warned_about_and_the_configured_thresholds_are_marked(loca
     assert any(line.strip().startswith("80 ") and line.endswith("<- review_threshold") for line in lines)
     assert [row["threshold"] for row in report["thresholds"]] == [float(t) for t in range(50, 100)]
     html = (out / "report.html").read_text(encoding="utf-8")
-    assert "match_threshold 90" in html and "review_threshold 80" in html
+    assert "<b>match_threshold 90</b>" in html and "<b>review_threshold 80</b>" in html
     assert "The set is too small to say anything" in html
     assert "O&#39;Brien &lt;b&gt;x" in html and "<b>x" not in html
     chart = (out / "threshold-chart.png").read_bytes()
