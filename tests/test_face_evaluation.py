@@ -257,3 +257,14 @@ def test_the_runs_collection_is_deleted_when_the_run_fails(rekognition, monkeypa
         assert faces.collection_id.startswith("flp-watchlist-evaluation-")  # type: ignore[attr-defined]
         raise RuntimeError("the run broke half-way")
     assert rekognition.collection_ids() == []
+
+
+def test_a_folder_without_photos_is_told_plainly(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FLP_CONFIG", str(REPO / "config" / "flp.yaml"))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'flp.db'}")
+    (tmp_path / "photos" / "ana").mkdir(parents=True)
+    (tmp_path / "photos" / "ana" / "notes.txt").write_text("not a photo", encoding="utf-8")
+    assert main(["evaluate-faces", str(tmp_path / "photos")]) == 2
+    assert "has no person folders with JPEG or PNG photos" in capsys.readouterr().err
+    assert main(["evaluate-faces", str(tmp_path / "missing")]) == 2
+    assert not (tmp_path / "flp.db").exists()  # nothing was run, nothing recorded
