@@ -1,12 +1,13 @@
-"""``python -m bot serve|web|worker|demo|db upgrade|check-config`` (docs/interfaces.md)."""
+"""``python -m bot serve|web|worker|demo|db upgrade|check-config|evaluate-faces`` (docs/interfaces.md)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from bot import logs
-from core.config import ConfigError, load_config_from_environment
+from core.config import Config, ConfigError, load_config_from_environment
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,9 +38,19 @@ def main(argv: list[str] | None = None) -> int:
         default="serve",
         help="check what this command needs from the environment (default: serve)",
     )
+    evaluate = commands.add_parser(
+        "evaluate-faces", help="measure face matching on your own photos: one folder per person in DIR"
+    )
+    evaluate.add_argument("directory", metavar="DIR", type=Path, help="one folder of photos per person")
+    evaluate.add_argument(
+        "--backend", choices=["local", "rekognition"], help="default: RECOGNITION_BACKEND (never the watchlist)"
+    )
+    evaluate.add_argument(
+        "--out", metavar="REPORT_DIR", type=Path, default=Path("face-evaluation"), help="default: ./face-evaluation"
+    )
     args = parser.parse_args(argv)
 
-    mode = {"db": "db", "work": "db", "check-config": "check"}.get(args.command, args.command)
+    mode = {"db": "db", "work": "db", "evaluate-faces": "db", "check-config": "check"}.get(args.command, args.command)
     fresh = False
     if mode == "demo":
         from bot import demo as demo_store
@@ -63,12 +74,17 @@ def main(argv: list[str] | None = None) -> int:
 
         # Reachability is reported, not judged: the store may be down now and up at start.
         print(f"evidence ({config.env.evidence_url or 'files under DATA_DIR'}): {make_evidence_store(config).probe()}")
+        print(_evaluation_line(config))
         return 0
     logs.configure(config.env.log_level, config.env.log_format, config.env.secrets())
 
     from bot import processes
     from storage import migrate
 
+    if args.command == "evaluate-faces":
+        from bot import evaluate_faces
+
+        return evaluate_faces.run(config, args.directory, backend=args.backend, out=args.out)
     if args.command == "work":
         from bot import work_admin
 
@@ -81,6 +97,20 @@ def main(argv: list[str] | None = None) -> int:
         return demo_store.run(config, auto=args.auto, webex_room=args.webex_room, fresh=fresh)
     {"serve": processes.serve, "web": processes.web, "worker": processes.worker}[mode](config)
     return 0
+
+
+def _evaluation_line(config: Config) -> str:
+    """Whether face matching was measured under the thresholds configured now (reported, not judged: exit 0)."""
+    from handlers.learning.evaluation_rates import notice
+    from storage.face_evaluations import latest_without_side_effects
+
+    backend = config.env.recognition_backend
+    try:
+        latest = latest_without_side_effects(config.env.database_url, backend)
+    except Exception as exc:  # any database failure is reported as such; check-config goes on
+        return f"face evaluation: unknown, the database cannot be read ({type(exc).__name__})"
+    attention, line = notice(latest, backend=backend, recognition=config.business.recognition)
+    return f"face evaluation: {'WARNING: ' if attention else ''}{line}"
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ def make_face_backend(config: Config, db: Database) -> FaceBackend:
     if config.env.recognition_backend == "rekognition":
         from vision.rekognition import RekognitionFaceBackend
 
-        return RekognitionFaceBackend(_rekognition_client(config), config.env.rekognition_collection_id)
+        return RekognitionFaceBackend(rekognition_client(config), config.env.rekognition_collection_id)
     from vision.local_faces import LocalFaceBackend
 
     local = LocalFaceBackend(
@@ -66,14 +66,14 @@ def make_product_counter(config: Config) -> ProductCounter | None:
     if config.env.recognition_backend == "rekognition":
         from vision.rekognition_labels import RekognitionProductCounter
 
-        return RekognitionProductCounter(_rekognition_client(config))
+        return RekognitionProductCounter(rekognition_client(config))
     from vision.local_products import LocalProductCounter, load_references
 
     references = load_references(config.business.catalog, config.config_dir)
     return LocalProductCounter(references) if references else None
 
 
-def _rekognition_client(config: Config) -> Any:
+def rekognition_client(config: Config) -> Any:
     from vision.rekognition import DeadlineClient, make_client
 
     endpoint = config.env.aws_endpoint_url

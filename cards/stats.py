@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cards import elements as el
+from cards.status import face_evaluation_section
 from cards.views import EntryPrecision, RulePrecision, StatsView, StoreStatsRow
 
 RULES_SHOWN = 25  # a card is part of one request: bounded, the rest are in `rules`
@@ -24,6 +25,8 @@ def stats_card(view: StatsView) -> dict[str, Any]:
     if view.watchlist:
         body.append(el.heading("Watchlist precision (confirmed of decided)", separator=True))
         body += [_entry(entry) for entry in view.watchlist]
+    if view.face_evaluation is not None:
+        body += face_evaluation_section(view.face_evaluation)
     if view.more:
         body.append(el.text(f"And {view.more} more: type {view.next_page}", subtle=True, separator=True))
     return el.card(body, fallback_text=f"Stats, {view.period}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cards import elements as el
-from cards.views import HealthView, StatusView
+from cards.views import FaceEvaluationView, HealthView, StatusView
 
 STATE_COLOR = {"ok": "good", "degraded": "warning", "down": "attention", "off": "default"}
 HEALTHY = frozenset({"ok", "off"})  # "off" is a choice (e.g. no camera key), not a fault
@@ -32,6 +32,8 @@ def status_card(view: StatusView) -> dict[str, Any]:
     body += [_row(name, health) for name, health in parts]
     body += _queue(view)
     body += _failed_messages(view)
+    if view.face_evaluation is not None:
+        body += face_evaluation_section(view.face_evaluation)
     return el.card(body, fallback_text="Status: " + ("all working" if not failing else "needs attention"))
 
 
@@ -57,4 +59,15 @@ def _failed_messages(view: StatusView) -> list[dict[str, Any]]:
     ]
     if view.newest_failure:
         parts.append(el.text(f"Newest: {view.newest_failure}", subtle=True, spacing="none"))
+    return parts
+
+
+def face_evaluation_section(view: FaceEvaluationView) -> list[dict[str, Any]]:
+    """Whether face matching was measured under the thresholds in use, and what was measured (stats card too)."""
+    parts = [
+        el.heading("Face matching accuracy", separator=True),
+        el.text(view.notice, color="warning" if view.attention else None, spacing="small"),
+    ]
+    if view.facts:
+        parts.append(el.fact_set(view.facts))
     return parts

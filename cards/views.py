@@ -129,6 +129,15 @@ class HealthView:
 
 
 @dataclass(frozen=True)
+class FaceEvaluationView:
+    """The last accuracy evaluation of the face backend (``python -m bot evaluate-faces``), or that there is none."""
+
+    notice: str  # one line: never evaluated, thresholds changed since, or what was measured
+    attention: bool  # never evaluated, or not under the thresholds configured now
+    facts: tuple[tuple[str, str], ...] = ()  # the figures, ready to show: ("False matches at 90", "0.0 % (up to 2 %)")
+
+
+@dataclass(frozen=True)
 class StatusView:
     """What `status` answers: each dependency's health and how the queue is doing."""
 
@@ -144,6 +153,7 @@ class StatusView:
     oldest_pending_age_s: float | None = None
     failed_messages: int = 0  # outbox messages queued in the last 24 h that could not be sent
     newest_failure: str | None = None  # the newest such message's reason
+    face_evaluation: FaceEvaluationView | None = None
 
 
 @dataclass(frozen=True)
@@ -199,6 +209,7 @@ class StatsView:
     watchlist: tuple[EntryPrecision, ...] = ()  # entries with decided alerts in the period
     more: int = 0  # stores and entries on later pages
     next_page: str | None = None  # what to type for them ("stats 7d 2")
+    face_evaluation: FaceEvaluationView | None = None  # on the first page of `stats` (not in digests)
 
 
 @dataclass(frozen=True)

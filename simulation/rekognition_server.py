@@ -100,6 +100,14 @@ class RekognitionStandIn:
             "CollectionArn": f"aws:rekognition:us-east-1:000000000000:collection/{collection_id}",
         }
 
+    def _op_delete_collection(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            if self._collections.pop(params.get("CollectionId", ""), None) is None:
+                raise AwsError(
+                    "ResourceNotFoundException", f"The collection id: {params.get('CollectionId')} does not exist"
+                )
+        return {"StatusCode": 200}
+
     def _op_describe_collection(self, params: dict[str, Any]) -> dict[str, Any]:
         collection = self._collection(params)
         return {

@@ -477,3 +477,26 @@ class ConsoleSession(Base):
     email: Mapped[str] = mapped_column(String(320), index=True)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+
+
+class FaceEvaluation(Base):
+    """One run of ``python -m bot evaluate-faces``: what it measured and under which thresholds, so ``check-config``,
+    ``status`` and the stats page can say when the face backend was never evaluated or the thresholds moved since.
+    Figures only: no names of the people in the set, no photos, no descriptors."""
+
+    __tablename__ = "face_evaluations"
+    __table_args__ = (Index("ix_face_evaluations_backend_finished", "backend", "finished_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    finished_at: Mapped[datetime]
+    backend: Mapped[str] = mapped_column(String(16), doc="local or rekognition")
+    match_threshold: Mapped[float] = mapped_column(Float)
+    review_threshold: Mapped[float] = mapped_column(Float)
+    people: Mapped[int] = mapped_column(Integer, doc="people enrolled in the evaluation")
+    photos: Mapped[int] = mapped_column(Integer)
+    genuine_comparisons: Mapped[int] = mapped_column(Integer)
+    impostor_comparisons: Mapped[int] = mapped_column(Integer)
+    refused_photos: Mapped[int] = mapped_column(Integer)
+    figures: Mapped[dict[str, Any]] = mapped_column(
+        doc="rates and 95 % intervals at the two configured thresholds, and whether the set was too small"
+    )

@@ -14,6 +14,7 @@ from storage.audit import AuditLog
 from storage.console_sessions import ConsoleSessions
 from storage.db import Database
 from storage.evidence_refs import EvidenceRefs
+from storage.face_evaluations import FaceEvaluations
 from storage.inbound import InboundEvents
 from storage.lookback import LookbackQueries
 from storage.outbox import Outbox
@@ -66,6 +67,7 @@ class UnitOfWork:
         self.retention = Retention(self.session)
         self.leases = ProcessLeases(self.session)
         self.console_sessions = ConsoleSessions(self.session)
+        self.face_evaluations = FaceEvaluations(self.session)
         return self
 
     def __exit__(

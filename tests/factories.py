@@ -15,7 +15,17 @@ from decimal import Decimal
 from typing import Any
 
 from storage.db import Database
-from storage.models import Alert, Face, FaceMatch, PatternCount, Snapshot, Transaction, WatchlistFace, WatchlistPerson
+from storage.models import (
+    Alert,
+    Face,
+    FaceEvaluation,
+    FaceMatch,
+    PatternCount,
+    Snapshot,
+    Transaction,
+    WatchlistFace,
+    WatchlistPerson,
+)
 from storage.uow import UnitOfWork
 
 NOW = datetime(2026, 11, 24, 20, 3, 20, tzinfo=UTC)  # the clock fixture's start: 17:03 in São Paulo
@@ -141,6 +151,41 @@ def pattern_count(**overrides: Any) -> PatternCount:
         **overrides,
     }
     return PatternCount(**fields)
+
+
+def face_evaluation(
+    *, at: datetime = NOW, backend: str = "local", match: float = 90, review: float = 80, **overrides: Any
+) -> FaceEvaluation:
+    """A recorded ``evaluate-faces`` run: 3 people, 1 false match in 40 impostor comparisons at 90, 2 misses in 20
+    genuine ones, and the small-set flag, as handlers/learning/evaluation_rates.figures shapes its figures."""
+    from handlers.learning.evaluation_rates import rate
+
+    figures = {
+        "too_small": True,
+        "match_threshold": {
+            "threshold": match,
+            "false_match": rate(1, 40).as_dict(),
+            "false_non_match": rate(2, 20).as_dict(),
+        },
+        "review_threshold": {
+            "threshold": review,
+            "false_match": rate(6, 40).as_dict(),
+            "false_non_match": rate(0, 20).as_dict(),
+        },
+    }
+    values: dict[str, Any] = {
+        "finished_at": at,
+        "backend": backend,
+        "match_threshold": match,
+        "review_threshold": review,
+        "people": 3,
+        "photos": 24,
+        "genuine_comparisons": 20,
+        "impostor_comparisons": 40,
+        "refused_photos": 1,
+        "figures": figures,
+    }
+    return FaceEvaluation(**{**values, **overrides})
 
 
 def add(db: Database, *rows: Any) -> None:

@@ -50,6 +50,20 @@ def test_status_counts_the_webex_messages_that_failed_today_with_the_newest_reas
     assert any(b.get("text") == "Newest: its card could not be built" for b in card["body"])
 
 
+def test_status_says_when_face_matching_was_never_evaluated_or_the_thresholds_moved(chat, services, messenger):
+    (text,) = chat.say("P-carla", "status")
+    assert "- face matching accuracy: **needs attention**: face matching on local was never evaluated" in text
+    factories.add(services.db, factories.face_evaluation(at=services.clock(), match=95))
+    (text,) = chat.say("P-carla", "status")
+    assert "the thresholds changed since face matching was last evaluated" in text
+    assert "(match 95 / review 80 then, 90 / 80 now)" in text
+    card_text = " ".join(b.get("text", "") for b in messenger.sent[-1].card["body"])
+    assert "Face matching accuracy" in card_text and "thresholds changed" in card_text
+    factories.add(services.db, factories.face_evaluation(at=services.clock() + timedelta(minutes=1)))
+    (text,) = chat.say("P-carla", "status")
+    assert "- face matching accuracy: evaluated" in text and "false matches 2.5 % (up to 12.9 %)" in text
+
+
 def test_status_counts_a_message_by_when_it_failed_not_when_it_was_queued(chat, services, messenger):
     now = services.clock()
     with UnitOfWork(services.db, write=True) as uow:

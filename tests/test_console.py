@@ -282,6 +282,20 @@ def test_stats_page_is_the_stats_commands_card(client, alert_id):
     assert item["card"]["type"] == "AdaptiveCard" and "Last 7 days" in item["markdown"]
 
 
+def test_stats_page_shows_the_last_face_evaluation_figures(client, services, alert_id):
+    sign_in(client, "ana@example.com")
+    [item] = client.get("/console/api/stats").get_json()["items"]
+    assert "face matching on local was never evaluated" in item["markdown"]
+    factories.add(services.db, factories.face_evaluation(at=services.clock()))
+    [item] = client.get("/console/api/stats").get_json()["items"]
+    facts = {f["title"]: f["value"] for b in item["card"]["body"] if b["type"] == "FactSet" for f in b["facts"]}
+    # 1 of 40 is 2.5 %, Wilson's 95 % interval 0.4 % to 12.9 %; 2 of 20 is 10 %, 2.8 % to 30.1 %.
+    assert facts["False matches at match 90"] == "2.5 % (95 %: 0.4 % to 12.9 %)"
+    assert facts["False non-matches at match 90"] == "10.0 % (95 %: 2.8 % to 30.1 %)"
+    assert facts["People / photos"] == "3 / 24" and facts["Comparisons"] == "20 genuine, 40 impostor"
+    assert "evaluated" in item["markdown"] and "too few people to say much" in item["markdown"]
+
+
 def test_a_console_decision_is_threaded_under_the_alerts_webex_card(client, services, alert_id):
     with UnitOfWork(services.db, write=True) as uow:
         root = uow.outbox.add(

@@ -581,6 +581,26 @@ def test_ensure_collection_creates_once(backend: RekognitionFaceBackend, stub: S
     stub.assert_no_pending_responses()
 
 
+def test_delete_collection_deletes_it_and_a_missing_one_counts_as_deleted(
+    backend: RekognitionFaceBackend, stub: Stubber
+) -> None:
+    stub.add_response("delete_collection", {"StatusCode": 200}, {"CollectionId": COLLECTION})
+    stub.add_client_error(
+        "delete_collection",
+        service_error_code="ResourceNotFoundException",
+        expected_params={"CollectionId": COLLECTION},
+    )
+    stub.add_client_error(
+        "delete_collection", service_error_code="AccessDeniedException", expected_params={"CollectionId": COLLECTION}
+    )
+    backend.delete_collection()
+    backend.delete_collection()
+    with pytest.raises(RecognitionError) as refused:
+        backend.delete_collection()
+    assert refused.value.code == "AccessDeniedException"
+    stub.assert_no_pending_responses()
+
+
 def test_prepare_creates_the_collection_of_a_fresh_account(backend: RekognitionFaceBackend, stub: Stubber) -> None:
     stub.add_response("create_collection", {"StatusCode": 200, "FaceModelVersion": "7.0"}, {"CollectionId": COLLECTION})
     stub.add_client_error(

@@ -193,6 +193,11 @@ class RekognitionFaceBackend:
             logger.info("rekognition collection %s exists", self.collection_id)
         return created is not None
 
+    def delete_collection(self) -> None:
+        """Delete the collection and every face in it (a scratch collection, such as an evaluation's); gone is gone."""
+        call(self._client, "delete_collection", tolerate={"ResourceNotFoundException"}, CollectionId=self.collection_id)
+        logger.info("rekognition collection %s deleted", self.collection_id)
+
     def prepare(self) -> str:
         """At start: make sure the collection exists; the state word for /readyz and ``status``.
 

@@ -6,6 +6,7 @@ the person's role at that object's store, not only in the space it was asked in.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -21,7 +22,7 @@ from core.pos_schema import FraudReportBody
 from core.router import UserError, best_role, refuse_card_numbers, require_role, require_visible
 from core.routes import router
 from handlers.chat.listing import is_page, listing, page_number, shorten
-from handlers.chat.stats_views import rule_rows, stats_row
+from handlers.chat.stats_views import face_evaluation_view, rule_rows, stats_row
 from handlers.chat.watchlist import watchlist_precision
 from handlers.conversation.reply import Answer
 from handlers.conversation.views import status_view
@@ -64,12 +65,19 @@ def cmd_status(
     failed, newest = uow.outbox.failures(since=now - timedelta(hours=24))
     reason = newest.last_error if newest is not None else None
     lines.append(f"- Webex messages failed in the last 24 h: {failed}" + (f" (newest: {md(reason)})" if reason else ""))
-    view = status_view(
-        component_state,
-        counts,
-        config.env.recognition_backend,
-        (now - oldest).total_seconds() if oldest else None,
-        failures=(failed, reason),
+    evaluation = face_evaluation_view(uow, config)
+    lines.append(
+        f"- face matching accuracy: {'**needs attention**: ' if evaluation.attention else ''}{evaluation.notice}"
+    )
+    view = dataclasses.replace(
+        status_view(
+            component_state,
+            counts,
+            config.env.recognition_backend,
+            (now - oldest).total_seconds() if oldest else None,
+            failures=(failed, reason),
+        ),
+        face_evaluation=evaluation,
     )
     reply("**Status**\n" + "\n".join(lines), card=status_card(view))
 
@@ -222,8 +230,12 @@ def cmd_stats(
         watchlist=entries_shown,
         more=shown.more,
         next_page=f"stats {days}d {shown.number + 1}" if shown.more else None,
+        face_evaluation=face_evaluation_view(uow, config) if shown.number == 1 else None,
     )
-    reply(shown.text, card=stats_card(view))
+    said = shown.text
+    if view.face_evaluation is not None:
+        said += f"\n\nFace matching accuracy: {view.face_evaluation.notice}"
+    reply(said, card=stats_card(view))
 
 
 def _stats_lines(rows: list[StoreStats], entries: tuple[EntryPrecision, ...]) -> list[str]:

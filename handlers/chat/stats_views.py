@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from cards.views import RulePrecision, StoreStatsRow
+from cards.views import FaceEvaluationView, RulePrecision, StoreStatsRow
 from core.config import Config
+from handlers.learning.evaluation_rates import notice, percent
 from storage.stats import StoreStats
+from storage.uow import UnitOfWork
 
 
 def stats_row(row: StoreStats, config: Config) -> StoreStatsRow:
@@ -28,3 +30,36 @@ def stats_row(row: StoreStats, config: Config) -> StoreStatsRow:
 def rule_rows(precision: dict[str, tuple[int, int]]) -> tuple[RulePrecision, ...]:
     """Each rule's (confirmed, decided), in name order."""
     return tuple(RulePrecision(rule, confirmed, decided) for rule, (confirmed, decided) in sorted(precision.items()))
+
+
+def face_evaluation_view(uow: UnitOfWork, config: Config) -> FaceEvaluationView:
+    """The latest evaluation of the configured face backend against the thresholds configured now."""
+    backend = config.env.recognition_backend
+    latest = uow.face_evaluations.latest(backend)
+    attention, line = notice(latest, backend=backend, recognition=config.business.recognition)
+    if latest is None:
+        return FaceEvaluationView(line, attention)
+    figures = latest.figures
+    facts: list[tuple[str, str]] = [
+        ("Evaluated", f"{latest.finished_at:%Y-%m-%d} on {backend}"),
+        ("People / photos", f"{latest.people} / {latest.photos}"),
+        ("Comparisons", f"{latest.genuine_comparisons} genuine, {latest.impostor_comparisons} impostor"),
+        ("Refused photos", str(latest.refused_photos)),
+    ]
+    for key, name in (("match_threshold", "match"), ("review_threshold", "review")):
+        at = figures.get(key) or {}
+        threshold = at.get("threshold")
+        for kind, label in (("false_match", "False matches"), ("false_non_match", "False non-matches")):
+            rate = at.get(kind) or {}
+            facts.append(
+                (
+                    f"{label} at {name} {threshold:g}" if isinstance(threshold, (int, float)) else label,
+                    f"{percent(rate.get('rate'))} (95 %: {_interval(rate)})",
+                )
+            )
+    return FaceEvaluationView(line, attention, tuple(facts))
+
+
+def _interval(rate: dict) -> str:
+    low, high = rate.get("low"), rate.get("high")
+    return "no comparisons" if low is None or high is None else f"{percent(low)} to {percent(high)}"
