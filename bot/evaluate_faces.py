@@ -22,6 +22,7 @@ from handlers.learning.face_evaluation import EvaluationRun, Photo, evaluate
 from vision.types import FaceBackend, RecognitionError
 
 PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
+REKOGNITION_MAX_USERS = 500  # SearchUsersByImage's largest MaxUsers
 
 
 def read_photos(directory: Path) -> dict[str, list[Photo]]:
@@ -34,6 +35,16 @@ def read_photos(directory: Path) -> dict[str, list[Photo]]:
             if file.is_file() and not file.name.startswith(".") and file.suffix.lower() in PHOTO_SUFFIXES
         ]
     return people
+
+
+def too_many_people(backend: str, people: int) -> str | None:
+    """Past Rekognition's MaxUsers a search no longer names everyone above the floor."""
+    if backend != "rekognition" or people <= REKOGNITION_MAX_USERS:
+        return None
+    return (
+        f"warning: {people} people, but Rekognition names at most {REKOGNITION_MAX_USERS} per search: the "
+        "lowest impostor scores of each search are cut off, so the false match rate is a lower bound"
+    )
 
 
 @contextmanager
@@ -49,7 +60,7 @@ def scratch_backend(config: Config, backend: str) -> Iterator[FaceBackend]:
 
     collection = f"{config.env.rekognition_collection_id[:200]}-evaluation-{secrets.token_hex(4)}"
     # MaxUsers 500 (the API's largest): a search must give the similarity to every enrolled person above the floor.
-    faces = RekognitionFaceBackend(rekognition_client(config), collection, max_users=500)
+    faces = RekognitionFaceBackend(rekognition_client(config), collection, max_users=REKOGNITION_MAX_USERS)
     faces.ensure_collection()
     try:
         yield faces
@@ -67,6 +78,8 @@ def run(config: Config, directory: Path, *, backend: str | None, out: Path) -> i
         print(f"{directory} has no person folders with JPEG or PNG photos in them", file=sys.stderr)
         return 2
     chosen = backend or config.env.recognition_backend
+    if too_many := too_many_people(chosen, len(photos)):
+        print(too_many, file=sys.stderr)
     recognition = config.business.recognition
     try:
         with scratch_backend(config, chosen) as faces, _progress(total) as advance:

@@ -19,7 +19,7 @@ import yaml
 from scipy.stats import binomtest
 
 from bot.__main__ import main
-from bot.evaluate_faces import scratch_backend
+from bot.evaluate_faces import REKOGNITION_MAX_USERS, scratch_backend, too_many_people
 from core.config import load_config_from_environment
 from handlers.learning.evaluation_rates import rate
 from simulation.rekognition_server import RekognitionStandIn
@@ -268,3 +268,10 @@ def test_a_folder_without_photos_is_told_plainly(tmp_path, monkeypatch, capsys):
     assert "has no person folders with JPEG or PNG photos" in capsys.readouterr().err
     assert main(["evaluate-faces", str(tmp_path / "missing")]) == 2
     assert not (tmp_path / "flp.db").exists()  # nothing was run, nothing recorded
+
+
+def test_more_people_than_a_rekognition_search_names_is_warned_about():
+    assert too_many_people("rekognition", REKOGNITION_MAX_USERS) is None
+    assert too_many_people("local", REKOGNITION_MAX_USERS + 1) is None  # the local gallery is searched whole
+    warning = too_many_people("rekognition", REKOGNITION_MAX_USERS + 1)
+    assert warning and f"{REKOGNITION_MAX_USERS + 1} people" in warning and "lower bound" in warning
